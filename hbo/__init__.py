@@ -4,8 +4,26 @@ Partial pooling across related groups (tasks, schools, clinics), with the amount
 of pooling learned from the data and shown to the user.
 """
 
+from hbo._warnings import HBOWarning
 from hbo.errors import HBOError
+from hbo.models.pooling import PoolingReport
+from hbo.space import Categorical, Float, Int, SearchSpace
+from hbo.study import Study
+from hbo.trial import Origin, Trial, TrialState
 
 __version__ = "0.1.0"
 
-__all__ = ["HBOError", "__version__"]
+__all__ = [
+    "Categorical",
+    "Float",
+    "HBOError",
+    "HBOWarning",
+    "Int",
+    "Origin",
+    "PoolingReport",
+    "SearchSpace",
+    "Study",
+    "Trial",
+    "TrialState",
+    "__version__",
+]

@@ -49,6 +49,10 @@ class UnknownTaskError(HBOError, KeyError):
     """A task name the study does not know."""
 
 
+class ArgumentTypeError(HBOError, TypeError):
+    """An argument has the wrong type (e.g. a string where a trial or an int is expected)."""
+
+
 class InvalidArgumentError(HBOError, ValueError):
     """An argument has a value outside what the function accepts."""
 

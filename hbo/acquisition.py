@@ -1,0 +1,96 @@
+"""Log Expected Improvement on one task, optimized over a mixed search space.
+
+* One point, nothing pending: analytic ``LogExpectedImprovement`` (Ament et al. 2023,
+  "Unexpected improvements to expected improvement", NeurIPS) with the incumbent
+  ``best_f`` = the largest posterior mean at the task's observed points (robust to
+  noise, unlike the largest noisy observation).
+* A batch, or points pending on other workers (asked but not told, or failed):
+  ``qLogNoisyExpectedImprovement`` with those points as ``X_pending``, so that the
+  batch and the pending points are fantasized jointly and suggestions differ.
+* The optimizer is BoTorch's ``optimize_acqf`` on a continuous space and
+  ``optimize_acqf_mixed_alternating`` when Int or Categorical parameters are
+  present: integers and categories are searched as such (local discrete moves
+  alternating with L-BFGS on the continuous part), not rounded after the fact.
+
+The model must return the target task's output for inputs without a task column
+(``HierarchicalGP(..., output_tasks=[target])``) and be oriented for maximization.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from botorch.acquisition import LogExpectedImprovement, qLogNoisyExpectedImprovement
+from botorch.acquisition.acquisition import AcquisitionFunction
+from botorch.exceptions.warnings import OptimizationWarning
+from botorch.models.model import Model
+from botorch.optim import optimize_acqf
+from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
+from botorch.sampling import SobolQMCNormalSampler
+from torch import Tensor
+
+from hbo.space import SearchSpace
+
+NUM_RESTARTS = 8
+RAW_SAMPLES = 256
+MC_SAMPLES = 128
+
+
+def build_acquisition(
+    model: Model, X_observed: Tensor, X_pending: Tensor | None, q: int, seed: int
+) -> AcquisitionFunction:
+    """LogEI for one point with nothing pending, else qLogNEI with ``X_pending``.
+
+    Args:
+        model: Single-output model of the task to improve (maximization).
+        X_observed: ``n x d`` points where the task has been observed (``n >= 1``).
+        X_pending: ``p x d`` points being evaluated (or failed), or None.
+        q: Number of points to propose jointly.
+        seed: Seed of the quasi-Monte Carlo sampler (batch case).
+    """
+    if q == 1 and X_pending is None:
+        with torch.no_grad():
+            best_f = model.posterior(X_observed).mean.max()
+        return LogExpectedImprovement(model, best_f=best_f)
+    sampler = SobolQMCNormalSampler(torch.Size([MC_SAMPLES]), seed=seed)
+    return qLogNoisyExpectedImprovement(
+        model,
+        X_baseline=X_observed,
+        sampler=sampler,
+        X_pending=X_pending,
+        prune_baseline=True,
+        cache_root=False,
+    )
+
+
+def optimize(acquisition: AcquisitionFunction, space: SearchSpace, q: int) -> Tensor:
+    """Maximize ``acquisition`` over ``space``; return ``q x d`` admissible points.
+
+    L-BFGS-B stopping on an abnormal line search from some restart is routine here
+    (the best restart is kept); BoTorch's warnings about it are silenced.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=OptimizationWarning)
+        warnings.filterwarnings("ignore", message="Optimization failed", category=RuntimeWarning)
+        return space.snap(_optimize(acquisition, space, q).detach())
+
+
+def _optimize(acquisition: AcquisitionFunction, space: SearchSpace, q: int) -> Tensor:
+    bounds = space.bounds()
+    discrete, categorical = space.discrete_dims(), space.categorical_dims()
+    if discrete or categorical:
+        X, _ = optimize_acqf_mixed_alternating(
+            acquisition,
+            bounds=bounds,
+            discrete_dims=discrete or None,
+            cat_dims={i: list(map(float, range(k))) for i, k in categorical.items()} or None,
+            q=q,
+            num_restarts=NUM_RESTARTS,
+            raw_samples=RAW_SAMPLES,
+        )
+    else:
+        X, _ = optimize_acqf(
+            acquisition, bounds=bounds, q=q, num_restarts=NUM_RESTARTS, raw_samples=RAW_SAMPLES
+        )
+    return X

@@ -1,0 +1,512 @@
+r"""The hierarchical GP: per-task GPs whose kernel hyperparameters are partially pooled.
+
+Model (DESIGN.md, "The hierarchical GP"), for tasks ``t = 1..T`` with outputs
+standardized per task:
+
+    f_t(x) = a_t g(x) + h_t(x)                          (a_t g only with a shared function)
+    h_t ~ GP(c_t, s_t^2 k_52(x, x'; ell_t)),   g ~ GP(0, k_52(x, x'; ell_g))
+    y = f_t(x) + eps,   eps ~ N(0, sigma_t^2)
+    log ell_t[i] = m_ell[i] + tau_ell z_t[i]      log s_t^2     = m_s + tau_s z_s[t]
+    log sigma_t^2 = m_sig + tau_sig z_sig[t]       log a_t^2    = m_a + tau_a z_a[t]
+    z ~ N(0, 1),   m ~ Normal(loc, scale),   tau ~ HalfNormal(tau_scale)
+
+``tau -> 0`` gives one shared set of hyperparameters (complete pooling, as the data
+kernel of BoTorch's ``MultiTaskGP``); ``tau -> inf`` gives independent GPs (no
+pooling). The fit (MAP of the joint over ``m, log tau, z``) chooses ``tau``.
+
+The shared function ``g`` pools *function values*: ``Cov(f_t(x), f_u(x')) =
+a_t a_u k_g(x, x') + [t = u] s_t^2 k_t(x, x')``. Each task's loading ``a_t`` is itself
+partially pooled, so a task whose data contradict the others (negative transfer)
+can turn its share ``a_t^2 / (a_t^2 + s_t^2)`` down without turning it down for the
+rest. (DESIGN.md writes one ``s_g`` for all tasks; ``tau_a = 0`` recovers it.)
+
+When is ``g`` on? ``shared_function=None`` (default) switches it on whenever there are
+two or more tasks and at most ``MAX_SHARED_POINTS`` observations: how much each task
+then borrows is learned (``a_t``), so the data decide. Set it ``False`` for the
+batched cost ``sum_t n_t^3`` (tasks independent given the hyperparameters, one
+Cholesky per task, no ``N x N`` matrix); ``True`` costs one ``N x N`` Cholesky.
+
+With one task there is nothing to pool: ``z`` and ``tau`` are dropped and the model
+is BoTorch's ``SingleTaskGP`` with a scaled Matern-5/2 kernel and the priors of
+:mod:`hbo.models.priors`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from botorch.models.model import Model
+from botorch.posteriors.gpytorch import GPyTorchPosterior
+from gpytorch.distributions import MultitaskMultivariateNormal, MultivariateNormal
+from torch import Tensor, nn
+
+from hbo.errors import InvalidArgumentError, InvalidDataError, ModelFittingError
+from hbo.models.kernels import matern52
+from hbo.models.priors import (
+    GROUPS,
+    Hyperprior,
+    default_hyperpriors,
+    half_normal_log_prob_of_log,
+    normal_log_prob,
+)
+
+#: Largest number of observations for which ``shared_function=None`` switches ``g`` on.
+MAX_SHARED_POINTS = 3000
+#: Noise variance floor (standardized units), added to ``exp(log sigma^2)``.
+MIN_NOISE = 1e-6
+_JITTERS = (1e-8, 1e-6, 1e-4)
+
+
+def robust_cholesky(K: Tensor) -> tuple[Tensor, float]:
+    """Cholesky factor of (a batch of) ``K``, adding diagonal jitter only if needed.
+
+    Returns the factor and the jitter used (relative to the mean diagonal; 0 if none).
+    Tried in order: none, then ``1e-8, 1e-6, 1e-4``. The fit reports the jitter once
+    instead of warning on every likelihood evaluation.
+    """
+    L, info = torch.linalg.cholesky_ex(K)
+    if not info.any():
+        return L, 0.0
+    eye = torch.eye(K.shape[-1], dtype=K.dtype, device=K.device)
+    scale = K.diagonal(dim1=-2, dim2=-1).mean().detach()
+    for jitter in _JITTERS:
+        L, info = torch.linalg.cholesky_ex(K + jitter * scale * eye)
+        if not info.any():
+            return L, jitter
+    raise ModelFittingError(
+        f"kernel matrix is not positive definite even with jitter {_JITTERS[-1]:g}"
+    )
+
+
+class HierarchicalGP(Model):
+    r"""Partially pooled per-task GPs (optionally plus a shared function), a BoTorch Model.
+
+    Use it like BoTorch's ``MultiTaskGP`` when tasks are related but not identical:
+    each task keeps its own GP, and how much they share is fitted. ``posterior(X)``
+    returns a ``GPyTorchPosterior`` in the units of ``train_Y``, so every BoTorch
+    acquisition function and optimizer takes this model.
+
+    Args:
+        train_X: ``n x (d + 1)`` training inputs; column ``task_feature`` holds integer
+            task labels, the other ``d`` columns the features (``[0, 1]`` for numeric
+            features, ``0 .. k-1`` codes for categorical ones).
+        train_Y: ``n x 1`` observations.
+        task_feature: Index of the task column in ``train_X``.
+        output_tasks: Task labels whose outputs ``posterior`` returns for inputs without
+            a task column (default: all tasks, in label order).
+        categorical_dims: Feature column (after removing the task column) -> number of
+            categories. These columns are one-hot encoded before the kernel.
+        shared_function: Whether to include the shared function ``g`` (see module doc).
+        fixed_tau: Fix ``tau`` of some groups instead of fitting it: a number for all
+            groups, or ``{"lengthscale": 0.0, ...}``. ``0`` forces one shared value.
+        hyperpriors: Replace the default :class:`~hbo.models.priors.Hyperprior` of groups.
+    """
+
+    def __init__(
+        self,
+        train_X: Tensor,
+        train_Y: Tensor,
+        task_feature: int = -1,
+        output_tasks: Sequence[int] | None = None,
+        *,
+        categorical_dims: Mapping[int, int] | None = None,
+        shared_function: bool | None = None,
+        fixed_tau: float | Mapping[str, float] | None = None,
+        hyperpriors: Mapping[str, Hyperprior] | None = None,
+    ) -> None:
+        super().__init__()
+        X, labels, Y = _split_inputs(train_X, train_Y, task_feature)
+        self.train_inputs = (train_X,)
+        self.train_targets = train_Y.squeeze(-1)
+        self._task_feature = task_feature % train_X.shape[-1]
+        self._categorical_dims = _check_categorical(categorical_dims, X)
+        self.task_labels: list[int] = sorted({int(v) for v in labels.tolist()})
+        self.num_tasks = len(self.task_labels)
+        self._output_tasks = self._task_indices(
+            self.task_labels if output_tasks is None else list(output_tasks), "output_tasks"
+        )
+        tasks = self._task_indices(labels.long().tolist(), "train_X")
+        order = torch.argsort(tasks, stable=True)
+        tasks, X, Y = tasks[order], X[order], Y[order]
+        self.register_buffer("_tasks", tasks)
+        self.register_buffer("_Z", self.encode(X))
+        self.register_buffer("_counts", torch.bincount(tasks, minlength=self.num_tasks))
+        mean, std = _task_standardization(Y, tasks, self.num_tasks)
+        self.register_buffer("_y_mean", mean)
+        self.register_buffer("_y_std", std)
+        self.register_buffer("_y", (Y - mean[tasks]) / std[tasks])
+
+        n = tasks.numel()
+        if shared_function is None:
+            shared_function = self.num_tasks >= 2 and n <= MAX_SHARED_POINTS
+        elif shared_function and self.num_tasks < 2:
+            raise InvalidArgumentError(
+                "shared_function=True needs at least 2 tasks in train_X, got 1"
+            )
+        self.shared_function = bool(shared_function)
+        self.hierarchical = self.num_tasks >= 2
+        self.groups = GROUPS if self.shared_function else GROUPS[:3]
+        self.hyperpriors = {**default_hyperpriors(), **dict(hyperpriors or {})}
+        self.fixed_tau = _check_fixed_tau(fixed_tau, self.groups)
+        self._init_parameters()
+        self._cache: tuple[int, Tensor, Tensor] | None = None
+        self.fit_jitter = 0.0
+
+    # ------------------------------------------------------------------ set-up
+    def _task_indices(self, labels: Sequence[int], argument: str) -> Tensor:
+        index = {label: i for i, label in enumerate(self.task_labels)}
+        unknown = sorted({int(v) for v in labels} - set(index))
+        if unknown:
+            raise InvalidArgumentError(
+                f"{argument}: task labels {unknown} are not in train_X (tasks: {self.task_labels})"
+            )
+        return torch.tensor([index[int(v)] for v in labels], dtype=torch.long)
+
+    def encode(self, X: Tensor) -> Tensor:
+        """``... x d`` features -> ``... x D`` kernel inputs (categorical columns one-hot)."""
+        if not self._categorical_dims:
+            return X
+        parts = []
+        for j in range(X.shape[-1]):
+            k = self._categorical_dims.get(j)
+            col = X[..., j : j + 1]
+            if k is None:
+                parts.append(col)
+            else:
+                codes = torch.arange(k, dtype=X.dtype, device=X.device)
+                parts.append((col.round() == codes).to(X.dtype))
+        return torch.cat(parts, dim=-1)
+
+    def _init_parameters(self) -> None:
+        D, T = self._Z.shape[-1], self.num_tasks
+        shapes = {"lengthscale": (D,), "outputscale": (), "noise": (), "shared_scale": ()}
+        self.m = nn.ParameterDict(
+            {
+                g: nn.Parameter(torch.full(shapes[g], self.hyperpriors[g].location(D)).double())
+                for g in self.groups
+            }
+        )
+        self.z = nn.ParameterDict()
+        self.log_tau = nn.ParameterDict()
+        if self.hierarchical:
+            for g in self.groups:
+                self.z[g] = nn.Parameter(torch.zeros((T, *shapes[g]), dtype=torch.double))
+                if g not in self.fixed_tau:
+                    tau0 = 0.5 * self.hyperpriors[g].tau_scale
+                    self.log_tau[g] = nn.Parameter(torch.tensor(math.log(tau0)).double())
+        self.constant = nn.Parameter(torch.zeros(T, dtype=torch.double))
+        if self.shared_function:
+            loc = self.hyperpriors["lengthscale"].location(D)
+            self.g_log_lengthscale = nn.Parameter(torch.full((D,), loc).double())
+
+    def initialize_from(self, other: HierarchicalGP) -> None:
+        """Warm start: copy ``other``'s fitted parameters where they fit this model.
+
+        Shared parameters are copied when their shapes agree; per-task ones (``z``,
+        the constant mean) are matched by task label, new tasks keep their prior start.
+        """
+        index = {label: i for i, label in enumerate(other.task_labels)}
+        common = [(i, index[label]) for i, label in enumerate(self.task_labels) if label in index]
+        mine, theirs = [i for i, _ in common], [j for _, j in common]
+        pairs = [(self.constant, other.constant, True)]
+        for g in self.groups:
+            if g in other.m:
+                pairs.append((self.m[g], other.m[g], False))
+            if g in self.log_tau and g in other.log_tau:
+                pairs.append((self.log_tau[g], other.log_tau[g], False))
+            if g in self.z and g in other.z:
+                pairs.append((self.z[g], other.z[g], True))
+        if self.shared_function and other.shared_function:
+            pairs.append((self.g_log_lengthscale, other.g_log_lengthscale, False))
+        with torch.no_grad():
+            for target, source, per_task in pairs:
+                if per_task and target.shape[1:] == source.shape[1:]:
+                    target[mine] = source[theirs]
+                elif not per_task and target.shape == source.shape:
+                    target.copy_(source)
+
+    # ------------------------------------------------------------------ hyperparameters
+    def tau(self, group: str) -> Tensor:
+        """Fitted (or fixed) spread ``tau`` of a group; 0 with a single task."""
+        if not self.hierarchical:
+            return torch.zeros((), dtype=torch.double)
+        if group in self.fixed_tau:
+            return torch.tensor(self.fixed_tau[group], dtype=torch.double)
+        return self.log_tau[group].exp()
+
+    def log_hyperparameters(self) -> dict[str, Tensor]:
+        """Per-task log hyperparameters ``m + tau z``: ``T x D`` lengthscales, ``T`` others."""
+        out = {}
+        for g in self.groups:
+            m = self.m[g]
+            if self.hierarchical:
+                out[g] = m + self.tau(g) * self.z[g]
+            else:
+                out[g] = m.expand(self.num_tasks, *m.shape)
+        return out
+
+    def log_prior(self) -> Tensor:
+        """Log density of the hyperprior over the unconstrained parameters."""
+        D = self._Z.shape[-1]
+        lp = torch.zeros((), dtype=torch.double)
+        for g in self.groups:
+            prior = self.hyperpriors[g]
+            lp = lp + normal_log_prob(self.m[g], prior.location(D), prior.scale)
+            if self.hierarchical:
+                lp = lp + normal_log_prob(self.z[g], 0.0, 1.0)
+                if g in self.log_tau:
+                    lp = lp + half_normal_log_prob_of_log(self.log_tau[g], prior.tau_scale)
+        if self.shared_function:
+            prior = self.hyperpriors["lengthscale"]
+            lp = lp + normal_log_prob(self.g_log_lengthscale, prior.location(D), prior.scale)
+        return lp
+
+    # ------------------------------------------------------------------ likelihood
+    def _train_covariance(self, theta: Mapping[str, Tensor]) -> Tensor:
+        """``T x n_max x n_max`` per-task blocks ``s_t^2 k_t`` (no noise), zero-padded."""
+        T, n_max = self.num_tasks, int(self._counts.max())
+        Zp = self._Z.new_zeros(T, n_max, self._Z.shape[-1])
+        Zp[self._tasks, self._within_task_position()] = self._Z
+        ell = theta["lengthscale"].exp()[:, None, None, :]
+        return theta["outputscale"].exp()[:, None, None] * matern52(Zp, Zp, ell)
+
+    def _within_task_position(self) -> Tensor:
+        starts = torch.cumsum(self._counts, 0) - self._counts
+        return torch.arange(self._tasks.numel()) - starts[self._tasks]
+
+    def log_likelihood(self, theta: Mapping[str, Tensor] | None = None) -> Tensor:
+        """``log p(y | theta)`` of the standardized data, for per-task log hyperparameters."""
+        theta = self.log_hyperparameters() if theta is None else theta
+        L, r = self._factor(theta)
+        alpha = torch.linalg.solve_triangular(L, r.unsqueeze(-1), upper=False).squeeze(-1)
+        n = self._tasks.numel()
+        logdet = L.diagonal(dim1=-2, dim2=-1).log().sum()
+        return -0.5 * alpha.pow(2).sum() - logdet - 0.5 * n * math.log(2 * math.pi)
+
+    def _factor(self, theta: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """Cholesky factor and residual ``y - c``: one ``N x N`` (with ``g``) or padded blocks.
+
+        Without ``g`` the blocks are padded to ``n_max`` with an identity on the padding
+        and a zero residual, which adds nothing to the quadratic form or the log det.
+        """
+        blocks = self._train_covariance(theta)
+        noise = theta["noise"].exp() + MIN_NOISE
+        resid = self._y - self.constant[self._tasks]
+        pos = self._within_task_position()
+        if self.shared_function:
+            K = torch.block_diag(
+                *[b[:n, :n] for b, n in zip(blocks, self._counts.tolist(), strict=True)]
+            )
+            a = (0.5 * theta["shared_scale"][self._tasks]).exp()
+            K_g = matern52(self._Z, self._Z, self.g_log_lengthscale.exp())
+            K = K + a[:, None] * a[None, :] * K_g + torch.diag(noise[self._tasks])
+            L, jitter = robust_cholesky(K)
+        else:
+            mask = torch.zeros(blocks.shape[:2], dtype=torch.bool)
+            mask[self._tasks, pos] = True
+            eye = torch.eye(blocks.shape[-1], dtype=blocks.dtype)
+            pair = mask[:, :, None] & mask[:, None, :]
+            diag = torch.where(mask, noise[:, None], torch.ones_like(noise)[:, None])
+            K = torch.where(pair, blocks, torch.zeros_like(blocks)) + diag[:, :, None] * eye
+            L, jitter = robust_cholesky(K)
+            r = resid.new_zeros(mask.shape)
+            r[self._tasks, pos] = resid
+            resid = r
+        self.fit_jitter = max(self.fit_jitter, jitter)
+        return L, resid
+
+    def log_joint(self) -> Tensor:
+        """MAP objective: ``log p(y | theta) + log p(m, log tau, z)``."""
+        return self.log_likelihood() + self.log_prior()
+
+    def fit(self, *, maxiter: int = 200, max_attempts: int = 3) -> HierarchicalGP:
+        """Fit by MAP (L-BFGS-B); restarts from the prior on failure. Returns ``self``."""
+        from hbo.models.fit import fit_map
+
+        fit_map(self, maxiter=maxiter, max_attempts=max_attempts)
+        return self
+
+    # ------------------------------------------------------------------ prediction
+    def _posterior_cache(self) -> tuple[Tensor, Tensor]:
+        """``(L, w)`` with ``K = L L^T`` over all training points and ``w = K^{-1}(y - c)``."""
+        version = sum(p._version for p in self.parameters())
+        if self._cache is None or self._cache[0] != version:
+            with torch.no_grad():
+                L, r = self._factor(self.log_hyperparameters())
+                if not self.shared_function:  # padded blocks -> one block-diagonal factor
+                    counts = self._counts.tolist()
+                    r = torch.cat([ri[:n] for ri, n in zip(r, counts, strict=True)])
+                    L = torch.block_diag(*[Li[:n, :n] for Li, n in zip(L, counts, strict=True)])
+                w = torch.cholesky_solve(r.unsqueeze(-1), L).squeeze(-1)
+            self._cache = (version, L, w)
+        return self._cache[1], self._cache[2]
+
+    def predict_standardized(
+        self, X: Tensor, tasks: Tensor, observation_noise: bool = False
+    ) -> tuple[Tensor, Tensor]:
+        """Joint posterior of ``f_{tasks}(X)`` in standardized units.
+
+        Args:
+            X: ``batch x n x d`` features (no task column).
+            tasks: ``batch x n`` (or ``n``) task *indices* (0..T-1).
+
+        Returns:
+            ``batch x n`` mean and ``batch x n x n`` covariance.
+        """
+        L, w = self._posterior_cache()
+        theta = {k: v.detach() for k, v in self.log_hyperparameters().items()}
+        Zs = self.encode(X)
+        tasks = tasks.expand(Zs.shape[:-1])
+        ref = torch.ones_like(self._tasks, dtype=torch.bool)
+        if not self.shared_function:  # block-diagonal K: only the tasks asked for matter
+            ref = torch.isin(self._tasks, tasks.unique())
+        Z_ref, t_ref = self._Z[ref], self._tasks[ref]
+        L_ref, w_ref = L[ref][:, ref], w[ref]
+
+        ell_rows = theta["lengthscale"].exp()[tasks].unsqueeze(-2)
+        s2_rows = theta["outputscale"].exp()[tasks].unsqueeze(-1)
+        cross = s2_rows * matern52(Zs, Z_ref, ell_rows) * (tasks.unsqueeze(-1) == t_ref)
+        prior = s2_rows * matern52(Zs, Zs, ell_rows) * (tasks.unsqueeze(-1) == tasks.unsqueeze(-2))
+        if self.shared_function:
+            a = (0.5 * theta["shared_scale"]).exp()
+            ell_g = self.g_log_lengthscale.detach().exp()
+            a_rows = a[tasks].unsqueeze(-1)
+            cross = cross + a_rows * a[t_ref] * matern52(Zs, Z_ref, ell_g)
+            prior = prior + a_rows * a_rows.transpose(-1, -2) * matern52(Zs, Zs, ell_g)
+        mean = self.constant.detach()[tasks] + cross @ w_ref
+        V = torch.linalg.solve_triangular(L_ref, cross.transpose(-1, -2), upper=False)
+        cov = prior - V.transpose(-1, -2) @ V
+        if observation_noise:
+            noise = theta["noise"].exp() + MIN_NOISE
+            cov = cov + torch.diag_embed(noise[tasks])
+        return mean, cov
+
+    def posterior(
+        self,
+        X: Tensor,
+        output_indices: list[int] | None = None,
+        observation_noise: bool | Tensor = False,
+        posterior_transform: Any = None,
+    ) -> GPyTorchPosterior:
+        """Posterior of the outputs at ``X``, in the units of ``train_Y``.
+
+        Args:
+            X: ``batch x q x d`` (outputs for ``output_tasks``, or the subset
+                ``output_indices``) or ``batch x q x (d + 1)`` with the task column
+                (one output, each point on its own task).
+            observation_noise: If True, add each task's noise variance.
+        """
+        d = self.train_inputs[0].shape[-1] - 1
+        if X.shape[-1] == d + 1:
+            feats, labels = _drop_column(X, self._task_feature)
+            tasks = self._task_indices(labels.reshape(-1).long().tolist(), "X")
+            tasks, num_out = tasks.reshape(labels.shape), 1
+        elif X.shape[-1] == d:
+            outputs = self._output_tasks
+            if output_indices is not None:
+                outputs = outputs[list(output_indices)]
+            num_out, q = len(outputs), X.shape[-2]
+            feats = X.repeat(*([1] * (X.dim() - 2)), num_out, 1)  # task-major blocks of q
+            tasks = outputs.repeat_interleave(q)
+        else:
+            raise InvalidDataError(
+                f"X must have {d} feature columns (or {d + 1} with the task "
+                f"column), got shape {tuple(X.shape)}"
+            )
+        mean, cov = self.predict_standardized(feats, tasks, bool(observation_noise))
+        tasks = tasks.expand(mean.shape)
+        std = self._y_std[tasks]
+        mean = mean * std + self._y_mean[tasks]
+        cov = cov * std.unsqueeze(-1) * std.unsqueeze(-2)
+        cov = cov + 1e-10 * torch.diag_embed(std.pow(2))  # numerical floor for sampling
+        if num_out == 1:
+            dist = MultivariateNormal(mean, cov)
+        else:
+            q = X.shape[-2]
+            mean = mean.reshape(*mean.shape[:-1], num_out, q).transpose(-1, -2)
+            dist = MultitaskMultivariateNormal(mean, cov, interleaved=False)
+        posterior = GPyTorchPosterior(dist)
+        return posterior if posterior_transform is None else posterior_transform(posterior)
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self._output_tasks)
+
+    @property
+    def batch_shape(self) -> torch.Size:
+        return torch.Size()
+
+
+# ---------------------------------------------------------------------- input checks
+def _drop_column(X: Tensor, column: int) -> tuple[Tensor, Tensor]:
+    keep = [j for j in range(X.shape[-1]) if j != column]
+    return X[..., keep], X[..., column]
+
+
+def _split_inputs(train_X: Tensor, train_Y: Tensor, task_feature: int):
+    if not isinstance(train_X, Tensor) or not isinstance(train_Y, Tensor):
+        raise InvalidDataError("train_X and train_Y must be torch tensors")
+    if train_X.dim() != 2 or train_X.shape[-1] < 2:
+        raise InvalidDataError(
+            f"train_X must be n x (d + 1) with a task column, got shape {tuple(train_X.shape)}"
+        )
+    if train_Y.shape != (train_X.shape[0], 1):
+        raise InvalidDataError(
+            f"train_Y must be n x 1 with n = {train_X.shape[0]}, got {tuple(train_Y.shape)}"
+        )
+    if not -train_X.shape[-1] <= task_feature < train_X.shape[-1]:
+        raise InvalidArgumentError(
+            f"task_feature={task_feature} is not a column of train_X ({train_X.shape[-1]} columns)"
+        )
+    if not (torch.isfinite(train_X).all() and torch.isfinite(train_Y).all()):
+        raise InvalidDataError("train_X and train_Y must be finite (no NaN or inf)")
+    X, labels = _drop_column(train_X.double(), task_feature % train_X.shape[-1])
+    if (labels != labels.round()).any():
+        raise InvalidDataError("the task column of train_X must hold integer labels")
+    return X, labels, train_Y.double().squeeze(-1)
+
+
+def _check_categorical(categorical_dims: Mapping[int, int] | None, X: Tensor) -> dict[int, int]:
+    dims = dict(categorical_dims or {})
+    for j, k in dims.items():
+        if not 0 <= j < X.shape[-1] or int(k) < 1:
+            raise InvalidArgumentError(
+                f"categorical_dims: column {j} with {k} categories is invalid for "
+                f"{X.shape[-1]} feature columns"
+            )
+        codes = X[:, j]
+        if ((codes != codes.round()) | (codes < 0) | (codes > k - 1)).any():
+            raise InvalidDataError(f"column {j} must hold category codes 0..{k - 1}")
+    return dims
+
+
+def _check_fixed_tau(fixed_tau, groups: Sequence[str]) -> dict[str, float]:
+    if fixed_tau is None:
+        return {}
+    if not isinstance(fixed_tau, Mapping):
+        fixed_tau = dict.fromkeys(groups, fixed_tau)
+    unknown = sorted(set(fixed_tau) - set(groups))
+    if unknown:
+        raise InvalidArgumentError(f"fixed_tau: unknown groups {unknown}; groups are {groups}")
+    for g, v in fixed_tau.items():
+        if not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+            raise InvalidArgumentError(f"fixed_tau[{g!r}] must be a finite number >= 0, got {v}")
+    return {g: float(v) for g, v in fixed_tau.items()}
+
+
+def _task_standardization(Y: Tensor, tasks: Tensor, T: int) -> tuple[Tensor, Tensor]:
+    """Per-task mean and standard deviation (ddof 1, as BoTorch's ``Standardize``).
+
+    A task with one observation, or a constant one, gets standard deviation 1.
+    """
+    mean = torch.zeros(T, dtype=Y.dtype)
+    std = torch.ones(T, dtype=Y.dtype)
+    for t in range(T):
+        y = Y[tasks == t]
+        mean[t] = y.mean()
+        if y.numel() > 1 and y.std() > 1e-8 * max(1.0, float(y.abs().max())):
+            std[t] = y.std()
+    return mean, std

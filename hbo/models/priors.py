@@ -1,0 +1,75 @@
+"""Hyperpriors of the hierarchical GP, all on the log scale of the kernel hyperparameters.
+
+For each hyperparameter group (``lengthscale``, ``outputscale``, ``noise`` and, with a
+shared function, ``shared_scale``), task ``t`` takes
+
+    log theta_t = m + tau * z_t,   z_t ~ N(0, 1),   m ~ N(loc, scale),   tau ~ HalfNormal(tau_scale)
+
+MAP is taken over the unconstrained parameters ``(m, log tau, z)``: the density of
+``log tau`` carries the Jacobian ``tau``, so the mode is interior and the optimizer
+never chases ``tau -> 0`` along a ridge (the non-centered form already removes the
+centered model's degenerate mode at ``tau = 0``).
+
+Relation to BoTorch's defaults: GPyTorch maximizes a ``LogNormal(mu, s)`` prior in the
+natural space of ``theta``, which equals maximizing ``Normal(mu - s^2, s)`` on
+``log theta`` (the two objectives differ by a constant). The defaults below are
+therefore BoTorch's ``SingleTaskGP`` priors moved to log space: the dimension-scaled
+lengthscale prior ``LogNormal(sqrt2 + log(D)/2, sqrt3)`` (Hvarfner et al. 2024) and
+the noise prior ``LogNormal(-4, 1)``; with one task the model is ``SingleTaskGP`` with
+a Matern-5/2 kernel, an outputscale with prior ``LogNormal(1, 1)`` and these priors.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from torch import Tensor
+
+GROUPS = ("lengthscale", "outputscale", "noise", "shared_scale")
+
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def normal_log_prob(x: Tensor, loc: float, scale: float) -> Tensor:
+    """Sum of ``log N(x; loc, scale^2)`` over all elements of ``x``."""
+    return (-0.5 * ((x - loc) / scale) ** 2 - math.log(scale) - _LOG_SQRT_2PI).sum()
+
+
+def half_normal_log_prob_of_log(log_x: Tensor, scale: float) -> Tensor:
+    """Sum of the log density of ``log x`` when ``x ~ HalfNormal(scale)`` (Jacobian included)."""
+    x = log_x.exp()
+    return (-0.5 * (x / scale) ** 2 - math.log(scale) + 0.5 * math.log(2 / math.pi) + log_x).sum()
+
+
+@dataclass(frozen=True)
+class Hyperprior:
+    """Location and scale of ``m`` (a normal on the log scale) and the Half-Normal scale of tau.
+
+    Attributes:
+        loc: Prior mean of ``m``; ``None`` for the lengthscale means BoTorch's
+            dimension-scaled value ``sqrt2 + log(D)/2 - 3`` (``- 3 = - sqrt3^2``, see above).
+        scale: Prior standard deviation of ``m``.
+        tau_scale: Scale of the Half-Normal prior on ``tau`` (on the log scale of theta:
+            ``tau = 1`` lets tasks differ by a factor ``e`` at one standard deviation).
+    """
+
+    loc: float | None
+    scale: float
+    tau_scale: float = 1.0
+
+    def location(self, dim: int) -> float:
+        if self.loc is not None:
+            return self.loc
+        return math.sqrt(2.0) + 0.5 * math.log(dim) - 3.0
+
+
+def default_hyperpriors() -> dict[str, Hyperprior]:
+    """The default hyperprior of every group (see the module docstring)."""
+    return {
+        "lengthscale": Hyperprior(loc=None, scale=math.sqrt(3.0)),
+        "outputscale": Hyperprior(loc=0.0, scale=1.0),
+        "noise": Hyperprior(loc=-5.0, scale=1.0),
+        # log of the per-task loading a_t^2 of the shared function g (see HierarchicalGP)
+        "shared_scale": Hyperprior(loc=0.0, scale=1.0),
+    }

@@ -1,0 +1,305 @@
+"""Search spaces: Float, Int and Categorical parameters, to and from the model's space.
+
+The model works on a ``d``-dimensional tensor, one column per parameter:
+
+* ``Float(low, high)`` and ``Int(low, high)`` map to ``[0, 1]`` (linearly, or in
+  ``log`` space when ``log=True``); an ``Int`` column only takes the positions of
+  its integers, which :meth:`SearchSpace.discrete_dims` lists for the optimizer.
+* ``Categorical(choices)`` maps to the integer code ``0 .. k-1`` of the choice; the
+  surrogate one-hot encodes it (see :meth:`SearchSpace.categorical_dims`), so no
+  order between choices is assumed.
+
+Every parameter validates values at the boundary and raises a specific
+:class:`~hbo.errors.HBOError` subclass naming the parameter.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from hbo.errors import InvalidSpaceError, ParamKeyError, ParamTypeError, ParamValueError
+
+#: Column names of ``Study.trials_dataframe`` that a parameter may not take.
+RESERVED_NAMES = frozenset({"trial_id", "task", "state", "value", "origin"})
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _same_choice(choice: Any, value: Any) -> bool:
+    """Equality without Python's cross-type surprises (``True == 1``, ``np.str_`` vs ``str``)."""
+    if isinstance(choice, str) and isinstance(value, str):
+        return choice == value
+    if _is_real(choice) and _is_real(value):
+        return choice == value
+    return type(choice) is type(value) and choice == value
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name:
+        raise InvalidSpaceError(f"parameter name must be a non-empty string, got {name!r}")
+    if name in RESERVED_NAMES:
+        raise InvalidSpaceError(
+            f"parameter name {name!r} is reserved (reserved: {sorted(RESERVED_NAMES)})"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class _Range:
+    """A numeric range ``[low, high]``, optionally searched on a log scale."""
+
+    name: str
+    low: float
+    high: float
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        for bound in ("low", "high"):
+            value = getattr(self, bound)
+            if not _is_real(value) or not math.isfinite(value):
+                raise InvalidSpaceError(
+                    f"{type(self).__name__} {self.name!r}: {bound} must be a finite number, "
+                    f"got {value!r}"
+                )
+        if not self.low < self.high:
+            raise InvalidSpaceError(
+                f"{type(self).__name__} {self.name!r}: bounds [{self.low}, {self.high}] are "
+                "empty or inverted; low must be strictly below high"
+            )
+        if self.log and self.low <= 0:
+            raise InvalidSpaceError(
+                f"{type(self).__name__} {self.name!r}: log=True needs low > 0, got low={self.low}"
+            )
+
+    def _warp(self, value: float) -> float:
+        return math.log(value) if self.log else float(value)
+
+    def to_unit(self, value: float) -> float:
+        """Map a value of the parameter to ``[0, 1]``."""
+        lo, hi = self._warp(self.low), self._warp(self.high)
+        return (self._warp(value) - lo) / (hi - lo)
+
+    def _from_unit_real(self, u: float) -> float:
+        lo, hi = self._warp(self.low), self._warp(self.high)
+        x = lo + min(max(u, 0.0), 1.0) * (hi - lo)
+        return min(max(math.exp(x) if self.log else x, self.low), self.high)
+
+    def _check_real(self, value: Any) -> float:
+        if not _is_real(value):
+            raise ParamTypeError(
+                f"parameter {self.name!r} takes a number, got {type(value).__name__} {value!r}"
+            )
+        if not (self.low <= value <= self.high):  # also rejects NaN
+            raise ParamValueError(
+                f"parameter {self.name!r} = {value!r} is outside [{self.low}, {self.high}]"
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class Float(_Range):
+    """A real parameter in ``[low, high]`` (searched in log space if ``log=True``)."""
+
+    def validate(self, value: Any) -> float:
+        """Return ``value`` as a float, or raise naming the parameter."""
+        return float(self._check_real(value))
+
+    def from_unit(self, u: float) -> float:
+        """Map ``u`` in ``[0, 1]`` back to a value."""
+        return self._from_unit_real(u)
+
+
+@dataclass(frozen=True)
+class Int(_Range):
+    """An integer parameter in ``[low, high]`` (both included)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for bound in (self.low, self.high):
+            if int(bound) != bound:
+                raise InvalidSpaceError(f"Int {self.name!r}: bounds must be integers, got {bound}")
+
+    def validate(self, value: Any) -> int:
+        """Return ``value`` as an int (integral floats such as ``3.0`` are accepted)."""
+        value = self._check_real(value)
+        if int(value) != value:
+            raise ParamValueError(f"parameter {self.name!r} takes an integer, got {value!r}")
+        return int(value)
+
+    def from_unit(self, u: float) -> int:
+        """Map ``u`` in ``[0, 1]`` to the nearest integer (nearest in the searched scale)."""
+        return min(self.grid(), key=lambda v: abs(self.to_unit(v) - u))
+
+    def grid(self) -> list[int]:
+        """All admissible integers."""
+        return list(range(int(self.low), int(self.high) + 1))
+
+
+@dataclass(frozen=True)
+class Categorical:
+    """A parameter taking one of ``choices`` (no order assumed between them)."""
+
+    name: str
+    choices: tuple
+
+    def __init__(self, name: str, choices: Iterable[Any]) -> None:
+        object.__setattr__(self, "name", _check_name(name))
+        if isinstance(choices, str | bytes) or not isinstance(choices, Iterable):
+            raise InvalidSpaceError(
+                f"Categorical {name!r}: choices must be a list of values, got {choices!r}"
+            )
+        choices = tuple(choices)
+        if not choices:
+            raise InvalidSpaceError(f"Categorical {name!r}: choices is empty; give at least one")
+        if len(set(map(repr, choices))) != len(choices):
+            raise InvalidSpaceError(f"Categorical {name!r}: choices {choices!r} has duplicates")
+        object.__setattr__(self, "choices", choices)
+
+    def validate(self, value: Any) -> Any:
+        """Return the matching choice, or raise naming the parameter and the choices."""
+        return self.choices[self.index(value)]
+
+    def index(self, value: Any) -> int:
+        """The integer code of ``value`` (strings match strings, numbers match numbers)."""
+        for i, choice in enumerate(self.choices):
+            if _same_choice(choice, value):
+                return i
+        raise ParamValueError(
+            f"parameter {self.name!r} = {value!r} is not one of {list(self.choices)}"
+        )
+
+    def to_unit(self, value: Any) -> float:
+        """The choice's integer code, as a float."""
+        return float(self.index(value))
+
+    def from_unit(self, code: float) -> Any:
+        """The choice whose code is nearest to ``code``."""
+        return self.choices[min(max(round(code), 0), len(self.choices) - 1)]
+
+
+Parameter = Float | Int | Categorical
+
+
+class SearchSpace:
+    """An ordered set of parameters; converts parameter dicts to model tensors and back.
+
+    Args:
+        params: ``Float`` / ``Int`` / ``Categorical`` objects with distinct names.
+    """
+
+    def __init__(self, params: Sequence[Parameter]) -> None:
+        params = list(params)
+        if not params:
+            raise InvalidSpaceError("SearchSpace needs at least one parameter, got none")
+        for p in params:
+            if not isinstance(p, Float | Int | Categorical):
+                raise InvalidSpaceError(
+                    f"SearchSpace takes hbo.Float, hbo.Int or hbo.Categorical, got {p!r}"
+                )
+        names = [p.name for p in params]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise InvalidSpaceError(f"SearchSpace: duplicate parameter names {duplicated}")
+        self.params: tuple[Parameter, ...] = tuple(params)
+
+    def __repr__(self) -> str:
+        return f"SearchSpace({list(self.params)!r})"
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+    @property
+    def dim(self) -> int:
+        """Number of model columns ``d`` (one per parameter)."""
+        return len(self.params)
+
+    def feature_names(self) -> list[str]:
+        """Names of the surrogate's kernel inputs: a Categorical gives one per choice."""
+        names: list[str] = []
+        for p in self.params:
+            if isinstance(p, Categorical):
+                names.extend(f"{p.name}={choice}" for choice in p.choices)
+            else:
+                names.append(p.name)
+        return names
+
+    def bounds(self) -> Tensor:
+        """``2 x d`` box of the model space: ``[0, 1]``, or ``[0, k - 1]`` for a Categorical."""
+        upper = [len(p.choices) - 1 if isinstance(p, Categorical) else 1.0 for p in self.params]
+        return torch.tensor([[0.0] * self.dim, upper], dtype=torch.double)
+
+    def categorical_dims(self) -> dict[int, int]:
+        """Column index -> number of choices, for every Categorical."""
+        return {i: len(p.choices) for i, p in enumerate(self.params) if isinstance(p, Categorical)}
+
+    def discrete_dims(self) -> dict[int, list[float]]:
+        """Column index -> admissible unit positions, for every Int."""
+        return {
+            i: [p.to_unit(v) for v in p.grid()]
+            for i, p in enumerate(self.params)
+            if isinstance(p, Int)
+        }
+
+    def validate(self, params: Any, argument: str = "params") -> dict[str, Any]:
+        """Check keys and values of one parameter dict; return it normalized.
+
+        Raises:
+            ParamTypeError: ``params`` is not a mapping, or a value has the wrong type.
+            ParamKeyError: a key is missing or unknown.
+            ParamValueError: a value lies outside its bounds or choices.
+        """
+        if not isinstance(params, Mapping):
+            raise ParamTypeError(
+                f"{argument} must be a dict of parameter values, got {type(params).__name__}"
+            )
+        missing = [n for n in self.names if n not in params]
+        unknown = [k for k in params if k not in self.names]
+        if missing or unknown:
+            raise ParamKeyError(
+                f"{argument}: missing keys {missing}, unknown keys {unknown}; "
+                f"the space has {self.names}"
+            )
+        return {p.name: p.validate(params[p.name]) for p in self.params}
+
+    def encode(self, params_list: Sequence[Mapping[str, Any]]) -> Tensor:
+        """Map validated parameter dicts to an ``n x d`` double tensor in the model space."""
+        rows = [[p.to_unit(params[p.name]) for p in self.params] for params in params_list]
+        return torch.tensor(rows, dtype=torch.double).reshape(len(rows), self.dim)
+
+    def decode(self, X: Tensor) -> list[dict[str, Any]]:
+        """Map an ``n x d`` tensor of the model space to parameter dicts (snapping to grids)."""
+        return [
+            {p.name: p.from_unit(float(u)) for p, u in zip(self.params, row, strict=True)}
+            for row in X.detach().cpu().tolist()
+        ]
+
+    def snap(self, X: Tensor) -> Tensor:
+        """Round an ``n x d`` tensor onto admissible points (Int grid, Categorical codes)."""
+        return self.encode(self.decode(X)).to(X)
+
+    def sobol(self, n: int, seed: int, skip: int = 0) -> Tensor:
+        """``n x d`` scrambled Sobol points snapped onto the space, after ``skip`` points.
+
+        Categorical codes are drawn uniformly by splitting ``[0, 1)`` into ``k`` bins.
+        """
+        engine = torch.quasirandom.SobolEngine(self.dim, scramble=True, seed=seed)
+        if skip:
+            engine.fast_forward(skip)
+        U = engine.draw(n, dtype=torch.double)
+        for i, k in self.categorical_dims().items():
+            U[:, i] = torch.clamp(torch.floor(U[:, i] * k), max=k - 1)
+        return self.snap(U)

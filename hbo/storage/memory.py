@@ -1,0 +1,75 @@
+"""In-memory storage: the default, for one process."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from hbo.errors import UnknownTrialError
+from hbo.storage.base import Storage
+from hbo.trial import Origin, Trial, TrialState, check_transition
+
+
+class InMemoryStorage(Storage):
+    """Trials in a dict guarded by a lock (safe for threads of one process)."""
+
+    def __init__(self) -> None:
+        self._trials: dict[int, Trial] = {}
+        self._lock = threading.Lock()
+
+    def create_trials(
+        self,
+        task: str,
+        params_list: Sequence[dict[str, Any]],
+        values: Sequence[float] | None = None,
+        origin: Origin = Origin.ASKED,
+    ) -> list[Trial]:
+        state = TrialState.RUNNING if values is None else TrialState.COMPLETE
+        with self._lock:
+            start = len(self._trials)
+            new = [
+                Trial(
+                    id=start + i,
+                    task=task,
+                    params=dict(params),
+                    state=state,
+                    value=None if values is None else float(values[i]),
+                    origin=origin,
+                )
+                for i, params in enumerate(params_list)
+            ]
+            self._trials.update((t.id, t) for t in new)
+        return new
+
+    def finish_trial(self, trial_id: int, state: TrialState, value: float | None) -> Trial:
+        with self._lock:
+            trial = self._get(trial_id)
+            check_transition(trial, state)
+            finished = dataclasses.replace(trial, state=state, value=value)
+            self._trials[trial_id] = finished
+        return finished
+
+    def get_trial(self, trial_id: int) -> Trial:
+        with self._lock:
+            return self._get(trial_id)
+
+    def get_trials(
+        self, task: str | None = None, states: Iterable[TrialState] | None = None
+    ) -> list[Trial]:
+        wanted = None if states is None else set(states)
+        with self._lock:
+            return [
+                t
+                for t in self._trials.values()
+                if (task is None or t.task == task) and (wanted is None or t.state in wanted)
+            ]
+
+    def _get(self, trial_id: int) -> Trial:
+        try:
+            return self._trials[trial_id]
+        except KeyError:
+            raise UnknownTrialError(
+                f"trial id {trial_id!r} is not in this study (ids 0..{len(self._trials) - 1})"
+            ) from None

@@ -1,0 +1,338 @@
+"""Study: the ask/tell loop users touch.
+
+A thin façade over a :class:`~hbo.storage.Storage` (which holds every trial), the
+:class:`~hbo.models.HierarchicalGP` surrogate and :mod:`hbo.acquisition`. Data flow
+one way: space -> study -> model -> acquisition -> study.
+
+Each call validates all of its input before it stores anything, so a rejected call
+leaves the study as it was.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import secrets
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import torch
+from botorch.utils.sampling import manual_seed
+
+from hbo import acquisition
+from hbo._warnings import FailedTrialWarning, warn
+from hbo.errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    InvalidDataError,
+    NotReadyError,
+    ObjectiveTypeError,
+    UnknownTaskError,
+)
+from hbo.models import HierarchicalGP
+from hbo.models.pooling import PoolingReport
+from hbo.space import SearchSpace
+from hbo.storage import InMemoryStorage, Storage
+from hbo.trial import Origin, Trial, TrialState, check_transition
+
+DIRECTIONS = ("minimize", "maximize")
+
+
+def _as_real(value: Any, argument: str) -> float:
+    """``value`` as a float if it is a real number (or a one-element array/tensor of one)."""
+    if hasattr(value, "item") and getattr(value, "size", 1) in (1, torch.Size([])):
+        value = value.item()
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise ObjectiveTypeError(
+            f"{argument} must be a real number, got {type(value).__name__} {value!r}"
+        )
+    return float(value)
+
+
+def _check_name(value: Any, argument: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ArgumentTypeError(f"{argument} must be a non-empty string, got {value!r}")
+    return value
+
+
+class Study:
+    """Tune a target task with the help of related tasks.
+
+    Args:
+        space: The search space.
+        task: Name of the target task (the one ``ask()`` proposes for by default).
+        direction: ``"minimize"`` or ``"maximize"``.
+        seed: Makes the study reproducible end to end; drawn at random if None
+            (and kept in ``study.seed``).
+        storage: Where trials live (default: in memory).
+        n_initial: Number of Sobol points on a task before the model takes over.
+            Default: 1 when other tasks already hold ``max(5, d + 1)`` observations
+            (the model is usable from history), else ``max(5, d + 1)``.
+        shared_function: Passed to :class:`~hbo.models.HierarchicalGP`.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        task: str = "default",
+        direction: str = "minimize",
+        seed: int | None = None,
+        *,
+        storage: Storage | None = None,
+        n_initial: int | None = None,
+        shared_function: bool | None = None,
+    ) -> None:
+        if not isinstance(space, SearchSpace):
+            raise ArgumentTypeError(f"space must be an hbo.SearchSpace, got {type(space).__name__}")
+        if direction not in DIRECTIONS:
+            raise InvalidArgumentError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise ArgumentTypeError(f"seed must be an int or None, got {seed!r}")
+        if n_initial is not None and (not isinstance(n_initial, int) or n_initial < 1):
+            raise InvalidArgumentError(f"n_initial must be a positive int, got {n_initial!r}")
+        self.space = space
+        self.task = _check_name(task, "task")
+        self.direction = direction
+        self.seed = secrets.randbits(31) if seed is None else seed
+        self.storage = InMemoryStorage() if storage is None else storage
+        self.n_initial = n_initial
+        self.shared_function = shared_function
+        self._model: HierarchicalGP | None = None
+        self._model_key: tuple[int, ...] = ()
+
+    def __repr__(self) -> str:
+        n = len(self.storage.get_trials())
+        return f"Study(task={self.task!r}, direction={self.direction!r}, trials={n})"
+
+    # ------------------------------------------------------------------ tasks
+    @property
+    def tasks(self) -> list[str]:
+        """Every task the study knows: the target first, then in order of appearance."""
+        names = [self.task] + [t.task for t in self.storage.get_trials()]
+        return list(dict.fromkeys(names))
+
+    def _check_task(self, task: str | None) -> str:
+        task = self.task if task is None else _check_name(task, "task")
+        if task not in self.tasks:
+            raise UnknownTaskError(
+                f"task {task!r} is unknown; known tasks: {self.tasks} "
+                "(add data for a new task with study.add_history)"
+            )
+        return task
+
+    # ------------------------------------------------------------------ history
+    def add_history(
+        self,
+        task: str,
+        params: Sequence[Mapping[str, Any]] | pd.DataFrame,
+        values: Sequence[float] | None = None,
+    ) -> list[Trial]:
+        """Add completed evaluations of a (related) task, of any size.
+
+        Args:
+            task: Task name (a source task, or the target itself).
+            params: Parameter dicts, or a DataFrame with one column per parameter
+                plus ``value`` (then ``values`` must be None).
+            values: Objective values, one per parameter dict.
+
+        Returns:
+            The stored trials. Nothing is stored if any row is invalid.
+        """
+        task = _check_name(task, "task")
+        if isinstance(params, pd.DataFrame):
+            if values is not None:
+                raise InvalidArgumentError(
+                    "add_history: with a DataFrame, give values in its 'value' column, "
+                    "not as the values argument"
+                )
+            if "value" not in params.columns:
+                raise InvalidDataError(
+                    f"add_history: the DataFrame needs a 'value' column; it has {list(params)}"
+                )
+            values = params["value"].tolist()
+            params = params.drop(columns="value").to_dict("records")
+        if isinstance(params, Mapping) or not isinstance(params, Sequence):
+            raise ArgumentTypeError(
+                "add_history: params must be a list of dicts or a DataFrame, "
+                f"got {type(params).__name__}"
+            )
+        if values is None or isinstance(values, str) or not isinstance(values, Sequence):
+            raise ArgumentTypeError(
+                f"add_history: values must be a list of numbers, got {type(values).__name__}"
+            )
+        if len(params) != len(values):
+            raise InvalidDataError(
+                f"add_history: params has {len(params)} rows but values has {len(values)}"
+            )
+        if not params:
+            raise InvalidDataError("add_history: params is empty; give at least one evaluation")
+        rows = [self.space.validate(p, f"params[{i}]") for i, p in enumerate(params)]
+        vals = [_as_real(v, f"values[{i}]") for i, v in enumerate(values)]
+        bad = [i for i, v in enumerate(vals) if not math.isfinite(v)]
+        if bad:
+            raise InvalidDataError(
+                f"add_history: values at rows {bad} are not finite; drop failed runs from history"
+            )
+        return self.storage.create_trials(task, rows, vals, origin=Origin.HISTORY)
+
+    # ------------------------------------------------------------------ ask / tell
+    def ask(self, n: int | None = None, *, task: str | None = None) -> Trial | list[Trial]:
+        """Propose parameters to evaluate on ``task`` (default: the target).
+
+        Args:
+            n: None for one :class:`Trial`; an int for a list of ``n`` distinct trials
+                for parallel workers.
+            task: Any task the study knows.
+        """
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+            raise InvalidArgumentError(f"n must be a positive int or None, got {n!r}")
+        task = self._check_task(task)
+        q = 1 if n is None else n
+        done = self.storage.get_trials(task, [TrialState.COMPLETE])
+        call_seed = (self.seed * 1_000_003 + len(self.storage.get_trials())) % 2**31
+        with manual_seed(call_seed):
+            if len(done) < self._n_initial(task):
+                X = self._sobol(task, q)
+            else:
+                X = self._suggest(task, q, call_seed)
+        trials = self.storage.create_trials(task, self.space.decode(X))
+        return trials[0] if n is None else trials
+
+    def tell(
+        self, trial: Trial | int, value: float | None = None, *, failed: bool = False
+    ) -> Trial:
+        """Record the outcome of a trial: its value, or ``failed=True``.
+
+        A NaN or infinite value records the trial as failed, with a warning, so that a
+        long loop goes on.
+        """
+        if isinstance(trial, Trial):
+            trial_id = trial.id
+        elif isinstance(trial, int) and not isinstance(trial, bool):
+            trial_id = trial
+        else:
+            raise ArgumentTypeError(f"trial must be an hbo.Trial or its id, got {trial!r}")
+        stored = self.storage.get_trial(trial_id)
+        check_transition(stored, TrialState.FAILED)
+        if failed:
+            if value is not None:
+                raise InvalidArgumentError("tell: give either a value or failed=True, not both")
+            return self.storage.finish_trial(trial_id, TrialState.FAILED, None)
+        if value is None:
+            raise InvalidArgumentError("tell: give the trial's value, or failed=True")
+        number = _as_real(value, "value")
+        if not math.isfinite(number):
+            warn(
+                f"trial {trial_id}: objective value {number} is not finite; "
+                "the trial is recorded as failed",
+                FailedTrialWarning,
+            )
+            return self.storage.finish_trial(trial_id, TrialState.FAILED, None)
+        return self.storage.finish_trial(trial_id, TrialState.COMPLETE, number)
+
+    # ------------------------------------------------------------------ results
+    @property
+    def best(self) -> Trial:
+        """The best completed trial on the target task."""
+        done = self.storage.get_trials(self.task, [TrialState.COMPLETE])
+        if not done:
+            raise NotReadyError(
+                f"no completed trial on task {self.task!r} yet: call study.tell(trial, value) "
+                "after study.ask()"
+            )
+        pick = min if self.direction == "minimize" else max
+        return pick(done, key=lambda t: t.value)
+
+    def trials_dataframe(self) -> pd.DataFrame:
+        """One row per trial, every task: id, task, origin, state, value, then parameters."""
+        columns = ["trial_id", "task", "origin", "state", "value", *self.space.names]
+        rows = [
+            {
+                "trial_id": t.id,
+                "task": t.task,
+                "origin": t.origin.value,
+                "state": t.state.value,
+                "value": t.value,
+                **t.params,
+            }
+            for t in self.storage.get_trials()
+        ]
+        return pd.DataFrame(rows, columns=columns)
+
+    def pooling(self) -> PoolingReport:
+        """How much the tasks shared, from the surrogate fitted to all completed trials."""
+        if not self.storage.get_trials(states=[TrialState.COMPLETE]):
+            raise NotReadyError(
+                "pooling() needs completed trials: call study.add_history or study.tell first"
+            )
+        with manual_seed(self.seed):
+            model = self._fit_model(self.task)
+        tasks = [self.tasks[label] for label in model.task_labels]
+        return PoolingReport.from_model(model, tasks, self.space.feature_names(), target=self.task)
+
+    # ------------------------------------------------------------------ internals
+    def _n_initial(self, task: str) -> int:
+        if self.n_initial is not None:
+            return self.n_initial
+        usable = max(5, self.space.dim + 1)
+        done = self.storage.get_trials(states=[TrialState.COMPLETE])
+        return 1 if sum(t.task != task for t in done) >= usable else usable
+
+    def _sobol(self, task: str, q: int) -> torch.Tensor:
+        """The next ``q`` points of the task's own scrambled Sobol sequence."""
+        asked = [t for t in self.storage.get_trials(task) if t.origin is Origin.ASKED]
+        task_seed = (self.seed + zlib.crc32(task.encode())) % 2**31
+        return self.space.sobol(q, seed=task_seed, skip=len(asked))
+
+    def _fit_model(self, task: str) -> HierarchicalGP:
+        """Fit (or reuse) the surrogate on all completed trials, output on ``task``."""
+        done = self.storage.get_trials(states=[TrialState.COMPLETE])
+        key = (self.tasks.index(task), *(t.id for t in done))
+        if self._model is not None and key == self._model_key:
+            return self._model
+        label = {name: i for i, name in enumerate(self.tasks)}
+        X = self.space.encode([t.params for t in done])
+        labels = torch.tensor([[float(label[t.task])] for t in done], dtype=torch.double)
+        sign = -1.0 if self.direction == "minimize" else 1.0
+        Y = torch.tensor([[sign * t.value] for t in done], dtype=torch.double)
+        model = HierarchicalGP(
+            torch.cat([X, labels], dim=-1),
+            Y,
+            task_feature=-1,
+            output_tasks=[label[task]],
+            categorical_dims=self.space.categorical_dims(),
+            shared_function=self.shared_function,
+        )
+        if self._model is not None:
+            model.initialize_from(self._model)
+        model.fit()
+        self._model, self._model_key = model, key
+        return model
+
+    def _suggest(self, task: str, q: int, seed: int) -> torch.Tensor:
+        model = self._fit_model(task)
+        encode = self.space.encode
+        observed = encode([t.params for t in self.storage.get_trials(task, [TrialState.COMPLETE])])
+        waiting = self.storage.get_trials(task, [TrialState.RUNNING, TrialState.FAILED])
+        pending = encode([t.params for t in waiting]) if waiting else None
+        acqf = acquisition.build_acquisition(model, observed, pending, q, seed)
+        X = acquisition.optimize(acqf, self.space, q)
+        return self._distinct(X, torch.cat([observed, encode([t.params for t in waiting])]), task)
+
+    def _distinct(self, X: torch.Tensor, taken: torch.Tensor, task: str) -> torch.Tensor:
+        """Replace proposals that repeat each other or a taken point by fresh Sobol points.
+
+        Only matters on discrete spaces; a repeated point would waste an evaluation
+        (or re-run a failed one blindly).
+        """
+        seen = {tuple(row) for row in taken.tolist()}
+        spare = iter(map(tuple, self._sobol(task, 64 + len(X)).tolist()))
+        rows = []
+        for row in map(tuple, X.tolist()):
+            if row in seen:  # keep the repeat only if the space is exhausted
+                row = next((s for s in spare if s not in seen), row)
+            seen.add(row)
+            rows.append(row)
+        return torch.tensor(rows, dtype=torch.double)
