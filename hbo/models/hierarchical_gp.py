@@ -41,6 +41,7 @@ import torch
 from botorch.models.model import Model
 from botorch.posteriors.gpytorch import GPyTorchPosterior
 from gpytorch.distributions import MultitaskMultivariateNormal, MultivariateNormal
+from linear_operator.operators import DenseLinearOperator
 from torch import Tensor, nn
 
 from hbo.errors import InvalidArgumentError, InvalidDataError, ModelFittingError
@@ -422,6 +423,7 @@ class HierarchicalGP(Model):
         mean = mean * std + self._y_mean[tasks]
         cov = cov * std.unsqueeze(-1) * std.unsqueeze(-2)
         cov = cov + 1e-10 * torch.diag_embed(std.pow(2))  # numerical floor for sampling
+        cov = DenseLinearOperator(cov)  # lazy: factored (with jitter if needed) only to sample
         if num_out == 1:
             dist = MultivariateNormal(mean, cov)
         else:

@@ -1,0 +1,416 @@
+"""Transfer benchmark: does history from related tasks help, and does unrelated history hurt?
+
+Task families (each task: the base function with its own input shift and output scale
+and offset, evaluated on the unit cube; the target is one more member):
+
+* ``branin`` (d = 2), ``hartmann3`` (d = 3), ``hartmann6`` (d = 6): related sources;
+* ``unrelated`` (d = 3): target Hartmann-3, sources Ackley, Levy, Rosenbrock,
+  Styblinski-Tang and Griewank (the negative-transfer check).
+
+Arms (all minimize, same acquisition optimizer settings): hbo with the 5 x 30 source
+history, hbo without it, BoTorch ``SingleTaskGP`` + LogEI on the target alone,
+BoTorch ``MultiTaskGP`` (with per-task ``StratifiedStandardize``, its strongest
+setting) + LogEI with the same history, and random search.
+
+    python experiments/transfer_benchmark.py --quick     # a few minutes
+    python experiments/transfer_benchmark.py             # the full table (~1 h on 2 cores)
+    python experiments/transfer_benchmark.py --scaling   # fit + ask time against T tasks
+
+Writes ``experiments/results/transfer_benchmark.md`` (or ``transfer_scaling.md``) and PNGs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing as mp
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.optimize import minimize
+
+RESULTS = Path(__file__).resolve().parent / "results"
+N_SOURCES, N_SOURCE_POINTS, BUDGET = 5, 30, 25
+CHECKPOINTS = (5, 10, 25)
+ARMS = ("hbo", "hbo_no_history", "single_task_gp", "multi_task_gp", "random")
+
+
+# ---------------------------------------------------------------------- task families
+def _base_functions(name: str):
+    from botorch.test_functions import (
+        Ackley,
+        Branin,
+        Griewank,
+        Hartmann,
+        Levy,
+        Rosenbrock,
+        StyblinskiTang,
+    )
+
+    if name == "branin":
+        return Branin(), [Branin()] * N_SOURCES
+    if name == "hartmann3":
+        return Hartmann(dim=3), [Hartmann(dim=3)] * N_SOURCES
+    if name == "hartmann6":
+        return Hartmann(dim=6), [Hartmann(dim=6)] * N_SOURCES
+    if name == "unrelated":
+        return Hartmann(dim=3), [
+            Ackley(dim=3),
+            Levy(dim=3),
+            Rosenbrock(dim=3),
+            StyblinskiTang(dim=3),
+            Griewank(dim=3),
+        ]
+    raise ValueError(f"unknown family {name!r}")
+
+
+@dataclass
+class Task:
+    """``f(x) = scale * F(domain(shift + 0.9 x)) + offset`` for ``x`` in the unit cube.
+
+    Each task sees a shifted window (``shift`` in ``[0, 0.1]^d``) of the base function's
+    domain, so tasks are related but their optima differ.
+    """
+
+    base: object
+    shift: np.ndarray
+    scale: float
+    offset: float
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        bounds = self.base.bounds.numpy()
+        z = bounds[0] + (self.shift + 0.9 * np.atleast_2d(x)) * (bounds[1] - bounds[0])
+        with torch.no_grad():
+            y = self.base.evaluate_true(torch.as_tensor(z, dtype=torch.double)).numpy()
+        return self.scale * y + self.offset
+
+    def minimum(self, rng: np.random.Generator) -> float:
+        """Minimum over the unit cube: best of 20000 random points, polished by L-BFGS-B."""
+        d = len(self.shift)
+        X = rng.random((20000, d))
+        start = X[np.argsort(self(X))[:10]]
+        values = [
+            minimize(lambda v: float(self(v)[0]), s, bounds=[(0, 1)] * d, method="L-BFGS-B").fun
+            for s in start
+        ]
+        return float(min(values))
+
+
+def make_family(name: str, seed: int) -> tuple[Task, list[Task]]:
+    rng = np.random.default_rng(seed)
+    target_base, source_bases = _base_functions(name)
+    d = target_base.dim
+
+    def task(base) -> Task:
+        return Task(base, rng.uniform(0.0, 0.1, d), rng.uniform(0.5, 2.0), rng.uniform(-1, 1))
+
+    return task(target_base), [task(b) for b in source_bases]
+
+
+# ---------------------------------------------------------------------- arms
+def _space(d: int):
+    import hbo
+
+    return hbo.SearchSpace([hbo.Float(f"x{i}", 0.0, 1.0) for i in range(d)])
+
+
+def run_hbo(target: Task, sources: list[Task], seed: int, with_history: bool):
+    import hbo
+
+    d = len(target.shift)
+    study = hbo.Study(_space(d), task="target", seed=seed)
+    if with_history:
+        rng = np.random.default_rng(seed + 1)
+        for k, source in enumerate(sources):
+            X = rng.random((N_SOURCE_POINTS, d))
+            params = [{f"x{i}": float(v) for i, v in enumerate(row)} for row in X]
+            study.add_history(f"source{k}", params, source(X).tolist())
+    values, times = [], []
+    for _ in range(BUDGET):
+        start = time.perf_counter()
+        trial = study.ask()
+        times.append(time.perf_counter() - start)
+        x = np.array([trial.params[f"x{i}"] for i in range(d)])
+        values.append(float(target(x)[0]))
+        study.tell(trial, values[-1])
+    return values, times
+
+
+def _botorch_ask(make_model, X, Y, history=None):
+    """Fit a BoTorch peer on ``X, Y`` (and ``history``) and maximize LogEI: one ask."""
+    from botorch.acquisition import FixedFeatureAcquisitionFunction, LogExpectedImprovement
+    from botorch.fit import fit_gpytorch_mll
+    from botorch.optim import optimize_acqf
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    from hbo.acquisition import NUM_RESTARTS, RAW_SAMPLES
+
+    d = X.shape[-1]
+    bounds = torch.tensor([[0.0] * d, [1.0] * d], dtype=torch.double)
+    model = make_model(X, Y, history)
+    fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+    acqf = LogExpectedImprovement(model, best_f=Y.max())
+    if history is not None:  # MultiTaskGP: evaluate on the target's task column
+        acqf = FixedFeatureAcquisitionFunction(acqf, d + 1, [d], [model.target_label])
+    x, _ = optimize_acqf(acqf, bounds, q=1, num_restarts=NUM_RESTARTS, raw_samples=RAW_SAMPLES)
+    return x.detach()
+
+
+def _botorch_loop(target: Task, seed: int, n_init: int, make_model, history=None):
+    """LogEI loop of a BoTorch peer (maximizing -f), Sobol start as hbo's."""
+    from botorch.utils.sampling import manual_seed
+
+    d = len(target.shift)
+    sobol = torch.quasirandom.SobolEngine(d, scramble=True, seed=seed)
+    X = sobol.draw(n_init, dtype=torch.double)
+    values = [float(v) for v in target(X.numpy())]
+    times = [0.0] * n_init
+    while len(values) < BUDGET:
+        start = time.perf_counter()
+        with manual_seed(seed + len(values)):
+            Y = -torch.tensor(values, dtype=torch.double).unsqueeze(-1)
+            x = _botorch_ask(make_model, X, Y, history)
+        times.append(time.perf_counter() - start)
+        X = torch.cat([X, x])
+        values.append(float(target(x.numpy())[0]))
+    return values, times
+
+
+def _single_task_gp(X, Y, _history):
+    from botorch.models import SingleTaskGP
+
+    return SingleTaskGP(X, Y)
+
+
+def _multi_task_gp(X, Y, history):
+    from botorch.models import MultiTaskGP
+    from botorch.models.transforms.outcome import StratifiedStandardize
+
+    hX, hY = history
+    T = int(hX[:, -1].max()) + 1
+    tX = torch.cat([hX, torch.cat([X, torch.full((len(X), 1), float(T))], -1)])
+    tY = torch.cat([hY, Y])
+    all_tasks = torch.arange(T + 1, dtype=torch.long)
+    model = MultiTaskGP(
+        tX,
+        tY,
+        task_feature=tX.shape[-1] - 1,
+        output_tasks=[T],
+        outcome_transform=StratifiedStandardize(
+            stratification_idx=tX.shape[-1] - 1, all_task_values=all_tasks
+        ),
+    )
+    model.target_label = float(T)
+    return model
+
+
+def _history_tensors(sources: list[Task], seed: int, d: int):
+    rng = np.random.default_rng(seed + 1)  # the same points hbo's arm gets
+    X = np.stack([rng.random((N_SOURCE_POINTS, d)) for _ in sources])
+    return _history_tensors_from(X, np.stack([s(x) for s, x in zip(sources, X, strict=True)]))
+
+
+def _history_tensors_from(X: np.ndarray, Y: np.ndarray):
+    """``T x n x d`` inputs and ``T x n`` values -> MultiTaskGP tensors (maximizing -Y)."""
+    T, n, _ = X.shape
+    labels = np.repeat(np.arange(T), n)[:, None]
+    tX = torch.tensor(np.hstack([X.reshape(T * n, -1), labels]))
+    return tX, -torch.tensor(Y.reshape(-1, 1))
+
+
+def run_arm(args: tuple[str, str, int]) -> tuple[str, str, int, list[float], list[float], float]:
+    family, arm, seed = args
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+    target, sources = make_family(family, seed)
+    d = len(target.shift)
+    n_init = max(5, d + 1)
+    if arm == "hbo":
+        values, times = run_hbo(target, sources, seed, with_history=True)
+    elif arm == "hbo_no_history":
+        values, times = run_hbo(target, sources, seed, with_history=False)
+    elif arm == "single_task_gp":
+        values, times = _botorch_loop(target, seed, n_init, _single_task_gp)
+    elif arm == "multi_task_gp":
+        history = _history_tensors(sources, seed, d)
+        values, times = _botorch_loop(target, seed, 1, _multi_task_gp, history)
+    elif arm == "random":
+        X = np.random.default_rng(seed + 7).random((BUDGET, d))
+        values, times = target(X).tolist(), [0.0] * BUDGET
+    else:
+        raise ValueError(arm)
+    f_min = target.minimum(np.random.default_rng(seed))
+    return family, arm, seed, values, times, f_min
+
+
+# ---------------------------------------------------------------------- reporting
+def regret_curves(results) -> dict[tuple[str, str], np.ndarray]:
+    curves: dict[tuple[str, str], list[np.ndarray]] = {}
+    for family, arm, _seed, values, _times, f_min in results:
+        best = np.minimum.accumulate(np.asarray(values))
+        curves.setdefault((family, arm), []).append(np.maximum(best - f_min, 0.0))
+    return {k: np.vstack(v) for k, v in curves.items()}
+
+
+def table(results, families, seeds_note: str) -> str:
+    curves = regret_curves(results)
+    ask_times: dict[tuple[str, str], list[float]] = {}
+    for family, arm, _s, _v, times, _f in results:
+        model_times = [t for t in times if t > 0] or [0.0]
+        ask_times.setdefault((family, arm), []).extend(model_times)
+    head = (
+        "| family | arm | seeds | "
+        + " | ".join(f"regret@{c} median [IQR]" for c in CHECKPOINTS)
+        + " | ratio@10 vs single_task_gp | ask time (s, median) |"
+    )
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for family in families:
+        base = np.median(curves[(family, "single_task_gp")][:, 9])
+        for arm in ARMS:
+            if (family, arm) not in curves:
+                continue
+            c = curves[(family, arm)]
+            cells = []
+            for k in CHECKPOINTS:
+                q25, q50, q75 = np.percentile(c[:, k - 1], [25, 50, 75])
+                cells.append(f"{q50:.3g} [{q25:.3g}, {q75:.3g}]")
+            ratio = np.median(c[:, 9]) / base if base > 0 else math.nan
+            t = np.median(ask_times[(family, arm)])
+            lines.append(
+                f"| {family} | {arm} | {len(c)} | "
+                + " | ".join(cells)
+                + f" | {ratio:.2f} | {t:.3f} |"
+            )
+    return "\n".join(lines) + f"\n\n{seeds_note}\n"
+
+
+def plot(results, families, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = regret_curves(results)
+    fig, axes = plt.subplots(1, len(families), figsize=(4.5 * len(families), 3.8))
+    for ax, family in zip(np.atleast_1d(axes), families, strict=True):
+        for arm in ARMS:
+            if (family, arm) not in curves:
+                continue
+            c = curves[(family, arm)]
+            x = np.arange(1, c.shape[1] + 1)
+            med = np.median(c, 0)
+            ax.plot(x, med, label=arm)
+            ax.fill_between(x, *np.percentile(c, [25, 75], 0), alpha=0.15)
+        ax.set_yscale("symlog", linthresh=1e-3)
+        ax.set_title(family)
+        ax.set_xlabel("evaluations on the target")
+    np.atleast_1d(axes)[0].set_ylabel("simple regret (median, IQR)")
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+# ---------------------------------------------------------------------- scaling
+def scaling(task_counts=(2, 5, 10, 20, 50), n_per_task=20) -> str:
+    """Time one fit + ask of each model arm on T tasks x ``n_per_task`` points (d = 4)."""
+    from botorch.test_functions import Hartmann
+
+    import hbo
+
+    d, rng = 4, np.random.default_rng(0)
+    rows = [
+        "| T | N | hbo (g on) | hbo (g off) | SingleTaskGP (target) | MultiTaskGP | "
+        "hbo / MTGP | hbo g-off / MTGP |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for T in task_counts:
+        tasks = [Task(Hartmann(dim=d), rng.uniform(0.0, 0.1, d), 1.0, 0.0) for _ in range(T)]
+        X = rng.random((T, n_per_task, d))
+        Y = np.stack([task(x) for task, x in zip(tasks, X, strict=True)])
+        timing = {}
+        for shared in (True, False):
+            study = hbo.Study(_space(d), task="t0", seed=0, shared_function=shared)
+            for t in range(T):
+                params = [dict(zip(study.space.names, r, strict=True)) for r in X[t].tolist()]
+                study.add_history(f"t{t}", params, Y[t].tolist())
+            start = time.perf_counter()
+            study.ask()
+            timing[shared] = time.perf_counter() - start
+        target = torch.tensor(X[0])
+        target_Y = -torch.tensor(Y[0]).unsqueeze(-1)
+        history = _history_tensors_from(X[1:], Y[1:])
+        t_st = _time_botorch_ask(_single_task_gp, target, target_Y, None)
+        t_mt = _time_botorch_ask(_multi_task_gp, target, target_Y, history)
+        rows.append(
+            f"| {T} | {T * n_per_task} | {timing[True]:.2f} | {timing[False]:.2f} | "
+            f"{t_st:.2f} | {t_mt:.2f} | {timing[True] / t_mt:.3f} | {timing[False] / t_mt:.3f} |"
+        )
+        print(rows[-1], flush=True)
+    return "\n".join(rows) + "\n\nSeconds for one fit + one ask, one process, one thread.\n"
+
+
+def _time_botorch_ask(make_model, X, Y, history) -> float:
+    start = time.perf_counter()
+    _botorch_ask(make_model, X, Y, history)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 seeds, 2 families")
+    parser.add_argument("--scaling", action="store_true", help="fit + ask time against T")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--mtgp-seeds", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    RESULTS.mkdir(exist_ok=True)
+    if args.scaling:
+        torch.set_num_threads(1)
+        warnings.filterwarnings("ignore")
+        text = scaling()
+        (RESULTS / "transfer_scaling.md").write_text("# Fit + ask time against tasks\n\n" + text)
+        print(text)
+        return
+    families = (
+        ["branin", "unrelated"] if args.quick else ["branin", "hartmann3", "hartmann6", "unrelated"]
+    )
+    seeds = 3 if args.quick else args.seeds
+    mtgp_seeds = min(seeds, 2 if args.quick else args.mtgp_seeds)
+    jobs = [
+        (f, a, s)
+        for f in families
+        for a in ARMS
+        for s in range(seeds)
+        if a != "multi_task_gp" or s < mtgp_seeds
+    ]
+    results = []
+    start = time.perf_counter()
+    with mp.get_context("spawn").Pool(args.workers) as pool:
+        for i, res in enumerate(pool.imap_unordered(run_arm, jobs), 1):
+            results.append(res)
+            print(
+                f"[{i}/{len(jobs)}] {res[0]:>10} {res[1]:>15} seed {res[2]}: regret@25 "
+                f"{min(res[3]) - res[5]:.4g}  ({time.perf_counter() - start:.0f}s)",
+                flush=True,
+            )
+    note = (
+        f"{seeds} seeds per arm; MultiTaskGP on {mtgp_seeds} seeds (its fits dominate "
+        f"the run time). Sources: {N_SOURCES} x {N_SOURCE_POINTS} points; target budget "
+        f"{BUDGET}. Ask time: fit + acquisition, model-based asks only."
+    )
+    text = table(results, families, note)
+    name = "transfer_benchmark_quick" if args.quick else "transfer_benchmark"
+    (RESULTS / f"{name}.md").write_text("# Transfer benchmark\n\n" + text)
+    plot(results, families, RESULTS / f"{name}.png")
+    print(text)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.fspath(Path(__file__).resolve().parents[1]))
+    main()

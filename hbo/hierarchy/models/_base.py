@@ -1,0 +1,318 @@
+"""Shared plumbing of the NUTS-fitted hierarchical models: sampling, InferenceData, results.
+
+A model subclasses :class:`HierarchicalModel` and writes only its pyro program
+(:meth:`HierarchicalModel.model`), its observed data and its ArviZ coordinates. ``fit`` runs
+pyro's NUTS (Hoffman & Gelman 2014, https://jmlr.org/papers/v15/hoffman14a.html) with
+multinomial sampling and dual-averaging step size plus diagonal mass-matrix adaptation, one
+chain after another with a seed per chain, then builds an ArviZ ``InferenceData`` with
+``posterior`` (latent and ``pyro.deterministic`` sites), ``sample_stats`` (``diverging``,
+``energy``, ``tree_depth``, ``n_steps``, ``step_size``, ``lp``) and ``observed_data``.
+
+Models must be written so that a leading batch dimension broadcasts (plates with explicit
+``dim``, gathers with ``x[..., idx]``): deterministic sites are recomputed for all draws in
+one vectorized pass of :class:`pyro.infer.Predictive`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro import poutine
+from pyro.infer import MCMC, NUTS, Predictive
+
+from hbo._warnings import ConvergenceWarning, warn
+from hbo.diagnostics.convergence import ConvergenceReport, convergence
+from hbo.errors import InvalidArgumentError, InvalidDataError
+
+DTYPE = torch.float64
+SCALE_PRIORS = ("half_normal", "half_cauchy", "exponential", "uniform")
+
+
+def as_tensor(x: Any, name: str, dtype: torch.dtype = DTYPE, ndim: int = 1) -> torch.Tensor:
+    """``x`` as a finite tensor of ``ndim`` dimensions, or :class:`InvalidDataError` naming it."""
+    try:
+        t = torch.as_tensor(np.asarray(x), dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise InvalidDataError(f"{name} must be numeric, got {type(x).__name__}") from exc
+    if t.ndim != ndim:
+        raise InvalidDataError(f"{name} must have {ndim} dimension(s), got shape {tuple(t.shape)}")
+    if t.numel() == 0:
+        raise InvalidDataError(f"{name} is empty")
+    if dtype.is_floating_point and not torch.isfinite(t).all():
+        raise InvalidDataError(f"{name} contains NaN or infinite values")
+    return t
+
+
+def index_codes(values: Any, name: str) -> tuple[torch.Tensor, list]:
+    """Integer codes ``0..K-1`` of a label column and the sorted labels they stand for."""
+    codes, labels = pd.factorize(pd.Series(values), sort=True)
+    if (codes < 0).any():
+        raise InvalidDataError(f"{name} contains missing labels")
+    return torch.as_tensor(codes, dtype=torch.long), list(labels)
+
+
+def scale_prior(kind: str, scale: float) -> dist.Distribution:
+    """Prior of a group-level standard deviation ``tau > 0``.
+
+    ``half_normal``: Half-Normal(0, scale); ``half_cauchy``: Half-Cauchy(0, scale);
+    ``exponential``: Exponential(rate = 1 / scale); ``uniform``: Uniform(0, scale) (the
+    bounded version of BDA3's flat prior on tau; pick ``scale`` far beyond the data).
+    The first two are Stan's weakly informative recommendations (Gelman 2006,
+    doi:10.1214/06-BA117A).
+    """
+    if kind not in SCALE_PRIORS:
+        raise InvalidArgumentError(f"tau_prior must be one of {SCALE_PRIORS}, got {kind!r}")
+    if not scale > 0 or not math.isfinite(scale):
+        raise InvalidArgumentError(f"tau_scale must be a positive finite number, got {scale}")
+    s = torch.tensor(float(scale), dtype=DTYPE)
+    if kind == "half_normal":
+        return dist.HalfNormal(s)
+    if kind == "half_cauchy":
+        return dist.HalfCauchy(s)
+    if kind == "exponential":
+        return dist.Exponential(1.0 / s)
+    return dist.Uniform(torch.zeros_like(s), s)
+
+
+def normal(loc: float | torch.Tensor, scale: float | torch.Tensor) -> dist.Normal:
+    """``Normal(loc, scale)`` in hbo's float64."""
+    return dist.Normal(torch.as_tensor(loc, dtype=DTYPE), torch.as_tensor(scale, dtype=DTYPE))
+
+
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Seed torch, numpy and random for the block and restore their states after it."""
+    # pyro.set_rng_seed seeds numpy's legacy global generator, so its state is saved too
+    states = torch.get_rng_state(), np.random.get_state(), random.getstate()  # noqa: NPY002
+    pyro.set_rng_seed(seed)
+    try:
+        yield
+    finally:
+        torch.set_rng_state(states[0])
+        np.random.set_state(states[1])  # noqa: NPY002
+        random.setstate(states[2])
+
+
+class _RecordingNUTS(NUTS):
+    """pyro's NUTS that also records, per post-warm-up draw, what ArviZ needs.
+
+    ``energy`` is the Hamiltonian ``U(q) + K(p)`` at the start of the transition, right
+    after the momentum is resampled; along the trajectory H is conserved up to integration
+    error, so this is Stan's ``energy__`` up to that error, which is what E-BFMI needs
+    (the spread comes from momentum resampling). ``tree_depth = ceil(log2(n_steps + 1))``
+    with ``n_steps`` leapfrog steps, as Stan counts it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stats: dict[str, list[float]] = {
+            k: [] for k in ("diverging", "energy", "tree_depth", "n_steps", "step_size", "lp")
+        }
+        self._energy = 0.0
+        self._n_steps = 0
+
+    def _sample_r(self, name):  # noqa: ANN001, ANN202 - pyro's private signature
+        r, r_unscaled = super()._sample_r(name)
+        _, pe, _ = self._fetch_from_cache()
+        self._energy = float(self._kinetic_energy(r_unscaled) + pe)
+        self._n_steps = 0
+        return r, r_unscaled
+
+    def _build_basetree(self, *args):  # noqa: ANN002, ANN202
+        self._n_steps += 1
+        return super()._build_basetree(*args)
+
+    def sample(self, params):  # noqa: ANN001, ANN201
+        n_div = len(self._divergences)
+        z = super().sample(params)
+        if self._t > self._warmup_steps:
+            _, pe, _ = self._fetch_from_cache()
+            s = self.stats
+            s["diverging"].append(len(self._divergences) > n_div)
+            s["energy"].append(self._energy)
+            s["n_steps"].append(self._n_steps)
+            s["tree_depth"].append(math.ceil(math.log2(self._n_steps + 1)))
+            s["step_size"].append(float(self.step_size))
+            s["lp"].append(-float(pe))
+        return z
+
+
+@dataclass
+class FitResult:
+    """The NUTS run of a model: ``idata`` (ArviZ InferenceData) and its summaries.
+
+    Attributes:
+        idata: posterior (``chain x draw x ...``), sample_stats and observed_data.
+        settings: the arguments of the ``fit`` call that produced it.
+    """
+
+    idata: az.InferenceData
+    settings: dict[str, Any] = field(default_factory=dict)
+    _report: ConvergenceReport | None = field(default=None, repr=False)
+
+    def summary(
+        self, var_names: list[str] | None = None, hdi_prob: float = 0.94
+    ) -> pd.DataFrame:
+        """ArviZ summary (``mean``, ``sd``, ``hdi_*``, ``mcse_*``, ``ess_*``, ``r_hat``)
+        plus the equal-tailed ``2.5%``, ``50%``, ``97.5%`` quantiles; one row per scalar
+        (``"theta[1]"``...)."""
+        quantiles = {
+            q: (lambda x, p=p: np.quantile(x, p))
+            for q, p in (("2.5%", 0.025), ("50%", 0.5), ("97.5%", 0.975))
+        }
+        return az.summary(
+            self.idata, var_names=var_names, hdi_prob=hdi_prob, stat_funcs=quantiles,
+            round_to="none",
+        )
+
+    def convergence(self, **thresholds: Any) -> ConvergenceReport:
+        """:func:`hbo.diagnostics.convergence` of this run (thresholds as keywords)."""
+        if not thresholds and self._report is not None:
+            return self._report
+        return convergence(self.idata, **thresholds)
+
+    def draws(self, name: str) -> np.ndarray:
+        """Posterior draws of ``name`` with chains merged: shape ``(chains * draws, ...)``."""
+        v = self.idata.posterior[name].values
+        return v.reshape((-1, *v.shape[2:]))
+
+
+class HierarchicalModel(ABC):
+    """A hierarchical model written in pyro and fitted with NUTS.
+
+    Subclasses set ``self.observed`` (site name -> tensor, used as ``obs=`` in
+    :meth:`model`), ``self.coords`` and ``self.dims`` (ArviZ labels) in their constructor and
+    implement :meth:`model`.
+    """
+
+    observed: dict[str, torch.Tensor]
+    coords: dict[str, list]
+    dims: dict[str, list[str]]
+
+    @abstractmethod
+    def model(self) -> None:
+        """The pyro program: latent sites, ``pyro.deterministic`` sites and observations."""
+
+    def with_observed(self, observed: dict[str, torch.Tensor]) -> HierarchicalModel:
+        """A copy of this model with other values for (some of) the observed sites."""
+        unknown = set(observed) - set(self.observed)
+        if unknown:
+            raise InvalidArgumentError(f"not observed sites of this model: {sorted(unknown)}")
+        new = copy.copy(self)
+        new.observed = {**self.observed, **observed}
+        return new
+
+    def prior_draw(self, seed: int) -> tuple[dict[str, torch.Tensor], HierarchicalModel]:
+        """One draw of every site from the prior and the model refitted to its simulated data.
+
+        Returns ``(truth, model)``: ``truth`` maps every site (latent, deterministic and
+        observed) to its drawn value; ``model`` is :meth:`with_observed` the drawn data.
+        Simulation-based calibration and recovery checks start here.
+        """
+        with _seeded(seed):
+            tr = poutine.trace(poutine.uncondition(self.model)).get_trace()
+        truth = {n: s["value"].detach() for n, s in tr.nodes.items() if s["type"] == "sample"}
+        return truth, self.with_observed({k: truth[k] for k in self.observed})
+
+    def fit(
+        self,
+        chains: int = 4,
+        warmup: int = 1000,
+        draws: int = 1000,
+        seed: int = 0,
+        *,
+        target_accept: float = 0.8,
+        max_tree_depth: int = 10,
+        jit: bool = True,
+        progress: bool = True,
+    ) -> FitResult:
+        """Sample the posterior with NUTS, ``chains`` chains one after another.
+
+        Args:
+            chains: number of chains (each seeded from ``seed`` by ``numpy.random.SeedSequence``).
+            warmup: adaptation iterations per chain (discarded).
+            draws: kept iterations per chain.
+            seed: seed of the whole run; global RNG states are restored afterwards.
+            target_accept: target mean acceptance probability of step-size adaptation.
+            max_tree_depth: NUTS doubling limit (at most ``2**max_tree_depth - 1`` steps).
+            jit: compile the potential energy with the PyTorch JIT (faster once compiled).
+            progress: show pyro's progress bar.
+
+        Returns:
+            A :class:`FitResult`. Warns :class:`hbo._warnings.ConvergenceWarning` when its
+            convergence report is not ok, naming what failed.
+        """
+        for name, v, lo in (("chains", chains, 1), ("warmup", warmup, 0), ("draws", draws, 1)):
+            if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < lo:
+                raise InvalidArgumentError(f"{name} must be an integer >= {lo}, got {v!r}")
+        if not 0.0 < target_accept < 1.0:
+            raise InvalidArgumentError(f"target_accept must lie in (0, 1), got {target_accept}")
+        if not isinstance(max_tree_depth, int) or max_tree_depth < 1:
+            raise InvalidArgumentError(
+                f"max_tree_depth must be an integer >= 1, got {max_tree_depth}"
+            )
+        samples, stats = [], []
+        for chain_seed in np.random.SeedSequence(seed).generate_state(chains):
+            kernel = _RecordingNUTS(
+                self.model, target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
+                jit_compile=jit, ignore_jit_warnings=True,
+            )
+            mcmc = MCMC(
+                kernel, num_samples=draws, warmup_steps=warmup, disable_progbar=not progress
+            )
+            with _seeded(int(chain_seed)):
+                mcmc.run()
+            samples.append(mcmc.get_samples())
+            stats.append(kernel.stats)
+        idata = self._inference_data(samples, stats, max_tree_depth)
+        settings = dict(chains=chains, warmup=warmup, draws=draws, seed=seed,
+                        target_accept=target_accept, max_tree_depth=max_tree_depth)
+        result = FitResult(idata, settings)
+        result._report = convergence(idata)
+        if not result._report.ok:
+            warn(
+                f"{type(self).__name__} fit: " + "; ".join(result._report.problems()),
+                ConvergenceWarning,
+            )
+        return result
+
+    def _inference_data(
+        self, samples: list[dict[str, torch.Tensor]], stats: list[dict], max_tree_depth: int
+    ) -> az.InferenceData:
+        """Stack per-chain draws into ``chain x draw x ...`` and add deterministic sites."""
+        latent = {k: torch.stack([s[k] for s in samples]) for k in samples[0]}
+        n_chains, n_draws = next(iter(latent.values())).shape[:2]
+        flat = {k: v.reshape(n_chains * n_draws, *v.shape[2:]) for k, v in latent.items()}
+        posterior = {k: v.numpy() for k, v in latent.items()}
+        det = self._deterministic_sites()
+        if det:
+            pred = Predictive(self.model, posterior_samples=flat, return_sites=det, parallel=True)
+            for k, v in pred().items():
+                v = v.reshape(n_chains, n_draws, *v.shape[1:])
+                posterior[k] = v.detach().numpy()
+        sample_stats = {k: np.array([s[k] for s in stats]) for k in stats[0]}
+        return az.from_dict(
+            posterior=posterior,
+            sample_stats=sample_stats,
+            observed_data={k: v.numpy() for k, v in self.observed.items()},
+            coords=self.coords,
+            dims=self.dims,
+            attrs={"max_tree_depth": max_tree_depth, "model": type(self).__name__},
+        )
+
+    def _deterministic_sites(self) -> list[str]:
+        tr = poutine.trace(self.model).get_trace()
+        return [n for n, s in tr.nodes.items() if s.get("infer", {}).get("_deterministic")]
