@@ -92,6 +92,23 @@ def normal(loc: float | torch.Tensor, scale: float | torch.Tensor) -> dist.Norma
     return dist.Normal(torch.as_tensor(loc, dtype=DTYPE), torch.as_tensor(scale, dtype=DTYPE))
 
 
+class _Flat(dist.ImproperUniform):
+    """The improper flat density on the real line (log-density 0), as BDA3's flat prior.
+
+    ``sample`` returns zeros: pyro runs the model once outside MCMC to read its structure
+    and needs some value there; NUTS then starts from ``init_to_uniform`` as for any other
+    site. :meth:`HierarchicalModel.prior_draw` refuses models with a flat site.
+    """
+
+    def sample(self, sample_shape: tuple = ()) -> torch.Tensor:
+        return torch.zeros(self.shape(torch.Size(sample_shape)), dtype=DTYPE)
+
+
+def flat() -> dist.Distribution:
+    """The improper flat prior on a real scalar (see :class:`_Flat`)."""
+    return _Flat(dist.constraints.real, torch.Size(), torch.Size())
+
+
 @contextlib.contextmanager
 def _seeded(seed: int) -> Iterator[None]:
     """Seed torch, numpy and random for the block and restore their states after it."""
@@ -109,11 +126,17 @@ def _seeded(seed: int) -> Iterator[None]:
 class _RecordingNUTS(NUTS):
     """pyro's NUTS that also records, per post-warm-up draw, what ArviZ needs.
 
-    ``energy`` is the Hamiltonian ``U(q) + K(p)`` at the start of the transition, right
-    after the momentum is resampled; along the trajectory H is conserved up to integration
-    error, so this is Stan's ``energy__`` up to that error, which is what E-BFMI needs
-    (the spread comes from momentum resampling). ``tree_depth = ceil(log2(n_steps + 1))``
-    with ``n_steps`` leapfrog steps, as Stan counts it.
+    ``energy`` is the Hamiltonian ``H = U(q) + K(p)``, ``K(p) = p^T M^-1 p / 2``, at the start
+    of the transition, right after the momentum is resampled. Stan's ``energy__`` is H at
+    the selected point of the trajectory; the two differ only by the integration error,
+    since H is conserved along the trajectory, and E-BFMI needs the spread that momentum
+    resampling adds between transitions, which both carry. ``tree_depth`` is the number of
+    trajectory doublings started, as Stan counts ``treedepth__``: with ``n_steps`` leapfrog
+    steps, ``ceil(log2(n_steps + 1))`` (a full tree of depth k has ``2**k - 1`` steps).
+
+    Only the momentum draw of a transition (pyro names it ``r_t=<t>``) starts a record:
+    step-size searches during warm-up also draw momenta (``r_presample_*``) and must not
+    overwrite the energy or reset the step count.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -121,30 +144,31 @@ class _RecordingNUTS(NUTS):
         self.stats: dict[str, list[float]] = {
             k: [] for k in ("diverging", "energy", "tree_depth", "n_steps", "step_size", "lp")
         }
-        self._energy = 0.0
-        self._n_steps = 0
+        self._energy = math.nan
+        self._steps_total = 0
 
     def _sample_r(self, name):  # noqa: ANN001, ANN202 - pyro's private signature
         r, r_unscaled = super()._sample_r(name)
-        _, pe, _ = self._fetch_from_cache()
-        self._energy = float(self._kinetic_energy(r_unscaled) + pe)
-        self._n_steps = 0
+        if name.startswith("r_t="):
+            _, pe, _ = self._fetch_from_cache()
+            self._energy = float(self._kinetic_energy(r_unscaled) + pe)
         return r, r_unscaled
 
     def _build_basetree(self, *args):  # noqa: ANN002, ANN202
-        self._n_steps += 1
+        self._steps_total += 1
         return super()._build_basetree(*args)
 
     def sample(self, params):  # noqa: ANN001, ANN201
-        n_div = len(self._divergences)
+        n_div, steps_before = len(self._divergences), self._steps_total
         z = super().sample(params)
         if self._t > self._warmup_steps:
             _, pe, _ = self._fetch_from_cache()
+            n_steps = self._steps_total - steps_before
             s = self.stats
             s["diverging"].append(len(self._divergences) > n_div)
             s["energy"].append(self._energy)
-            s["n_steps"].append(self._n_steps)
-            s["tree_depth"].append(math.ceil(math.log2(self._n_steps + 1)))
+            s["n_steps"].append(n_steps)
+            s["tree_depth"].append(math.ceil(math.log2(n_steps + 1)))
             s["step_size"].append(float(self.step_size))
             s["lp"].append(-float(pe))
         return z
@@ -224,6 +248,13 @@ class HierarchicalModel(ABC):
         """
         with _seeded(seed):
             tr = poutine.trace(poutine.uncondition(self.model)).get_trace()
+        improper = [n for n, s in tr.nodes.items()
+                    if s["type"] == "sample" and isinstance(s["fn"], dist.ImproperUniform)]
+        if improper:
+            raise InvalidArgumentError(
+                f"prior_draw needs proper priors; {type(self).__name__} has flat priors on "
+                f"{improper}: give them a proper prior (e.g. mu_prior=(0, 5))"
+            )
         truth = {n: s["value"].detach() for n, s in tr.nodes.items() if s["type"] == "sample"}
         return truth, self.with_observed({k: truth[k] for k in self.observed})
 
@@ -300,19 +331,26 @@ class HierarchicalModel(ABC):
         det = self._deterministic_sites()
         if det:
             pred = Predictive(self.model, posterior_samples=flat, return_sites=det, parallel=True)
-            for k, v in pred().items():
+            with _seeded(0):  # observed sites are redrawn on the way: keep the caller's RNG
+                predicted = pred()
+            for k, v in predicted.items():
                 v = v.reshape(n_chains, n_draws, *v.shape[1:])
                 posterior[k] = v.detach().numpy()
         sample_stats = {k: np.array([s[k] for s in stats]) for k in stats[0]}
-        return az.from_dict(
+        idata = az.from_dict(
             posterior=posterior,
             sample_stats=sample_stats,
             observed_data={k: v.numpy() for k, v in self.observed.items()},
             coords=self.coords,
             dims=self.dims,
-            attrs={"max_tree_depth": max_tree_depth, "model": type(self).__name__},
         )
+        # az.from_dict drops ``attrs`` (ArviZ 0.2x); without them the tree-depth saturation
+        # of the convergence report could not be computed
+        idata.sample_stats.attrs["max_tree_depth"] = max_tree_depth
+        idata.posterior.attrs["model"] = type(self).__name__
+        return idata
 
     def _deterministic_sites(self) -> list[str]:
-        tr = poutine.trace(self.model).get_trace()
+        with _seeded(0):  # a prior run of the model: leave the caller's RNG alone
+            tr = poutine.trace(self.model).get_trace()
         return [n for n, s in tr.nodes.items() if s.get("infer", {}).get("_deterministic")]

@@ -19,17 +19,17 @@ The bundled data (:data:`Y`, :data:`SIGMA`) are the SAT coaching effects of Rubi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pyro
 import pyro.distributions as dist
-from torch.distributions import constraints
 
-from hbo.errors import InvalidDataError
+from hbo.errors import InvalidArgumentError, InvalidDataError
 from hbo.hierarchy.models._base import (
-    DTYPE,
     HierarchicalModel,
     as_tensor,
+    flat,
     normal,
     scale_prior,
 )
@@ -74,25 +74,20 @@ class EightSchools(HierarchicalModel):
             raise InvalidDataError(f"y and sigma differ in length: {len(y_t)} != {len(s_t)}")
         if not (s_t > 0).all():
             raise InvalidDataError("sigma must be > 0 for every group")
-        if mu_prior is not None and not mu_prior[1] > 0:
-            raise InvalidDataError(f"mu_prior scale must be > 0, got {mu_prior[1]}")
+        self.mu_prior = _mu_prior(mu_prior)
         names = list(range(1, len(y_t) + 1)) if names is None else list(names)
         if len(names) != len(y_t):
             raise InvalidDataError(f"names has {len(names)} labels for {len(y_t)} groups")
         self.sigma = s_t
-        self.centered = centered
-        self.mu_prior = mu_prior
+        self.centered = bool(centered)
         self.tau_dist = scale_prior(tau_prior, tau_scale)
         self.observed = {"y": y_t}
         self.coords = {"school": names}
         self.dims = {"theta": ["school"], "z": ["school"], "y": ["school"]}
 
     def model(self) -> None:
-        if self.mu_prior is None:
-            mu_dist = dist.ImproperUniform(constraints.real, (), ()).to_event(0)
-            mu = pyro.sample("mu", mu_dist, obs=None).to(DTYPE)
-        else:
-            mu = pyro.sample("mu", normal(*self.mu_prior))
+        mu_dist = flat() if self.mu_prior is None else normal(*self.mu_prior)
+        mu = pyro.sample("mu", mu_dist)
         tau = pyro.sample("tau", self.tau_dist)
         with pyro.plate("school", len(self.sigma), dim=-1):
             if self.centered:
@@ -101,3 +96,20 @@ class EightSchools(HierarchicalModel):
                 z = pyro.sample("z", normal(0.0, 1.0))
                 theta = pyro.deterministic("theta", mu + tau * z)
             pyro.sample("y", dist.Normal(theta, self.sigma), obs=self.observed["y"])
+
+
+def _mu_prior(mu_prior: tuple[float, float] | None) -> tuple[float, float] | None:
+    """``None`` (flat) or a ``(loc, scale)`` pair with finite loc and finite scale > 0."""
+    if mu_prior is None:
+        return None
+    try:
+        loc, scale = (float(v) for v in mu_prior)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(
+            f"mu_prior must be None (flat) or a (loc, scale) pair, got {mu_prior!r}"
+        ) from exc
+    if not (math.isfinite(loc) and math.isfinite(scale) and scale > 0):
+        raise InvalidArgumentError(
+            f"mu_prior needs a finite loc and a finite scale > 0, got {mu_prior!r}"
+        )
+    return loc, scale
