@@ -14,7 +14,10 @@ over.
 
 Steps: (1) scan ``u`` on a coarse grid around the data's scale and refine the mode;
 (2) estimate the width ``s`` from the curvature; (3) walk out from the mode until the
-log-density is 37 below its maximum (mass beyond ~1e-16); (4) composite Gauss-Legendre
+log-density is 37 below its maximum (mass beyond ~1e-16) or, above the mode, until the
+integrand of the highest finite moment up to ``E[tau^2]`` is (see :func:`_upper_drop`: a
+power tail ``tau^a`` makes ``tau^2 p(tau)`` decay more slowly than ``p(tau)``); (4)
+composite Gauss-Legendre
 with panels of width ``<= s``, doubling the panels until the normalizing constant and
 ``E[u]`` change by less than ``rtol`` (then the coarser rule, whose error the change
 bounds under geometric convergence, is kept). Within each panel the density is represented by its
@@ -38,6 +41,7 @@ _ORDER = 16  # Gauss-Legendre nodes per panel
 _DROP = 37.0  # stop where the log-density is this far below its maximum (e^-37 ~ 1e-16)
 _SCAN_HALF_WIDTH = 40.0  # coarse scan covers log(scale) +- this, in u
 _MAX_PANELS = 2048
+_MAX_DROP_FACTOR = 8.0  # the upper walk stops at most 8 * _DROP below the maximum
 _X, _W = legendre.leggauss(_ORDER)
 _VANDER_INV = np.linalg.inv(legendre.legvander(_X, _ORDER - 1))
 
@@ -102,6 +106,7 @@ def log_scale_quadrature(
     scale: float,
     upper: float = np.inf,
     rtol: float = 1e-10,
+    tail: float = -np.inf,
 ) -> LogScaleQuadrature:
     """Normalize ``exp(log_f(tau))`` on ``(0, upper]`` by adaptive quadrature in ``log tau``.
 
@@ -110,6 +115,8 @@ def log_scale_quadrature(
         scale: a positive length on the scale of the data (centre of the coarse scan).
         upper: upper end of the support (a bounded uniform prior), or ``inf``.
         rtol: relative tolerance on the normalizing constant and on ``E[log tau]``.
+        tail: exponent ``a`` of a power-law tail ``f(tau) ~ tau^a`` (``-inf``: lighter than
+            any power); sets how far the upper walk goes (:func:`_upper_drop`).
     """
 
     def g(u: np.ndarray) -> np.ndarray:
@@ -124,13 +131,13 @@ def log_scale_quadrature(
         raise InvalidArgumentError("the posterior density of tau is zero everywhere it was probed.")
     i = int(np.nanargmax(g_scan))
     lo, hi = scan[max(i - 1, 0)], scan[min(i + 1, len(scan) - 1)]
-    best = minimize_scalar(lambda v: -g(np.array([v]))[0], bounds=(lo, hi), method="bounded",
+    best = minimize_scalar(_bounded_loss(g, g_scan[i]), bounds=(lo, hi), method="bounded",
                            options={"xatol": 1e-10})
     u_mode = float(best.x) if -best.fun >= g_scan[i] else float(scan[i])
     g_mode = float(g(np.array([u_mode]))[0])
     width = _width(g, u_mode, g_mode, u_top)
     u_lo = _walk(g, u_mode, g_mode, -width, -np.inf)
-    u_hi = _walk(g, u_mode, g_mode, width, u_top)
+    u_hi = _walk(g, u_mode, g_mode, width, u_top, drop=_upper_drop(tail))
 
     panels = int(np.clip(np.ceil((u_hi - u_lo) / width), 4, _MAX_PANELS // 2))
     previous = _panel_rule(g, g_mode, u_lo, u_hi, panels)
@@ -153,6 +160,39 @@ def log_scale_quadrature(
     return _build(*current)
 
 
+def density_mode(
+    log_f: Callable[[np.ndarray], np.ndarray], quad: LogScaleQuadrature, upper: float = np.inf
+) -> float:
+    """Mode of the density of ``tau`` (not of ``log tau``) that ``quad`` normalizes.
+
+    The node of highest density brackets the mode with its neighbours, and Brent's method
+    refines it there (to ``1e-10`` relative). If the density at the lowest node equals the
+    highest (to rounding; a density flat near 0, such as the Eight Schools posterior under a
+    uniform prior, ties there) it does not increase away from 0 and the mode is the boundary
+    ``tau = 0``; if it is highest at the last node of a bounded support, the mode is ``upper``.
+    """
+    i = int(np.argmax(quad.density))
+    if quad.density[0] >= quad.density[i] * (1.0 - 1e-9):
+        return 0.0
+    if i == len(quad.tau) - 1:
+        return float(upper) if np.isfinite(upper) else float(quad.tau[i])
+    lo, hi = quad.tau[i - 1], quad.tau[i + 1]
+    loss = _bounded_loss(log_f, float(log_f(quad.tau[i : i + 1])[0]))
+    best = minimize_scalar(loss, bounds=(lo, hi), method="bounded",
+                           options={"xatol": 1e-10 * quad.tau[i]})
+    return float(best.x)
+
+
+def _bounded_loss(log_f: Callable, reference: float) -> Callable[[float], float]:
+    """``-log_f`` at a scalar, capped at ``1000 - reference`` so that Brent's parabolic steps
+    stay finite where the density is zero (``log_f = -inf``, outside a prior's support)."""
+
+    def loss(v: float) -> float:
+        return min(-float(log_f(np.array([v]))[0]), 1e3 - reference)
+
+    return loss
+
+
 def _width(g: Callable, u_mode: float, g_mode: float, u_top: float) -> float:
     """Width ``1 / sqrt(-g'')`` at the mode, clipped to ``[1e-6, 2]``; 2 if flat or at a bound."""
     for step in (1e-2, 1e-3, 1e-4):
@@ -165,15 +205,32 @@ def _width(g: Callable, u_mode: float, g_mode: float, u_top: float) -> float:
     return 2.0
 
 
-def _walk(g: Callable, u0: float, g0: float, step: float, bound: float) -> float:
-    """Step out from ``u0`` (growing steps) until ``g < g0 - _DROP`` or ``bound`` is reached."""
+def _upper_drop(tail: float) -> float:
+    """How far below its maximum the log-density of ``u`` must fall at the upper cut.
+
+    With ``f(tau) ~ tau^a`` the density of ``u`` decays like ``e^((a+1) u)`` and the
+    integrand of ``E[tau^k]`` like ``e^((a+1+k) u)``: for that integrand to fall by
+    ``_DROP`` the density must fall by ``_DROP (a+1) / (a+1+k)``. ``k`` is the highest of
+    0, 1, 2 whose moment exists; the factor is capped at ``_MAX_DROP_FACTOR`` (a moment that
+    barely exists is then approximate; it is also huge).
+    """
+    if not np.isfinite(tail):
+        return _DROP
+    k = max((m for m in (0, 1, 2) if tail + 1 + m < 0), default=0)
+    return _DROP * min((tail + 1) / (tail + 1 + k), _MAX_DROP_FACTOR)
+
+
+def _walk(
+    g: Callable, u0: float, g0: float, step: float, bound: float, drop: float = _DROP
+) -> float:
+    """Step out from ``u0`` (growing steps) until ``g < g0 - drop`` or ``bound`` is reached."""
     u = u0
     for _ in range(200):
         u_next = u + step
         if (step > 0 and u_next >= bound) or (step < 0 and u_next <= bound):
             return bound
         u = u_next
-        if not g(np.array([u]))[0] > g0 - _DROP:
+        if not g(np.array([u]))[0] > g0 - drop:
             return u
         step *= 1.3
     return u

@@ -87,7 +87,7 @@ def posterior_tail_exponent(
     prior's slopes far from where the data inform ``tau``. Returns ``-inf`` for a prior
     with bounded support or a tail lighter than any power.
     """
-    low = _log_log_slope(prior.log_density, data_scale * np.array(_FAR_BELOW))
+    low = _log_log_slope(prior.log_density, data_scale * np.array(_FAR_BELOW), vanishing=np.inf)
     if not low > -1.0 + _SLOPE_TOL:
         raise ImproperPosteriorError(
             f"p(tau | y) is improper: tau_prior={prior.name!r} behaves like tau^{low:.3g} "
@@ -97,7 +97,7 @@ def posterior_tail_exponent(
     likelihood = -(n_groups - 1.0) if flat_mu else -float(n_groups)
     if np.isfinite(prior.upper):
         return -np.inf
-    high = _log_log_slope(prior.log_density, data_scale * np.array(_FAR_ABOVE))
+    high = _log_log_slope(prior.log_density, data_scale * np.array(_FAR_ABOVE), vanishing=-np.inf)
     tail = high + likelihood
     if not tail < -1.0 - _SLOPE_TOL:
         mu_text = "a flat prior on mu" if flat_mu else "a normal prior on mu"
@@ -111,10 +111,17 @@ def posterior_tail_exponent(
     return float(tail) if np.isfinite(high) else -np.inf
 
 
-def _log_log_slope(log_density: LogDensity, taus: np.ndarray) -> float:
+def _log_log_slope(log_density: LogDensity, taus: np.ndarray, vanishing: float) -> float:
+    """Slope of ``log p`` against ``log tau`` between the two probes ``taus`` (increasing).
+
+    ``vanishing`` is returned when the prior is zero (log-density ``-inf``) at the probe
+    farther from the data (``taus[0]`` below the data, ``taus[1]`` above): ``+inf`` below,
+    since a prior that vanishes near 0 is integrable there, ``-inf`` above.
+    """
     values = np.asarray(log_density(taus), dtype=float)
-    if np.isneginf(values[1]):
-        return -np.inf
+    far = values[0] if vanishing > 0 else values[1]
+    if np.isneginf(far):
+        return vanishing
     return float((values[1] - values[0]) / np.log(taus[1] / taus[0]))
 
 

@@ -33,7 +33,7 @@ from hbo.hierarchy._conjugate import (
     theta_given_tau,
 )
 from hbo.hierarchy._mixture import mixture_moments, mixture_quantiles
-from hbo.hierarchy._quadrature import LogScaleQuadrature, log_scale_quadrature
+from hbo.hierarchy._quadrature import LogScaleQuadrature, density_mode, log_scale_quadrature
 from hbo.hierarchy._raw import RemlFit, reml_one_way, summarize_groups
 from hbo.hierarchy._tau_prior import LogDensity, make_tau_prior, posterior_tail_exponent
 
@@ -115,22 +115,30 @@ class NormalHierarchy:
         def log_post(tau: np.ndarray) -> np.ndarray:
             return self.tau_prior.log_density(tau) + log_marginal(data, tau)
 
-        quad = log_scale_quadrature(log_post, scale, upper=self.tau_prior.upper)
-        return NormalHierarchyPosterior(self, data, quad, tail)
+        upper = self.tau_prior.upper
+        quad = log_scale_quadrature(log_post, scale, upper=upper, tail=tail)
+        return NormalHierarchyPosterior(self, data, quad, tail,
+                                        tau_mode=density_mode(log_post, quad, upper))
 
 
 class NormalHierarchyPosterior:
     """Exact posterior of ``(mu, tau, theta)``; made by :meth:`NormalHierarchy.fit`."""
 
     def __init__(
-        self, model: NormalHierarchy, data: GroupData, quad: LogScaleQuadrature, tail: float
+        self,
+        model: NormalHierarchy,
+        data: GroupData,
+        quad: LogScaleQuadrature,
+        tail: float,
+        tau_mode: float,
     ) -> None:
         self.model = model
         self._data = data
         self._quad = quad
         self._tail = tail  # p(tau | y) ~ tau^tail at infinity
         self._mu_hat, self._v_mu = mu_given_tau(data, quad.tau)
-        self.tau_mode = float(quad.tau[np.argmax(quad.density)])
+        #: posterior mode of ``tau`` (0 when ``p(tau | y)`` is largest at the boundary)
+        self.tau_mode = tau_mode
 
     def summary(self, probs: Sequence[float] = PROBS) -> pd.DataFrame:
         """Posterior mean, sd and quantiles of ``mu``, ``tau``, ``theta[1..J]``.
@@ -198,7 +206,7 @@ class NormalHierarchyPosterior:
             index=pd.Index(self.model.labels, name="group"),
         )
         if self.model.n is not None:
-            table.insert(0, "n", self.model.n)
+            table.insert(0, "n", self.model.n.astype(int))
         return table
 
     def tau_posterior(self) -> pd.DataFrame:
