@@ -35,7 +35,8 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from hbo.errors import InvalidArgumentError, InvalidDataError
+from hbo.diagnostics._input import check_var_names, posterior_of
+from hbo.errors import InvalidArgumentError
 
 _COLUMNS = ["r_hat", "ess_bulk", "ess_tail", "mcse_mean"]
 
@@ -135,14 +136,9 @@ def convergence(
     Returns:
         The report; ``.ok`` is the verdict and ``.problems()`` says what failed.
     """
-    if not hasattr(idata, "posterior"):
-        raise InvalidDataError("idata has no posterior group; pass the InferenceData of a run")
-    if r_hat_max <= 1.0 or ess_min < 0 or max_divergences < 0 or ebfmi_min < 0:
-        raise InvalidArgumentError(
-            "thresholds must satisfy r_hat_max > 1, ess_min >= 0, max_divergences >= 0, "
-            f"ebfmi_min >= 0; got {r_hat_max}, {ess_min}, {max_divergences}, {ebfmi_min}"
-        )
-    post = idata.posterior
+    post = posterior_of(idata)
+    _check_thresholds(r_hat_max, ess_min, max_divergences, ebfmi_min, max_tree_depth)
+    check_var_names(post, var_names)
     n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
     table = az.summary(idata, var_names=var_names, kind="diagnostics", round_to="none")
     table = table[_COLUMNS]
@@ -170,3 +166,25 @@ def convergence(
         max_divergences=max_divergences,
         ebfmi_min=ebfmi_min,
     )
+
+
+def _check_thresholds(
+    r_hat_max: float, ess_min: float, max_divergences: int, ebfmi_min: float,
+    max_tree_depth: int | None,
+) -> None:
+    """Raise :class:`InvalidArgumentError` for a threshold outside its meaningful range."""
+    checks = (
+        ("r_hat_max", r_hat_max, np.isfinite(r_hat_max) and r_hat_max > 1.0, "a number > 1"),
+        ("ess_min", ess_min, np.isfinite(ess_min) and ess_min >= 0, "a number >= 0"),
+        ("max_divergences", max_divergences,
+         isinstance(max_divergences, int | np.integer) and max_divergences >= 0,
+         "an integer >= 0"),
+        ("ebfmi_min", ebfmi_min, np.isfinite(ebfmi_min) and ebfmi_min >= 0, "a number >= 0"),
+        ("max_tree_depth", max_tree_depth,
+         max_tree_depth is None
+         or (isinstance(max_tree_depth, int | np.integer) and max_tree_depth >= 1),
+         "None or an integer >= 1"),
+    )
+    for name, value, ok, accepted in checks:
+        if not ok:
+            raise InvalidArgumentError(f"{name} must be {accepted}, got {value!r}")
