@@ -192,17 +192,17 @@ class NormalHierarchyPosterior:
     def pooling_table(self) -> pd.DataFrame:
         """Complete, no and partial pooling side by side per group (estimate and sd).
 
-        Complete pooling: the precision-weighted mean of ``y`` (``tau = 0``); no pooling:
-        ``y_j`` and ``sigma_j`` (``tau = inf``); partial pooling: posterior mean and sd of
-        ``theta_j``. With raw observations a column ``n`` gives the group sizes.
+        Complete pooling: ``mu | tau = 0, y`` under the model's prior on ``mu`` (with a flat
+        prior, the precision-weighted mean of ``y`` and ``(sum_j 1/sigma_j^2)^(-1/2)``); no
+        pooling: ``y_j`` and ``sigma_j`` (``tau = inf``); partial pooling: posterior mean and
+        sd of ``theta_j``. With raw observations a column ``n`` gives the group sizes.
         """
-        prec = 1.0 / self._data.var
-        pooled = float(np.sum(prec * self.model.y) / np.sum(prec))
+        pooled, pooled_var = mu_given_tau(self._data, np.zeros(1))
         theta_mean, theta_sd = self._theta_moments()
         table = pd.DataFrame(
             {"no_pooling": self.model.y, "no_pooling_sd": self.model.sigma,
              "partial_pooling": theta_mean, "partial_pooling_sd": theta_sd,
-             "complete_pooling": pooled, "complete_pooling_sd": float(np.sqrt(1 / prec.sum()))},
+             "complete_pooling": pooled[0], "complete_pooling_sd": np.sqrt(pooled_var[0])},
             index=pd.Index(self.model.labels, name="group"),
         )
         if self.model.n is not None:
