@@ -65,7 +65,7 @@ def funnel_plot(
     z = stats.norm.ppf(0.5 + res.level / 2)
     se = np.sqrt(res.vi)
     top = 1.05 * se.max()
-    fig = Figure(figsize=(6, 5))
+    fig = Figure(figsize=(6, 5.4))
     ax = fig.add_subplot()
     grid = np.array([0.0, top])
     ax.fill_betweenx(grid, res.mu - z * grid, res.mu + z * grid, color="0.92", zorder=0,
@@ -77,7 +77,8 @@ def funnel_plot(
     ax.set_ylim(top, 0)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("standard error")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3,
+              frameon=False)  # below the axes: no study is hidden
     ax.set_title(title or f"Funnel plot (k = {res.k})", fontsize=9)
     return _save(fig, path)
 

@@ -16,9 +16,10 @@ residual projector of the weighted fit (:mod:`hbo.meta._projection`) and ``RSS =
   ``tau^2 += (RSS k/(k-p) - k) / sum w``, whose fixed point solves ``RSS(tau^2) = k - p``:
   the PM equation, so EB is solved by the same bracketed root find.
 - ``ML``, ``REML``: Fisher scoring from the HE estimate (as metafor), step
-  ``(y'PPy - sum w) / sum w^2`` (ML) or ``(y'PPy - tr P) / tr(PP)`` (REML), halved while the
-  step would leave ``tau^2 >= 0``; converged when the step is below ``1e-10 max(1, tau^2)``
-  (metafor: ``1e-5``), at most 1000 steps. As metafor, if the log-likelihood at
+  ``(y'PPy - sum w) / sum w^2`` (ML) or ``(y'PPy - tr P) / tr(PP)`` (REML), projected onto
+  ``tau^2 >= 0`` (a step past 0 lands on 0, where a negative score ends the iteration;
+  metafor halves such steps, which reaches 0 only in the limit); converged when the step is
+  below ``1e-10 max(1, tau^2)`` (metafor: ``1e-5``), at most 1000 steps. As metafor, if the log-likelihood at
   ``tau^2 = 0`` is higher than at the fixed point, ``tau^2 = 0``.
 - ``FE``   fixed (common) effect: ``tau^2 = 0``.
 
@@ -167,10 +168,7 @@ def _fisher_scoring(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str) ->
             step = (proj.ypy2 - proj.tr_p) / proj.tr_pp
         else:
             step = (proj.ypy2 - np.sum(proj.w)) / np.sum(proj.w**2)
-        if t == 0.0 and step < 0:  # the boundary is the fixed point
-            step = 0.0
-        while t + step < 0:
-            step /= 2
+        step = max(step, -t)  # project onto tau^2 >= 0; from 0 a negative step is a stop
         t += step
         if abs(step) <= FISHER_TOL * max(1.0, t):
             break
