@@ -43,7 +43,7 @@ def mixture_quantiles(
         lo = np.where(err < 0, x, lo)
         hi = np.where(err > 0, x, hi)
         newton = x - err / np.maximum(pdf, 1e-300)
-        inside = (newton > lo) & (newton < hi)
+        inside = (newton >= lo) & (newton <= hi)  # a converged Newton step lands on lo or hi
         x_new = np.where(inside, newton, 0.5 * (lo + hi))
         if np.all(np.abs(x_new - x) <= 1e-12 * (1.0 + np.abs(x))):
             return x_new

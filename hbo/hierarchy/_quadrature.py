@@ -194,14 +194,25 @@ def _bounded_loss(log_f: Callable, reference: float) -> Callable[[float], float]
 
 
 def _width(g: Callable, u_mode: float, g_mode: float, u_top: float) -> float:
-    """Width ``1 / sqrt(-g'')`` at the mode, clipped to ``[1e-6, 2]``; 2 if flat or at a bound."""
-    for step in (1e-2, 1e-3, 1e-4):
+    """Width ``1 / sqrt(-g'')`` at the mode, clipped to ``[1e-6, 2]``; 2 if flat or at a bound.
+
+    The second difference is trusted only when its step is below a fifth of the width it
+    gives; otherwise the next step is a tenth of that width, so a sharply peaked density
+    (a concentrated prior, very many groups) is measured at its own scale, not stepped over.
+    """
+    step = 1e-2
+    for _ in range(8):
         if u_mode + step > u_top:
             return 2.0
         g_pm = g(np.array([u_mode - step, u_mode + step]))
         curv = (g_pm[0] - 2.0 * g_mode + g_pm[1]) / step**2
-        if np.isfinite(curv) and curv < 0 and 1.0 / np.sqrt(-curv) > 5 * step:
-            return float(np.clip(1.0 / np.sqrt(-curv), 1e-6, 2.0))
+        if not (np.isfinite(curv) and curv < 0):
+            step /= 10.0
+            continue
+        width = 1.0 / np.sqrt(-curv)
+        if width > 5 * step:
+            return float(np.clip(width, 1e-6, 2.0))
+        step = width / 10.0
     return 2.0
 
 
