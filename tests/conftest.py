@@ -4,6 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+# pytest-xdist runs one worker per core; intra-op threads on top of that oversubscribe the
+# cores, and the small matrices of these tests then spend their time waiting on each other.
+torch.set_num_threads(1)
+
 
 @pytest.fixture
 def rng() -> np.random.Generator:

@@ -45,6 +45,7 @@ from linear_operator.operators import DenseLinearOperator
 from torch import Tensor, nn
 
 from hbo.errors import InvalidArgumentError, InvalidDataError, ModelFittingError
+from hbo.models.information import fisher_information
 from hbo.models.kernels import matern52
 from hbo.models.priors import (
     GROUPS,
@@ -266,13 +267,16 @@ class HierarchicalGP(Model):
         return lp
 
     # ------------------------------------------------------------------ likelihood
-    def _train_covariance(self, theta: Mapping[str, Tensor]) -> Tensor:
-        """``T x n_max x n_max`` per-task blocks ``s_t^2 k_t`` (no noise), zero-padded."""
+    def padded_inputs(self) -> tuple[Tensor, Tensor]:
+        """Kernel inputs per task, zero-padded: ``T x n_max x D``, and the ``T x n_max`` mask
+        of real points. Point ``i`` of task ``t`` in training order sits at ``[t, i]``."""
         T, n_max = self.num_tasks, int(self._counts.max())
+        pos = self._within_task_position()
         Zp = self._Z.new_zeros(T, n_max, self._Z.shape[-1])
-        Zp[self._tasks, self._within_task_position()] = self._Z
-        ell = theta["lengthscale"].exp()[:, None, None, :]
-        return theta["outputscale"].exp()[:, None, None] * matern52(Zp, Zp, ell)
+        Zp[self._tasks, pos] = self._Z
+        mask = torch.zeros(T, n_max, dtype=torch.bool)
+        mask[self._tasks, pos] = True
+        return Zp, mask
 
     def _within_task_position(self) -> Tensor:
         starts = torch.cumsum(self._counts, 0) - self._counts
@@ -281,7 +285,10 @@ class HierarchicalGP(Model):
     def log_likelihood(self, theta: Mapping[str, Tensor] | None = None) -> Tensor:
         """``log p(y | theta)`` of the standardized data, for per-task log hyperparameters."""
         theta = self.log_hyperparameters() if theta is None else theta
-        L, r = self._factor(theta)
+        return self._gaussian_log_density(*self._factor(theta))
+
+    def _gaussian_log_density(self, L: Tensor, r: Tensor) -> Tensor:
+        """``log N(r; 0, L L^T)`` (summed over the padded blocks without ``g``)."""
         alpha = torch.linalg.solve_triangular(L, r.unsqueeze(-1), upper=False).squeeze(-1)
         n = self._tasks.numel()
         logdet = L.diagonal(dim1=-2, dim2=-1).log().sum()
@@ -293,10 +300,11 @@ class HierarchicalGP(Model):
         Without ``g`` the blocks are padded to ``n_max`` with an identity on the padding
         and a zero residual, which adds nothing to the quadratic form or the log det.
         """
-        blocks = self._train_covariance(theta)
+        Zp, mask = self.padded_inputs()
+        ell = theta["lengthscale"].exp()[:, None, None, :]
+        blocks = theta["outputscale"].exp()[:, None, None] * matern52(Zp, Zp, ell)
         noise = theta["noise"].exp() + MIN_NOISE
         resid = self._y - self.constant[self._tasks]
-        pos = self._within_task_position()
         if self.shared_function:
             K = torch.block_diag(
                 *[b[:n, :n] for b, n in zip(blocks, self._counts.tolist(), strict=True)]
@@ -306,22 +314,38 @@ class HierarchicalGP(Model):
             K = K + a[:, None] * a[None, :] * K_g + torch.diag(noise[self._tasks])
             L, jitter = robust_cholesky(K)
         else:
-            mask = torch.zeros(blocks.shape[:2], dtype=torch.bool)
-            mask[self._tasks, pos] = True
             eye = torch.eye(blocks.shape[-1], dtype=blocks.dtype)
             pair = mask[:, :, None] & mask[:, None, :]
             diag = torch.where(mask, noise[:, None], torch.ones_like(noise)[:, None])
             K = torch.where(pair, blocks, torch.zeros_like(blocks)) + diag[:, :, None] * eye
             L, jitter = robust_cholesky(K)
             r = resid.new_zeros(mask.shape)
-            r[self._tasks, pos] = resid
+            r[mask] = resid
             resid = r
         self.fit_jitter = max(self.fit_jitter, jitter)
         return L, resid
 
     def log_joint(self) -> Tensor:
-        """MAP objective: ``log p(y | theta) + log p(m, log tau, z)``."""
-        return self.log_likelihood() + self.log_prior()
+        r"""MAP objective over ``(m, log tau, z)`` (and the constant means).
+
+        ``log p(y | theta) + log p(m, log tau, z) - 1/2 sum_{g, t} log(1 + tau_g^2 I_{g,t})``
+
+        The last term is the Laplace approximation of integrating each task's ``z`` out
+        (its curvature is ``1 + tau^2 I`` with ``I`` the Fisher information of the task's
+        data about ``log theta_t``, :mod:`hbo.models.information`), applied to every group
+        whose ``tau`` is fitted. Without it the joint mode of a non-centered model puts
+        ``tau`` near its prior's scale whatever the data say, because ``z`` absorbs the
+        spread; with it ``tau`` is the marginal MAP, as ``tau`` of the Eight Schools is the
+        mode of ``p(log tau | y)``: small when tasks agree, large when they differ.
+        """
+        theta = self.log_hyperparameters()
+        L, r = self._factor(theta)
+        value = self._gaussian_log_density(L, r) + self.log_prior()
+        if len(self.log_tau):
+            info = fisher_information(self, theta, L)
+            for g in self.log_tau:
+                value = value - 0.5 * torch.log1p(self.tau(g) ** 2 * info[g]).sum()
+        return value
 
     def fit(self, *, maxiter: int = 200, max_attempts: int = 3) -> HierarchicalGP:
         """Fit by MAP (L-BFGS-B); restarts from the prior on failure. Returns ``self``."""
@@ -332,18 +356,35 @@ class HierarchicalGP(Model):
 
     # ------------------------------------------------------------------ prediction
     def _posterior_cache(self) -> tuple[Tensor, Tensor]:
-        """``(L, w)`` with ``K = L L^T`` over all training points and ``w = K^{-1}(y - c)``."""
+        """``(L, w)``: ``K = L L^T``, ``w = K^{-1}(y - c)``; recomputed when parameters change.
+
+        With ``g``: ``N x N`` and ``N``. Without: per-task padded blocks ``T x n_max x n_max``
+        and ``T x n_max`` (zero on the padding), so no ``N x N`` matrix is ever formed.
+        """
         version = sum(p._version for p in self.parameters())
         if self._cache is None or self._cache[0] != version:
             with torch.no_grad():
                 L, r = self._factor(self.log_hyperparameters())
-                if not self.shared_function:  # padded blocks -> one block-diagonal factor
-                    counts = self._counts.tolist()
-                    r = torch.cat([ri[:n] for ri, n in zip(r, counts, strict=True)])
-                    L = torch.block_diag(*[Li[:n, :n] for Li, n in zip(L, counts, strict=True)])
                 w = torch.cholesky_solve(r.unsqueeze(-1), L).squeeze(-1)
             self._cache = (version, L, w)
         return self._cache[1], self._cache[2]
+
+    def _reference(self, tasks: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Training inputs, task indices, Cholesky factor and weights that ``tasks`` depend on.
+
+        With ``g`` every training point matters. Without ``g`` the tasks are independent
+        given the hyperparameters: only the blocks of the tasks asked for are assembled
+        (one block when predicting for one task, the usual case).
+        """
+        L, w = self._posterior_cache()
+        if self.shared_function:
+            return self._Z, self._tasks, L, w
+        wanted = tasks.unique().tolist()
+        counts = self._counts.tolist()
+        ref = torch.isin(self._tasks, tasks.unique())
+        L_ref = torch.block_diag(*[L[t, : counts[t], : counts[t]] for t in wanted])
+        w_ref = torch.cat([w[t, : counts[t]] for t in wanted])
+        return self._Z[ref], self._tasks[ref], L_ref, w_ref
 
     def predict_standardized(
         self, X: Tensor, tasks: Tensor, observation_noise: bool = False
@@ -357,15 +398,10 @@ class HierarchicalGP(Model):
         Returns:
             ``batch x n`` mean and ``batch x n x n`` covariance.
         """
-        L, w = self._posterior_cache()
         theta = {k: v.detach() for k, v in self.log_hyperparameters().items()}
         Zs = self.encode(X)
         tasks = tasks.expand(Zs.shape[:-1])
-        ref = torch.ones_like(self._tasks, dtype=torch.bool)
-        if not self.shared_function:  # block-diagonal K: only the tasks asked for matter
-            ref = torch.isin(self._tasks, tasks.unique())
-        Z_ref, t_ref = self._Z[ref], self._tasks[ref]
-        L_ref, w_ref = L[ref][:, ref], w[ref]
+        Z_ref, t_ref, L_ref, w_ref = self._reference(tasks)
 
         ell_rows = theta["lengthscale"].exp()[tasks].unsqueeze(-2)
         s2_rows = theta["outputscale"].exp()[tasks].unsqueeze(-1)

@@ -6,10 +6,10 @@ spread ``tau`` of the per-task log-values. For each task and hyperparameter
 toward the shared value, defined as in the normal hierarchical model:
 
     B_t = v_t / (v_t + tau^2),    v_t = 1 / I_t,
-    I_t = max(0, -d^2 log p(y | theta) / d(log theta_t)^2)
 
-``v_t`` is the variance of the task's own estimate of ``log theta_t`` (the inverse
-observed information of its data, a Laplace approximation), exactly as
+with ``I_t`` the Fisher information of task ``t``'s data about ``log theta_t``
+(:mod:`hbo.models.information`). ``v_t`` is the variance of the task's own estimate of
+``log theta_t`` (a Laplace approximation), exactly as
 ``sigma_j^2`` in ``B_j = sigma_j^2 / (sigma_j^2 + tau^2)`` for the Eight Schools.
 ``B = 0``: the task's own data decide (no pooling); ``B = 1``: fully pooled (the
 data say nothing about this hyperparameter, or ``tau = 0``).
@@ -27,37 +27,14 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
+from hbo.models.information import fisher_information
+
 _GROUP_TEXT = {
     "lengthscale": "how far apart inputs stay correlated",
     "outputscale": "signal variance s_t^2",
     "noise": "noise variance sigma_t^2",
     "shared_scale": "loading a_t^2 of the shared function",
 }
-
-
-def _information(model) -> dict[str, torch.Tensor]:
-    """``I_t`` for every per-task log hyperparameter: ``T x D`` or ``T`` per group."""
-    theta = {
-        g: v.detach().clone().requires_grad_(True) for g, v in model.log_hyperparameters().items()
-    }
-    loglik = model.log_likelihood(theta)
-    grads = torch.autograd.grad(loglik, list(theta.values()), create_graph=True)
-    info = {}
-    for (g, value), grad in zip(theta.items(), grads, strict=True):
-        flat_grad, diag = (
-            grad.reshape(value.shape[0], -1),
-            torch.zeros_like(value).reshape(value.shape[0], -1),
-        )
-        for j in range(flat_grad.shape[1]):
-            if model.shared_function:  # tasks coupled through g: one task at a time
-                for t in range(flat_grad.shape[0]):
-                    (h,) = torch.autograd.grad(flat_grad[t, j], value, retain_graph=True)
-                    diag[t, j] = h.reshape(diag.shape)[t, j]
-            else:  # block-diagonal Hessian across tasks: the column sum is the diagonal
-                (h,) = torch.autograd.grad(flat_grad[:, j].sum(), value, retain_graph=True)
-                diag[:, j] = h.reshape(diag.shape)[:, j]
-        info[g] = (-diag).clamp_min(0.0).reshape(value.shape).detach()
-    return info
 
 
 @dataclass
@@ -87,8 +64,9 @@ class PoolingReport:
         target: str | None = None,
     ) -> PoolingReport:
         """Build the report from a fitted model (task names in the model's label order)."""
-        theta = {g: v.detach() for g, v in model.log_hyperparameters().items()}
-        info = _information(model)
+        with torch.no_grad():
+            theta = {g: v.detach() for g, v in model.log_hyperparameters().items()}
+            info = fisher_information(model, theta, model._factor(theta)[0])
         D = theta["lengthscale"].shape[-1]
         features = list(feature_names) if feature_names is not None else [str(i) for i in range(D)]
         group_rows, task_rows = [], []

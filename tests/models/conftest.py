@@ -23,3 +23,9 @@ def related_fns():
         return lambda x: scale * (np.sin(5 * (x[:, 0] + shift)) + (x[:, 1] - 0.3) ** 2) + offset
 
     return [make(0.02 * k, 1.0 + 0.5 * k, 3.0 * k) for k in range(5)]
+
+
+@pytest.fixture
+def make_task_data():
+    """:func:`task_data` as a fixture (test modules cannot import conftest by name)."""
+    return task_data

@@ -1,0 +1,296 @@
+"""Study: the ask/tell loop, history, batches, failures, bad input that loses nothing."""
+
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hbo
+from hbo._warnings import FailedTrialWarning
+from hbo.errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    InvalidDataError,
+    NotReadyError,
+    ObjectiveTypeError,
+    ParamKeyError,
+    ParamTypeError,
+    ParamValueError,
+    TrialStateError,
+    UnknownTaskError,
+    UnknownTrialError,
+)
+
+
+def objective(params: dict, shift: float = 0.0) -> float:
+    """A smooth bowl over the mixed space; its minimum moves with ``shift``."""
+    lr = math.log10(params["lr"])
+    penalty = {"relu": 0.0, "tanh": 0.3, "gelu": 0.1}[params["activation"]]
+    return (lr + 3.0 + shift) ** 2 + 0.1 * (params["layers"] - 4) ** 2 + penalty
+
+
+@pytest.fixture
+def space() -> hbo.SearchSpace:
+    return hbo.SearchSpace(
+        [
+            hbo.Float("lr", 1e-5, 1e-1, log=True),
+            hbo.Int("layers", 1, 8),
+            hbo.Categorical("activation", ["relu", "tanh", "gelu"]),
+        ]
+    )
+
+
+@pytest.fixture
+def study(space) -> hbo.Study:
+    return hbo.Study(space, task="cifar10", direction="minimize", seed=0)
+
+
+def history(space, rng, n=12, shift=0.3):
+    X = space.decode(space.sobol(n, seed=int(rng.integers(1000))))
+    return X, [objective(p, shift) for p in X]
+
+
+def snapshot(study: hbo.Study) -> pd.DataFrame:
+    return study.trials_dataframe().copy()
+
+
+def test_ask_tell_loop_with_history_improves_and_reports(study, space, rng):
+    params, values = history(space, rng)
+    study.add_history("mnist", params, values)
+    for _ in range(6):
+        trial = study.ask()
+        assert trial.task == "cifar10" and trial.state is hbo.TrialState.RUNNING
+        space.validate(trial.params)  # every suggestion lies in the space
+        study.tell(trial, objective(trial.params))
+    frame = study.trials_dataframe()
+    assert len(frame) == 18 and set(frame["task"]) == {"cifar10", "mnist"}
+    assert list(frame.columns[:5]) == ["trial_id", "task", "origin", "state", "value"]
+    # the optimum is 0 (lr = 1e-3, layers = 4, relu); a random point averages ~2.8:
+    # 6 model-guided evaluations with related history must get well below 1
+    assert study.best.value < 1.0
+    assert study.best.task == "cifar10"
+    report = study.pooling()
+    assert set(report.function_share.index) == {"cifar10", "mnist"}
+    assert "cifar10" in str(report)
+
+
+def test_batch_ask_gives_distinct_admissible_points(study, space, rng):
+    params, values = history(space, rng)
+    study.add_history("mnist", params, values)
+    first = study.ask()
+    study.tell(first, objective(first.params))
+    batch = study.ask(4)
+    assert len(batch) == 4 and len({t.id for t in batch}) == 4
+    keys = {tuple(sorted(t.params.items())) for t in batch}
+    assert len(keys) == 4
+    taken = {tuple(sorted(t.params.items())) for t in [first]}
+    assert not keys & taken
+    # a second batch while the first is pending avoids the pending points too
+    more = study.ask(2)
+    assert not {tuple(sorted(t.params.items())) for t in more} & keys
+
+
+def test_failed_trials_are_kept_and_not_resuggested(space, rng):
+    small = hbo.SearchSpace([hbo.Int("a", 0, 2), hbo.Categorical("b", ["x", "y"])])
+    study = hbo.Study(small, task="t", seed=1, n_initial=2)
+    seen = set()
+    for i in range(6):
+        trial = study.ask()
+        key = tuple(sorted(trial.params.items()))
+        assert key not in seen  # 6 points exist: none is proposed twice
+        seen.add(key)
+        if i % 2:
+            study.tell(trial, failed=True)
+        else:
+            study.tell(trial, float(trial.params["a"]))
+    states = study.trials_dataframe()["state"].value_counts()
+    assert states["failed"] == 3 and states["complete"] == 3
+
+
+def test_nan_value_marks_trial_failed_with_warning(study):
+    trial = study.ask()
+    with pytest.warns(FailedTrialWarning, match="not finite"):
+        told = study.tell(trial, float("nan"))
+    assert told.state is hbo.TrialState.FAILED
+    again = study.ask()  # the loop goes on
+    study.tell(again.id, 1.0)
+    assert study.best.id == again.id
+
+
+def test_history_from_dataframe_and_unknown_task_errors(study, space, rng):
+    params, values = history(space, rng, n=5)
+    frame = pd.DataFrame(params).assign(value=values)
+    stored = study.add_history("mnist", frame)
+    assert [t.value for t in stored] == values
+    assert all(t.origin is hbo.Origin.HISTORY for t in stored)
+    assert study.tasks == ["cifar10", "mnist"]
+    trial = study.ask(task="mnist")
+    assert trial.task == "mnist"
+    with pytest.raises(UnknownTaskError, match="add_history"):
+        study.ask(task="imagenet")
+
+
+def test_several_targets_at_once(space, rng):
+    study = hbo.Study(space, task="clinic_1", seed=2)
+    for k in range(3):
+        params, values = history(space, rng, n=8, shift=0.2 * k)
+        study.add_history(f"clinic_{k + 1}", params, values)
+    for k in range(3):
+        trial = study.ask(task=f"clinic_{k + 1}")
+        study.tell(trial, objective(trial.params, 0.2 * k))
+        assert trial.task == f"clinic_{k + 1}"
+
+
+def test_direction_maximize(space, rng):
+    study = hbo.Study(space, task="t", direction="maximize", seed=0, n_initial=3)
+    for _ in range(5):
+        trial = study.ask()
+        study.tell(trial, -objective(trial.params))
+    values = study.trials_dataframe()["value"]
+    assert study.best.value == values.max()
+
+
+BAD_TELLS = [
+    (lambda s, t: s.tell(t, "0.3"), ObjectiveTypeError, "must be a real number"),
+    (lambda s, t: s.tell(t, None), InvalidArgumentError, "give the trial's value"),
+    (lambda s, t: s.tell(t, 1.0, failed=True), InvalidArgumentError, "not both"),
+    (lambda s, t: s.tell(999, 1.0), UnknownTrialError, "999"),
+    (lambda s, t: s.tell("0", 1.0), ArgumentTypeError, "trial must be"),
+    (lambda s, t: s.ask(0), InvalidArgumentError, "positive int"),
+    (lambda s, t: s.ask(task=3), ArgumentTypeError, "task must be"),
+]
+
+
+@pytest.mark.parametrize(("call", "error", "fragment"), BAD_TELLS)
+def test_bad_calls_raise_and_leave_study_unchanged(study, call, error, fragment):
+    trial = study.ask()
+    before = snapshot(study)
+    with pytest.raises(error, match=fragment):
+        call(study, trial)
+    pd.testing.assert_frame_equal(study.trials_dataframe(), before)
+    study.tell(trial, 0.5)  # still works afterwards
+    assert study.best.value == 0.5
+
+
+def test_telling_twice_raises(study):
+    trial = study.ask()
+    study.tell(trial, 1.0)
+    with pytest.raises(TrialStateError, match="already complete"):
+        study.tell(trial, 2.0)
+    with pytest.raises(TrialStateError):
+        study.tell(trial, failed=True)
+    assert study.best.value == 1.0
+
+
+GOOD = {"lr": 1e-3, "layers": 2, "activation": "relu"}
+BAD_HISTORY = [
+    (lambda s: s.add_history("m", [GOOD, dict(GOOD, lr=5.0)], [1, 2]), ParamValueError),
+    (lambda s: s.add_history("m", [GOOD, {"lr": 1e-3}], [1, 2]), ParamKeyError),
+    (lambda s: s.add_history("m", [GOOD, dict(GOOD, extra=1)], [1, 2]), ParamKeyError),
+    (lambda s: s.add_history("m", [GOOD, dict(GOOD, layers="2")], [1, 2]), ParamTypeError),
+    (lambda s: s.add_history("m", [GOOD, GOOD], [1.0]), InvalidDataError),
+    (lambda s: s.add_history("m", [GOOD], ["x"]), ObjectiveTypeError),
+    (lambda s: s.add_history("m", [GOOD], [math.nan]), InvalidDataError),
+    (lambda s: s.add_history("m", [], []), InvalidDataError),
+    (lambda s: s.add_history("m", GOOD, [1.0]), ArgumentTypeError),
+    (lambda s: s.add_history("", [GOOD], [1.0]), ArgumentTypeError),
+    (lambda s: s.add_history("m", pd.DataFrame([GOOD]), None), InvalidDataError),
+]
+
+
+@pytest.mark.parametrize(("call", "error"), BAD_HISTORY)
+def test_bad_history_is_rejected_whole(study, call, error):
+    study.add_history("mnist", [GOOD], [1.0])
+    before = snapshot(study)
+    with pytest.raises(error):
+        call(study)
+    pd.testing.assert_frame_equal(study.trials_dataframe(), before)
+    assert issubclass(error, hbo.HBOError)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"direction": "min"}, InvalidArgumentError),
+        ({"seed": 1.5}, ArgumentTypeError),
+        ({"n_initial": 0}, InvalidArgumentError),
+        ({"task": ""}, ArgumentTypeError),
+    ],
+)
+def test_bad_study_arguments(space, kwargs, error):
+    with pytest.raises(error):
+        hbo.Study(space, **kwargs)
+    with pytest.raises(ArgumentTypeError, match="SearchSpace"):
+        hbo.Study([hbo.Float("x", 0, 1)])
+
+
+def test_results_before_data_name_the_call_to_make(study):
+    with pytest.raises(NotReadyError, match="study.tell"):
+        _ = study.best
+    with pytest.raises(NotReadyError, match="add_history"):
+        study.pooling()
+
+
+def test_same_seed_same_suggestions(space, rng):
+    params, values = history(space, rng)
+
+    def run() -> list[dict]:
+        study = hbo.Study(space, task="t", seed=7)
+        study.add_history("s", params, values)
+        out = []
+        for _ in range(3):
+            trial = study.ask()
+            study.tell(trial, objective(trial.params))
+            out.append(trial.params)
+        return out
+
+    assert run() == run()
+
+
+def test_seed_reproducible_across_processes(tmp_path):
+    """Same seed, fresh interpreters: identical suggestions (no hidden global state)."""
+    script = textwrap.dedent(
+        """
+        import hbo, json
+        space = hbo.SearchSpace([hbo.Float("x", 0, 1), hbo.Float("y", 0, 1)])
+        study = hbo.Study(space, task="t", seed=11)
+        study.add_history("s", [{"x": i / 9, "y": (i * 7 % 10) / 9} for i in range(10)],
+                          [(i / 9 - 0.3) ** 2 + ((i * 7 % 10) / 9 - 0.6) ** 2 for i in range(10)])
+        out = []
+        for _ in range(3):
+            t = study.ask()
+            study.tell(t, (t.params["x"] - 0.35) ** 2 + (t.params["y"] - 0.55) ** 2)
+            out.append(t.params)
+        print(json.dumps(out))
+        """
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-W", "ignore", "-c", script],
+            capture_output=True, text=True, check=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},  # as the test workers (conftest)
+        ).stdout
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1] and runs[0].startswith("[")
+
+
+def test_history_makes_the_model_usable_at_once(study, space, rng):
+    params, values = history(space, rng)
+    study.add_history("mnist", params, values)
+    assert study._n_initial("cifar10") == 1  # history is enough: the 2nd ask uses the model
+    fresh = hbo.Study(space, task="t", seed=0)
+    assert fresh._n_initial("t") == 5
+
+
+def test_sobol_start_is_space_filling_per_task(space):
+    study = hbo.Study(space, task="t", seed=3)
+    lrs = [math.log10(study.ask().params["lr"]) for _ in range(4)]
+    # 4 scrambled Sobol points cover the 4 quarters of log10(lr) in [-5, -1] once each
+    assert sorted(int((v + 5) // 1) for v in lrs) == [0, 1, 2, 3]
+    assert np.ptp(lrs) > 2
