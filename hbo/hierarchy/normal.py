@@ -248,8 +248,12 @@ class NormalHierarchyPosterior:
         return GroupData(self._data.y[groups], self._data.var[groups], self._data.mu_prior)
 
     def _reml_column(self) -> np.ndarray:
+        """REML ``mu``, ``tau`` and the BLUPs ``(1 - b_j) y_j + b_j mu`` with the REML
+        ``b_j = (sigma_e^2 / n_j) / (sigma_e^2 / n_j + tau^2)`` (the REML ``sigma_e``, not
+        the pooled sd that sets ``sigma_j``, as statsmodels' ``MixedLM`` predicts them)."""
         reml = self.model.reml
-        b = self._data.var / (self._data.var + reml.tau**2)
+        var = reml.sigma_e**2 / self.model.n
+        b = var / (var + reml.tau**2)
         blup = (1.0 - b) * self.model.y + b * reml.mu
         return np.concatenate([[reml.mu, reml.tau], blup])
 
