@@ -97,8 +97,13 @@ class NormalHierarchy:
         ``y_j`` is the group mean and ``sigma_j = s_pooled / sqrt(n_j)`` with the pooled
         within-group standard deviation. The REML fit of the one-way random-effects model
         (what ``statsmodels.MixedLM`` reports) is kept in ``.reml`` and shown by ``summary()``.
-        Keyword arguments go to the constructor.
+        Keyword arguments (priors) go to the constructor; the labels are the sorted distinct
+        ``groups``.
         """
+        if "labels" in kwargs:
+            raise InvalidArgumentError(
+                "labels cannot be given with raw observations: the groups label them."
+            )
         summary = summarize_groups(values, groups)
         model = cls(summary.means, summary.pooled_sd / np.sqrt(summary.n),
                     labels=summary.labels, **kwargs)
@@ -149,7 +154,11 @@ class NormalHierarchyPosterior:
         (mean of ``mu``). For a model built from raw observations a ``"reml"`` column holds
         the REML estimates of ``mu`` and ``tau`` and the BLUPs of ``theta``.
         """
-        probs = np.asarray(probs, dtype=float)
+        probs = np.atleast_1d(np.asarray(probs, dtype=float))
+        if probs.ndim != 1 or not np.all((probs > 0) & (probs < 1)):
+            raise InvalidArgumentError(
+                f"probs must be a 1-D sequence of probabilities in (0, 1); got {probs!r}."
+            )
         w = self._quad.weights
         means, variances = self._mu_hat[:, None], self._v_mu[:, None]
         mu_mean, mu_sd = mixture_moments(w, means, variances)

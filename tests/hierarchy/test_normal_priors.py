@@ -156,3 +156,16 @@ def test_bad_labels_raise():
 def test_bad_prior_arguments_raise(kwargs, words):
     with pytest.raises(InvalidArgumentError, match=words):
         NormalHierarchy(Y, SIGMA, **kwargs)
+
+
+@pytest.mark.parametrize("probs", [(0.0, 0.5), (0.5, 1.0), (np.nan,), ((0.1, 0.2), (0.3, 0.4))])
+def test_bad_summary_probabilities_raise(probs):
+    fit = NormalHierarchy(Y, SIGMA).fit()
+    with pytest.raises(InvalidArgumentError, match="probs must be"):
+        fit.summary(probs=probs)
+
+
+def test_labels_with_raw_observations_raise():
+    with pytest.raises(InvalidArgumentError, match="labels cannot be given"):
+        NormalHierarchy.from_observations([1.0, 2.0, 3.0, 5.0], ["a", "a", "b", "b"],
+                                          labels=["x", "y"])
