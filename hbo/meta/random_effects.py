@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
@@ -73,10 +73,8 @@ class RandomEffectsResult:
 
     def to_dict(self) -> dict:
         """The estimates as a plain dict (no data arrays)."""
-        out = asdict(self)
-        for key in ("yi", "vi", "labels"):
-            out.pop(key)
-        return out
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in ("yi", "vi", "labels")}
 
     def summary(self) -> str:
         """A readable report in the layout of metafor's ``print.rma.uni``."""

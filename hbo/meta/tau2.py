@@ -19,8 +19,8 @@ residual projector of the weighted fit (:mod:`hbo.meta._projection`) and ``RSS =
   ``(y'PPy - sum w) / sum w^2`` (ML) or ``(y'PPy - tr P) / tr(PP)`` (REML), projected onto
   ``tau^2 >= 0`` (a step past 0 lands on 0, where a negative score ends the iteration;
   metafor halves such steps, which reaches 0 only in the limit); converged when the step is
-  below ``1e-10 max(1, tau^2)`` (metafor: ``1e-5``), at most 1000 steps. As metafor, if the log-likelihood at
-  ``tau^2 = 0`` is higher than at the fixed point, ``tau^2 = 0``.
+  below ``1e-10 max(1, tau^2)`` (metafor: ``1e-5``), at most 1000 steps. As metafor, if
+  the log-likelihood at ``tau^2 = 0`` is higher than at the fixed point, ``tau^2 = 0``.
 - ``FE``   fixed (common) effect: ``tau^2 = 0``.
 
 Moment estimators are truncated at 0. Standard errors are metafor's (``rma.uni``):
