@@ -40,12 +40,20 @@ class Projection:
 
     def __init__(self, y: np.ndarray, X: np.ndarray, w: np.ndarray, v: np.ndarray) -> None:
         self.y, self.X, self.w, self.v = y, X, w, v
+        # intercept only (the random-effects model): G(d) = sum d, with no BLAS call
+        self._intercept = X.shape[1] == 1 and bool(np.all(X == 1.0))
         self.A = np.linalg.inv(self._gram(w))  # (X' W X)^{-1}, p x p
-        self.beta = self.A @ (X.T @ (w * y))
-        self.resid = y - X @ self.beta
+        if self._intercept:
+            self.beta = self.A[0] * float(np.dot(w, y))
+            self.resid = y - self.beta[0]
+        else:
+            self.beta = self.A @ (X.T @ (w * y))
+            self.resid = y - X @ self.beta
 
     def _gram(self, d: np.ndarray) -> np.ndarray:
         """``G(d) = X' diag(d) X``, shape ``p x p``."""
+        if self._intercept:
+            return np.array([[float(np.sum(d))]])
         return self.X.T @ (d[:, None] * self.X)
 
     def _tr(self, d: np.ndarray) -> float:
