@@ -16,9 +16,10 @@ def simulate(rng, k, mu, tau2):
     return yi, vi
 
 
-def test_trace_algebra_matches_dense_matrices(rng):
+@pytest.mark.parametrize("p", [1, 2])  # p = 1: the intercept-only fast path
+def test_trace_algebra_matches_dense_matrices(rng, p):
     k = 9
-    X = np.column_stack([np.ones(k), rng.normal(size=k)])
+    X = np.column_stack([np.ones(k), rng.normal(size=k)])[:, :p]
     y, w, v = rng.normal(size=k), rng.uniform(0.5, 3, k), rng.uniform(0.1, 1, k)
     W, V = np.diag(w), np.diag(v)
     P = W - W @ X @ np.linalg.inv(X.T @ W @ X) @ X.T @ W
