@@ -32,6 +32,7 @@ import pyro.distributions as dist
 import torch
 from pyro import poutine
 from pyro.infer import MCMC, NUTS, Predictive
+from pyro.poutine.util import site_is_subsample
 
 from hbo._warnings import ConvergenceWarning, warn
 from hbo.diagnostics.convergence import ConvergenceReport, convergence
@@ -255,7 +256,8 @@ class HierarchicalModel(ABC):
                 f"prior_draw needs proper priors; {type(self).__name__} has flat priors on "
                 f"{improper}: give them a proper prior (e.g. mu_prior=(0, 5))"
             )
-        truth = {n: s["value"].detach() for n, s in tr.nodes.items() if s["type"] == "sample"}
+        truth = {n: s["value"].detach() for n, s in tr.nodes.items()
+                 if s["type"] == "sample" and not site_is_subsample(s)}
         return truth, self.with_observed({k: truth[k] for k in self.observed})
 
     def fit(

@@ -94,7 +94,7 @@ class EightSchools(HierarchicalModel):
                 theta = pyro.sample("theta", dist.Normal(mu, tau))
             else:
                 z = pyro.sample("z", normal(0.0, 1.0))
-                theta = pyro.deterministic("theta", mu + tau * z)
+                theta = pyro.deterministic("theta", mu + tau * z, event_dim=0)
             pyro.sample("y", dist.Normal(theta, self.sigma), obs=self.observed["y"])
 
 
