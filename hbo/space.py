@@ -303,3 +303,70 @@ class SearchSpace:
         for i, k in self.categorical_dims().items():
             U[:, i] = torch.clamp(torch.floor(U[:, i] * k), max=k - 1)
         return self.snap(U)
+
+
+# ---------------------------------------------------------------------- JSON form
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def parameter_to_dict(param: Parameter) -> dict[str, Any]:
+    """A parameter as a JSON-ready dict, e.g. ``{"type": "float", "name": "lr", ...}``."""
+    if isinstance(param, Categorical):
+        bad = [c for c in param.choices if not isinstance(c, _JSON_SCALARS)]
+        if bad:
+            raise InvalidSpaceError(
+                f"Categorical {param.name!r}: choices {bad!r} cannot be stored; a stored "
+                "space takes str, int, float, bool or None choices"
+            )
+        return {"type": "categorical", "name": param.name, "choices": list(param.choices)}
+    kind = "float" if isinstance(param, Float) else "int"
+    return {
+        "type": kind, "name": param.name, "low": param.low, "high": param.high, "log": param.log
+    }
+
+
+def parameter_from_dict(data: Any) -> Parameter:
+    """Inverse of :func:`parameter_to_dict`; malformed input raises :class:`InvalidSpaceError`."""
+    kinds = {"float": Float, "int": Int, "categorical": Categorical}
+    if not isinstance(data, Mapping) or data.get("type") not in kinds:
+        raise InvalidSpaceError(
+            f"a stored parameter must be a dict with 'type' in {sorted(kinds)}, got {data!r}"
+        )
+    fields = {k: v for k, v in data.items() if k != "type"}
+    ranged = {"name", "low", "high", "log"}
+    expected = {"name", "choices"} if data["type"] == "categorical" else ranged
+    if set(fields) != expected:
+        raise InvalidSpaceError(
+            f"a stored {data['type']} parameter has keys {sorted(expected)}, got {sorted(fields)}"
+        )
+    if data["type"] != "categorical" and not isinstance(fields["log"], bool):
+        raise InvalidSpaceError(f"stored parameter {fields['name']!r}: log must be true or false")
+    return kinds[data["type"]](**fields)
+
+
+def space_to_dict(space: SearchSpace) -> dict[str, Any]:
+    """The space as ``{"params": [parameter dicts in order]}``; ``json.dumps`` takes it as is."""
+    return {"params": [parameter_to_dict(p) for p in space.params]}
+
+
+def space_from_dict(data: Any) -> SearchSpace:
+    """Inverse of :func:`space_to_dict`; malformed input raises :class:`InvalidSpaceError`."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("params"), list):
+        raise InvalidSpaceError(f"a stored space is a dict with a 'params' list, got {data!r}")
+    return SearchSpace([parameter_from_dict(p) for p in data["params"]])
+
+
+def space_differences(stored: SearchSpace, given: SearchSpace) -> list[str]:
+    """Human-readable differences between two spaces (empty if they are the same)."""
+    old = {p["name"]: p for p in space_to_dict(stored)["params"]}
+    new = {p["name"]: p for p in space_to_dict(given)["params"]}
+    notes = [f"parameter {n!r} is stored but not given" for n in old if n not in new]
+    notes += [f"parameter {n!r} is given but not stored" for n in new if n not in old]
+    notes += [
+        f"parameter {n!r}: stored {old[n]}, given {new[n]}"
+        for n in old
+        if n in new and old[n] != new[n]
+    ]
+    if not notes and list(old) != list(new):
+        notes.append(f"parameter order: stored {list(old)}, given {list(new)}")
+    return notes

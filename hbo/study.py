@@ -5,7 +5,9 @@ A thin façade over a :class:`~hbo.storage.Storage` (which holds every trial), t
 one way: space -> study -> model -> acquisition -> study.
 
 Each call validates all of its input before it stores anything, so a rejected call
-leaves the study as it was.
+leaves the study as it was. With ``storage="sqlite:///tuning.db"`` (or a PostgreSQL URL)
+and a ``name``, the study lives in a database (:mod:`hbo.storage.sql`): any number of
+worker processes may open it, and :meth:`Study.load` resumes it after a crash.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ from hbo.errors import (
 )
 from hbo.models import HierarchicalGP
 from hbo.models.pooling import PoolingReport
-from hbo.space import SearchSpace
-from hbo.storage import InMemoryStorage, Storage
+from hbo.space import SearchSpace, space_differences, space_from_dict, space_to_dict
+from hbo.storage import Storage, StudyMismatchError, UnknownStudyError, open_storage
 from hbo.trial import Origin, Trial, TrialState, check_transition
 
 DIRECTIONS = ("minimize", "maximize")
@@ -49,6 +51,14 @@ def _as_real(value: Any, argument: str) -> float:
             f"{argument} must be a real number, got {type(value).__name__} {value!r}"
         )
     return float(value)
+
+
+def _trial_id(trial: Any) -> int:
+    if isinstance(trial, Trial):
+        return trial.id
+    if isinstance(trial, int) and not isinstance(trial, bool):
+        return trial
+    raise ArgumentTypeError(f"trial must be an hbo.Trial or its id, got {trial!r}")
 
 
 def _check_name(value: Any, argument: str) -> str:
@@ -66,11 +76,19 @@ class Study:
         direction: ``"minimize"`` or ``"maximize"``.
         seed: Makes the study reproducible end to end; drawn at random if None
             (and kept in ``study.seed``).
-        storage: Where trials live (default: in memory).
+        storage: Where trials live: None (in memory, the default), a database URL
+            (``"sqlite:///tuning.db"``, ``"postgresql+psycopg://user@host/db"``) or a
+            :class:`~hbo.storage.Storage`. A study already stored under ``name`` is
+            resumed; its space, task and direction must equal the given ones, and so must
+            its seed when one is given (else :class:`~hbo.storage.StudyMismatchError`).
+        name: The study's name in the database (required with a URL).
         n_initial: Number of Sobol points on a task before the model takes over.
             Default: 1 when other tasks already hold ``max(5, d + 1)`` observations
             (the model is usable from history), else ``max(5, d + 1)``.
         shared_function: Passed to :class:`~hbo.models.HierarchicalGP`.
+        heartbeat_timeout: Seconds after which a running trial without a heartbeat
+            (:meth:`heartbeat`, or its ``ask``) is presumed dead: ``ask`` then marks it
+            failed. None (default): running trials wait forever.
     """
 
     def __init__(
@@ -80,9 +98,11 @@ class Study:
         direction: str = "minimize",
         seed: int | None = None,
         *,
-        storage: Storage | None = None,
+        storage: Storage | str | None = None,
+        name: str | None = None,
         n_initial: int | None = None,
         shared_function: bool | None = None,
+        heartbeat_timeout: float | None = None,
     ) -> None:
         if not isinstance(space, SearchSpace):
             raise ArgumentTypeError(f"space must be an hbo.SearchSpace, got {type(space).__name__}")
@@ -92,11 +112,29 @@ class Study:
             raise ArgumentTypeError(f"seed must be an int or None, got {seed!r}")
         if n_initial is not None and (not isinstance(n_initial, int) or n_initial < 1):
             raise InvalidArgumentError(f"n_initial must be a positive int, got {n_initial!r}")
+        if heartbeat_timeout is not None and not (
+            _as_real(heartbeat_timeout, "heartbeat_timeout") >= 0
+            and math.isfinite(heartbeat_timeout)
+        ):
+            raise InvalidArgumentError(
+                f"heartbeat_timeout must be a finite number of seconds >= 0, got "
+                f"{heartbeat_timeout!r}"
+            )
         self.space = space
         self.task = _check_name(task, "task")
         self.direction = direction
-        self.seed = secrets.randbits(31) if seed is None else seed
-        self.storage = InMemoryStorage() if storage is None else storage
+        self.storage = open_storage(storage, None if name is None else _check_name(name, "name"))
+        self.name = getattr(self.storage, "study_name", name)
+        config = {
+            "space": space_to_dict(space),
+            "task": self.task,
+            "direction": direction,
+            "seed": secrets.randbits(31) if seed is None else seed,
+        }
+        stored = self.storage.create_study(config)
+        self._check_stored(stored, config, seed_given=seed is not None)
+        self.seed = stored["seed"]
+        self.heartbeat_timeout = heartbeat_timeout
         self.n_initial = n_initial
         self.shared_function = shared_function
         self._model: HierarchicalGP | None = None
@@ -105,6 +143,46 @@ class Study:
     def __repr__(self) -> str:
         n = len(self.storage.get_trials())
         return f"Study(task={self.task!r}, direction={self.direction!r}, trials={n})"
+
+    @classmethod
+    def load(cls, name: str, storage: Storage | str, **options: Any) -> Study:
+        """Resume a stored study: its space, task, direction, seed and every trial.
+
+        Args:
+            name: The study's name.
+            storage: A database URL or the :class:`~hbo.storage.Storage` holding it.
+            options: ``n_initial``, ``shared_function``, ``heartbeat_timeout`` (not stored).
+
+        Raises:
+            UnknownStudyError: no study of this name is stored there.
+        """
+        _check_name(name, "name")
+        store = open_storage(storage, name if isinstance(storage, str) else None, create=False)
+        config = store.study_config()
+        if config is None or getattr(store, "study_name", name) != name:
+            listed = ""
+            if isinstance(storage, str):
+                from hbo.storage.sql import list_studies
+
+                listed = f"; studies there: {[s['name'] for s in list_studies(storage)]}"
+            raise UnknownStudyError(f"no study named {name!r} in {store!r}{listed}")
+        space = space_from_dict(config["space"])
+        direction, seed = config["direction"], config["seed"]
+        return cls(space, config["task"], direction, seed, storage=store, **options)
+
+    def _check_stored(self, stored: dict, config: dict, *, seed_given: bool) -> None:
+        """Raise :class:`StudyMismatchError` naming each difference from the stored study."""
+        notes = space_differences(space_from_dict(stored["space"]), self.space)
+        notes += [
+            f"{key}: stored {stored[key]!r}, given {config[key]!r}"
+            for key in ("task", "direction", "seed")
+            if stored[key] != config[key] and (key != "seed" or seed_given)
+        ]
+        if notes:
+            raise StudyMismatchError(
+                f"study {self.name!r} is stored with another definition: {'; '.join(notes)}. "
+                "Open it with hbo.Study.load(name, storage) to use the stored one"
+            )
 
     # ------------------------------------------------------------------ tasks
     @property
@@ -189,6 +267,8 @@ class Study:
         if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
             raise InvalidArgumentError(f"n must be a positive int or None, got {n!r}")
         task = self._check_task(task)
+        if self.heartbeat_timeout is not None:
+            self.storage.fail_stale_trials(self.heartbeat_timeout)
         q = 1 if n is None else n
         done = self.storage.get_trials(task, [TrialState.COMPLETE])
         call_seed = (self.seed * 1_000_003 + len(self.storage.get_trials())) % 2**31
@@ -206,14 +286,9 @@ class Study:
         """Record the outcome of a trial: its value, or ``failed=True``.
 
         A NaN or infinite value records the trial as failed, with a warning, so that a
-        long loop goes on.
+        long loop goes on. The value is stored in one transaction.
         """
-        if isinstance(trial, Trial):
-            trial_id = trial.id
-        elif isinstance(trial, int) and not isinstance(trial, bool):
-            trial_id = trial
-        else:
-            raise ArgumentTypeError(f"trial must be an hbo.Trial or its id, got {trial!r}")
+        trial_id = _trial_id(trial)
         stored = self.storage.get_trial(trial_id)
         check_transition(stored, TrialState.FAILED)
         if failed:
@@ -231,6 +306,26 @@ class Study:
             )
             return self.storage.finish_trial(trial_id, TrialState.FAILED, None)
         return self.storage.finish_trial(trial_id, TrialState.COMPLETE, number)
+
+    def heartbeat(self, trial: Trial | int) -> None:
+        """Tell the storage that the worker evaluating ``trial`` is alive.
+
+        Call it more often than ``heartbeat_timeout`` during long evaluations.
+        """
+        self.storage.heartbeat(_trial_id(trial))
+
+    def fail_stale_trials(self, timeout: float | None = None) -> list[Trial]:
+        """Mark failed the running trials without a heartbeat for ``timeout`` seconds.
+
+        ``timeout`` defaults to the study's ``heartbeat_timeout``. Returns those trials.
+        """
+        timeout = self.heartbeat_timeout if timeout is None else timeout
+        if timeout is None or not (_as_real(timeout, "timeout") >= 0):
+            raise InvalidArgumentError(
+                f"timeout must be a number of seconds >= 0 (or set heartbeat_timeout), "
+                f"got {timeout!r}"
+            )
+        return self.storage.fail_stale_trials(timeout)
 
     # ------------------------------------------------------------------ results
     @property

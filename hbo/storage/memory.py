@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -16,8 +18,20 @@ class InMemoryStorage(Storage):
     """Trials in a dict guarded by a lock (safe for threads of one process)."""
 
     def __init__(self) -> None:
+        self._config: dict[str, Any] | None = None
         self._trials: dict[int, Trial] = {}
+        self._beats: dict[int, float] = {}
         self._lock = threading.Lock()
+
+    def create_study(self, config: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            if self._config is None:
+                self._config = copy.deepcopy(config)
+            return copy.deepcopy(self._config)
+
+    def study_config(self) -> dict[str, Any] | None:
+        with self._lock:
+            return copy.deepcopy(self._config)
 
     def create_trials(
         self,
@@ -41,6 +55,7 @@ class InMemoryStorage(Storage):
                 for i, params in enumerate(params_list)
             ]
             self._trials.update((t.id, t) for t in new)
+            self._beats.update((t.id, time.time()) for t in new)
         return new
 
     def finish_trial(self, trial_id: int, state: TrialState, value: float | None) -> Trial:
@@ -65,6 +80,23 @@ class InMemoryStorage(Storage):
                 for t in self._trials.values()
                 if (task is None or t.task == task) and (wanted is None or t.state in wanted)
             ]
+
+    def heartbeat(self, trial_id: int) -> None:
+        with self._lock:
+            self._get(trial_id)
+            self._beats[trial_id] = time.time()
+
+    def fail_stale_trials(self, timeout: float) -> list[Trial]:
+        deadline = time.time() - timeout
+        with self._lock:
+            stale = [
+                t
+                for t in self._trials.values()
+                if t.state is TrialState.RUNNING and self._beats[t.id] < deadline
+            ]
+            failed = [dataclasses.replace(t, state=TrialState.FAILED) for t in stale]
+            self._trials.update((t.id, t) for t in failed)
+        return failed
 
     def _get(self, trial_id: int) -> Trial:
         try:

@@ -1,0 +1,127 @@
+"""The SQL schema of hbo's storage, its version table, and the upgrade path.
+
+``hbo_schema_version`` holds one row: the version of the tables in the database.
+:data:`MIGRATIONS` maps each version to the step that builds it from the one before
+(version 1 from an empty database). Opening a database runs the missing steps in
+order, in the opening transaction, so a crash mid-upgrade leaves the old version.
+Released steps are never edited: a schema change is a new step and a new version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from hbo.storage.errors import SchemaVersionError, StorageError
+
+SCHEMA_VERSION = 1
+LOCK_KEY = 0x6862_6F  # "hbo": the PostgreSQL advisory lock that serializes schema/study creation
+
+metadata = sa.MetaData()
+
+version_table = sa.Table(
+    "hbo_schema_version", metadata, sa.Column("version", sa.Integer, nullable=False)
+)
+
+studies = sa.Table(
+    "hbo_studies",
+    metadata,
+    sa.Column("study_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(512), nullable=False, unique=True),
+    sa.Column("space", sa.Text, nullable=False),  # JSON: hbo.space.space_to_dict
+    sa.Column("task", sa.String(512), nullable=False),
+    sa.Column("direction", sa.String(16), nullable=False),
+    sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("next_number", sa.Integer, nullable=False),  # the next trial id to hand out
+    sa.Column("created_at", sa.Double, nullable=False),
+)
+
+trials = sa.Table(
+    "hbo_trials",
+    metadata,
+    sa.Column("study_id", sa.ForeignKey("hbo_studies.study_id"), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),  # Trial.id: 0, 1, ... per study
+    sa.Column("task", sa.String(512), nullable=False),
+    sa.Column("params", sa.Text, nullable=False),  # JSON object, in the space's order
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("value", sa.Double, nullable=True),
+    sa.Column("origin", sa.String(16), nullable=False),
+    sa.Column("started_at", sa.Double, nullable=False),
+    sa.Column("heartbeat_at", sa.Double, nullable=False),
+    sa.Column("finished_at", sa.Double, nullable=True),
+    sa.Index("ix_hbo_trials_state", "study_id", "state"),
+)
+
+
+def _create_v1(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[version_table, studies, trials])
+
+
+#: version -> the step that upgrades the database from ``version - 1`` to ``version``.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1}
+
+
+def is_postgresql(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def _url(conn: Connection) -> str:
+    return conn.engine.url.render_as_string(hide_password=True)
+
+
+def stored_version(conn: Connection) -> int:
+    """The schema version of the database: 0 if empty; raises if it is not hbo's."""
+    tables = set(sa.inspect(conn).get_table_names())
+    if version_table.name not in tables:
+        return _foreign(conn, tables) if tables else 0
+    rows = conn.execute(sa.select(version_table.c.version)).scalars().all()
+    if len(rows) != 1 or not isinstance(rows[0], int) or rows[0] < 1:
+        raise StorageError(
+            f"database {_url(conn)}: the table {version_table.name} holds {rows!r}, "
+            "not one schema version; the database is damaged"
+        )
+    return rows[0]
+
+
+def _foreign(conn: Connection, tables: set[str]) -> int:
+    shown = sorted(tables)[:8]
+    raise StorageError(
+        f"database {_url(conn)} is not an hbo database: it holds tables {shown} "
+        f"but no {version_table.name}; give an empty or new database"
+    )
+
+
+def upgrade(conn: Connection, version: int, target: int | None = None) -> int:
+    """Run the steps from ``version`` to ``target`` (default: :data:`SCHEMA_VERSION`).
+
+    Returns the new version, also written to ``hbo_schema_version``.
+    """
+    target = SCHEMA_VERSION if target is None else target
+    for step in range(version + 1, target + 1):
+        MIGRATIONS[step](conn)
+    if target != version:
+        conn.execute(version_table.delete())
+        conn.execute(version_table.insert().values(version=target))
+    return target
+
+
+def open_schema(conn: Connection, *, create: bool = True) -> int:
+    """Check (and with ``create``, create or upgrade) the schema; return its version.
+
+    Raises:
+        StorageError: a foreign or damaged database, or an empty one when not ``create``.
+        SchemaVersionError: the database was written by a newer hbo.
+    """
+    if is_postgresql(conn):
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(LOCK_KEY)))
+    version = stored_version(conn)
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"database {_url(conn)} has hbo schema version {version}; this hbo reads "
+            f"versions up to {SCHEMA_VERSION}: upgrade hbo"
+        )
+    if version == 0 and not create:
+        raise StorageError(f"database {_url(conn)} holds no hbo studies")
+    return upgrade(conn, version) if version < SCHEMA_VERSION else version

@@ -1,0 +1,347 @@
+"""SQL storage (SQLAlchemy 2): SQLite by default, PostgreSQL by URL; many workers, one study.
+
+    SQLStorage("sqlite:///tuning.db", "resnet-lr")
+    SQLStorage("postgresql+psycopg://user@host/db", "resnet-lr")
+
+Tables (schema version :data:`SCHEMA_VERSION`, see :mod:`hbo.storage._schema`):
+``hbo_studies`` (name, space as JSON, target task, direction, seed, the next trial
+number) and ``hbo_trials`` (study, number, task, params as JSON, state, value, origin,
+started / heartbeat / finished times in seconds since the epoch, by the worker's clock).
+
+Concurrency. Every write is one transaction. Trial numbers come from the study row's
+counter, read and advanced under a lock: ``SELECT ... FOR UPDATE`` on PostgreSQL, and
+on SQLite every transaction starts with ``BEGIN IMMEDIATE`` (the database's write lock
+is taken before the first read), so two processes never read the same counter. A
+worker killed at any point leaves either its whole transaction or none of it; a trial
+it asked for stays ``RUNNING`` until :meth:`SQLStorage.fail_stale_trials` sees that its
+heartbeat is older than the timeout and marks it ``FAILED``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from hbo.errors import InvalidArgumentError, NotReadyError, UnknownTrialError
+from hbo.storage import _schema
+from hbo.storage._schema import studies, trials
+from hbo.storage.base import Storage
+from hbo.storage.errors import StorageError, UnknownStudyError
+from hbo.trial import Origin, Trial, TrialState, check_transition
+
+SQLITE_BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another's lock before failing
+
+
+def _redacted(url: str) -> str:
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
+
+
+def make_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine for ``url`` whose SQLite transactions take the write lock up front.
+
+    Args:
+        url: SQLAlchemy URL (``sqlite:///path.db``, ``postgresql+psycopg://...``).
+        create: For a SQLite file that does not exist: create it (True) or raise
+            :class:`UnknownStudyError` (False, for commands that only read).
+    """
+    if not isinstance(url, str) or not url:
+        raise InvalidArgumentError(f"storage must be a database URL or a Storage, got {url!r}")
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        raise InvalidArgumentError(
+            f"storage URL {url!r} is not a database URL; use e.g. 'sqlite:///tuning.db' or "
+            "'postgresql+psycopg://user@host/db'"
+        ) from None
+    sqlite = parsed.get_backend_name() == "sqlite"
+    if sqlite and not create and not (parsed.database and os.path.exists(parsed.database)):
+        raise UnknownStudyError(f"no database file at {parsed.database!r} ({url})")
+    try:
+        engine = sa.create_engine(
+            parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S} if sqlite else {}
+        )
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise InvalidArgumentError(f"storage URL {_redacted(url)}: {exc}") from None
+    if sqlite:
+        # SQLAlchemy's recipe: let the driver leave transactions to us, then begin each
+        # one with BEGIN IMMEDIATE (write lock first; no upgrade deadlock between readers).
+        @sa.event.listens_for(engine, "connect")
+        def _autocommit_driver(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin_immediate(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class SQLStorage(Storage):
+    """One study in a SQL database; any number of processes may open it at once.
+
+    Args:
+        url: SQLAlchemy database URL.
+        study_name: Name of the study within the database.
+        create: Create a missing SQLite file (default) or refuse (read-only use).
+
+    Raises:
+        StorageError: unreachable, corrupt, or foreign database (not written by hbo).
+        SchemaVersionError: the database was written by a newer hbo.
+    """
+
+    def __init__(self, url: str, study_name: str, *, create: bool = True) -> None:
+        if not isinstance(study_name, str) or not study_name:
+            raise InvalidArgumentError(f"study name must be a non-empty string, got {study_name!r}")
+        self.url = url
+        self.study_name = study_name
+        self._engine = make_engine(url, create=create)
+        with self._transaction() as conn:
+            _schema.open_schema(conn)
+        self._study_id: int | None = None
+
+    def __repr__(self) -> str:
+        return f"SQLStorage({_redacted(self.url)!r}, {self.study_name!r})"
+
+    def close(self) -> None:
+        """Release the connection pool (the database stays as it is)."""
+        self._engine.dispose()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """One transaction; database failures become :class:`StorageError` naming the URL."""
+        try:
+            with self._engine.begin() as conn:
+                yield conn
+        except sa.exc.DBAPIError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise StorageError(f"database {_redacted(self.url)}: {reason}") from exc
+
+    # ------------------------------------------------------------------ study
+    def create_study(self, config: dict[str, Any]) -> dict[str, Any]:
+        with self._transaction() as conn:
+            if _schema.is_postgresql(conn):  # serialize concurrent creators of any study
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_schema.LOCK_KEY)))
+            row = self._study_row(conn)
+            if row is None:
+                conn.execute(
+                    studies.insert().values(
+                        name=self.study_name,
+                        space=json.dumps(config["space"]),
+                        task=config["task"],
+                        direction=config["direction"],
+                        seed=config["seed"],
+                        next_number=0,
+                        created_at=time.time(),
+                    )
+                )
+                row = self._study_row(conn)
+            return _config_of(row)
+
+    def study_config(self) -> dict[str, Any] | None:
+        with self._transaction() as conn:
+            row = self._study_row(conn)
+        return None if row is None else _config_of(row)
+
+    def _study_row(self, conn: Connection) -> sa.Row | None:
+        return conn.execute(sa.select(studies).where(studies.c.name == self.study_name)).first()
+
+    def _study(self, conn: Connection, *, lock: bool = False) -> int:
+        query = sa.select(studies.c.study_id).where(studies.c.name == self.study_name)
+        study_id = conn.execute(query.with_for_update() if lock else query).scalar()
+        if study_id is None:
+            raise NotReadyError(
+                f"study {self.study_name!r} is not created in {_redacted(self.url)} yet; "
+                "open it with hbo.Study(space, storage=url, name=...) first"
+            )
+        return study_id
+
+    # ------------------------------------------------------------------ trials
+    def create_trials(
+        self,
+        task: str,
+        params_list: Sequence[dict[str, Any]],
+        values: Sequence[float] | None = None,
+        origin: Origin = Origin.ASKED,
+    ) -> list[Trial]:
+        state = TrialState.RUNNING if values is None else TrialState.COMPLETE
+        now = time.time()
+        with self._transaction() as conn:
+            study_id = self._study(conn, lock=True)  # row lock: one allocator at a time
+            start = conn.execute(
+                sa.select(studies.c.next_number).where(studies.c.study_id == study_id)
+            ).scalar_one()
+            new = [
+                Trial(
+                    id=start + i,
+                    task=task,
+                    params=dict(params),
+                    state=state,
+                    value=None if values is None else float(values[i]),
+                    origin=origin,
+                )
+                for i, params in enumerate(params_list)
+            ]
+            if new:
+                conn.execute(
+                    trials.insert(),
+                    [
+                        {
+                            "study_id": study_id,
+                            "number": t.id,
+                            "task": t.task,
+                            "params": json.dumps(t.params),
+                            "state": t.state.value,
+                            "value": t.value,
+                            "origin": t.origin.value,
+                            "started_at": now,
+                            "heartbeat_at": now,
+                            "finished_at": None if values is None else now,
+                        }
+                        for t in new
+                    ],
+                )
+                conn.execute(
+                    studies.update()
+                    .where(studies.c.study_id == study_id)
+                    .values(next_number=start + len(new))
+                )
+        return new
+
+    def finish_trial(self, trial_id: int, state: TrialState, value: float | None) -> Trial:
+        with self._transaction() as conn:
+            study_id = self._study(conn)
+            trial = self._trial(conn, study_id, trial_id, lock=True)
+            check_transition(trial, state)
+            conn.execute(
+                trials.update()
+                .where(trials.c.study_id == study_id, trials.c.number == trial_id)
+                .values(state=state.value, value=value, finished_at=time.time())
+            )
+        return Trial(trial.id, trial.task, trial.params, state, value, trial.origin)
+
+    def get_trial(self, trial_id: int) -> Trial:
+        with self._transaction() as conn:
+            return self._trial(conn, self._study(conn), trial_id)
+
+    def get_trials(
+        self, task: str | None = None, states: Iterable[TrialState] | None = None
+    ) -> list[Trial]:
+        with self._transaction() as conn:
+            query = sa.select(trials).where(trials.c.study_id == self._study(conn))
+            if task is not None:
+                query = query.where(trials.c.task == task)
+            if states is not None:
+                query = query.where(trials.c.state.in_([s.value for s in states]))
+            return [_trial_of(row) for row in conn.execute(query.order_by(trials.c.number))]
+
+    def heartbeat(self, trial_id: int) -> None:
+        with self._transaction() as conn:
+            study_id = self._study(conn)
+            self._trial(conn, study_id, trial_id)
+            conn.execute(
+                trials.update()
+                .where(trials.c.study_id == study_id, trials.c.number == trial_id)
+                .values(heartbeat_at=time.time())
+            )
+
+    def fail_stale_trials(self, timeout: float) -> list[Trial]:
+        now = time.time()
+        with self._transaction() as conn:
+            study_id = self._study(conn)
+            stale = conn.execute(
+                sa.select(trials)
+                .where(
+                    trials.c.study_id == study_id,
+                    trials.c.state == TrialState.RUNNING.value,
+                    trials.c.heartbeat_at < now - timeout,
+                )
+                .order_by(trials.c.number)
+                .with_for_update()
+            ).all()
+            failed = []
+            for row in stale:
+                trial = _trial_of(row)
+                check_transition(trial, TrialState.FAILED)
+                failed.append(Trial(trial.id, trial.task, trial.params, TrialState.FAILED))
+            if failed:
+                conn.execute(
+                    trials.update()
+                    .where(
+                        trials.c.study_id == study_id,
+                        trials.c.number.in_([t.id for t in failed]),
+                    )
+                    .values(state=TrialState.FAILED.value, finished_at=now)
+                )
+        return failed
+
+    def _trial(self, conn: Connection, study_id: int, number: Any, *, lock: bool = False) -> Trial:
+        query = sa.select(trials).where(trials.c.study_id == study_id, trials.c.number == number)
+        row = conn.execute(query.with_for_update() if lock else query).first()
+        if row is None:
+            n = conn.execute(
+                sa.select(studies.c.next_number).where(studies.c.study_id == study_id)
+            ).scalar_one()
+            raise UnknownTrialError(
+                f"trial id {number!r} is not in study {self.study_name!r} (ids 0..{n - 1})"
+            )
+        return _trial_of(row)
+
+
+def _config_of(row: sa.Row) -> dict[str, Any]:
+    return {
+        "space": json.loads(row.space),
+        "task": row.task,
+        "direction": row.direction,
+        "seed": row.seed,
+    }
+
+
+def _trial_of(row: sa.Row) -> Trial:
+    return Trial(
+        id=row.number,
+        task=row.task,
+        params=json.loads(row.params),
+        state=TrialState(row.state),
+        value=row.value,
+        origin=Origin(row.origin),
+    )
+
+
+def list_studies(url: str) -> list[dict[str, Any]]:
+    """Every study in the database at ``url``: name, task, direction and trial counts.
+
+    Raises :class:`UnknownStudyError` for a SQLite file that does not exist.
+    """
+    engine = make_engine(url, create=False)
+    try:
+        with engine.begin() as conn:
+            _schema.open_schema(conn, create=False)
+            counts = (
+                sa.select(trials.c.study_id, trials.c.state, sa.func.count().label("n"))
+                .group_by(trials.c.study_id, trials.c.state)
+            )
+            n = {(r.study_id, r.state): r.n for r in conn.execute(counts)}
+            rows = conn.execute(sa.select(studies).order_by(studies.c.name)).all()
+    except sa.exc.DBAPIError as exc:
+        raise StorageError(f"database {_redacted(url)}: {exc.orig}") from exc
+    finally:
+        engine.dispose()
+    return [
+        {
+            "name": r.name,
+            "task": r.task,
+            "direction": r.direction,
+            **{s.value: n.get((r.study_id, s.value), 0) for s in TrialState},
+        }
+        for r in rows
+    ]
