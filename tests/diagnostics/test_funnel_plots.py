@@ -1,0 +1,79 @@
+"""Funnel plot (divergent draws are exactly the marked ones) and the ArviZ plots as PNG."""
+
+import arviz as az
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+from matplotlib.image import imread
+
+from hbo.diagnostics import funnel
+from hbo.diagnostics.funnel import DIVERGENT_LABEL, REGULAR_LABEL
+from hbo.diagnostics.plots import forest_plot, rank_plot, trace_plot
+from hbo.errors import InvalidArgumentError, InvalidDataError
+
+
+@pytest.fixture
+def idata(rng):
+    """A centered-like posterior, 2 chains x 300 draws, with divergences at small tau."""
+    log_tau = rng.normal(1.0, 1.0, size=(2, 300))
+    theta = 5 + np.exp(log_tau)[..., None] * rng.normal(size=(2, 300, 3))
+    diverging = log_tau < -0.5  # the neck of the funnel
+    posterior = {"theta": theta, "tau": np.exp(log_tau), "mu": rng.normal(size=(2, 300))}
+    return az.from_dict(posterior=posterior, sample_stats={"diverging": diverging},
+                        dims={"theta": ["school"]}, coords={"school": ["A", "B", "C"]})
+
+
+def _layer(fig, label):
+    (ax,) = fig.axes
+    (coll,) = [c for c in ax.collections if c.get_label().startswith(label)]
+    return coll.get_offsets()
+
+
+def test_funnel_marks_exactly_the_divergent_draws(idata, tmp_path):
+    path = tmp_path / "funnel.png"
+    fig = funnel(idata, "theta", "tau", group=1, path=path)
+    div = idata.sample_stats["diverging"].values.reshape(-1)
+    x = idata.posterior["theta"].values[..., 1].reshape(-1)
+    y = np.log(idata.posterior["tau"].values.reshape(-1))
+    assert 5 < div.sum() < 200  # the fixture has divergences and regular draws
+    np.testing.assert_allclose(_layer(fig, DIVERGENT_LABEL), np.column_stack([x[div], y[div]]))
+    np.testing.assert_allclose(_layer(fig, REGULAR_LABEL), np.column_stack([x[~div], y[~div]]))
+    assert fig.axes[0].get_xlabel() == "theta[B]" and fig.axes[0].get_ylabel() == "log tau"
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert f"{DIVERGENT_LABEL} ({div.sum()})" in legend
+    image = imread(path)
+    assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > 300
+
+
+def test_funnel_without_sample_stats_marks_nothing_and_draws_into_given_axes(idata):
+    plain = az.from_dict(posterior={k: idata.posterior[k].values for k in ("theta", "tau")})
+    ax = Figure().add_subplot()
+    fig = funnel(plain, "theta", "tau", ax=ax)
+    assert fig is ax.figure
+    assert len(_layer(fig, DIVERGENT_LABEL)) == 0
+    assert len(_layer(fig, REGULAR_LABEL)) == 600
+
+
+def test_funnel_bad_input(idata):
+    with pytest.raises(InvalidArgumentError, match="scale_param"):
+        funnel(idata, "theta", "sigma")
+    with pytest.raises(InvalidArgumentError, match="group"):
+        funnel(idata, "theta", "tau", group=3)
+    with pytest.raises(InvalidDataError, match="chain x draw x J"):
+        funnel(idata, "mu", "tau")
+    negative = az.from_dict(posterior={"theta": idata.posterior["theta"].values,
+                                       "tau": -idata.posterior["tau"].values})
+    with pytest.raises(InvalidDataError, match="> 0"):
+        funnel(negative, "theta", "tau")
+
+
+@pytest.mark.parametrize("plot", [trace_plot, rank_plot, forest_plot])
+def test_arviz_plots_write_png_with_one_panel_per_variable(idata, tmp_path, plot):
+    path = tmp_path / f"{plot.__name__}.png"
+    fig = plot(idata, ["mu", "theta"], path=path)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    expected = {"trace_plot": 2 * 2, "rank_plot": 1 + 3, "forest_plot": 2}[plot.__name__]
+    assert len(visible) == expected
+    assert imread(path).ndim == 3
+    with pytest.raises(InvalidArgumentError, match="nope"):
+        plot(idata, ["nope"])
