@@ -97,7 +97,7 @@ class IRT2PL(HierarchicalModel):
         sigma_b_scale: float = 1.0,
         sigma_a_scale: float = 0.5,
     ) -> None:
-        y = as_tensor(correct, "correct")
+        y = as_tensor(np.array(correct), "correct")  # a copy: pandas may hand read-only data
         if not ((y == 0) | (y == 1)).all():
             raise InvalidDataError("correct must contain only 0 and 1")
         n = len(y)
@@ -117,7 +117,7 @@ class IRT2PL(HierarchicalModel):
         if (per_student["min"] != per_student["max"]).any():
             bad = students[int(per_student.index[per_student["min"] != per_student["max"]][0])]
             raise InvalidDataError(f"student {bad!r} appears in more than one country")
-        self.country_of_student = torch.as_tensor(per_student["min"].to_numpy(), dtype=torch.long)
+        self.country_of_student = torch.tensor(per_student["min"].to_numpy(), dtype=torch.long)
         cell = student_idx * len(items) + item_idx
         if len(torch.unique(cell)) != n:
             raise InvalidDataError("a (student, item) pair has more than one response")

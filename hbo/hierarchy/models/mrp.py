@@ -97,7 +97,7 @@ class MrP(HierarchicalModel):
         x = states["predictor"].to_numpy(dtype=float)
         if not np.isfinite(x).all() or x.std() == 0:
             raise InvalidDataError("states predictor must be finite and not constant")
-        self.x_state = torch.as_tensor((x - x.mean()) / x.std(), dtype=DTYPE)
+        self.x_state = torch.tensor((x - x.mean()) / x.std(), dtype=DTYPE)
         region_code = {r: k for k, r in enumerate(self.levels["region"])}
         self.region_of_state = torch.tensor(
             [region_code[r] for r in states["region"]], dtype=torch.long
@@ -107,7 +107,7 @@ class MrP(HierarchicalModel):
         pop = population.groupby(list(CELL))["count"].sum().reset_index()
         self.pop_cells = self._codes(pop)
         weights = torch.zeros(len(self.levels["state"]), len(pop), dtype=DTYPE)
-        weights[self.pop_cells["state"], torch.arange(len(pop))] = torch.as_tensor(
+        weights[self.pop_cells["state"], torch.arange(len(pop))] = torch.tensor(
             pop["count"].to_numpy(dtype=float), dtype=DTYPE
         )
         totals = weights.sum(1, keepdim=True)
@@ -116,8 +116,8 @@ class MrP(HierarchicalModel):
         self.weights = (weights / totals).T.contiguous()  # cells x states
         self.poll, self.centered = poll, centered
         self.scale = torch.tensor(float(scale), dtype=DTYPE)
-        self.trials = torch.as_tensor(cells["size"].to_numpy(dtype=float), dtype=DTYPE)
-        self.observed = {"y": torch.as_tensor(cells["sum"].to_numpy(dtype=float), dtype=DTYPE)}
+        self.trials = torch.tensor(cells["size"].to_numpy(dtype=float), dtype=DTYPE)
+        self.observed = {"y": torch.tensor(cells["sum"].to_numpy(dtype=float), dtype=DTYPE)}
         self.coords = {**self.levels, "cell": list(range(len(cells)))}
         self.dims = {f"{p}{g}{q}": [g] for g in _GROUPS for p, q in
                      (("a_", ""), ("z_", ""), ("", "_raw"))}
@@ -132,7 +132,7 @@ class MrP(HierarchicalModel):
             )
             for col in ("state", "age", "education")
         }
-        out["female"] = torch.as_tensor(cells["female"].to_numpy(dtype=float), dtype=DTYPE)
+        out["female"] = torch.tensor(cells["female"].to_numpy(dtype=float), dtype=DTYPE)
         return out
 
     def _eta(self, c: dict[str, torch.Tensor], alpha: torch.Tensor, b_female: torch.Tensor,
