@@ -17,6 +17,9 @@ from hbo.trial import Origin, Trial, TrialState, check_transition
 class InMemoryStorage(Storage):
     """Trials in a dict guarded by a lock (safe for threads of one process)."""
 
+    #: Seconds since the epoch, for heartbeats and timeouts (replaceable in tests).
+    clock = staticmethod(time.time)
+
     def __init__(self) -> None:
         self._config: dict[str, Any] | None = None
         self._trials: dict[int, Trial] = {}
@@ -55,7 +58,7 @@ class InMemoryStorage(Storage):
                 for i, params in enumerate(params_list)
             ]
             self._trials.update((t.id, t) for t in new)
-            self._beats.update((t.id, time.time()) for t in new)
+            self._beats.update((t.id, self.clock()) for t in new)
         return new
 
     def finish_trial(self, trial_id: int, state: TrialState, value: float | None) -> Trial:
@@ -84,10 +87,10 @@ class InMemoryStorage(Storage):
     def heartbeat(self, trial_id: int) -> None:
         with self._lock:
             self._get(trial_id)
-            self._beats[trial_id] = time.time()
+            self._beats[trial_id] = self.clock()
 
     def fail_stale_trials(self, timeout: float) -> list[Trial]:
-        deadline = time.time() - timeout
+        deadline = self.clock() - timeout
         with self._lock:
             stale = [
                 t

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -86,6 +87,11 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
     return engine
 
 
+def _dispose(engine: Engine, pid: int) -> None:
+    """Close the pool's connections; in a forked child only forget them (they are the parent's)."""
+    engine.dispose(close=os.getpid() == pid)
+
+
 class SQLStorage(Storage):
     """One study in a SQL database; any number of processes may open it at once.
 
@@ -99,12 +105,17 @@ class SQLStorage(Storage):
         SchemaVersionError: the database was written by a newer hbo.
     """
 
+    #: Seconds since the epoch, for heartbeats and timeouts (replaceable in tests).
+    clock = staticmethod(time.time)
+
     def __init__(self, url: str, study_name: str, *, create: bool = True) -> None:
         if not isinstance(study_name, str) or not study_name:
             raise InvalidArgumentError(f"study name must be a non-empty string, got {study_name!r}")
         self.url = url
         self.study_name = study_name
         self._engine = make_engine(url, create=create)
+        # close pooled connections when the storage goes away (or on close())
+        self._release = weakref.finalize(self, _dispose, self._engine, os.getpid())
         with self._transaction() as conn:
             _schema.open_schema(conn)
         self._study_id: int | None = None
@@ -114,7 +125,7 @@ class SQLStorage(Storage):
 
     def close(self) -> None:
         """Release the connection pool (the database stays as it is)."""
-        self._engine.dispose()
+        self._release()
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
@@ -141,7 +152,7 @@ class SQLStorage(Storage):
                         direction=config["direction"],
                         seed=config["seed"],
                         next_number=0,
-                        created_at=time.time(),
+                        created_at=self.clock(),
                     )
                 )
                 row = self._study_row(conn)
@@ -174,7 +185,7 @@ class SQLStorage(Storage):
         origin: Origin = Origin.ASKED,
     ) -> list[Trial]:
         state = TrialState.RUNNING if values is None else TrialState.COMPLETE
-        now = time.time()
+        now = self.clock()
         with self._transaction() as conn:
             study_id = self._study(conn, lock=True)  # row lock: one allocator at a time
             start = conn.execute(
@@ -225,7 +236,7 @@ class SQLStorage(Storage):
             conn.execute(
                 trials.update()
                 .where(trials.c.study_id == study_id, trials.c.number == trial_id)
-                .values(state=state.value, value=value, finished_at=time.time())
+                .values(state=state.value, value=value, finished_at=self.clock())
             )
         return Trial(trial.id, trial.task, trial.params, state, value, trial.origin)
 
@@ -251,11 +262,11 @@ class SQLStorage(Storage):
             conn.execute(
                 trials.update()
                 .where(trials.c.study_id == study_id, trials.c.number == trial_id)
-                .values(heartbeat_at=time.time())
+                .values(heartbeat_at=self.clock())
             )
 
     def fail_stale_trials(self, timeout: float) -> list[Trial]:
-        now = time.time()
+        now = self.clock()
         with self._transaction() as conn:
             study_id = self._study(conn)
             stale = conn.execute(

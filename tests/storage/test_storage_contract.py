@@ -1,17 +1,52 @@
-"""Contract every storage must meet (SQL storages will be added to ``STORAGES``)."""
+"""Contract every storage must meet: in memory, SQLite and PostgreSQL pass the same tests."""
 
 import pytest
 
 from hbo.errors import TrialStateError, UnknownTrialError
 from hbo.storage import InMemoryStorage
+from hbo.storage.sql import SQLStorage
 from hbo.trial import Origin, TrialState
 
-STORAGES = [InMemoryStorage]
+CONFIG = {
+    "space": {"params": [{"type": "int", "name": "x", "low": 0, "high": 9, "log": False}]},
+    "task": "t",
+    "direction": "minimize",
+    "seed": 7,
+}
+STORAGES = ["memory", "sqlite", "postgresql"]
 
 
-@pytest.fixture(params=STORAGES, ids=lambda cls: cls.__name__)
-def storage(request):
-    return request.param()
+@pytest.fixture(params=STORAGES)
+def open_storage(request, make_url, study_name):
+    """A function opening the storage (a second call: another handle on the same study)."""
+    url = None if request.param == "memory" else make_url(request.param)
+    handles = [InMemoryStorage()] if url is None else []
+
+    def opener():
+        if url is not None:
+            handles.append(SQLStorage(url, study_name))
+        return handles[-1]
+
+    yield opener
+    for handle in handles:
+        if url is not None:
+            handle.close()
+
+
+@pytest.fixture
+def storage(open_storage):
+    store = open_storage()
+    store.create_study(CONFIG)
+    return store
+
+
+def test_study_definition_is_created_once(open_storage):
+    first = open_storage()
+    assert first.study_config() is None
+    assert first.create_study(CONFIG) == CONFIG
+    other = dict(CONFIG, seed=8)
+    assert open_storage().create_study(other) == CONFIG  # the stored one wins
+    assert open_storage().study_config() == CONFIG
 
 
 def test_create_and_read_back(storage):
@@ -23,12 +58,13 @@ def test_create_and_read_back(storage):
     assert [t.id for t in storage.get_trials("t")] == [0, 1]
     assert [t.id for t in storage.get_trials(states=[TrialState.COMPLETE])] == [2]
     assert storage.get_trial(2).origin is Origin.HISTORY
+    assert storage.get_trials() == asked + hist  # read back exactly as returned
 
 
 def test_state_machine(storage):
     (trial,) = storage.create_trials("t", [{"x": 1}])
     done = storage.finish_trial(trial.id, TrialState.COMPLETE, 1.5)
-    assert done.value == 1.5 and storage.get_trial(trial.id).state is TrialState.COMPLETE
+    assert done.value == 1.5 and storage.get_trial(trial.id) == done
     with pytest.raises(TrialStateError):
         storage.finish_trial(trial.id, TrialState.FAILED, None)
     (other,) = storage.create_trials("t", [{"x": 2}])
@@ -39,6 +75,7 @@ def test_state_machine(storage):
         storage.get_trial(99)
     with pytest.raises(UnknownTrialError):
         storage.finish_trial(99, TrialState.COMPLETE, 1.0)
+    assert storage.get_trial(trial.id) == done  # the rejected calls changed nothing
 
 
 def test_stored_params_are_copies(storage):
@@ -46,3 +83,34 @@ def test_stored_params_are_copies(storage):
     (trial,) = storage.create_trials("t", [params])
     params["x"] = 2
     assert storage.get_trial(trial.id).params == {"x": 1}
+
+
+def test_another_handle_sees_every_trial_and_continues_the_ids(storage, open_storage):
+    storage.create_trials("t", [{"x": 1}, {"x": 2}])
+    storage.finish_trial(0, TrialState.COMPLETE, 0.25)
+    again = open_storage()
+    assert again.get_trials() == storage.get_trials()
+    assert [t.id for t in again.create_trials("t", [{"x": 3}])] == [2]
+    assert [t.id for t in storage.create_trials("t", [{"x": 4}])] == [3]
+
+
+def test_stale_trials_fail_after_the_timeout_and_heartbeats_keep_them(storage):
+    now = [1000.0]
+    storage.clock = lambda: now[0]
+    a, b, c = storage.create_trials("t", [{"x": 1}, {"x": 2}, {"x": 3}])
+    storage.finish_trial(c.id, TrialState.COMPLETE, 3.0)
+    now[0] = 1040.0
+    storage.heartbeat(b.id)
+    now[0] = 1061.0  # a: 61 s without a heartbeat; b: 21 s
+    assert storage.fail_stale_trials(60.0) == [
+        type(a)(a.id, a.task, a.params, TrialState.FAILED, None, a.origin)
+    ]
+    assert [t.state for t in storage.get_trials()] == [
+        TrialState.FAILED, TrialState.RUNNING, TrialState.COMPLETE,
+    ]
+    assert storage.fail_stale_trials(60.0) == []
+    with pytest.raises(TrialStateError):  # the presumed-dead worker comes back too late
+        storage.finish_trial(a.id, TrialState.COMPLETE, 1.0)
+    assert storage.get_trial(c.id).value == 3.0
+    with pytest.raises(UnknownTrialError):
+        storage.heartbeat(42)

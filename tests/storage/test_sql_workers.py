@@ -1,0 +1,114 @@
+"""Real worker processes on one stored study: concurrency, SIGKILLed workers and drivers.
+
+Workers are forked (hbo is imported once, in the test process) and open their own
+connections. ``n_initial`` is larger than the study so that no worker fits a GP: the
+tests exercise the storage, not the model, and stay fast.
+"""
+
+import multiprocessing
+import os
+import signal
+
+import pytest
+import sqlalchemy as sa
+
+import hbo
+from hbo.errors import TrialStateError
+from hbo.trial import Origin, TrialState
+
+SPACE = hbo.SearchSpace([hbo.Float("x", -1.0, 1.0), hbo.Int("k", 0, 5)])
+NO_MODEL = 10**6  # n_initial: Sobol points only
+fork = multiprocessing.get_context("fork")
+
+
+def value_of(params: dict) -> float:
+    """A cheap objective whose value identifies its parameters (to check what was told)."""
+    return params["x"] ** 2 + params["k"]
+
+
+def open_study(url: str, name: str) -> hbo.Study:
+    return hbo.Study(SPACE, task="t", seed=1, storage=url, name=name, n_initial=NO_MODEL)
+
+
+def _work(url: str, name: str, n: int) -> None:
+    study = open_study(url, name)
+    for _ in range(n):
+        trial = study.ask()
+        study.tell(trial, value_of(trial.params))
+    study.storage.close()
+
+
+def _ask_then_hang(url: str, name: str, asked) -> None:
+    study = open_study(url, name)
+    asked.send(study.ask().id)
+    signal.pause()  # evaluating ... until SIGKILL
+
+
+def _die_inside_tell(url: str, name: str, n_done: int) -> None:
+    study = open_study(url, name)
+    for _ in range(n_done):
+        trial = study.ask()
+        study.tell(trial, value_of(trial.params))
+    last = study.ask()
+    # SIGKILL after the UPDATE is sent, before COMMIT: the driver dies mid-transaction
+    sa.event.listen(study.storage._engine, "commit", lambda _: os.kill(os.getpid(), 9))
+    study.tell(last, value_of(last.params))
+
+
+def run(target, *args) -> multiprocessing.Process:
+    process = fork.Process(target=target, args=args)
+    process.start()
+    return process
+
+
+def test_four_workers_store_exactly_one_hundred_distinct_trials(sql_url, study_name):
+    open_study(sql_url, study_name).storage.close()  # created once, then opened by all
+    workers = [run(_work, sql_url, study_name, 25) for _ in range(4)]
+    for w in workers:
+        w.join()
+    assert [w.exitcode for w in workers] == [0, 0, 0, 0]
+    trials = hbo.Study.load(study_name, sql_url).storage.get_trials()
+    assert sorted(t.id for t in trials) == list(range(100))  # none lost, none handed out twice
+    assert all(t.state is TrialState.COMPLETE for t in trials)
+    assert all(t.value == value_of(t.params) for t in trials)  # each trial got its own value
+
+
+def test_worker_killed_between_ask_and_tell_is_failed_and_the_study_resumes(sql_url, study_name):
+    study = open_study(sql_url, study_name)
+    study.add_history("source", [{"x": 0.5, "k": 1}], [1.25])
+    for _ in range(3):
+        trial = study.ask()
+        study.tell(trial, value_of(trial.params))
+    receive, send = fork.Pipe(duplex=False)
+    worker = run(_ask_then_hang, sql_url, study_name, send)
+    lost = receive.recv()
+    worker.kill()
+    worker.join()
+    assert worker.exitcode == -signal.SIGKILL
+    resumed = hbo.Study.load(study_name, sql_url, n_initial=NO_MODEL, heartbeat_timeout=0.0)
+    assert resumed.storage.get_trial(lost).state is TrialState.RUNNING  # not yet presumed dead
+    trial = resumed.ask()  # ask first fails trials without a heartbeat for 0 s
+    assert trial.id == lost + 1
+    assert resumed.storage.get_trial(lost).state is TrialState.FAILED
+    resumed.tell(trial, value_of(trial.params))
+    frame = resumed.trials_dataframe()
+    assert frame["state"].tolist() == ["complete"] * 4 + ["failed", "complete"]
+    assert frame["origin"].tolist()[0] == Origin.HISTORY.value
+    with pytest.raises(TrialStateError):  # a late tell of the lost trial is refused
+        resumed.tell(lost, 0.0)
+
+
+def test_driver_killed_inside_tell_loses_nothing_completed(sql_url, study_name):
+    driver = run(_die_inside_tell, sql_url, study_name, 4)
+    driver.join()
+    assert driver.exitcode == -signal.SIGKILL
+    resumed = hbo.Study.load(study_name, sql_url, n_initial=NO_MODEL)
+    trials = resumed.storage.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4 + [TrialState.RUNNING]
+    assert all(t.value == value_of(t.params) for t in trials[:4])
+    assert trials[4].value is None  # the half-done tell was rolled back as a whole
+    assert [t.id for t in resumed.fail_stale_trials(0.0)] == [4]
+    for _ in range(2):
+        trial = resumed.ask()
+        resumed.tell(trial, value_of(trial.params))
+    assert resumed.best.id in range(7) and len(resumed.storage.get_trials()) == 7
