@@ -1,0 +1,138 @@
+"""Eight Schools with pyro's NUTS: the funnel of the centered form, and agreement of the
+non-centered form with the exact posterior of NormalHierarchy (BDA3 §5.5).
+
+Run sizes are small to keep the suite fast (pyro spends about 0.5 ms per leapfrog step);
+every tolerance is a multiple of ArviZ's Monte Carlo standard error of that very run.
+"""
+
+import warnings
+
+import arviz as az
+import numpy as np
+import pytest
+
+from hbo._warnings import ConvergenceWarning
+from hbo.diagnostics import funnel, pooling_factor
+from hbo.diagnostics.funnel import DIVERGENT_LABEL
+from hbo.errors import InvalidArgumentError, InvalidDataError
+from hbo.hierarchy import NormalHierarchy
+from hbo.hierarchy.models import EightSchools
+from hbo.hierarchy.models.eight_schools import SIGMA, Y
+
+PRIORS = dict(mu_prior=(0.0, 5.0), tau_prior="half_normal", tau_scale=5.0)
+NAMES = ["mu", "tau"] + [f"theta[{j}]" for j in range(1, 9)]
+# |NUTS - exact| <= K * MCSE: the error of a posterior-mean estimate is about normal with sd
+# MCSE; with 10 parameters, K = 4 gives a false-alarm rate below 1e-3 for the whole test
+K = 4.0
+
+
+@pytest.fixture(scope="module")
+def noncentered():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = EightSchools(Y, SIGMA, centered=False, **PRIORS).fit(
+            chains=4, warmup=500, draws=500, seed=1, progress=False
+        )
+    return fit, [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+
+@pytest.fixture(scope="module")
+def centered():
+    with pytest.warns(ConvergenceWarning, match="divergent"):
+        return EightSchools(Y, SIGMA, centered=True, **PRIORS).fit(
+            chains=1, warmup=300, draws=300, seed=0, progress=False
+        )
+
+
+@pytest.fixture(scope="module")
+def exact():
+    return NormalHierarchy(Y, SIGMA, **PRIORS).fit()
+
+
+def test_centered_diverges_and_non_centered_does_not(centered, noncentered):
+    fit, caught = noncentered
+    report = fit.convergence()
+    assert report.divergences == 0 and report.ok, report.problems()
+    assert caught == []
+    assert (report.n_chains, report.n_draws) == (4, 500)
+    assert report.tree_depth_saturation == 0.0
+    # centered: divergences, and E-BFMI below Betancourt's 0.3 (the funnel's energy problem)
+    bad = centered.convergence()
+    assert bad.divergences > 5
+    assert not bad.ok
+
+
+def test_centered_divergences_sit_in_the_neck_of_the_funnel(centered):
+    fig = funnel(centered.idata, "theta", "tau")
+    (ax,) = fig.axes
+    (div,) = [c for c in ax.collections if c.get_label().startswith(DIVERGENT_LABEL)]
+    log_tau = np.log(centered.draws("tau"))
+    # divergences happen where the curvature is large: small tau
+    assert np.median(np.asarray(div.get_offsets())[:, 1]) < np.quantile(log_tau, 0.25)
+
+
+def test_non_centered_agrees_with_exact_posterior_within_mcse(noncentered, exact):
+    fit, _ = noncentered
+    nuts = fit.summary(var_names=["mu", "tau", "theta"]).loc[NAMES]
+    ref = exact.summary().loc[NAMES]
+    assert np.all(np.abs(nuts["mean"] - ref["mean"]) < K * nuts["mcse_mean"])
+    assert np.all(np.abs(nuts["sd"] - ref["sd"]) < K * nuts["mcse_sd"])
+
+
+def test_pooling_factor_and_shrinkage_of_nuts_draws_match_exact(noncentered, exact):
+    fit, _ = noncentered
+    result = pooling_factor(fit.idata, "theta", "mu", scale_param="tau", sigma=SIGMA)
+    # E[B_j | y]: exact from NormalHierarchy; MCSE of the mean of the per-draw B_j by ArviZ
+    var = np.asarray(SIGMA) ** 2
+    b_draws = var / (var + fit.idata.posterior["tau"].values[..., None] ** 2)
+    mcse = az.mcse(az.from_dict(posterior={"b": b_draws}))["b"].values
+    b_exact = exact.shrinkage()["B_mean"].to_numpy()
+    assert np.all(np.abs(result.table["shrinkage"].to_numpy() - b_exact) < K * mcse)
+    # lambda: reference from 100000 exact iid draws (their own MC sd is 5e-4, and
+    # tests/diagnostics/test_pooling_factor.py checks them against the quadrature answer);
+    # MCSE of the NUTS value by batch means: 10 batches of 50 consecutive draws per chain,
+    # much longer than the autocorrelation of a non-centered run (ESS per draw > 0.3)
+    exact_draws = exact.sample(100_000, seed=2)
+    ref = pooling_factor(az.from_dict(posterior={k: v[None] for k, v in exact_draws.items()}),
+                         "theta", "mu").pooling_factor
+    post = fit.idata.posterior
+    batches = [
+        pooling_factor(az.from_dict(posterior={k: post[k].values[:, 50 * i:50 * (i + 1)]
+                                               for k in ("theta", "mu")}),
+                       "theta", "mu").pooling_factor
+        for i in range(10)
+    ]
+    mcse_lam = np.hypot(np.std(batches, ddof=1) / np.sqrt(len(batches)), 5e-4)
+    assert abs(result.pooling_factor - ref) < K * mcse_lam
+
+
+def test_fit_arguments_are_checked():
+    model = EightSchools()
+    for kwargs, match in (({"chains": 0}, "chains"), ({"warmup": -1}, "warmup"),
+                          ({"draws": 1.5}, "draws"), ({"target_accept": 1.0}, "target_accept"),
+                          ({"max_tree_depth": 0}, "max_tree_depth")):
+        with pytest.raises(InvalidArgumentError, match=match):
+            model.fit(**kwargs)
+
+
+def test_constructor_checks_data_and_priors():
+    with pytest.raises(InvalidDataError, match="differ in length"):
+        EightSchools([1.0, 2.0], [1.0])
+    with pytest.raises(InvalidDataError, match="sigma must be > 0"):
+        EightSchools([1.0, 2.0], [1.0, 0.0])
+    with pytest.raises(InvalidArgumentError, match="mu_prior"):
+        EightSchools(mu_prior=(0.0, -1.0))
+    with pytest.raises(InvalidArgumentError, match="tau_prior"):
+        EightSchools(tau_prior="lognormal")
+    with pytest.raises(InvalidArgumentError, match="flat priors"):
+        EightSchools(mu_prior=None).prior_draw(0)
+
+
+def test_prior_draw_shapes_and_reproducibility():
+    truth, model = EightSchools().prior_draw(3)
+    assert {k: tuple(v.shape) for k, v in truth.items()} == {
+        "mu": (), "tau": (), "z": (8,), "theta": (8,), "y": (8,)}
+    np.testing.assert_allclose(truth["theta"], truth["mu"] + truth["tau"] * truth["z"])
+    assert model.observed["y"] is truth["y"]
+    again, _ = EightSchools().prior_draw(3)
+    assert all(np.array_equal(truth[k], again[k]) for k in truth)
