@@ -1,5 +1,6 @@
 """Search space: bounds checks, unit-cube round trips, snapping, Sobol designs."""
 
+import json
 import math
 
 import pytest
@@ -7,6 +8,7 @@ import torch
 
 import hbo
 from hbo.errors import InvalidSpaceError, ParamKeyError, ParamTypeError, ParamValueError
+from hbo.space import space_differences, space_from_dict, space_to_dict
 
 
 @pytest.fixture
@@ -120,3 +122,51 @@ def test_sobol_is_space_filling_reproducible_and_admissible(space):
     # the continuous column is spread: every quarter of [0, 1] gets points
     counts = torch.histc(a[:, 0].float(), bins=4, min=0, max=1)
     assert (counts >= 2).all()
+
+
+# ---------------------------------------------------------------------- JSON form
+def test_space_survives_json_exactly():
+    space = hbo.SearchSpace(
+        [
+            hbo.Float("lr", 1e-5, 0.1, log=True),
+            hbo.Int("layers", 1, 8),
+            hbo.Categorical("flag", [1, 0.5, "a", True, None]),
+        ]
+    )
+    data = json.loads(json.dumps(space_to_dict(space)))
+    again = space_from_dict(data)
+    assert again.params == space.params and space_differences(space, again) == []
+    assert [type(c) for c in again.params[2].choices] == [int, float, str, bool, type(None)]
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ([], "a 'params' list"),
+        ({"params": [{"type": "complex", "name": "z"}]}, "'type' in"),
+        ({"params": [{"type": "float", "name": "x", "low": 0}]}, "has keys"),
+        ({"params": [{"type": "float", "name": "x", "low": 0, "high": 1, "log": "no"}]}, "log"),
+        ({"params": [{"type": "float", "name": "x", "low": 1, "high": 0, "log": False}]}, "empty"),
+        ({"params": []}, "at least one parameter"),
+    ],
+)
+def test_malformed_stored_space_is_rejected(data, message):
+    with pytest.raises(InvalidSpaceError, match=message):
+        space_from_dict(data)
+
+
+def test_choices_that_json_cannot_hold_are_named():
+    space = hbo.SearchSpace([hbo.Categorical("f", [(1, 2), "a"])])
+    with pytest.raises(InvalidSpaceError, match=r"choices \[\(1, 2\)\] cannot be stored"):
+        space_to_dict(space)
+
+
+def test_differences_name_parameters_bounds_and_order():
+    a = hbo.SearchSpace([hbo.Float("x", 0, 1), hbo.Int("k", 0, 3)])
+    b = hbo.SearchSpace([hbo.Int("k", 0, 3), hbo.Float("x", 0, 2)])
+    c = hbo.SearchSpace([hbo.Int("k", 0, 3), hbo.Float("x", 0, 1)])
+    assert space_differences(a, b) == [
+        "parameter 'x': stored {'type': 'float', 'name': 'x', 'low': 0, 'high': 1, 'log': False}, "
+        "given {'type': 'float', 'name': 'x', 'low': 0, 'high': 2, 'log': False}"
+    ]
+    assert space_differences(a, c) == ["parameter order: stored ['x', 'k'], given ['k', 'x']"]

@@ -294,3 +294,102 @@ def test_sobol_start_is_space_filling_per_task(space):
     # 4 scrambled Sobol points cover the 4 quarters of log10(lr) in [-5, -1] once each
     assert sorted(int((v + 5) // 1) for v in lrs) == [0, 1, 2, 3]
     assert np.ptp(lrs) > 2
+
+
+# ---------------------------------------------------------------------- stored studies
+def test_stored_study_resumes_with_space_task_direction_seed_and_trials(space, tmp_path, rng):
+    url = f"sqlite:///{tmp_path / 'tuning.db'}"
+    study = hbo.Study(space, task="cifar10", direction="maximize", storage=url, name="resnet-lr")
+    params, values = history(space, rng, n=4)
+    study.add_history("mnist", params, values)
+    trial = study.ask()
+    study.tell(trial, 2.0)
+    running = study.ask()
+    study.storage.close()
+    loaded = hbo.Study.load("resnet-lr", url)
+    assert loaded.space.params == space.params and loaded.name == "resnet-lr"
+    assert (loaded.task, loaded.direction, loaded.seed) == ("cifar10", "maximize", study.seed)
+    pd.testing.assert_frame_equal(loaded.trials_dataframe(), snapshot(study))
+    assert loaded.storage.get_trial(running.id).state is hbo.TrialState.RUNNING
+    loaded.tell(running, 3.0)
+    assert loaded.best.id == running.id  # maximize was restored
+    # opening it again with the same definition (no seed given) also resumes it
+    again = hbo.Study(space, task="cifar10", direction="maximize", storage=url, name="resnet-lr")
+    assert again.seed == study.seed and len(again.trials_dataframe()) == 6
+
+
+def test_same_seed_same_suggestions_in_memory_and_in_sqlite(space, tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    memory = hbo.Study(space, seed=5)
+    stored = hbo.Study(space, seed=5, storage=url, name="s")
+    for _ in range(3):
+        a, b = memory.ask(), stored.ask()
+        assert a == b
+        memory.tell(a, objective(a.params))
+        stored.tell(b, objective(b.params))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(space=hbo.SearchSpace([hbo.Float("lr", 1e-5, 1.0, log=True)])), "'layers' is stored"),
+        (dict(task="other"), "task: stored 'cifar10', given 'other'"),
+        (dict(direction="maximize"), "direction: stored 'minimize'"),
+        (dict(seed=1), "seed: stored 0, given 1"),
+    ],
+)
+def test_opening_a_stored_study_with_another_definition_names_the_mismatch(
+    space, tmp_path, change, message
+):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    hbo.Study(space, task="cifar10", seed=0, storage=url, name="s").tell(
+        hbo.Study.load("s", url).ask(), 1.0
+    )
+    args = dict(space=space, task="cifar10", seed=0) | change
+    with pytest.raises(hbo.storage.StudyMismatchError, match=message):
+        hbo.Study(args.pop("space"), storage=url, name="s", **args)
+    assert len(hbo.Study.load("s", url).trials_dataframe()) == 1
+
+
+def test_a_changed_bound_is_named_in_the_mismatch(space, tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    hbo.Study(space, storage=url, name="s")
+    wider = hbo.SearchSpace([*space.params[:1], hbo.Int("layers", 1, 9), *space.params[2:]])
+    match = "parameter 'layers': stored .*'high': 8"
+    with pytest.raises(hbo.storage.StudyMismatchError, match=match):
+        hbo.Study(wider, storage=url, name="s")
+
+
+def test_storage_arguments_are_checked(space, tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with pytest.raises(InvalidArgumentError, match="needs a name"):
+        hbo.Study(space, storage=url)
+    with pytest.raises(InvalidArgumentError, match="not a database URL"):
+        hbo.Study(space, storage="tuning.db", name="s")
+    with pytest.raises(ArgumentTypeError, match="storage must be"):
+        hbo.Study(space, storage=42)
+    with pytest.raises(InvalidArgumentError, match="name goes with a storage URL"):
+        hbo.Study(space, storage=hbo.storage.InMemoryStorage(), name="s")
+    hbo.Study(space, storage=url, name="s")
+    with pytest.raises(hbo.storage.UnknownStudyError, match=r"studies there: \['s'\]"):
+        hbo.Study.load("t", url)
+    for bad in (-1.0, math.inf, math.nan):
+        with pytest.raises(InvalidArgumentError, match="heartbeat_timeout"):
+            hbo.Study(space, heartbeat_timeout=bad)
+    with pytest.raises(InvalidArgumentError, match="timeout"):
+        hbo.Study(space).fail_stale_trials()
+
+
+def test_heartbeat_timeout_fails_dead_trials_on_ask(space):
+    study = hbo.Study(space, seed=0, heartbeat_timeout=30.0)
+    now = [0.0]
+    study.storage.clock = lambda: now[0]
+    dead, alive = study.ask(2)
+    now[0] = 20.0
+    study.heartbeat(alive)
+    now[0] = 31.0
+    study.ask()
+    assert [t.state.value for t in study.storage.get_trials()] == ["failed", "running", "running"]
+    with pytest.raises(TrialStateError):
+        study.tell(dead, 1.0)
+    study.tell(alive, 1.0)
