@@ -1,16 +1,31 @@
 """The ``hbo`` command.
 
     hbo demo [--budget 15] [--history 24] [--seed 0] [-o hbo-demo.png]
+    hbo studies --storage URL
+    hbo show NAME --storage URL [--no-pooling]
+    hbo plot NAME --storage URL [-o NAME.png] [--no-pooling]
+    hbo export NAME --storage URL -o FILE.json|FILE.csv
+    hbo import FILE.json --storage URL [--name NAME]
+    hbo summarize y.csv            (columns estimate, se)
+    hbo meta data.csv [--method REML] [--test z] [--level 0.95]   (columns yi, vi or sei)
 
-Errors on bad input are one line on stderr (no traceback) and exit status 2; success is 0.
+Exit status: 0 success, 2 bad input (one line on stderr, no traceback; argparse's usage
+errors too), 1 an unexpected error (a bug: the traceback is printed). Progress of long
+work (fitting the surrogate) goes to stderr, results to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
+from pathlib import Path
 
-from hbo.errors import HBOError
+import pandas as pd
+
+from hbo.errors import HBOError, InvalidArgumentError, InvalidDataError
+
+STORAGE_HELP = "database URL, e.g. sqlite:///tuning.db or postgresql+psycopg://user@host/db"
 
 
 def _positive_int(text: str) -> int:
@@ -36,19 +51,216 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--history", type=_positive_int, default=24, help="evaluations per source")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("-o", "--output", default="hbo-demo.png", help="PNG of the curves")
+
+    def stored(name: str, help: str, description: str, study: bool = True):
+        sub = commands.add_parser(name, help=help, description=description)
+        if study:
+            sub.add_argument("name", help="the study's name")
+        sub.add_argument("--storage", required=True, metavar="URL", help=STORAGE_HELP)
+        return sub
+
+    stored("studies", "list the studies in a database",
+           "List the studies stored in a database with their trial counts.", study=False)
+    show = stored("show", "print a study: trials, best, pooling report",
+                  "Print a stored study's trials, its best trial on the target task and "
+                  "the pooling report of the surrogate fitted to all completed trials.")
+    show.add_argument("--no-pooling", action="store_true", help="skip the pooling report")
+    plot = stored("plot", "plot best-so-far curves per task and the pooling",
+                  "Save a PNG: the best value so far per task, and the shrinkage of the "
+                  "surrogate's hyperparameters per task.")
+    plot.add_argument("-o", "--output", help="PNG path (default: NAME.png)")
+    plot.add_argument("--no-pooling", action="store_true", help="only the curves")
+    export = stored("export", "write a study to JSON (all of it) or CSV (its trials)",
+                    "Write a stored study to a .json file (space, settings, every trial) "
+                    "or a .csv file (one row per trial).")
+    export.add_argument("-o", "--output", required=True, help="FILE.json or FILE.csv")
+    load = stored("import", "store a study exported as JSON",
+                  "Store a study from a JSON file written by `hbo export` (same trial ids).",
+                  study=False)
+    load.add_argument("path", help="FILE.json")
+    load.add_argument("--name", help="name in the database (default: the exported name)")
+
+    summarize = commands.add_parser(
+        "summarize",
+        help="exact posterior of the normal hierarchical model (Eight Schools style)",
+        description="Exact posterior summary (mu, tau, theta_j) of the normal hierarchical "
+        "model y_j ~ N(theta_j, se_j^2), theta_j ~ N(mu, tau^2), flat priors, for a CSV "
+        "with columns estimate and se (one row per group).",
+    )
+    summarize.add_argument("path", help="CSV file with columns estimate, se")
+    meta = commands.add_parser(
+        "meta",
+        help="random-effects meta-analysis of a CSV (metafor's rma)",
+        description="Random-effects meta-analysis of a CSV with columns yi and vi (sampling "
+        "variances) or sei (standard errors); an optional column 'study' labels the rows.",
+    )
+    meta.add_argument("path", help="CSV file with columns yi and vi (or sei)")
+    meta.add_argument("--method", default="REML", help="tau^2 estimator (REML, DL, PM, ML, "
+                      "EB, HE, SJ, HS, FE; default REML)")
+    meta.add_argument("--test", default="z", choices=["z", "knha"],
+                      help="z tests, or Knapp-Hartung (knha)")
+    meta.add_argument("--level", type=float, default=0.95, help="interval coverage")
     return parser
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _read_csv(path: str, required: list[list[str]]) -> pd.DataFrame:
+    """A CSV with, for each entry of ``required``, at least one of its column names."""
+    frame = pd.read_csv(path)
+    missing = [" or ".join(names) for names in required if not set(names) & set(frame.columns)]
+    if missing:
+        raise InvalidDataError(
+            f"{path}: needs columns {', '.join(missing)}; it has {list(frame.columns)}"
+        )
+    return frame
+
+
+def _numbers(frame: pd.DataFrame, column: str, path: str):
+    values = pd.to_numeric(frame[column], errors="coerce")
+    bad = [i + 2 for i in values.index[values.isna()]]  # file lines (1 = header)
+    if bad:
+        raise InvalidDataError(f"{path}: column {column!r} is not a number on lines {bad[:10]}")
+    return values.to_numpy(dtype=float)
+
+
+def _open(args: argparse.Namespace):
+    from hbo.study import Study
+
+    return Study.load(args.name, args.storage)
+
+
+def _pooling(study, skip: bool):
+    from hbo.trial import TrialState
+
+    done = study.storage.get_trials(states=[TrialState.COMPLETE])
+    if skip or not done:
+        return None
+    _progress(f"fitting the surrogate to {len(done)} completed trials for the pooling report ...")
+    return study.pooling()
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from hbo import demo
+
+    demo.main(args.budget, args.history, args.seed, args.output)
+
+
+def cmd_studies(args: argparse.Namespace) -> None:
+    from hbo.storage.sql import list_studies
+
+    rows = list_studies(args.storage)
+    if not rows:
+        print(f"no studies in {args.storage}")
+        return
+    print(pd.DataFrame(rows).to_string(index=False))
+
+
+def cmd_show(args: argparse.Namespace) -> None:
+    from hbo.errors import NotReadyError
+
+    study = _open(args)
+    frame = study.trials_dataframe()
+    print(f"study {study.name!r}: target task {study.task!r}, {study.direction}, "
+          f"seed {study.seed}, {len(frame)} trials")
+    counts = frame.groupby(["task", "state"]).size().unstack(fill_value=0)
+    print(counts.to_string() if len(frame) else "(no trials)")
+    print()
+    with pd.option_context("display.max_rows", None, "display.width", 200):
+        print(frame.to_string(index=False))
+    print()
+    try:
+        best = study.best
+        print(f"best on {study.task!r}: trial {best.id}, value {best.value:.6g}, {best.params}")
+    except NotReadyError:
+        print(f"best on {study.task!r}: no completed trial yet")
+    report = _pooling(study, args.no_pooling)
+    if report is not None:
+        print()
+        print(report)
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    from hbo.study_plots import save_study_figure
+
+    study = _open(args)
+    output = args.output or f"{args.name}.png"
+    save_study_figure(study, output, _pooling(study, args.no_pooling))
+    print(f"wrote {output}")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from hbo import study_io
+
+    suffix = Path(args.output).suffix.lower()
+    if suffix not in (".json", ".csv"):
+        raise InvalidArgumentError(f"-o {args.output}: give a .json or .csv file name")
+    study = _open(args)
+    (study_io.save_json if suffix == ".json" else study_io.save_csv)(study, args.output)
+    print(f"wrote {args.output} ({len(study.storage.get_trials())} trials)")
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    from hbo import study_io
+
+    study = study_io.load_json(args.path, args.storage, args.name)
+    print(f"stored study {study.name!r} ({len(study.storage.get_trials())} trials)")
+
+
+def cmd_summarize(args: argparse.Namespace) -> None:
+    from hbo.hierarchy import NormalHierarchy
+
+    frame = _read_csv(args.path, [["estimate"], ["se"]])
+    y, se = _numbers(frame, "estimate", args.path), _numbers(frame, "se", args.path)
+    summary = NormalHierarchy(y, se).fit().summary()
+    print(f"Normal hierarchical model, J = {len(y)} groups, uniform prior on tau, flat on mu: "
+          "exact posterior (BDA3 5.4)")
+    print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
+
+
+def cmd_meta(args: argparse.Namespace) -> None:
+    from hbo.meta import random_effects
+
+    frame = _read_csv(args.path, [["yi"], ["vi", "sei"]])
+    if {"vi", "sei"} <= set(frame.columns):
+        raise InvalidDataError(f"{args.path}: give column vi or sei, not both")
+    yi = _numbers(frame, "yi", args.path)
+    spread = {c: _numbers(frame, c, args.path) for c in ("vi", "sei") if c in frame.columns}
+    labels = frame["study"].astype(str).tolist() if "study" in frame.columns else None
+    result = random_effects(
+        yi, spread.get("vi"), sei=spread.get("sei"), method=args.method, test=args.test,
+        level=args.level, labels=labels,
+    )
+    print(result.summary())
+
+
+HANDLERS = {
+    "demo": cmd_demo,
+    "studies": cmd_studies,
+    "show": cmd_show,
+    "plot": cmd_plot,
+    "export": cmd_export,
+    "import": cmd_import,
+    "summarize": cmd_summarize,
+    "meta": cmd_meta,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "demo":
-            from hbo import demo
-
-            demo.main(args.budget, args.history, args.seed, args.output)
-    except HBOError as exc:
+        HANDLERS[args.command](args)
+    except (HBOError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError,
+            UnicodeDecodeError) as exc:
         print(f"hbo {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Exception:
+        traceback.print_exc()
+        print(f"hbo {args.command}: unexpected error (a bug: please report it with the "
+              "traceback above)", file=sys.stderr)
+        return 1
     return 0
 
 

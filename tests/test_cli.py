@@ -1,5 +1,6 @@
 """The ``hbo`` command: a short demo run end to end, and errors as one line."""
 
+import pandas as pd
 import pytest
 
 from hbo import cli, demo
@@ -34,3 +35,143 @@ def test_bad_arguments_exit_with_usage_error(capsys):
     assert "must be a positive integer" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["no-such-command"])
+
+
+# ---------------------------------------------------------------------- study commands
+COMMANDS = ["demo", "studies", "show", "plot", "export", "import", "summarize", "meta"]
+EIGHT_SCHOOLS = {  # BDA3 Table 5.2
+    "estimate": [28, 8, -3, 7, -1, 1, 18, 12],
+    "se": [15, 10, 16, 11, 9, 11, 10, 18],
+}
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """A SQLite study: 8 history points on 'source', 7 told and 1 running on 'target'."""
+    import hbo
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('cli') / 'tuning.db'}"
+    space = hbo.SearchSpace([hbo.Float("x", 0.0, 1.0), hbo.Int("k", 0, 3)])
+    study = hbo.Study(space, task="target", seed=0, storage=url, name="s1", n_initial=100)
+
+    def f(p, shift):
+        return (p["x"] - 0.3 - shift) ** 2 + 0.1 * p["k"]
+
+    X = space.decode(space.sobol(8, seed=3))
+    study.add_history("source", X, [f(p, 0.1) for p in X])
+    for _ in range(7):
+        trial = study.ask()
+        study.tell(trial, f(trial.params, 0.0))
+    study.ask()
+    study.storage.close()
+    return url, study
+
+
+def run(argv, capsys):
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main([command, "--help"])
+    assert exc.value.code == 0 and f"usage: hbo {command}" in capsys.readouterr().out
+
+
+def test_studies_and_show(stored, capsys):
+    url, study = stored
+    code, out, _ = run(["studies", "--storage", url], capsys)
+    assert code == 0 and out.split("\n")[1].split() == ["s1", "target", "minimize", "1", "15", "0"]
+    code, out, _ = run(["show", "s1", "--storage", url, "--no-pooling"], capsys)
+    assert code == 0 and "16 trials" in out
+    best = study.best
+    assert f"best on 'target': trial {best.id}, value {best.value:.6g}" in out
+    assert out.count(" running ") == 1 and out.count(" history ") == 8
+
+
+def test_plot_draws_best_so_far_and_pooling(stored, tmp_path, capsys):
+    from hbo import study_plots
+
+    url, study = stored
+    png = tmp_path / "s1.png"
+    code, out, err = run(["plot", "s1", "--storage", url, "-o", str(png)], capsys)
+    assert code == 0 and png.read_bytes()[:4] == b"\x89PNG"
+    assert "fitting the surrogate to 15 completed trials" in err  # progress on stderr
+    fig = study_plots.study_figure(study)
+    lines = {line.get_label(): line.get_ydata() for line in fig.axes[0].get_lines()}
+    values = study.trials_dataframe().query("task == 'target' and state == 'complete'")["value"]
+    assert list(lines["target (target)"]) == list(values.cummin())
+
+
+def test_export_import_round_trip(stored, tmp_path, capsys):
+    url, study = stored
+    path = tmp_path / "s1.json"
+    assert run(["export", "s1", "--storage", url, "-o", str(path)], capsys)[0] == 0
+    copy = f"sqlite:///{tmp_path / 'copy.db'}"
+    code, out, _ = run(["import", str(path), "--storage", copy, "--name", "c"], capsys)
+    assert code == 0 and "stored study 'c' (16 trials)" in out
+    import hbo
+
+    assert hbo.Study.load("c", copy).storage.get_trials() == study.storage.get_trials()
+
+
+def test_summarize_prints_the_exact_posterior(tmp_path, capsys):
+    from hbo.hierarchy import NormalHierarchy
+
+    path = tmp_path / "y.csv"
+    pd.DataFrame(EIGHT_SCHOOLS).to_csv(path, index=False)
+    code, out, _ = run(["summarize", str(path)], capsys)
+    expected = NormalHierarchy(EIGHT_SCHOOLS["estimate"], EIGHT_SCHOOLS["se"]).fit().summary()
+    assert code == 0 and expected.to_string(float_format=lambda v: f"{v:.3f}") in out
+    # BDA3 Table 5.3: posterior median of theta_A is 10 (from 200 draws: +-1 covers its
+    # Monte Carlo error, sd 8.3 / sqrt(200) * 1.25 ~ 0.7)
+    assert abs(expected.loc["theta[1]", "50%"] - 10) < 1
+
+
+def test_meta_reproduces_metafor_bcg(tmp_path, capsys):
+    from hbo.meta import datasets, effect_sizes
+
+    d = datasets.bcg()
+    es = effect_sizes.log_risk_ratio(d.tpos, d.tneg, d.cpos, d.cneg)
+    path = tmp_path / "bcg.csv"
+    pd.DataFrame({"study": d.author, "yi": es.yi, "vi": es.vi}).to_csv(path, index=False)
+    code, out, _ = run(["meta", str(path), "--method", "REML"], capsys)
+    # metafor docs/reference/rma.uni.html, print of rma(yi, vi, data=dat) on dat.bcg
+    assert code == 0 and "tau^2 (estimated amount of total heterogeneity): 0.3132" in out
+    assert "-0.7145" in out and "0.1798" in out
+    pd.DataFrame({"yi": es.yi, "sei": es.vi**0.5}).to_csv(path, index=False)
+    assert run(["meta", str(path), "--method", "DL"], capsys)[1].count("tau^2 estimator: DL") == 1
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["studies", "--storage", "sqlite:////nonexistent/dir/x.db"], "no database file"),
+        (["show", "nope", "--storage", "STORED"], "no study named 'nope'"),
+        (["studies", "--storage", "not a url"], "not a database URL"),
+        (["export", "s1", "--storage", "STORED", "-o", "x.txt"], "give a .json or .csv"),
+        (["summarize", "missing.csv"], "No such file"),
+        (["summarize", "BAD"], "needs columns se"),
+        (["meta", "BAD", "--method", "XYZ"], "method"),
+        (["meta", "TEXT"], "column 'yi' is not a number on lines [3]"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_status_2(argv, message, stored, tmp_path, capsys):
+    (tmp_path / "bad.csv").write_text("estimate,yi,vi\n1,2,3\n4,5,6\n")
+    (tmp_path / "text.csv").write_text("yi,vi\n1,2\nabc,3\n")
+    subst = {"STORED": stored[0], "BAD": str(tmp_path / "bad.csv"),
+             "TEXT": str(tmp_path / "text.csv")}
+    code, out, err = run([subst.get(a, a) for a in argv], capsys)
+    assert code == 2 and message in err
+    assert err.count("\n") == 1 and err.startswith(f"hbo {argv[0]}: error: ")
+
+
+def test_an_unexpected_error_is_status_1_with_traceback(monkeypatch, capsys):
+    def broken(args):
+        raise ZeroDivisionError("bug")
+
+    monkeypatch.setitem(cli.HANDLERS, "summarize", broken)
+    code, _, err = run(["summarize", "y.csv"], capsys)
+    assert code == 1 and "Traceback" in err and "unexpected error" in err
