@@ -312,7 +312,11 @@ _JSON_SCALARS = (str, int, float, bool, type(None))
 def parameter_to_dict(param: Parameter) -> dict[str, Any]:
     """A parameter as a JSON-ready dict, e.g. ``{"type": "float", "name": "lr", ...}``."""
     if isinstance(param, Categorical):
-        bad = [c for c in param.choices if not isinstance(c, _JSON_SCALARS)]
+        bad = [
+            c
+            for c in param.choices
+            if not isinstance(c, _JSON_SCALARS) or (isinstance(c, float) and not math.isfinite(c))
+        ]
         if bad:
             raise InvalidSpaceError(
                 f"Categorical {param.name!r}: choices {bad!r} cannot be stored; a stored "

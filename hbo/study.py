@@ -110,6 +110,8 @@ class Study:
             raise InvalidArgumentError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
             raise ArgumentTypeError(f"seed must be an int or None, got {seed!r}")
+        if seed is not None and not -(2**63) <= seed < 2**63:
+            raise InvalidArgumentError(f"seed must fit in 64 bits (|seed| < 2**63), got {seed}")
         if n_initial is not None and (not isinstance(n_initial, int) or n_initial < 1):
             raise InvalidArgumentError(f"n_initial must be a positive int, got {n_initial!r}")
         if heartbeat_timeout is not None and not (

@@ -297,7 +297,8 @@ class SQLStorage(Storage):
 
     def _trial(self, conn: Connection, study_id: int, number: Any, *, lock: bool = False) -> Trial:
         query = sa.select(trials).where(trials.c.study_id == study_id, trials.c.number == number)
-        row = conn.execute(query.with_for_update() if lock else query).first()
+        in_range = isinstance(number, int) and 0 <= number < 2**31  # the column's range
+        row = conn.execute(query.with_for_update() if lock else query).first() if in_range else None
         if row is None:
             n = conn.execute(
                 sa.select(studies.c.next_number).where(studies.c.study_id == study_id)
