@@ -43,7 +43,7 @@ def plot(table, path: Path) -> None:
     ax.set_yticks(y, [name.removesuffix(" FC").removesuffix(" AFC") for name in t.index])
     ax.set_xlabel("home advantage: log(home scoring rate / away scoring rate)")
     ax.set_title("Premier League 2018-19: each team's home advantage")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 

@@ -6,7 +6,7 @@ population table, and prints each state's MrP estimate (posterior mean, 90% inte
 the raw poll proportion (90% normal interval) and the truth, the mean squared error of both
 over the states, the interval coverage and the convergence report.
 
-    python experiments/mrp.py [--warmup 1000 --draws 1000 --chains 4]
+    python experiments/mrp.py [--warmup 500 --draws 500 --chains 4]
 
 Writes ``experiments/results/mrp.txt`` and ``experiments/results/mrp_states.png``.
 """
@@ -57,8 +57,8 @@ def plot(table, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--warmup", type=int, default=1000)
-    parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(1)  # small tensors: one thread avoids oversubscribing the cores

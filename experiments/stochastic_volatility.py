@@ -6,7 +6,7 @@ summary of ``(mu, phi, sigma_eta)`` beside the truth, the convergence report of 
 parameters, the coverage of the true ``h_t`` by the 90% intervals, and draws the volatility
 band ``exp(h_t / 2)``.
 
-    python experiments/stochastic_volatility.py [--centered] [--warmup 1000 --draws 1000]
+    python experiments/stochastic_volatility.py [--centered] [--warmup 500 --draws 500]
 
 Writes ``experiments/results/stochastic_volatility.txt`` and
 ``experiments/results/stochastic_volatility_band.png``.
@@ -48,8 +48,8 @@ def plot(y: np.ndarray, vol_draws: np.ndarray, true_vol: np.ndarray, path: Path)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--warmup", type=int, default=1000)
-    parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--centered", action="store_true")
     args = parser.parse_args()

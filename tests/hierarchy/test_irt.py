@@ -38,17 +38,17 @@ def _long(n_countries=3, n_students=4, n_items=5, seed=0):
 def test_likelihood_is_the_2pl_with_unanswered_items_left_out(rng):
     data, _ = _long()
     data = data.sample(frac=0.8, random_state=1)  # 20% of the responses missing
-    m = IRT2PL(data["correct"], data["student"], data["item"], data["country"])
+    m = IRT2PL(data["correct"], data["student"], data["item"], data["country"],
+               centered=True)
     theta = torch.as_tensor(rng.normal(size=12))
-    b, log_a = torch.as_tensor(rng.normal(size=5)), torch.as_tensor(rng.normal(0, 0.3, 5))
-    values = {"z_theta": theta, "b": b, "log_a": log_a,
-              "mu_country": torch.zeros(3, dtype=torch.float64),
-              "sigma_country": torch.ones(3, dtype=torch.float64)}
+    b, v = torch.as_tensor(rng.normal(size=5)), torch.as_tensor(rng.normal(0, 0.3, 5))
+    values = {"theta": theta, "b": b, "log_a_raw": v}
     tr = poutine.trace(poutine.condition(m.model, values)).get_trace()
     lp = tr.nodes["correct"]["fn"].log_prob(tr.nodes["correct"]["value"]).sum()
-    # by hand, long format: theta_i = mu_c + sigma_c z_i = z_i here
+    # by hand, long format, with the log discriminations shifted to mean zero
     s, j, y = (data[c].to_numpy() for c in ("student", "item", "correct"))
-    eta = np.exp(log_a.numpy()[j]) * (theta.numpy()[s] - b.numpy()[j])
+    log_a = v.numpy() - v.numpy().mean()
+    eta = np.exp(log_a[j]) * (theta.numpy()[s] - b.numpy()[j])
     ref = np.sum(y * eta - np.logaddexp(0.0, eta))
     assert lp.item() == pytest.approx(ref, rel=1e-12)
 
@@ -59,10 +59,13 @@ def test_students_theta_is_centred_on_their_country():
                centered=False)
     pyro.set_rng_seed(0)
     tr = poutine.trace(m.model).get_trace()
-    c = data.groupby("student")["country"].first().to_numpy()
+    c = torch.tensor(data.groupby("student")["country"].first().to_numpy())
     theta, z = tr.nodes["theta"]["value"], tr.nodes["z_theta"]["value"]
     mu, sigma = tr.nodes["mu_country"]["value"], tr.nodes["sigma_country"]["value"]
     torch.testing.assert_close(theta, mu[c] + sigma[c] * z)
+    # identifying constraints: country means and log discriminations sum to zero
+    assert abs(mu.sum().item()) < 1e-12
+    assert abs(tr.nodes["log_a"]["value"].sum().item()) < 1e-12
 
 
 def test_invalid_input_is_named():
