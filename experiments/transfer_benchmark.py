@@ -39,6 +39,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 N_SOURCES, N_SOURCE_POINTS, BUDGET = 5, 30, 25
 CHECKPOINTS = (5, 10, 25)
 ARMS = ("hbo", "hbo_no_history", "single_task_gp", "multi_task_gp", "random")
+FAMILIES = ("branin", "hartmann3", "hartmann6", "unrelated")
 
 
 # ---------------------------------------------------------------------- task families
@@ -271,7 +272,8 @@ def table(results, families, seeds_note: str) -> str:
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for family in families:
-        base = np.median(curves[(family, "single_task_gp")][:, 9])
+        reference = curves.get((family, "single_task_gp"))
+        base = np.median(reference[:, 9]) if reference is not None else math.nan
         for arm in ARMS:
             if (family, arm) not in curves:
                 continue
@@ -368,6 +370,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--mtgp-seeds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--families", nargs="+", choices=FAMILIES, help="subset of families")
+    parser.add_argument("--arms", nargs="+", choices=ARMS, help="subset of arms")
     args = parser.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
     if args.scaling:
@@ -377,15 +381,14 @@ def main(argv: list[str] | None = None) -> None:
         (RESULTS / "transfer_scaling.md").write_text("# Fit + ask time against tasks\n\n" + text)
         print(text)
         return
-    families = (
-        ["branin", "unrelated"] if args.quick else ["branin", "hartmann3", "hartmann6", "unrelated"]
-    )
+    families = args.families or (["branin", "unrelated"] if args.quick else list(FAMILIES))
+    arms = args.arms or ARMS
     seeds = 3 if args.quick else args.seeds
     mtgp_seeds = min(seeds, 2 if args.quick else args.mtgp_seeds)
     jobs = [
         (f, a, s)
         for f in families
-        for a in ARMS
+        for a in arms
         for s in range(seeds)
         if a != "multi_task_gp" or s < mtgp_seeds
     ]
