@@ -9,6 +9,7 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import hbo
 from hbo._warnings import FailedTrialWarning
@@ -393,3 +394,23 @@ def test_heartbeat_timeout_fails_dead_trials_on_ask(space):
     with pytest.raises(TrialStateError):
         study.tell(dead, 1.0)
     study.tell(alive, 1.0)
+
+
+def test_running_trials_of_another_worker_are_pending_points(space, tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    worker_a = hbo.Study(space, task="cifar10", seed=0, storage=url, name="s", n_initial=3)
+    for _ in range(3):
+        trial = worker_a.ask()
+        worker_a.tell(trial, objective(trial.params))
+    busy = worker_a.ask()  # worker A evaluates this one
+    worker_b = hbo.Study.load("s", url, n_initial=3)
+    seen = {}
+    build = hbo.acquisition.build_acquisition
+
+    def spy(model, observed, pending, q, seed):
+        seen["pending"] = pending
+        return build(model, observed, pending, q, seed)
+
+    monkeypatch.setattr(hbo.acquisition, "build_acquisition", spy)
+    worker_b.ask()
+    assert torch.equal(seen["pending"], space.encode([busy.params]))

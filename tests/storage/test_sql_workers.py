@@ -19,6 +19,9 @@ from hbo.trial import Origin, TrialState
 SPACE = hbo.SearchSpace([hbo.Float("x", -1.0, 1.0), hbo.Int("k", 0, 5)])
 NO_MODEL = 10**6  # n_initial: Sobol points only
 fork = multiprocessing.get_context("fork")
+# Python >= 3.12 warns when a process with threads forks; the children only run hbo code and
+# open their own connections, and fork spares each worker a fresh import of torch.
+pytestmark = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
 
 
 def value_of(params: dict) -> float:
