@@ -15,8 +15,10 @@ from __future__ import annotations
 import math
 import numbers
 import secrets
+import threading
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
@@ -87,8 +89,8 @@ class Study:
             (the model is usable from history), else ``max(5, d + 1)``.
         shared_function: Passed to :class:`~hbo.models.HierarchicalGP`.
         heartbeat_timeout: Seconds after which a running trial without a heartbeat
-            (:meth:`heartbeat`, or its ``ask``) is presumed dead: ``ask`` then marks it
-            failed. None (default): running trials wait forever.
+            (:meth:`heartbeat`, :meth:`keep_alive`, or its ``ask``) is presumed dead:
+            ``ask`` then marks it failed. None (default): running trials wait forever.
     """
 
     def __init__(
@@ -315,6 +317,32 @@ class Study:
         Call it more often than ``heartbeat_timeout`` during long evaluations.
         """
         self.storage.heartbeat(_trial_id(trial))
+
+    @contextmanager
+    def keep_alive(self, trial: Trial | int, every: float) -> Iterator[None]:
+        """Send heartbeats for ``trial`` every ``every`` seconds while the block runs.
+
+        For evaluations longer than ``heartbeat_timeout``::
+
+            with study.keep_alive(trial, every=60):
+                value = train(trial.params)
+        """
+        trial_id = _trial_id(trial)
+        if not (_as_real(every, "every") > 0 and math.isfinite(every)):
+            raise InvalidArgumentError(f"every must be a positive number of seconds, got {every}")
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(every):
+                self.storage.heartbeat(trial_id)
+
+        thread = threading.Thread(target=beat, name=f"hbo-heartbeat-{trial_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def fail_stale_trials(self, timeout: float | None = None) -> list[Trial]:
         """Mark failed the running trials without a heartbeat for ``timeout`` seconds.

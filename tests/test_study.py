@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import numpy as np
 import pandas as pd
@@ -414,3 +415,26 @@ def test_running_trials_of_another_worker_are_pending_points(space, tmp_path, mo
     monkeypatch.setattr(hbo.acquisition, "build_acquisition", spy)
     worker_b.ask()
     assert torch.equal(seen["pending"], space.encode([busy.params]))
+
+
+def test_keep_alive_sends_heartbeats_while_the_block_runs(space):
+    study = hbo.Study(space, seed=0)
+    beats = []
+    beaten = threading.Event()
+    original = study.storage.heartbeat
+
+    def heartbeat(trial_id):
+        original(trial_id)
+        beats.append(trial_id)
+        beaten.set()
+
+    study.storage.heartbeat = heartbeat
+    trial = study.ask()
+    with study.keep_alive(trial, every=0.01):
+        assert beaten.wait(timeout=60)  # generous: only a stuck thread would take that long
+    n = len(beats)
+    assert set(beats) == {trial.id}
+    beaten.clear()
+    assert not beaten.wait(timeout=0.05) and len(beats) == n  # stopped with the block
+    with pytest.raises(InvalidArgumentError, match="every"), study.keep_alive(trial, every=0):
+        pass
