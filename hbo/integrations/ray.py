@@ -1,0 +1,291 @@
+"""hbo inside Ray Tune: :class:`HBOSearch`, a Tune ``Searcher`` that wraps an :class:`hbo.Study`.
+
+::
+
+    searcher = HBOSearch(metric="loss", mode="min", history={"last_year": frame})
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"lr": tune.loguniform(1e-4, 1e-1), "layers": tune.randint(1, 5)},
+        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=20,
+                                    max_concurrent_trials=2),
+    )
+
+Each ``suggest`` is a ``Study.ask`` on the target task: Sobol first, then the
+hierarchical GP fitted to the target's trials *and* the history of related tasks,
+with log noisy EI. Trials still running on other workers are the study's running
+trials, so they are pending points of the acquisition (no two workers get the
+same point); a trial that errors, or ends without the metric, is told as failed
+and stays a pending point (it is not proposed again).
+
+Search spaces: ``tune.uniform`` / ``tune.loguniform`` (hbo ``Float``), ``tune.randint`` /
+``tune.lograndint`` (hbo ``Int``; Tune's upper bound is exclusive, hbo's inclusive),
+``tune.choice`` (hbo ``Categorical``), constants, nested dicts (flattened to
+``"a/b"`` names). Anything else (``grid_search``, ``sample_from``, quantized or
+normal samplers) raises :class:`UnsupportedSearchSpaceError` naming the parameter.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+from ray.tune.search import Searcher
+from ray.tune.search.sample import Categorical as TuneCategorical
+from ray.tune.search.sample import Float as TuneFloat
+from ray.tune.search.sample import Integer as TuneInteger
+from ray.tune.search.sample import LogUniform, Uniform
+from ray.tune.search.variant_generator import parse_spec_vars
+from ray.tune.utils.util import flatten_dict, unflatten_dict
+
+from hbo.errors import ArgumentTypeError, InvalidArgumentError, InvalidSpaceError, NotReadyError
+from hbo.space import Categorical, Float, Int, SearchSpace
+from hbo.study import Study
+from hbo.trial import Origin, TrialState
+
+SUPPORTED = (
+    "tune.uniform, tune.loguniform, tune.randint, tune.lograndint, tune.choice, "
+    "constants and nested dicts of these"
+)
+_DIRECTIONS = {"min": "minimize", "max": "maximize"}
+
+
+class UnsupportedSearchSpaceError(InvalidSpaceError):
+    """A Tune search space entry hbo cannot model (grid search, sample_from, ...)."""
+
+
+def to_search_space(param_space: Mapping[str, Any]) -> SearchSpace:
+    """Convert a Tune ``param_space`` to an hbo :class:`~hbo.space.SearchSpace`.
+
+    Nested dicts become ``"outer/inner"`` names; constants are left to Tune.
+
+    Raises:
+        UnsupportedSearchSpaceError: naming the first entry hbo cannot model.
+    """
+    if not isinstance(param_space, Mapping):
+        raise ArgumentTypeError(f"param_space must be a dict, got {type(param_space).__name__}")
+    _, domains, grids = parse_spec_vars(dict(param_space))
+    if grids:
+        path = "/".join(map(str, grids[0][0]))
+        raise UnsupportedSearchSpaceError(
+            f"parameter {path!r} is a tune.grid_search; hbo proposes points itself and "
+            f"supports {SUPPORTED}"
+        )
+    if not domains:
+        raise UnsupportedSearchSpaceError(
+            f"param_space has nothing to search; hbo supports {SUPPORTED}"
+        )
+    return SearchSpace([_parameter("/".join(map(str, path)), d) for path, d in domains])
+
+
+def _parameter(name: str, domain: Any) -> Float | Int | Categorical:
+    sampler = domain.get_sampler()
+    if isinstance(domain, TuneCategorical):  # grid searches were caught before
+        return Categorical(name, domain.categories)
+    if isinstance(domain, TuneFloat | TuneInteger) and isinstance(sampler, Uniform | LogUniform):
+        log = isinstance(sampler, LogUniform)
+        if isinstance(domain, TuneFloat):
+            return Float(name, float(domain.lower), float(domain.upper), log=log)
+        return Int(name, int(domain.lower), int(domain.upper) - 1, log=log)  # upper exclusive
+    if type(domain).__name__ == "Function":
+        kind = "tune.sample_from (conditional or custom sampling)"
+    elif type(sampler).__name__ == "Quantized":
+        kind = "quantized (tune.quniform, tune.qrandint, ...)"
+    elif "Normal" in type(sampler).__name__:
+        kind = "normal, unbounded (tune.randn, tune.qrandn)"
+    else:
+        kind = f"a {type(domain).__name__} with a {type(sampler).__name__} sampler"
+    raise UnsupportedSearchSpaceError(f"parameter {name!r} is {kind}; hbo supports {SUPPORTED}")
+
+
+class HBOSearch(Searcher):
+    """Ray Tune searcher driven by hbo's hierarchical GP, warm-started with related tasks.
+
+    Args:
+        space: A Tune ``param_space`` or an hbo ``SearchSpace``; default: Tune's
+            ``param_space``, passed in by the ``Tuner``.
+        metric: Name of the reported metric to optimize (default: the ``TuneConfig``'s).
+        mode: ``"min"`` or ``"max"`` (default: the ``TuneConfig``'s).
+        task: Name of the task this sweep tunes.
+        history: Related task name -> DataFrame with one column per parameter (nested
+            names as ``"a/b"``) and a column named ``metric``.
+        study: Wrap this :class:`hbo.Study` instead of creating one (its space,
+            task and direction are used; ``space``, ``task``, ``seed``, ``n_initial``
+            and ``shared_function`` must then be left out).
+        seed, n_initial, shared_function: Passed to :class:`hbo.Study`.
+    """
+
+    def __init__(
+        self,
+        space: Mapping[str, Any] | SearchSpace | None = None,
+        metric: str | None = None,
+        mode: str | None = None,
+        *,
+        task: str = "target",
+        history: Mapping[str, pd.DataFrame] | None = None,
+        study: Study | None = None,
+        seed: int | None = None,
+        n_initial: int | None = None,
+        shared_function: bool | None = None,
+    ) -> None:
+        if mode is not None and mode not in _DIRECTIONS:
+            raise InvalidArgumentError(f"mode must be 'min' or 'max', got {mode!r}")
+        if metric is not None and (not isinstance(metric, str) or not metric):
+            raise ArgumentTypeError(f"metric must be a non-empty string, got {metric!r}")
+        super().__init__(metric=metric, mode=mode)
+        if study is not None:
+            if not isinstance(study, Study):
+                raise ArgumentTypeError(f"study must be an hbo.Study, got {type(study).__name__}")
+            given = {
+                "space": space,
+                "seed": seed,
+                "n_initial": n_initial,
+                "shared_function": shared_function,
+            }
+            clash = [k for k, v in given.items() if v is not None]
+            if clash:
+                raise InvalidArgumentError(
+                    f"with study=..., leave out {clash} (the study has them)"
+                )
+            wanted = {v: k for k, v in _DIRECTIONS.items()}[study.direction]
+            if mode is not None and mode != wanted:
+                raise InvalidArgumentError(
+                    f"mode={mode!r} contradicts the study's direction {study.direction!r}"
+                )
+            self._mode = wanted
+            space, task = study.space, study.task
+        self._options = {"seed": seed, "n_initial": n_initial, "shared_function": shared_function}
+        self._task = task
+        self._history = dict(history or {})
+        self._space = self._convert(space)
+        self._study = study
+        self._live: dict[str, int] = {}  # Tune trial id -> hbo trial id
+
+    @staticmethod
+    def _convert(space: Mapping[str, Any] | SearchSpace | None) -> SearchSpace | None:
+        if space is None or isinstance(space, SearchSpace):
+            return space
+        return to_search_space(space)
+
+    @property
+    def study(self) -> Study:
+        """The wrapped :class:`hbo.Study` (created once space, metric and mode are known)."""
+        if self._study is None:
+            missing = [
+                name
+                for name, value in (
+                    ("space", self._space),
+                    ("metric", self._metric),
+                    ("mode", self._mode),
+                )
+                if value is None
+            ]
+            if missing:
+                raise NotReadyError(
+                    f"HBOSearch has no {missing} yet: give them to HBOSearch(...) or to "
+                    "tune.Tuner(param_space=..., tune_config=TuneConfig(metric=..., mode=...))"
+                )
+            self._study = Study(
+                self._space, task=self._task, direction=_DIRECTIONS[self._mode], **self._options
+            )
+            for name, frame in self._history.items():
+                self._study.add_history(name, self._history_rows(name, frame))
+        return self._study
+
+    def _history_rows(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
+        if not isinstance(frame, pd.DataFrame):
+            raise ArgumentTypeError(
+                f"history[{name!r}] must be a DataFrame, got {type(frame).__name__}"
+            )
+        if self._metric not in frame.columns:
+            raise InvalidArgumentError(
+                f"history[{name!r}] needs a column {self._metric!r} (the metric); "
+                f"it has {list(frame.columns)}"
+            )
+        return frame.rename(columns={self._metric: "value"})
+
+    # ------------------------------------------------------------------ Tune's interface
+    def set_search_properties(
+        self, metric: str | None, mode: str | None, config: dict, **spec: Any
+    ) -> bool:
+        """Take metric, mode and ``param_space`` from the ``Tuner``; False if already set."""
+        if self._study is not None:
+            return False
+        _, domains, grids = parse_spec_vars(config) if config else ([], [], [])
+        if self._space is not None and (domains or grids):
+            return False
+        if self._space is None and config:
+            self._space = to_search_space(config)
+        self._metric = self._metric or metric
+        self._mode = self._mode or mode
+        return True
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        """Ask the study for the next point on the target task (nested dicts restored)."""
+        trial = self.study.ask()
+        self._live[trial_id] = trial.id
+        return unflatten_dict(dict(trial.params))
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        """Tell the study the trial's metric, or that it failed (error, or no metric)."""
+        hbo_id = self._live.pop(trial_id, None)
+        if hbo_id is None:
+            return  # not suggested by this searcher (e.g. a point given to Tune directly)
+        flat = flatten_dict(result) if result else {}
+        if error or self._metric not in flat:
+            self.study.tell(hbo_id, failed=True)
+        else:
+            self.study.tell(hbo_id, flat[self._metric])
+
+    # ------------------------------------------------------------------ checkpoints
+    def get_state(self) -> dict[str, Any]:
+        """Everything needed to continue the sweep: settings, every trial, live trial ids."""
+        study = self.study
+        return {
+            "metric": self._metric,
+            "mode": self._mode,
+            "space": study.space,
+            "task": study.task,
+            "options": {**self._options, "seed": study.seed},
+            "trials": [
+                (t.id, t.task, dict(t.params), t.state.value, t.value, t.origin.value)
+                for t in study.storage.get_trials()
+            ],
+            "live": dict(self._live),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Rebuild the study from :meth:`get_state` (trial ids are kept)."""
+        self._metric, self._mode = state["metric"], state["mode"]
+        self._space, self._task = state["space"], state["task"]
+        self._options, self._history = dict(state["options"]), {}
+        self._study = None
+        storage = self.study.storage
+        for trial_id, task, params, status, value, origin in state["trials"]:
+            (created,) = storage.create_trials(
+                task,
+                [params],
+                [value] if origin == Origin.HISTORY.value else None,
+                origin=Origin(origin),
+            )
+            if created.id != trial_id:
+                raise InvalidArgumentError(
+                    f"checkpoint trial ids are not consecutive (got {trial_id}, expected "
+                    f"{created.id}); the checkpoint is corrupt"
+                )
+            if origin == Origin.ASKED.value and status != TrialState.RUNNING.value:
+                storage.finish_trial(trial_id, TrialState(status), value)
+        self._live = dict(state["live"])
+
+    def save(self, checkpoint_path: str) -> None:
+        """Pickle :meth:`get_state` to ``checkpoint_path`` (Tune calls it to checkpoint)."""
+        with open(checkpoint_path, "wb") as file:
+            pickle.dump(self.get_state(), file)
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Load a :meth:`save` checkpoint (Tune calls it on ``Tuner.restore``)."""
+        with open(checkpoint_path, "rb") as file:
+            self.set_state(pickle.load(file))

@@ -1,0 +1,213 @@
+"""HBOSearch inside a real local Ray Tune sweep; search-space conversion; save/restore.
+
+The sweep (module scope: Ray's start-up and the fits cost seconds) tunes Branin on the
+target task with the history of a shifted Branin (a related task) and 2 trials at a
+time; exactly one trial raises.
+"""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+pytest.importorskip("ray")
+
+import ray  # noqa: E402
+from botorch.test_functions import Branin  # noqa: E402
+from ray import tune  # noqa: E402
+
+from hbo import Float, SearchSpace, Study, TrialState  # noqa: E402
+from hbo.errors import ArgumentTypeError, InvalidArgumentError, NotReadyError  # noqa: E402
+from hbo.integrations.ray import (  # noqa: E402
+    HBOSearch,
+    UnsupportedSearchSpaceError,
+    to_search_space,
+)
+
+# Ray's own deprecations and resource notices, raised inside Ray: not ours to fix.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::FutureWarning:ray.*"),
+    pytest.mark.filterwarnings("ignore::UserWarning:ray.*"),
+]
+
+BRANIN = Branin()  # minimum 0.397887 (Branin's three global minima)
+N_SAMPLES, N_SOBOL = 12, 4
+
+
+def branin(x1, x2, shift=0.0):
+    return float(BRANIN(torch.tensor([[x1 + shift, x2]], dtype=torch.double)))
+
+
+def history(n=15, seed=3):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"x1": rng.uniform(-5, 10, n), "x2": rng.uniform(0, 15, n)})
+    frame["loss"] = [branin(a, b, shift=0.5) for a, b in zip(frame.x1, frame.x2, strict=True)]
+    return frame
+
+
+def make_trainable(marker):
+    def trainable(config):
+        try:  # exactly one trial (the first to get here) raises
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+            raise RuntimeError("this trial crashes on purpose")
+        except FileExistsError:
+            pass
+        tune.report({"loss": branin(config["x1"], config["x2"])})
+
+    return trainable
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ray")
+    monkeypatch = pytest.MonkeyPatch()
+    # CSV/JSON/TensorBoard loggers per trial are slow and not what is tested
+    monkeypatch.setenv("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        searcher = HBOSearch(
+            task="branin", history={"shifted": history()}, seed=0, n_initial=N_SOBOL
+        )
+        tuner = tune.Tuner(
+            make_trainable(str(tmp / "crashed")),
+            param_space={"x1": tune.uniform(-5, 10), "x2": tune.uniform(0, 15), "tag": "run"},
+            tune_config=tune.TuneConfig(
+                search_alg=searcher,
+                metric="loss",
+                mode="min",
+                num_samples=N_SAMPLES,
+                max_concurrent_trials=2,
+                reuse_actors=True,  # one worker process per slot, not one per trial
+            ),
+            run_config=tune.RunConfig(storage_path=str(tmp), name="sweep", verbose=0),
+        )
+        results = tuner.fit()
+    finally:
+        ray.shutdown()
+        monkeypatch.undo()
+    return searcher, results, tmp
+
+
+def test_every_trial_reached_the_searcher(sweep):
+    searcher, results, _ = sweep
+    frame = searcher.study.trials_dataframe()
+    asked = frame[frame.origin == "asked"]
+    assert len(results) == N_SAMPLES and len(asked) == N_SAMPLES
+    assert (asked.task == "branin").all()
+    assert (frame[frame.origin == "history"].task == "shifted").sum() == 15
+    # one trial raised and was told as failed; every other one completed
+    assert sorted(asked.state) == ["complete"] * (N_SAMPLES - 1) + ["failed"]
+    assert sum(r.error is not None for r in results) == 1
+    assert searcher._live == {}
+    # the values the searcher holds are the ones Tune reported
+    reported = sorted(r.metrics["loss"] for r in results if r.error is None)
+    np.testing.assert_allclose(sorted(asked.value.dropna()), reported)
+
+
+def test_model_phase_improves_on_the_sobol_phase(sweep):
+    """With 2 workers and 1 failure, asks 1..4 are surely Sobol (< 4 completed when
+    asked) and asks 7..12 surely from the model (>= 4 completed). Branin's minimum is
+    0.398; the pooled model starts near the shifted source's optima, Sobol does not."""
+    asked = sweep[0].study.trials_dataframe().query("origin == 'asked'").sort_values("trial_id")
+    values = asked.value.to_numpy()
+    sobol, model = np.nanmin(values[:N_SOBOL]), np.nanmin(values[6:])
+    assert model < sobol
+
+
+def test_suggestions_stay_in_the_space_and_keep_constants(sweep):
+    for result in sweep[1]:
+        config = result.config
+        assert -5 <= config["x1"] <= 10 and 0 <= config["x2"] <= 15
+        assert config["tag"] == "run"
+
+
+def test_save_restore_round_trip(sweep, tmp_path):
+    searcher = sweep[0]
+    path = str(tmp_path / "searcher.pkl")
+    searcher.save(path)
+    restored = HBOSearch()
+    restored.restore(path)
+    pd.testing.assert_frame_equal(
+        restored.study.trials_dataframe(), searcher.study.trials_dataframe()
+    )
+    assert restored.metric == "loss" and restored.mode == "min"
+    assert restored.study.seed == searcher.study.seed
+    # the restored searcher continues where the original would have. Not bit for bit:
+    # the original's fit starts from its previous model, the restored one's from the
+    # prior, so the MAP (and the EI maximizer) agree to the optimizers' tolerances.
+    a, b = restored.suggest("next"), searcher.suggest("next")
+    np.testing.assert_allclose([a["x1"], a["x2"]], [b["x1"], b["x2"]], atol=0.05)
+
+
+def test_save_restore_keeps_running_trials_pending(tmp_path):
+    searcher = HBOSearch({"x": tune.uniform(0, 1)}, metric="y", mode="max", seed=1)
+    first = searcher.suggest("a")
+    searcher.suggest("b")
+    searcher.on_trial_complete("a", {"y": 0.5})
+    path = str(tmp_path / "s.pkl")
+    searcher.save(path)
+    restored = HBOSearch()
+    restored.restore(path)
+    states = [t.state for t in restored.study.storage.get_trials()]
+    assert states == [TrialState.COMPLETE, TrialState.RUNNING]
+    restored.on_trial_complete("b", error=True)  # the running trial finishes after resume
+    assert restored.study.storage.get_trials()[1].state == TrialState.FAILED
+    assert restored.study.best.params == first
+
+
+# ------------------------------------------------------------------------- conversion
+def test_tune_space_conversion():
+    space = to_search_space(
+        {
+            "lr": tune.loguniform(1e-4, 1e-1),
+            "dropout": tune.uniform(0.0, 0.5),
+            "layers": tune.randint(1, 5),
+            "width": tune.lograndint(8, 257),
+            "act": tune.choice(["relu", "tanh"]),
+            "opt": {"momentum": tune.uniform(0.8, 0.99)},
+            "epochs": 3,
+        }
+    )
+    by_name = {p.name: p for p in space.params}
+    assert set(by_name) == {"lr", "dropout", "layers", "width", "act", "opt/momentum"}
+    assert by_name["lr"].log and not by_name["dropout"].log
+    assert (by_name["layers"].low, by_name["layers"].high) == (1, 4)  # Tune's upper excluded
+    assert by_name["width"].log and by_name["width"].high == 256
+    assert by_name["act"].choices == ("relu", "tanh")
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (tune.grid_search([1, 2]), "grid_search"),
+        (tune.sample_from(lambda spec: 1), "sample_from"),
+        (tune.quniform(0, 1, 0.1), "quantized"),
+        (tune.randn(), "normal"),
+    ],
+)
+def test_unsupported_tune_entries_are_named(entry, message):
+    with pytest.raises(UnsupportedSearchSpaceError, match=rf"'bad'.*{message}.*supports"):
+        to_search_space({"ok": tune.uniform(0, 1), "bad": entry})
+
+
+def test_searcher_bad_input():
+    with pytest.raises(InvalidArgumentError, match="mode"):
+        HBOSearch(mode="minimize")
+    with pytest.raises(NotReadyError, match=r"\['space', 'metric', 'mode'\]"):
+        HBOSearch().suggest("t")
+    with pytest.raises(InvalidArgumentError, match="column 'loss'"):
+        HBOSearch(
+            {"x": tune.uniform(0, 1)}, "loss", "min", history={"old": pd.DataFrame({"x": [0.1]})}
+        ).suggest("t")
+    study = Study(SearchSpace([Float("x", 0, 1)]), direction="maximize")
+    with pytest.raises(InvalidArgumentError, match="contradicts"):
+        HBOSearch(study=study, mode="min")
+    with pytest.raises(InvalidArgumentError, match=r"leave out \['seed'\]"):
+        HBOSearch(study=study, seed=3)
+    with pytest.raises(ArgumentTypeError, match="hbo.Study"):
+        HBOSearch(study="study")
+    wrapped = HBOSearch(study=study, metric="acc")
+    assert wrapped.mode == "max" and wrapped.suggest("t").keys() == {"x"}
