@@ -22,6 +22,7 @@ Writes ``experiments/results/transfer_benchmark.md`` (or ``transfer_scaling.md``
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import multiprocessing as mp
 import os
@@ -143,8 +144,12 @@ def run_hbo(target: Task, sources: list[Task], seed: int, with_history: bool):
     return values, times
 
 
-def _botorch_ask(make_model, X, Y, history=None):
-    """Fit a BoTorch peer on ``X, Y`` (and ``history``) and maximize LogEI: one ask."""
+def _botorch_ask(make_model, X, Y, history=None, warm_state=None):
+    """Fit a BoTorch peer on ``X, Y`` (and ``history``) and maximize LogEI: one ask.
+
+    ``warm_state`` (the previous ask's ``state_dict``) starts the fit from the last fit's
+    hyperparameters, as Ax does between trials; returns the point and the new state.
+    """
     from botorch.acquisition import FixedFeatureAcquisitionFunction, LogExpectedImprovement
     from botorch.fit import fit_gpytorch_mll
     from botorch.optim import optimize_acqf
@@ -155,16 +160,23 @@ def _botorch_ask(make_model, X, Y, history=None):
     d = X.shape[-1]
     bounds = torch.tensor([[0.0] * d, [1.0] * d], dtype=torch.double)
     model = make_model(X, Y, history)
+    if warm_state is not None:
+        model.load_state_dict(warm_state, strict=False)
     fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
     acqf = LogExpectedImprovement(model, best_f=Y.max())
     if history is not None:  # MultiTaskGP: evaluate on the target's task column
         acqf = FixedFeatureAcquisitionFunction(acqf, d + 1, [d], [model.target_label])
     x, _ = optimize_acqf(acqf, bounds, q=1, num_restarts=NUM_RESTARTS, raw_samples=RAW_SAMPLES)
-    return x.detach()
+    state = {k: v for k, v in model.state_dict().items() if "outcome_transform" not in k}
+    return x.detach(), state
 
 
 def _botorch_loop(target: Task, seed: int, n_init: int, make_model, history=None):
-    """LogEI loop of a BoTorch peer (maximizing -f), Sobol start as hbo's."""
+    """LogEI loop of a BoTorch peer (maximizing -f), Sobol start as hbo's.
+
+    MultiTaskGP (``history`` given) is warm-started from its previous fit: its cold fits on
+    ~175 points of 6 tasks take minutes each, which would make the benchmark take days.
+    """
     from botorch.utils.sampling import manual_seed
 
     d = len(target.shift)
@@ -172,11 +184,13 @@ def _botorch_loop(target: Task, seed: int, n_init: int, make_model, history=None
     X = sobol.draw(n_init, dtype=torch.double)
     values = [float(v) for v in target(X.numpy())]
     times = [0.0] * n_init
+    state = None
     while len(values) < BUDGET:
         start = time.perf_counter()
         with manual_seed(seed + len(values)):
             Y = -torch.tensor(values, dtype=torch.double).unsqueeze(-1)
-            x = _botorch_ask(make_model, X, Y, history)
+            x, new_state = _botorch_ask(make_model, X, Y, history, state)
+        state = new_state if history is not None else None
         times.append(time.perf_counter() - start)
         X = torch.cat([X, x])
         values.append(float(target(x.numpy())[0]))
@@ -359,8 +373,15 @@ def scaling(task_counts=(2, 5, 10, 20, 50), n_per_task=20) -> str:
 
 def _time_botorch_ask(make_model, X, Y, history) -> float:
     start = time.perf_counter()
-    _botorch_ask(make_model, X, Y, history)
+    _botorch_ask(make_model, X, Y, history)  # a cold fit, as hbo's in the same table
     return time.perf_counter() - start
+
+
+def load_runs(path: Path) -> list[tuple]:
+    """Finished runs ``(family, arm, seed, values, ask_times, f_min)`` from a JSON-lines file."""
+    if not path.exists():
+        return []
+    return [tuple(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -372,6 +393,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--families", nargs="+", choices=FAMILIES, help="subset of families")
     parser.add_argument("--arms", nargs="+", choices=ARMS, help="subset of arms")
+    parser.add_argument(
+        "--runs",
+        type=Path,
+        help="JSON-lines file of finished runs: read to skip them, appended as runs finish "
+        "(a long benchmark can stop and resume; default results/<name>_runs.jsonl)",
+    )
     args = parser.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
     if args.scaling:
@@ -385,20 +412,33 @@ def main(argv: list[str] | None = None) -> None:
     arms = args.arms or ARMS
     seeds = 3 if args.quick else args.seeds
     mtgp_seeds = min(seeds, 2 if args.quick else args.mtgp_seeds)
-    jobs = [
-        (f, a, s)
-        for f in families
-        for a in arms
-        for s in range(seeds)
-        if a != "multi_task_gp" or s < mtgp_seeds
-    ]
-    results = []
+    name = "transfer_benchmark_quick" if args.quick else "transfer_benchmark"
+    runs = args.runs or RESULTS / f"{name}_runs.jsonl"
+    # the arms the acceptance compares come first, so a partial run is already informative
+    order = {arm: i for i, arm in enumerate(("hbo", "single_task_gp", "random", "multi_task_gp",
+                                              "hbo_no_history"))}
+    jobs = sorted(
+        (
+            (f, a, s)
+            for f in families
+            for a in arms
+            for s in range(seeds)
+            if a != "multi_task_gp" or s < mtgp_seeds
+        ),
+        key=lambda job: (order[job[1]], job[2], job[0]),
+    )
+    results = [r for r in load_runs(runs) if tuple(r[:3]) in set(jobs)]
+    done = {tuple(r[:3]) for r in results}
+    todo = [job for job in jobs if job not in done]
+    print(f"{len(done)} of {len(jobs)} runs read from {runs}; {len(todo)} to run", flush=True)
     start = time.perf_counter()
     with mp.get_context("spawn").Pool(args.workers) as pool:
-        for i, res in enumerate(pool.imap_unordered(run_arm, jobs), 1):
+        for i, res in enumerate(pool.imap_unordered(run_arm, todo), 1):
             results.append(res)
+            with runs.open("a") as handle:
+                handle.write(json.dumps(res) + "\n")
             print(
-                f"[{i}/{len(jobs)}] {res[0]:>10} {res[1]:>15} seed {res[2]}: regret@25 "
+                f"[{i}/{len(todo)}] {res[0]:>10} {res[1]:>15} seed {res[2]}: regret@25 "
                 f"{min(res[3]) - res[5]:.4g}  ({time.perf_counter() - start:.0f}s)",
                 flush=True,
             )
@@ -408,7 +448,6 @@ def main(argv: list[str] | None = None) -> None:
         f"{BUDGET}. Ask time: fit + acquisition, model-based asks only."
     )
     text = table(results, families, note)
-    name = "transfer_benchmark_quick" if args.quick else "transfer_benchmark"
     (RESULTS / f"{name}.md").write_text("# Transfer benchmark\n\n" + text)
     plot(results, families, RESULTS / f"{name}.png")
     print(text)
