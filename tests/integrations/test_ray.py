@@ -6,6 +6,7 @@ time; exactly one trial raises.
 """
 
 import os
+import sys
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ pytest.importorskip("ray")
 
 import ray  # noqa: E402
 from botorch.test_functions import Branin  # noqa: E402
-from ray import tune  # noqa: E402
+from ray import cloudpickle, tune  # noqa: E402
 
 from hbo import Float, SearchSpace, Study, TrialState  # noqa: E402
 from hbo.errors import ArgumentTypeError, InvalidArgumentError, NotReadyError  # noqa: E402
@@ -66,6 +67,8 @@ def sweep(tmp_path_factory):
     monkeypatch = pytest.MonkeyPatch()
     # CSV/JSON/TensorBoard loggers per trial are slow and not what is tested
     monkeypatch.setenv("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    # Ray's workers unpickle the trainable; by value, they need not import this test file
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         searcher = HBOSearch(
@@ -88,6 +91,7 @@ def sweep(tmp_path_factory):
     finally:
         ray.shutdown()
         monkeypatch.undo()
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     return searcher, results, tmp
 
 
