@@ -79,7 +79,12 @@ class IRT2PL(HierarchicalModel):
         item: item label of each response, shape ``N``.
         country: country label of each response, shape ``N``; constant within a student.
         centered: which levels to sample directly rather than as ``loc + scale z``: a subset
-            of ``("country", "item", "student")``, or True / False for all / none.
+            of ``("country", "item", "student")``, or True / False for all / none. The
+            default centres the levels with much data per group (every student answers every
+            item: hundreds of answers per item and country) and not the students (tens of
+            answers each). Non-centered items with informative data tie ``mu_b`` to every
+            ``z_j`` (``b_j`` fixed means ``z_j = (b_j - mu_b) / sigma_b``), a ridge that left
+            R-hat(mu_b) = 1.04 in a short run where the centered items mixed.
         tau_scale, sigma_scale, sigma_b_scale, sigma_a_scale: Half-Normal scales of the SD of
             country means, the within-country SDs, the SD of difficulties and the SD of log
             discriminations.
@@ -92,7 +97,7 @@ class IRT2PL(HierarchicalModel):
         item: Sequence,
         country: Sequence,
         *,
-        centered: bool | Collection[str] = False,
+        centered: bool | Collection[str] = ("country", "item"),
         tau_scale: float = 1.0,
         sigma_scale: float = 1.0,
         sigma_b_scale: float = 1.0,
