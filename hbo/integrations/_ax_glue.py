@@ -92,10 +92,6 @@ def check_search_space(search_space: SearchSpace) -> None:
             raise UnsupportedParameterError(
                 f"parameter {name!r} {problem}; hbo supports {SUPPORTED}"
             )
-    if search_space.is_hierarchical:
-        raise UnsupportedParameterError(
-            f"the search space is hierarchical (conditional parameters); hbo supports {SUPPORTED}"
-        )
 
 
 class TargetTask(Transform):

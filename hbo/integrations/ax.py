@@ -18,6 +18,16 @@ Sobol on the target task, then BoTorch's modular generator with ``HierarchicalGP
 fitted by MAP and :class:`~hbo.integrations._ax_glue.TargetTaskLogNEI` (log noisy EI
 on the target task; pending and batch points are fantasized jointly).
 
+Things to know:
+
+* Source-task evaluations are trials of the experiment (arm names ``"<task>_<i>"``),
+  so Ax's ``summarize()`` lists them and ``get_best_parameterization
+  (use_model_predictions=False)`` ranks them with the target's trials.
+* Ax's model-based best point and diagnostics cross-validate by refitting the model
+  on each fold (a fitted ``HierarchicalGP``'s state holds its training data, so Ax's
+  warm start from the full model cannot be loaded into a fold): seconds per fold.
+* Each refit starts from the previous fit's parameters, as ``hbo.Study`` does.
+
 Supported Ax parameters: see :data:`~hbo.integrations._ax_glue.SUPPORTED`; anything
 else raises :class:`~hbo.integrations._ax_glue.UnsupportedParameterError` naming the
 parameter.

@@ -13,6 +13,8 @@ pytest.importorskip("ax")
 
 from ax.api.client import Client  # noqa: E402
 from ax.api.configs import ChoiceParameterConfig, RangeParameterConfig  # noqa: E402
+from ax.core.parameter import ChoiceParameter, ParameterType, RangeParameter  # noqa: E402
+from ax.core.search_space import SearchSpace  # noqa: E402
 from ax.core.trial_status import TrialStatus  # noqa: E402
 from botorch.test_functions import Branin  # noqa: E402
 from botorch.utils.datasets import SupervisedDataset  # noqa: E402
@@ -23,7 +25,7 @@ from hbo.errors import (  # noqa: E402
     InvalidDataError,
     NotReadyError,
 )
-from hbo.integrations._ax_glue import _hierarchical_gp_inputs  # noqa: E402
+from hbo.integrations._ax_glue import _hierarchical_gp_inputs, check_search_space  # noqa: E402
 from hbo.integrations.ax import (  # noqa: E402
     TargetTaskLogNEI,
     UnsupportedParameterError,
@@ -239,6 +241,37 @@ def test_unordered_numeric_choice_is_rejected():
     client.configure_optimization(objective="-loss")
     with pytest.raises(UnsupportedParameterError, match=r"'width'.*unordered numeric"):
         add_source_tasks(client, {"old": pd.DataFrame({"width": [8], "x": [0.5], "loss": [1]})})
+
+
+def task(name, values):
+    return ChoiceParameter(
+        name,
+        ParameterType.STRING,
+        values=values,
+        is_task=True,
+        target_value=values[0],
+        is_ordered=False,
+        sort_values=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            [RangeParameter("epochs", ParameterType.INT, 1, 9, is_fidelity=True, target_value=9)],
+            r"'epochs' is a fidelity parameter",
+        ),
+        (
+            [task("t1", ["a", "b", "c"]), task("t2", ["x", "y", "z"])],
+            r"\['t1', 't2'\]: hbo models one",
+        ),
+    ],
+)
+def test_fidelity_and_two_task_parameters_are_rejected(extra, message):
+    x = RangeParameter("x", ParameterType.FLOAT, 0.0, 1.0)
+    with pytest.raises(UnsupportedParameterError, match=message):
+        check_search_space(SearchSpace([x, *extra]))
 
 
 def test_add_source_tasks_bad_input():
