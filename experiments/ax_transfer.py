@@ -20,7 +20,7 @@ after each trial in each run; the table is also written to
 ``experiments/results/ax_transfer.md``. One seed: this shows the integration at work,
 it is not a benchmark (``experiments/transfer_benchmark.py`` is).
 
-Run: ``python experiments/ax_transfer.py`` (a few minutes on 2 cores).
+Run: ``python experiments/ax_transfer.py`` (8 minutes on 2 busy cores).
 """
 
 from __future__ import annotations
