@@ -9,14 +9,14 @@ between the two errors. experiments/mrp.py runs 50 states and 4 chains.
 
 import warnings
 
+import arviz as az
 import numpy as np
 import pytest
 import torch
-from pyro import poutine
 
 from hbo._warnings import ConvergenceWarning
 from hbo.errors import InvalidArgumentError, InvalidDataError
-from hbo.hierarchy.models import MrP, simulate_poll
+from hbo.hierarchy.models import FitResult, MrP, simulate_poll
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -42,20 +42,24 @@ def test_poll_is_aggregated_to_binomial_cells(small):
 
 
 def test_poststratification_weights_cells_by_population(small):
-    # fix every effect at 0 except alpha and beta_female: each state's estimate is then
-    # its population's mix of the two sexes, sum_k N_k p(sex_k) / sum_k N_k
+    # every effect at 0 except alpha and beta_female: each state's estimate is then its
+    # population's mix of the two sexes, sum_k N_k p(sex_k) / sum_k N_k
     poll, pop, states, _ = small
     m = MrP(poll, pop, states)
     values = {"alpha": torch.tensor(-0.5, dtype=torch.float64),
               "beta_female": torch.tensor(1.2, dtype=torch.float64),
               "beta_state": torch.tensor(0.0, dtype=torch.float64)}
-    values |= {f"z_{g}": torch.zeros(len(m.levels[g]), dtype=torch.float64)
+    values |= {f"a_{g}": torch.zeros(len(m.levels[g]), dtype=torch.float64)
                for g in ("age", "education", "region", "state")}
-    est = poutine.trace(poutine.condition(m.model, values)).get_trace()
-    est = est.nodes["state_estimate"]["value"].numpy()
+    # two "draws": the second with beta_female = 0, where every state's estimate is
+    # logistic(alpha) whatever its population
+    draws = {k: torch.stack([v, v * (k != "beta_female")]) for k, v in values.items()}
+    idata = az.from_dict(posterior={k: v[None].numpy() for k, v in draws.items()})
+    est = m.poststratify(FitResult(idata))
     p = 1 / (1 + np.exp(-(-0.5 + 1.2 * pop["female"])))
     ref = (pop["count"] * p).groupby(pop["state"]).sum() / pop["count"].groupby(pop["state"]).sum()
-    np.testing.assert_allclose(est, ref.loc[m.levels["state"]].to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(est[0], ref.loc[m.levels["state"]].to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(est[1], 1 / (1 + np.exp(0.5)), rtol=1e-12)
 
 
 def test_raw_state_means_are_the_poll_proportions(small):

@@ -23,10 +23,12 @@ Poststratification: with ``N_k`` people in population cell ``k``, the estimate f
 
     theta_s = sum_{k in s} N_k logistic(eta_k) / sum_{k in s} N_k,
 
-computed for every draw (site ``state_estimate``), so its posterior carries the model's
-uncertainty. A non-representative poll (here: too many graduates) biases the raw state
-means; MrP corrects the composition and pools small states toward their region and
-predictor.
+computed for every posterior draw by :meth:`MrP.poststratify` (after sampling, in one
+vectorized pass: inside the model it would double the cost of every gradient), so its
+posterior carries the model's uncertainty.
+
+A non-representative poll (here: too many graduates) biases the raw state means; MrP
+corrects the composition and pools small states toward their region and predictor.
 """
 
 from __future__ import annotations
@@ -121,7 +123,7 @@ class MrP(HierarchicalModel):
         self.coords = {**self.levels, "cell": list(range(len(cells)))}
         self.dims = {f"{p}{g}{q}": [g] for g in _GROUPS for p, q in
                      (("a_", ""), ("z_", ""), ("", "_raw"))}
-        self.dims |= {"state_estimate": ["state"], "y": ["cell"]}
+        self.dims |= {"y": ["cell"]}
 
     def _codes(self, cells: pd.DataFrame) -> dict[str, torch.Tensor]:
         """Integer codes of each cell's state, age, education; ``female`` as 0. / 1."""
@@ -161,9 +163,16 @@ class MrP(HierarchicalModel):
         eta = self._eta(self.poll_cells, alpha, b_female, b_state, eff)
         with pyro.plate("cell", len(self.trials), dim=-1):
             pyro.sample("y", dist.Binomial(self.trials, logits=eta), obs=self.observed["y"])
-        p_pop = torch.sigmoid(self._eta(self.pop_cells, alpha, b_female, b_state, eff))
-        with pyro.plate("state_estimates", len(self.levels["state"]), dim=-1):
-            pyro.deterministic("state_estimate", p_pop @ self.weights, event_dim=0)
+
+    def poststratify(self, result: FitResult) -> np.ndarray:
+        """Posterior draws of the state proportions ``theta_s``, shape ``draws x states``
+        (chains merged), from the draws of ``result`` (a fit of this model)."""
+        d = {k: torch.as_tensor(result.draws(k), dtype=DTYPE)
+             for k in ("alpha", "beta_female", "beta_state")}
+        eff = {g: torch.as_tensor(result.draws(f"a_{g}"), dtype=DTYPE) for g in _GROUPS}
+        eta = self._eta(self.pop_cells, d["alpha"][:, None], d["beta_female"][:, None],
+                        d["beta_state"][:, None], eff)
+        return (torch.sigmoid(eta) @ self.weights).numpy()
 
     def raw_state_means(self, level: float = 0.9) -> pd.DataFrame:
         """Per-state sample proportion of the poll with its normal ``level`` interval
@@ -180,8 +189,8 @@ class MrP(HierarchicalModel):
 
     def state_estimates(self, result: FitResult, level: float = 0.9) -> pd.DataFrame:
         """MrP state estimates (posterior mean and equal-tailed ``level`` interval of
-        ``state_estimate``) beside :meth:`raw_state_means`."""
-        draws = result.draws("state_estimate")
+        :meth:`poststratify`) beside :meth:`raw_state_means`."""
+        draws = self.poststratify(result)
         q = np.quantile(draws, [0.5 - level / 2, 0.5 + level / 2], axis=0)
         raw = self.raw_state_means(level)
         mrp = pd.DataFrame(
