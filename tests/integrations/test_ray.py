@@ -157,6 +157,11 @@ def test_save_restore_keeps_running_trials_pending(tmp_path):
     restored.restore(path)
     states = [t.state for t in restored.study.storage.get_trials()]
     assert states == [TrialState.COMPLETE, TrialState.RUNNING]
+    # Tune's own checkpoint path (Tuner.fit saves, Tuner.restore restores) uses save/restore
+    searcher.save_to_dir(str(tmp_path), session_str="sweep")
+    from_dir = HBOSearch()
+    from_dir.restore_from_dir(str(tmp_path))
+    assert from_dir.get_state()["trials"] == restored.get_state()["trials"]
     restored.on_trial_complete("b", error=True)  # the running trial finishes after resume
     assert restored.study.storage.get_trials()[1].state == TrialState.FAILED
     assert restored.study.best.params == first
