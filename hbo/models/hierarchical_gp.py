@@ -133,13 +133,16 @@ class HierarchicalGP(Model):
         tasks = self._task_indices(labels.long().tolist(), "train_X")
         order = torch.argsort(tasks, stable=True)
         tasks, X, Y = tasks[order], X[order], Y[order]
-        self.register_buffer("_tasks", tasks)
-        self.register_buffer("_Z", self.encode(X))
-        self.register_buffer("_counts", torch.bincount(tasks, minlength=self.num_tasks))
+        # data, not parameters: kept out of state_dict, so a fitted state loads into a model
+        # of other data (as Ax does across cross-validation folds), as in BoTorch's models
+        self.register_buffer("_tasks", tasks, persistent=False)
+        self.register_buffer("_Z", self.encode(X), persistent=False)
+        counts = torch.bincount(tasks, minlength=self.num_tasks)
+        self.register_buffer("_counts", counts, persistent=False)
         mean, std = _task_standardization(Y, tasks, self.num_tasks)
-        self.register_buffer("_y_mean", mean)
-        self.register_buffer("_y_std", std)
-        self.register_buffer("_y", (Y - mean[tasks]) / std[tasks])
+        self.register_buffer("_y_mean", mean, persistent=False)
+        self.register_buffer("_y_std", std, persistent=False)
+        self.register_buffer("_y", (Y - mean[tasks]) / std[tasks], persistent=False)
 
         n = tasks.numel()
         if shared_function is None:
