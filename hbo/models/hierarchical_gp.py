@@ -56,7 +56,7 @@ from hbo.models.priors import (
 )
 
 #: Largest number of observations for which ``shared_function=None`` switches ``g`` on.
-MAX_SHARED_POINTS = 3000
+MAX_SHARED_POINTS = 600
 #: Noise variance floor (standardized units), added to ``exp(log sigma^2)``.
 MIN_NOISE = 1e-6
 _JITTERS = (1e-8, 1e-6, 1e-4)
