@@ -104,8 +104,9 @@ def test_mrp_beats_raw_state_means(fitted):
     err_mrp = np.mean((table.loc[seen, "mrp_mean"] - truth.state_p[seen]) ** 2)
     err_raw = np.mean((table.loc[seen, "raw_mean"] - truth.state_p[seen]) ** 2)
     # raw means carry the poll's graduate bias and ~50 respondents per state (sampling sd
-    # ~0.07); MrP removes the bias and pools: on the bundled 50-state poll its MSE is ~1/4
-    # of the raw one, so "less than half" leaves room for this smaller poll's noise
+    # ~0.07); MrP removes the bias and pools: on 50-state polls of 2000 its MSE was 0.05
+    # (bundled seed) and 0.26 (another seed) of the raw one, so "less than half" leaves room
+    # for this smaller poll's noise
     assert err_mrp < 0.5 * err_raw, (err_mrp, err_raw)
 
 
