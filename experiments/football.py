@@ -6,7 +6,7 @@ convergence report, and each team's home advantage (log rate ratio) with partial
 (posterior mean, 90% interval) beside the no-pooling maximum-likelihood estimate (90% Wald
 interval).
 
-    python experiments/football.py [--warmup 500 --draws 500 --chains 4 --target-accept 0.9]
+    python experiments/football.py [--warmup 1000 --draws 1000 --chains 4 --target-accept 0.9]
 
 At the default target acceptance 0.8, 4 x 1000 draws had one divergent transition in 4000;
 0.9 takes smaller steps where the curvature is high.
@@ -54,8 +54,8 @@ def plot(table, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--warmup", type=int, default=500)
-    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--warmup", type=int, default=1000)
+    parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--target-accept", type=float, default=0.9)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
