@@ -21,7 +21,7 @@ Fisher scoring at a change < 1e-5, ours at 1e-12 / 1e-10: the difference is belo
 import numpy as np
 import pytest
 
-from hbo.meta import effect_sizes, random_effects
+from hbo.meta import datasets, effect_sizes, random_effects
 
 P4 = 0.5e-4 + 1e-9
 # metafor finds Q-profile bounds with uniroot(tol = eps^0.25 = 1.22e-4): its printed bounds
@@ -124,7 +124,7 @@ def test_raudenbush_reml_prediction_interval():
 
 
 def test_colditz_log_odds_ratio_ml():
-    bcg = pytest.importorskip("hbo.meta.datasets").bcg()
+    bcg = datasets.bcg()
     es = effect_sizes.log_odds_ratio(bcg.tpos, bcg.tneg, bcg.cpos, bcg.cneg)
     r = random_effects(es.yi, es.vi, method="ML")
     assert r.tau2 == pytest.approx(0.3025, abs=P4)
