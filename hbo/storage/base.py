@@ -20,6 +20,28 @@ from typing import Any
 from hbo.trial import Origin, Trial, TrialState
 
 
+def new_trials(
+    start: int,
+    task: str,
+    params_list: Sequence[dict[str, Any]],
+    values: Sequence[float] | None,
+    origin: Origin,
+) -> list[Trial]:
+    """Trials with ids ``start, start + 1, ...``: ``COMPLETE`` with ``values``, else ``RUNNING``."""
+    state = TrialState.RUNNING if values is None else TrialState.COMPLETE
+    return [
+        Trial(
+            id=start + i,
+            task=task,
+            params=dict(params),
+            state=state,
+            value=None if values is None else float(values[i]),
+            origin=origin,
+        )
+        for i, params in enumerate(params_list)
+    ]
+
+
 class Storage(abc.ABC):
     """Where one study (its definition and its trials) lives."""
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hbo.errors import UnknownTrialError
-from hbo.storage.base import Storage
+from hbo.storage.base import Storage, new_trials
 from hbo.trial import Origin, Trial, TrialState, check_transition
 
 
@@ -43,20 +43,9 @@ class InMemoryStorage(Storage):
         values: Sequence[float] | None = None,
         origin: Origin = Origin.ASKED,
     ) -> list[Trial]:
-        state = TrialState.RUNNING if values is None else TrialState.COMPLETE
         with self._lock:
             start = len(self._trials)
-            new = [
-                Trial(
-                    id=start + i,
-                    task=task,
-                    params=dict(params),
-                    state=state,
-                    value=None if values is None else float(values[i]),
-                    origin=origin,
-                )
-                for i, params in enumerate(params_list)
-            ]
+            new = new_trials(start, task, params_list, values, origin)
             self._trials.update((t.id, t) for t in new)
             self._beats.update((t.id, self.clock()) for t in new)
         return new

@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 from hbo.errors import InvalidArgumentError, NotReadyError, UnknownTrialError
 from hbo.storage import _schema
 from hbo.storage._schema import studies, trials
-from hbo.storage.base import Storage
+from hbo.storage.base import Storage, new_trials
 from hbo.storage.errors import StorageError, UnknownStudyError
 from hbo.trial import Origin, Trial, TrialState, check_transition
 
@@ -184,24 +184,13 @@ class SQLStorage(Storage):
         values: Sequence[float] | None = None,
         origin: Origin = Origin.ASKED,
     ) -> list[Trial]:
-        state = TrialState.RUNNING if values is None else TrialState.COMPLETE
         now = self.clock()
         with self._transaction() as conn:
             study_id = self._study(conn, lock=True)  # row lock: one allocator at a time
             start = conn.execute(
                 sa.select(studies.c.next_number).where(studies.c.study_id == study_id)
             ).scalar_one()
-            new = [
-                Trial(
-                    id=start + i,
-                    task=task,
-                    params=dict(params),
-                    state=state,
-                    value=None if values is None else float(values[i]),
-                    origin=origin,
-                )
-                for i, params in enumerate(params_list)
-            ]
+            new = new_trials(start, task, params_list, values, origin)
             if new:
                 conn.execute(
                     trials.insert(),
