@@ -19,15 +19,6 @@ from hbo.errors import InvalidArgumentError, InvalidDataError
 from hbo.hierarchy.models import FootballHomeAdvantage, load_epl_2018_19, simulate_season
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster than two on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _model(d, **kw):
     return FootballHomeAdvantage(d["home_team"], d["away_team"], d["home_goals"],
                                  d["away_goals"], **kw)

@@ -21,15 +21,6 @@ from hbo.errors import InvalidArgumentError, InvalidDataError
 from hbo.hierarchy.models import IRT2PL, simulate_irt
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster than two on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _long(n_countries=3, n_students=4, n_items=5, seed=0):
     data, truth = simulate_irt(n_countries, n_students, n_items, seed=seed)
     return data, truth

@@ -19,15 +19,6 @@ from hbo.errors import InvalidArgumentError, InvalidDataError
 from hbo.hierarchy.models import FitResult, MrP, simulate_poll
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster than two on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def small():
     return simulate_poll(n=300, n_states=6, n_regions=2, seed=4)

@@ -22,15 +22,6 @@ from hbo.hierarchy.models import StochasticVolatility, simulate_returns
 from hbo.hierarchy.models.stochastic_volatility import AR1, ar1_filter
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster than two on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.mark.parametrize("phi", [0.97, 0.3, -0.6, 0.0])
 def test_ar1_filter_matches_the_recursion(phi, rng):
     b = torch.as_tensor(rng.standard_normal((3, 37)))
