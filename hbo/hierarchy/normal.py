@@ -84,7 +84,7 @@ class NormalHierarchy:
         if len(self.labels) != len(self.y):
             raise InvalidDataError(f"labels needs {len(self.y)} entries, not {len(self.labels)}.")
         self.tau_prior = make_tau_prior(tau_prior, tau_scale)
-        self.mu_prior = _mu_prior(mu_prior)
+        self.mu_prior = check_mu_prior(mu_prior)
         self.n: np.ndarray | None = None
         self.reml: RemlFit | None = None
 
@@ -279,7 +279,8 @@ def _vector(name: str, values) -> np.ndarray:
     return arr
 
 
-def _mu_prior(mu_prior) -> tuple[float, float] | None:
+def check_mu_prior(mu_prior) -> tuple[float, float] | None:
+    """``None`` (flat) or a ``(loc, scale)`` pair with finite loc and finite scale > 0."""
     if mu_prior is None:
         return None
     try:
@@ -289,7 +290,9 @@ def _mu_prior(mu_prior) -> tuple[float, float] | None:
             f"mu_prior must be None (flat) or a (loc, scale) pair; got {mu_prior!r}."
         ) from exc
     if not (np.isfinite(loc) and np.isfinite(scale) and scale > 0):
-        raise InvalidArgumentError(f"mu_prior scale must be positive and finite; got {mu_prior!r}.")
+        raise InvalidArgumentError(
+            f"mu_prior scale must be positive and finite (and loc finite); got {mu_prior!r}."
+        )
     return loc, scale
 
 

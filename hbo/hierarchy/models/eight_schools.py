@@ -19,13 +19,12 @@ The bundled data (:data:`Y`, :data:`SIGMA`) are the SAT coaching effects of Rubi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import pyro
 import pyro.distributions as dist
 
-from hbo.errors import InvalidArgumentError, InvalidDataError
+from hbo.errors import InvalidDataError
 from hbo.hierarchy.models._base import (
     HierarchicalModel,
     as_tensor,
@@ -33,6 +32,7 @@ from hbo.hierarchy.models._base import (
     normal,
     scale_prior,
 )
+from hbo.hierarchy.normal import check_mu_prior
 
 #: Estimated coaching effects of the eight schools (Rubin 1981, Table 2; BDA3 Table 5.2).
 Y = (28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0)
@@ -74,7 +74,7 @@ class EightSchools(HierarchicalModel):
             raise InvalidDataError(f"y and sigma differ in length: {len(y_t)} != {len(s_t)}")
         if not (s_t > 0).all():
             raise InvalidDataError("sigma must be > 0 for every group")
-        self.mu_prior = _mu_prior(mu_prior)
+        self.mu_prior = check_mu_prior(mu_prior)
         names = list(range(1, len(y_t) + 1)) if names is None else list(names)
         if len(names) != len(y_t):
             raise InvalidDataError(f"names has {len(names)} labels for {len(y_t)} groups")
@@ -96,20 +96,3 @@ class EightSchools(HierarchicalModel):
                 z = pyro.sample("z", normal(0.0, 1.0))
                 theta = pyro.deterministic("theta", mu + tau * z, event_dim=0)
             pyro.sample("y", dist.Normal(theta, self.sigma), obs=self.observed["y"])
-
-
-def _mu_prior(mu_prior: tuple[float, float] | None) -> tuple[float, float] | None:
-    """``None`` (flat) or a ``(loc, scale)`` pair with finite loc and finite scale > 0."""
-    if mu_prior is None:
-        return None
-    try:
-        loc, scale = (float(v) for v in mu_prior)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgumentError(
-            f"mu_prior must be None (flat) or a (loc, scale) pair, got {mu_prior!r}"
-        ) from exc
-    if not (math.isfinite(loc) and math.isfinite(scale) and scale > 0):
-        raise InvalidArgumentError(
-            f"mu_prior needs a finite loc and a finite scale > 0, got {mu_prior!r}"
-        )
-    return loc, scale
