@@ -37,6 +37,7 @@ from hbo.errors import (
 )
 from hbo.models import HierarchicalGP
 from hbo.models.pooling import PoolingReport
+from hbo.models.shared_choice import SharedFunctionChoice, fit_surrogate
 from hbo.space import SearchSpace, space_differences, space_from_dict, space_to_dict
 from hbo.storage import Storage, StudyMismatchError, UnknownStudyError, open_storage
 from hbo.trial import Origin, Trial, TrialState, check_transition
@@ -87,7 +88,11 @@ class Study:
         n_initial: Number of Sobol points on a task before the model takes over.
             Default: 1 when other tasks already hold ``max(5, d + 1)`` observations
             (the model is usable from history), else ``max(5, d + 1)``.
-        shared_function: Passed to :class:`~hbo.models.HierarchicalGP`.
+        shared_function: Whether the surrogate includes the shared function ``g``
+            (:class:`~hbo.models.HierarchicalGP`). None (default): when the model would
+            include it, it is kept only while it predicts the target's own observations
+            better (leave-one-out) than the model without it
+            (:mod:`hbo.models.shared_choice`); ``pooling()`` says which was used.
         heartbeat_timeout: Seconds after which a running trial without a heartbeat
             (:meth:`heartbeat`, :meth:`keep_alive`, or its ``ask``) is presumed dead:
             ``ask`` then marks it failed. None (default): running trials wait forever.
@@ -143,6 +148,8 @@ class Study:
         self.shared_function = shared_function
         self._model: HierarchicalGP | None = None
         self._model_key: tuple[int, ...] = ()
+        self._fitted: dict[bool, HierarchicalGP] = {}  # warm starts, by shared_function
+        self._shared_choice: SharedFunctionChoice | None = None
 
     def __repr__(self) -> str:
         n = len(self.storage.get_trials())
@@ -395,7 +402,10 @@ class Study:
         with manual_seed(self.seed):
             model = self._fit_model(self.task)
         tasks = [self.tasks[label] for label in model.task_labels]
-        return PoolingReport.from_model(model, tasks, self.space.feature_names(), target=self.task)
+        return PoolingReport.from_model(
+            model, tasks, self.space.feature_names(), target=self.task,
+            shared_choice=self._shared_choice,
+        )
 
     # ------------------------------------------------------------------ internals
     def _n_initial(self, task: str) -> int:
@@ -422,17 +432,20 @@ class Study:
         labels = torch.tensor([[float(label[t.task])] for t in done], dtype=torch.double)
         sign = -1.0 if self.direction == "minimize" else 1.0
         Y = torch.tensor([[sign * t.value] for t in done], dtype=torch.double)
-        model = HierarchicalGP(
-            torch.cat([X, labels], dim=-1),
-            Y,
-            task_feature=-1,
-            output_tasks=[label[task]],
-            categorical_dims=self.space.categorical_dims(),
-            shared_function=self.shared_function,
+
+        def build(shared_function: bool | None) -> HierarchicalGP:
+            return HierarchicalGP(
+                torch.cat([X, labels], dim=-1),
+                Y,
+                task_feature=-1,
+                output_tasks=[label[task]],
+                categorical_dims=self.space.categorical_dims(),
+                shared_function=shared_function,
+            )
+
+        model, self._shared_choice, self._fitted = fit_surrogate(
+            build, label[task], self._fitted, self.shared_function
         )
-        if self._model is not None:
-            model.initialize_from(self._model)
-        model.fit()
         self._model, self._model_key = model, key
         return model
 

@@ -77,8 +77,10 @@ def test_ask_tell_loop_with_history_improves_and_reports(study, space, rng):
     assert study.best.value < 1.0
     assert study.best.task == "cifar10"
     report = study.pooling()
+    # related history: leave-one-out on cifar10's 6 points keeps the shared function
+    assert report.shared_choice.used and report.shared_choice.n_target == 6
     assert set(report.function_share.index) == {"cifar10", "mnist"}
-    assert "cifar10" in str(report)
+    assert "cifar10" in str(report) and "shared function: on" in str(report)
 
 
 def test_batch_ask_gives_distinct_admissible_points(study, space, rng):

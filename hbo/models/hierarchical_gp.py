@@ -372,6 +372,38 @@ class HierarchicalGP(Model):
             self._cache = (version, L, w)
         return self._cache[1], self._cache[2]
 
+    def num_observations(self, task: int) -> int:
+        """Number of training observations of task label ``task`` (0 if it has none)."""
+        if task not in self.task_labels:
+            return 0
+        return int(self._counts[self.task_labels.index(task)])
+
+    def loo_log_density(self, task: int) -> Tensor:
+        r"""Leave-one-out log predictive density of one task's observations.
+
+        For each observation ``i`` of task ``task`` (a label of ``train_X``), the density of
+        ``y_i`` under the model conditioned on every other observation (all tasks), at the
+        fitted hyperparameters, summed over ``i``. In closed form (Rasmussen & Williams
+        2006, eqs. 5.10-5.12): with ``w = K^{-1}(y - c)``,
+
+            y_i - mu_{-i} = w_i / [K^{-1}]_ii,      sigma_{-i}^2 = 1 / [K^{-1}]_ii.
+
+        Standardized units (per task, the same in any model of the same data), so the
+        values of two models of the same data can be compared. Returns a scalar.
+        """
+        t = self._task_indices([task], "task").item()
+        L, w = self._posterior_cache()
+        if self.shared_function:
+            rows = self._tasks == t
+            K_inv_diag = torch.cholesky_inverse(L).diagonal()[rows]
+            w = w[rows]
+        else:
+            n = int(self._counts[t])
+            K_inv_diag = torch.cholesky_inverse(L[t, :n, :n]).diagonal()
+            w = w[t, :n]
+        var = 1.0 / K_inv_diag
+        return (-0.5 * (torch.log(2 * math.pi * var) + w.pow(2) * var)).sum()  # (w var)^2 / var
+
     def _reference(self, tasks: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Training inputs, task indices, Cholesky factor and weights that ``tasks`` depend on.
 

@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 
 from hbo.models.information import fisher_information
+from hbo.models.shared_choice import SharedFunctionChoice
 
 _GROUP_TEXT = {
     "lengthscale": "how far apart inputs stay correlated",
@@ -48,12 +49,15 @@ class PoolingReport:
         tasks: One row per (task, hyperparameter): ``value`` and ``shrinkage``.
         function_share: Per task ``a_t^2 / (a_t^2 + s_t^2)``, or None without ``g``.
         target: The task suggestions are made for, if any.
+        shared_choice: Whether ``g`` was kept for the target, and why
+            (:mod:`hbo.models.shared_choice`), when that was decided by the data.
     """
 
     groups: pd.DataFrame
     tasks: pd.DataFrame
     function_share: pd.Series | None
     target: str | None = None
+    shared_choice: SharedFunctionChoice | None = None
 
     @classmethod
     def from_model(
@@ -62,6 +66,7 @@ class PoolingReport:
         task_names: Sequence[str],
         feature_names: Sequence[str] | None = None,
         target: str | None = None,
+        shared_choice: SharedFunctionChoice | None = None,
     ) -> PoolingReport:
         """Build the report from a fitted model (task names in the model's label order)."""
         with torch.no_grad():
@@ -105,6 +110,7 @@ class PoolingReport:
             tasks=pd.DataFrame(task_rows).set_index(["task", "hyperparameter"]),
             function_share=share,
             target=target,
+            shared_choice=shared_choice,
         )
 
     def to_frame(self) -> pd.DataFrame:
@@ -143,4 +149,6 @@ class PoolingReport:
                 "(0 = borrows nothing from the others' observations, 1 = the same function)",
                 self.function_share.to_frame().T.to_string(float_format=lambda v: f"{v:.2f}"),
             ]
+        if self.shared_choice is not None:
+            lines += ["", str(self.shared_choice)]
         return "\n".join(lines)
