@@ -19,6 +19,7 @@ from pyro import poutine
 from hbo._warnings import ConvergenceWarning
 from hbo.errors import InvalidArgumentError, InvalidDataError
 from hbo.hierarchy.models import IRT2PL, simulate_irt
+from hbo.hierarchy.models.irt import sum_to_zero_basis
 
 
 def _long(n_countries=3, n_students=4, n_items=5, seed=0):
@@ -32,13 +33,13 @@ def test_likelihood_is_the_2pl_with_unanswered_items_left_out(rng):
     m = IRT2PL(data["correct"], data["student"], data["item"], data["country"],
                centered=True)
     theta = torch.as_tensor(rng.normal(size=12))
-    b, v = torch.as_tensor(rng.normal(size=5)), torch.as_tensor(rng.normal(0, 0.3, 5))
-    values = {"theta": theta, "b": b, "log_a_raw": v}
+    b, v = torch.as_tensor(rng.normal(size=5)), torch.as_tensor(rng.normal(0, 0.3, 4))
+    values = {"theta": theta, "b": b, "log_a_free": v}
     tr = poutine.trace(poutine.condition(m.model, values)).get_trace()
     lp = tr.nodes["correct"]["fn"].log_prob(tr.nodes["correct"]["value"]).sum()
-    # by hand, long format, with the log discriminations shifted to mean zero
+    # by hand, long format, with the log discriminations S v (S: the sum-to-zero basis)
     s, j, y = (data[c].to_numpy() for c in ("student", "item", "correct"))
-    log_a = v.numpy() - v.numpy().mean()
+    log_a = sum_to_zero_basis(5).numpy() @ v.numpy()
     eta = np.exp(log_a[j]) * (theta.numpy()[s] - b.numpy()[j])
     ref = np.sum(y * eta - np.logaddexp(0.0, eta))
     assert lp.item() == pytest.approx(ref, rel=1e-12)
@@ -59,6 +60,33 @@ def test_students_theta_is_centred_on_their_country():
     assert abs(tr.nodes["log_a"]["value"].sum().item()) < 1e-12
 
 
+@pytest.mark.parametrize("k", [2, 3, 20])
+def test_sum_to_zero_basis_gives_unit_marginals_summing_to_zero(k):
+    s = sum_to_zero_basis(k)
+    assert s.shape == (k, k - 1)
+    # every S w sums to zero, and the K - 1 coordinates are all used (rank K - 1)
+    torch.testing.assert_close(s.sum(0), torch.zeros(k - 1, dtype=s.dtype))
+    assert torch.linalg.matrix_rank(s) == k - 1
+    # Cov(S w) for w ~ N(0, I) is S S^T = K / (K - 1) (I - 11^T / K): unit variances and
+    # correlation -1 / (K - 1), the law of K iid N(0, 1) conditioned on their sum being 0
+    ref = (torch.eye(k, dtype=s.dtype) - 1.0 / k) * k / (k - 1)
+    torch.testing.assert_close(s @ s.T, ref)
+
+
+def test_sum_to_zero_levels_have_the_intended_prior_marginal():
+    data, _ = _long(n_countries=4)
+    m = IRT2PL(data["correct"], data["student"], data["item"], data["country"])
+    pyro.set_rng_seed(1)
+    with pyro.plate("draws", 4000, dim=-2):
+        tr = poutine.trace(poutine.uncondition(m.model)).get_trace()
+    mu, tau = tr.nodes["mu_country"]["value"], tr.nodes["tau"]["value"]
+    assert mu.shape == (4000, 4)
+    torch.testing.assert_close(mu.sum(-1), torch.zeros(4000, dtype=mu.dtype))
+    # given tau, mu_c / tau ~ N(0, 1) for each country: the variance of 16000 such values
+    # has sd sqrt(2 / 16000) ~ 0.011 (less with the -1/3 correlations); 0.05 is 4.5 sd
+    assert float((mu / tau).var()) == pytest.approx(1.0, abs=0.05)
+
+
 def test_invalid_input_is_named():
     data, _ = _long()
     args = [data[c] for c in ("correct", "student", "item", "country")]
@@ -75,6 +103,9 @@ def test_invalid_input_is_named():
         IRT2PL(args[0], args[1], args[2][:-1], args[3])
     with pytest.raises(InvalidArgumentError, match="centered"):
         IRT2PL(*args, centered=("country", "school"))
+    one = data[data["country"] == 0]
+    with pytest.raises(InvalidDataError, match="country needs at least 2"):
+        IRT2PL(*(one[c] for c in ("correct", "student", "item", "country")))
 
 
 @pytest.fixture(scope="module")
