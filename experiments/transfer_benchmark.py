@@ -10,11 +10,19 @@ and offset, evaluated on the unit cube; the target is one more member):
 Arms (all minimize, same acquisition optimizer settings): hbo with the 5 x 30 source
 history, hbo without it, BoTorch ``SingleTaskGP`` + LogEI on the target alone,
 BoTorch ``MultiTaskGP`` (with per-task ``StratifiedStandardize``, its strongest
-setting) + LogEI with the same history, and random search.
+setting) + LogEI with the same history, and random search. Fully Bayesian arms (slow,
+run them apart with ``--arms hbo_nuts saas --runs <own file>``): ``hbo_nuts`` is hbo
+with history and ``inference="nuts"`` (default NUTS settings), ``saas`` is BoTorch's
+``SaasFullyBayesianSingleTaskGP`` fitted by ``fit_fully_bayesian_model_nuts`` (BoTorch's
+defaults: 512 warm-up, 256 draws, thinning 16) + LogEI on the target alone.
 
     python experiments/transfer_benchmark.py --quick     # a few minutes
     python experiments/transfer_benchmark.py             # the full table (~1 h on 2 cores)
     python experiments/transfer_benchmark.py --scaling   # fit + ask time against T tasks
+    python experiments/transfer_benchmark.py --arms hbo_nuts saas --workers 1 \
+        --runs results/transfer_benchmark_nuts_runs.jsonl results/transfer_benchmark_runs.jsonl \
+        --out transfer_benchmark_nuts
+        # runs the two arms into the first file; the table merges every file given
 
 Writes ``experiments/results/transfer_benchmark.md`` (or ``transfer_scaling.md``) and PNGs.
 """
@@ -39,7 +47,8 @@ from scipy.optimize import minimize
 RESULTS = Path(__file__).resolve().parent / "results"
 N_SOURCES, N_SOURCE_POINTS, BUDGET = 5, 30, 25
 CHECKPOINTS = (5, 10, 25)
-ARMS = ("hbo", "hbo_no_history", "single_task_gp", "multi_task_gp", "random")
+ARMS = ("hbo", "hbo_no_history", "hbo_nuts", "single_task_gp", "multi_task_gp", "saas",
+        "random")
 FAMILIES = ("branin", "hartmann3", "hartmann6", "unrelated")
 
 
@@ -122,11 +131,15 @@ def _space(d: int):
     return hbo.SearchSpace([hbo.Float(f"x{i}", 0.0, 1.0) for i in range(d)])
 
 
-def run_hbo(target: Task, sources: list[Task], seed: int, with_history: bool):
+def run_hbo(
+    target: Task, sources: list[Task], seed: int, with_history: bool, inference: str = "map",
+    budget: int = BUDGET,
+):
     import hbo
 
     d = len(target.shift)
-    study = hbo.Study(_space(d), task="target", seed=seed)
+    nuts = {"progress": False} if inference == "nuts" else None
+    study = hbo.Study(_space(d), task="target", seed=seed, inference=inference, nuts=nuts)
     if with_history:
         rng = np.random.default_rng(seed + 1)
         for k, source in enumerate(sources):
@@ -134,7 +147,7 @@ def run_hbo(target: Task, sources: list[Task], seed: int, with_history: bool):
             params = [{f"x{i}": float(v) for i, v in enumerate(row)} for row in X]
             study.add_history(f"source{k}", params, source(X).tolist())
     values, times = [], []
-    for _ in range(BUDGET):
+    for _ in range(budget):
         start = time.perf_counter()
         trial = study.ask()
         times.append(time.perf_counter() - start)
@@ -149,9 +162,10 @@ def _botorch_ask(make_model, X, Y, history=None, warm_state=None):
 
     ``warm_state`` (the previous ask's ``state_dict``) starts the fit from the last fit's
     hyperparameters, as Ax does between trials; returns the point and the new state.
+    A fully Bayesian model (SAAS) is fitted by NUTS with BoTorch's defaults instead.
     """
     from botorch.acquisition import FixedFeatureAcquisitionFunction, LogExpectedImprovement
-    from botorch.fit import fit_gpytorch_mll
+    from botorch.fit import fit_fully_bayesian_model_nuts, fit_gpytorch_mll
     from botorch.optim import optimize_acqf
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
@@ -160,9 +174,12 @@ def _botorch_ask(make_model, X, Y, history=None, warm_state=None):
     d = X.shape[-1]
     bounds = torch.tensor([[0.0] * d, [1.0] * d], dtype=torch.double)
     model = make_model(X, Y, history)
-    if warm_state is not None:
-        model.load_state_dict(warm_state, strict=False)
-    fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+    if getattr(model, "_is_fully_bayesian", False):
+        fit_fully_bayesian_model_nuts(model, disable_progbar=True)
+    else:
+        if warm_state is not None:
+            model.load_state_dict(warm_state, strict=False)
+        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
     acqf = LogExpectedImprovement(model, best_f=Y.max())
     if history is not None:  # MultiTaskGP: evaluate on the target's task column
         acqf = FixedFeatureAcquisitionFunction(acqf, d + 1, [d], [model.target_label])
@@ -171,7 +188,9 @@ def _botorch_ask(make_model, X, Y, history=None, warm_state=None):
     return x.detach(), state
 
 
-def _botorch_loop(target: Task, seed: int, n_init: int, make_model, history=None):
+def _botorch_loop(
+    target: Task, seed: int, n_init: int, make_model, history=None, budget: int = BUDGET
+):
     """LogEI loop of a BoTorch peer (maximizing -f), Sobol start as hbo's.
 
     MultiTaskGP (``history`` given) is warm-started from its previous fit: its cold fits on
@@ -185,7 +204,7 @@ def _botorch_loop(target: Task, seed: int, n_init: int, make_model, history=None
     values = [float(v) for v in target(X.numpy())]
     times = [0.0] * n_init
     state = None
-    while len(values) < BUDGET:
+    while len(values) < budget:
         start = time.perf_counter()
         with manual_seed(seed + len(values)):
             Y = -torch.tensor(values, dtype=torch.double).unsqueeze(-1)
@@ -201,6 +220,13 @@ def _single_task_gp(X, Y, _history):
     from botorch.models import SingleTaskGP
 
     return SingleTaskGP(X, Y)
+
+
+def _saas(X, Y, _history):
+    from botorch.models.fully_bayesian import SaasFullyBayesianSingleTaskGP
+    from botorch.models.transforms.outcome import Standardize
+
+    return SaasFullyBayesianSingleTaskGP(X, Y, outcome_transform=Standardize(m=1))
 
 
 def _multi_task_gp(X, Y, history):
@@ -239,8 +265,10 @@ def _history_tensors_from(X: np.ndarray, Y: np.ndarray):
     return tX, -torch.tensor(Y.reshape(-1, 1))
 
 
-def run_arm(args: tuple[str, str, int]) -> tuple[str, str, int, list[float], list[float], float]:
-    family, arm, seed = args
+def run_arm(args: tuple) -> tuple[str, str, int, list[float], list[float], float]:
+    """One run: ``args = (family, arm, seed)`` or ``(family, arm, seed, budget)``."""
+    family, arm, seed = args[:3]
+    budget = args[3] if len(args) > 3 else BUDGET
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     target, sources = make_family(family, seed)
@@ -250,6 +278,10 @@ def run_arm(args: tuple[str, str, int]) -> tuple[str, str, int, list[float], lis
         values, times = run_hbo(target, sources, seed, with_history=True)
     elif arm == "hbo_no_history":
         values, times = run_hbo(target, sources, seed, with_history=False)
+    elif arm == "hbo_nuts":
+        values, times = run_hbo(target, sources, seed, True, inference="nuts", budget=budget)
+    elif arm == "saas":
+        values, times = _botorch_loop(target, seed, n_init, _saas, budget=budget)
     elif arm == "single_task_gp":
         values, times = _botorch_loop(target, seed, n_init, _single_task_gp)
     elif arm == "multi_task_gp":
@@ -266,9 +298,11 @@ def run_arm(args: tuple[str, str, int]) -> tuple[str, str, int, list[float], lis
 
 # ---------------------------------------------------------------------- reporting
 def regret_curves(results) -> dict[tuple[str, str], np.ndarray]:
+    """``seeds x BUDGET`` simple regret per (family, arm); NaN beyond a shorter run's end."""
     curves: dict[tuple[str, str], list[np.ndarray]] = {}
     for family, arm, _seed, values, _times, f_min in results:
-        best = np.minimum.accumulate(np.asarray(values))
+        best = np.full(BUDGET, np.nan)
+        best[: len(values)] = np.minimum.accumulate(np.asarray(values))
         curves.setdefault((family, arm), []).append(np.maximum(best - f_min, 0.0))
     return {k: np.vstack(v) for k, v in curves.items()}
 
@@ -294,6 +328,9 @@ def table(results, families, seeds_note: str) -> str:
             c = curves[(family, arm)]
             cells = []
             for k in CHECKPOINTS:
+                if np.isnan(c[:, k - 1]).any():  # some runs were shorter (--budget)
+                    cells.append("not run")
+                    continue
                 q25, q50, q75 = np.percentile(c[:, k - 1], [25, 50, 75])
                 cells.append(f"{q50:.3g} [{q25:.3g}, {q75:.3g}]")
             ratio = np.median(c[:, 9]) / base if base > 0 else math.nan
@@ -395,11 +432,39 @@ def _time_botorch_ask(make_model, X, Y, history) -> float:
     return time.perf_counter() - start
 
 
-def load_runs(path: Path) -> list[tuple]:
-    """Finished runs ``(family, arm, seed, values, ask_times, f_min)`` from a JSON-lines file."""
-    if not path.exists():
-        return []
-    return [tuple(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+def load_runs(paths: Path | list[Path]) -> list[tuple]:
+    """Finished runs ``(family, arm, seed, values, ask_times, f_min)`` from JSON-lines files.
+
+    A run found in several files is taken once (from the first file that has it).
+    """
+    runs, seen = [], set()
+    for path in [paths] if isinstance(paths, Path) else paths:
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines():
+            run = tuple(json.loads(line)) if line.strip() else None
+            if run is not None and tuple(run[:3]) not in seen:
+                seen.add(tuple(run[:3]))
+                runs.append(run)
+    return runs
+
+
+def seeds_per_arm(results, families) -> str:
+    """``arm: n seeds`` (or per family when they differ), for the table's note."""
+    counts: dict[str, dict[str, int]] = {}
+    for family, arm, *_ in results:
+        if family in families:
+            counts.setdefault(arm, {}).setdefault(family, 0)
+            counts[arm][family] += 1
+    parts = []
+    for arm in (a for a in ARMS if a in counts):
+        per = counts[arm]
+        if len(set(per.values())) == 1 and len(per) == len(families):
+            parts.append(f"{arm} {next(iter(per.values()))}")
+        else:
+            parts.append(f"{arm} " + "/".join(f"{per.get(f, 0)} ({f})" for f in families))
+        parts[-1] += " seeds"
+    return "; ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -411,6 +476,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mtgp-max-tasks", type=int, default=50,
                         help="--scaling: skip MultiTaskGP above this many tasks")
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--budget", type=int, default=BUDGET,
+                        help=f"target evaluations per run (default {BUDGET}); shorter runs "
+                        "fill only the checkpoints they reach (for the slow arms)")
     parser.add_argument("--mtgp-seeds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--families", nargs="+", choices=FAMILIES, help="subset of families")
@@ -418,9 +486,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--runs",
         type=Path,
-        help="JSON-lines file of finished runs: read to skip them, appended as runs finish "
-        "(a long benchmark can stop and resume; default results/<name>_runs.jsonl)",
+        nargs="+",
+        help="JSON-lines files of finished runs: all are read (to skip those runs and to "
+        "merge them into the table); new runs are appended to the first (a long benchmark "
+        "can stop and resume; default results/<name>_runs.jsonl)",
     )
+    parser.add_argument("--out", help="name of the table and plot in results/ (default "
+                        "transfer_benchmark, or transfer_benchmark_quick with --quick)")
     args = parser.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
     if args.scaling:
@@ -435,14 +507,15 @@ def main(argv: list[str] | None = None) -> None:
     arms = args.arms or ARMS
     seeds = 3 if args.quick else args.seeds
     mtgp_seeds = min(seeds, 2 if args.quick else args.mtgp_seeds)
-    name = "transfer_benchmark_quick" if args.quick else "transfer_benchmark"
-    runs = args.runs or RESULTS / f"{name}_runs.jsonl"
+    name = args.out or ("transfer_benchmark_quick" if args.quick else "transfer_benchmark")
+    run_files = args.runs or [RESULTS / f"{name}_runs.jsonl"]
+    runs = run_files[0]
     # the arms the acceptance compares come first, so a partial run is already informative
     order = {arm: i for i, arm in enumerate(("hbo", "single_task_gp", "random", "multi_task_gp",
-                                              "hbo_no_history"))}
+                                              "hbo_no_history", "hbo_nuts", "saas"))}
     jobs = sorted(
         (
-            (f, a, s)
+            (f, a, s) if args.budget == BUDGET else (f, a, s, args.budget)
             for f in families
             for a in arms
             for s in range(seeds)
@@ -450,10 +523,13 @@ def main(argv: list[str] | None = None) -> None:
         ),
         key=lambda job: (order[job[1]], job[2], job[0]),
     )
-    results = [r for r in load_runs(runs) if tuple(r[:3]) in set(jobs)]
-    done = {tuple(r[:3]) for r in results}
-    todo = [job for job in jobs if job not in done]
-    print(f"{len(done)} of {len(jobs)} runs read from {runs}; {len(todo)} to run", flush=True)
+    previous = load_runs(run_files)
+    done = {tuple(r[:3]) for r in previous}
+    todo = [job for job in jobs if tuple(job[:3]) not in done]
+    # the table shows every run read (other arms' files too), not only this call's jobs
+    results = [r for r in previous if r[0] in families]
+    print(f"{len(jobs) - len(todo)} of {len(jobs)} runs read from "
+          f"{', '.join(map(str, run_files))}; {len(todo)} to run", flush=True)
     start = time.perf_counter()
     with mp.get_context("spawn").Pool(args.workers) as pool:
         for i, res in enumerate(pool.imap_unordered(run_arm, todo), 1):
@@ -466,9 +542,10 @@ def main(argv: list[str] | None = None) -> None:
                 flush=True,
             )
     note = (
-        f"{seeds} seeds per arm; MultiTaskGP on {mtgp_seeds} seeds (its fits dominate "
-        f"the run time). Sources: {N_SOURCES} x {N_SOURCE_POINTS} points; target budget "
-        f"{BUDGET}. Ask time: fit + acquisition, model-based asks only."
+        f"Seeds per arm: {seeds_per_arm(results, families)} (MultiTaskGP's fits and the "
+        f"fully Bayesian arms' NUTS runs dominate the run time). Sources: {N_SOURCES} x "
+        f"{N_SOURCE_POINTS} points; target budget {BUDGET}. Ask time: fit + acquisition, "
+        "model-based asks only."
     )
     text = table(results, families, note)
     (RESULTS / f"{name}.md").write_text("# Transfer benchmark\n\n" + text)

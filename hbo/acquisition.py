@@ -3,7 +3,8 @@
 * One point, nothing pending: analytic ``LogExpectedImprovement`` (Ament et al. 2023,
   "Unexpected improvements to expected improvement", NeurIPS) with the incumbent
   ``best_f`` = the largest posterior mean at the task's observed points (robust to
-  noise, unlike the largest noisy observation).
+  noise, unlike the largest noisy observation; the mixture mean for an ensemble model,
+  whose LogEI BoTorch averages over the draws).
 * A batch, or points pending on other workers (asked but not told, or failed):
   ``qLogNoisyExpectedImprovement`` with those points as ``X_pending``, so that the
   batch and the pending points are fantasized jointly and suggestions differ.
@@ -51,7 +52,9 @@ def build_acquisition(
     """
     if q == 1 and X_pending is None:
         with torch.no_grad():
-            best_f = model.posterior(X_observed).mean.max()
+            posterior = model.posterior(X_observed)
+            # an ensemble (fully Bayesian) model: the incumbent under the mixture's mean
+            best_f = getattr(posterior, "mixture_mean", posterior.mean).max()
         return LogExpectedImprovement(model, best_f=best_f)
     sampler = SobolQMCNormalSampler(torch.Size([MC_SAMPLES]), seed=seed)
     return qLogNoisyExpectedImprovement(

@@ -27,6 +27,7 @@ from botorch.utils.sampling import manual_seed
 
 from hbo import acquisition
 from hbo._warnings import FailedTrialWarning, warn
+from hbo.diagnostics import ConvergenceReport
 from hbo.errors import (
     ArgumentTypeError,
     InvalidArgumentError,
@@ -36,13 +37,17 @@ from hbo.errors import (
     UnknownTaskError,
 )
 from hbo.models import HierarchicalGP
+from hbo.models.fully_bayesian import FullyBayesianHierarchicalGP, fit_fully_bayesian
+from hbo.models.nuts import NUTSOptions
 from hbo.models.pooling import PoolingReport
+from hbo.models.posterior_pooling import PosteriorPoolingReport
 from hbo.models.shared_choice import SharedFunctionChoice, fit_surrogate
 from hbo.space import SearchSpace, space_differences, space_from_dict, space_to_dict
 from hbo.storage import Storage, StudyMismatchError, UnknownStudyError, open_storage
 from hbo.trial import Origin, Trial, TrialState, check_transition
 
 DIRECTIONS = ("minimize", "maximize")
+INFERENCE = ("map", "nuts")
 
 
 def _as_real(value: Any, argument: str) -> float:
@@ -96,6 +101,15 @@ class Study:
         heartbeat_timeout: Seconds after which a running trial without a heartbeat
             (:meth:`heartbeat`, :meth:`keep_alive`, or its ``ask``) is presumed dead:
             ``ask`` then marks it failed. None (default): running trials wait forever.
+        inference: ``"map"`` (default): the surrogate's hyperparameters at their MAP
+            estimate. ``"nuts"``: fully Bayesian; NUTS draws of ``(m, tau, z)`` form an
+            ensemble and Expected Improvement is averaged over them
+            (:mod:`hbo.models.fully_bayesian`). The shared function ``g`` is chosen first
+            as in MAP mode (leave-one-out at the MAP fits, which also start the chains);
+            NUTS then samples the chosen model. :meth:`diagnostics` reports convergence.
+        nuts: NUTS settings for ``inference="nuts"``: a dict with any of ``warmup``,
+            ``draws``, ``chains``, ``thinning``, ``target_accept``, ``max_tree_depth``,
+            ``progress``, or a :class:`~hbo.models.nuts.NUTSOptions`.
     """
 
     def __init__(
@@ -110,6 +124,8 @@ class Study:
         n_initial: int | None = None,
         shared_function: bool | None = None,
         heartbeat_timeout: float | None = None,
+        inference: str = "map",
+        nuts: NUTSOptions | Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(space, SearchSpace):
             raise ArgumentTypeError(f"space must be an hbo.SearchSpace, got {type(space).__name__}")
@@ -129,6 +145,12 @@ class Study:
                 f"heartbeat_timeout must be a finite number of seconds >= 0, got "
                 f"{heartbeat_timeout!r}"
             )
+        if inference not in INFERENCE:
+            raise InvalidArgumentError(f"inference must be one of {INFERENCE}, got {inference!r}")
+        if nuts is not None and inference != "nuts":
+            raise InvalidArgumentError('nuts options are used only with inference="nuts"')
+        self.inference = inference
+        self.nuts = NUTSOptions.from_value(nuts)
         self.space = space
         self.task = _check_name(task, "task")
         self.direction = direction
@@ -146,7 +168,7 @@ class Study:
         self.heartbeat_timeout = heartbeat_timeout
         self.n_initial = n_initial
         self.shared_function = shared_function
-        self._model: HierarchicalGP | None = None
+        self._model: HierarchicalGP | FullyBayesianHierarchicalGP | None = None
         self._model_key: tuple[int, ...] = ()
         self._fitted: dict[bool, HierarchicalGP] = {}  # warm starts, by shared_function
         self._shared_choice: SharedFunctionChoice | None = None
@@ -162,7 +184,8 @@ class Study:
         Args:
             name: The study's name.
             storage: A database URL or the :class:`~hbo.storage.Storage` holding it.
-            options: ``n_initial``, ``shared_function``, ``heartbeat_timeout`` (not stored).
+            options: ``n_initial``, ``shared_function``, ``heartbeat_timeout``,
+                ``inference``, ``nuts`` (not stored).
 
         Raises:
             UnknownStudyError: no study of this name is stored there.
@@ -393,19 +416,43 @@ class Study:
         ]
         return pd.DataFrame(rows, columns=columns)
 
-    def pooling(self) -> PoolingReport:
-        """How much the tasks shared, from the surrogate fitted to all completed trials."""
+    def pooling(self) -> PoolingReport | PosteriorPoolingReport:
+        """How much the tasks shared, from the surrogate fitted to all completed trials.
+
+        With ``inference="nuts"``, a :class:`~hbo.models.posterior_pooling.PosteriorPoolingReport`
+        of the posterior draws (medians and 90% intervals).
+        """
         if not self.storage.get_trials(states=[TrialState.COMPLETE]):
             raise NotReadyError(
                 "pooling() needs completed trials: call study.add_history or study.tell first"
             )
         with manual_seed(self.seed):
             model = self._fit_model(self.task)
-        tasks = [self.tasks[label] for label in model.task_labels]
-        return PoolingReport.from_model(
+        report = (
+            PosteriorPoolingReport.from_ensemble
+            if isinstance(model, FullyBayesianHierarchicalGP)
+            else PoolingReport.from_model
+        )
+        base = getattr(model, "model", model)
+        tasks = [self.tasks[label] for label in base.task_labels]
+        return report(
             model, tasks, self.space.feature_names(), target=self.task,
             shared_choice=self._shared_choice,
         )
+
+    def diagnostics(self) -> ConvergenceReport:
+        """Convergence of the last NUTS run (``inference="nuts"``): R-hat, ESS, divergences."""
+        if self.inference != "nuts":
+            raise InvalidArgumentError(
+                'diagnostics() reports on NUTS; this study uses inference="map" (create it '
+                'with hbo.Study(..., inference="nuts"))'
+            )
+        if not isinstance(self._model, FullyBayesianHierarchicalGP):
+            raise NotReadyError(
+                "no NUTS fit yet: call study.ask() once the model is in use, or "
+                "study.pooling(), first"
+            )
+        return self._model.convergence
 
     # ------------------------------------------------------------------ internals
     def _n_initial(self, task: str) -> int:
@@ -421,7 +468,7 @@ class Study:
         task_seed = (self.seed + zlib.crc32(task.encode())) % 2**31
         return self.space.sobol(q, seed=task_seed, skip=len(asked))
 
-    def _fit_model(self, task: str) -> HierarchicalGP:
+    def _fit_model(self, task: str) -> HierarchicalGP | FullyBayesianHierarchicalGP:
         """Fit (or reuse) the surrogate on all completed trials, output on ``task``."""
         done = self.storage.get_trials(states=[TrialState.COMPLETE])
         key = (self.tasks.index(task), *(t.id for t in done))
@@ -446,6 +493,9 @@ class Study:
         model, self._shared_choice, self._fitted = fit_surrogate(
             build, label[task], self._fitted, self.shared_function
         )
+        if self.inference == "nuts":  # chains start at the MAP fit of the chosen model
+            seed = int(torch.randint(2**31 - 1, ()))  # from the caller's seeded RNG
+            model = fit_fully_bayesian(model, self.nuts, seed)
         self._model, self._model_key = model, key
         return model
 
