@@ -14,6 +14,17 @@ posterior geometry is close to Gaussian when the data are weak (Papaspiliopoulos
 Sköld 2007, doi:10.1214/088342307000000014; Betancourt & Girolami 2015, arXiv:1312.0906).
 The exact posterior is :class:`hbo.hierarchy.NormalHierarchy`; this class is its NUTS peer.
 
+Marginalized form (``marginalize=True``). The group effects integrate out in closed form,
+``y_j | mu, tau ~ N(mu, tau^2 + sigma_j^2)`` (BDA3 §5.4), so NUTS samples only
+``(mu, tau)``, a two-dimensional posterior without a funnel. Each draw of ``theta`` is then
+drawn from its Gaussian conditional (BDA3 eq. 5.17),
+
+    theta_j | mu, tau, y ~ N((1 - B_j) y_j + B_j mu, (1 - B_j) sigma_j^2),
+    B_j = sigma_j^2 / (sigma_j^2 + tau^2),
+
+as a generated quantity: the joint draws of ``(mu, tau, theta)`` have the same law as the
+full model's.
+
 The bundled data (:data:`Y`, :data:`SIGMA`) are the SAT coaching effects of Rubin (1981).
 """
 
@@ -23,6 +34,7 @@ from collections.abc import Sequence
 
 import pyro
 import pyro.distributions as dist
+import torch
 
 from hbo.errors import InvalidDataError
 from hbo.hierarchy.models._base import (
@@ -51,6 +63,8 @@ class EightSchools(HierarchicalModel):
         y: group estimates, shape ``J``.
         sigma: their standard errors, shape ``J``, all > 0.
         centered: sample ``theta`` directly (funnel) or ``z`` with ``theta = mu + tau z``.
+        marginalize: integrate ``theta`` out, sample ``(mu, tau)`` only and draw ``theta``
+            from its conditional afterwards (module docstring); ``centered`` is then moot.
         mu_prior: ``(loc, scale)`` of a normal prior on ``mu``, or ``None`` for a flat prior.
         tau_prior: ``"half_normal"``, ``"half_cauchy"``, ``"exponential"`` or ``"uniform"``.
         tau_scale: scale of the tau prior (1 / rate for the exponential, upper bound for
@@ -64,6 +78,7 @@ class EightSchools(HierarchicalModel):
         sigma: Sequence[float] = SIGMA,
         *,
         centered: bool = False,
+        marginalize: bool = False,
         mu_prior: tuple[float, float] | None = (0.0, 5.0),
         tau_prior: str = "half_normal",
         tau_scale: float = 5.0,
@@ -80,6 +95,7 @@ class EightSchools(HierarchicalModel):
             raise InvalidDataError(f"names has {len(names)} labels for {len(y_t)} groups")
         self.sigma = s_t
         self.centered = bool(centered)
+        self.marginalize = bool(marginalize)
         self.tau_dist = scale_prior(tau_prior, tau_scale)
         self.observed = {"y": y_t}
         self.coords = {"school": names}
@@ -90,9 +106,24 @@ class EightSchools(HierarchicalModel):
         mu = pyro.sample("mu", mu_dist)
         tau = pyro.sample("tau", self.tau_dist)
         with pyro.plate("school", len(self.sigma), dim=-1):
+            if self.marginalize:
+                scale = torch.sqrt(tau**2 + self.sigma**2)
+                pyro.sample("y", dist.Normal(mu, scale), obs=self.observed["y"])
+                return
             if self.centered:
                 theta = pyro.sample("theta", dist.Normal(mu, tau))
             else:
                 z = pyro.sample("z", normal(0.0, 1.0))
                 theta = pyro.deterministic("theta", mu + tau * z, event_dim=0)
             pyro.sample("y", dist.Normal(theta, self.sigma), obs=self.observed["y"])
+
+    def generated_quantities(self, draws: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``theta`` (``n x J``) from its conditional given each draw of ``(mu, tau)`` (module
+        docstring), for the marginalized form; nothing otherwise."""
+        if not self.marginalize:
+            return {}
+        mu, tau = draws["mu"][:, None], draws["tau"][:, None]
+        var = self.sigma**2
+        b = var / (var + tau**2)
+        mean = (1.0 - b) * self.observed["y"] + b * mu
+        return {"theta": mean + torch.sqrt((1.0 - b) * var) * torch.randn_like(mean)}

@@ -86,9 +86,8 @@ class FootballHomeAdvantage(HierarchicalModel):
         def_scale: float = 1.0,
         home_scale: float = 0.25,
     ) -> None:
-        # copies: pandas may hand read-only arrays, which torch warns about
-        hg = as_tensor(np.array(home_goals), "home_goals")
-        ag = as_tensor(np.array(away_goals), "away_goals")
+        hg = as_tensor(home_goals, "home_goals")
+        ag = as_tensor(away_goals, "away_goals")
         for name, g in (("home_goals", hg), ("away_goals", ag)):
             if (g < 0).any() or (g != torch.round(g)).any():
                 raise InvalidDataError(f"{name} must be non-negative integers")

@@ -133,7 +133,7 @@ class IRT2PL(HierarchicalModel):
         sigma_b_scale: float = 1.0,
         sigma_a_scale: float = 0.5,
     ) -> None:
-        y = as_tensor(np.array(correct), "correct")  # a copy: pandas may hand read-only data
+        y = as_tensor(correct, "correct")
         if not ((y == 0) | (y == 1)).all():
             raise InvalidDataError("correct must contain only 0 and 1")
         n = len(y)

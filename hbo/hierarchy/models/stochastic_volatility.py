@@ -140,7 +140,7 @@ class StochasticVolatility(HierarchicalModel):
         sigma_scale: float = 1.0,
         phi_beta: tuple[float, float] = (20.0, 1.5),
     ) -> None:
-        y_t = as_tensor(np.array(y), "y")  # a copy: pandas may hand read-only data
+        y_t = as_tensor(y, "y")
         if len(y_t) < 2:
             raise InvalidDataError(f"y needs at least 2 returns, got {len(y_t)}")
         if not mu_prior[1] > 0:
