@@ -101,7 +101,6 @@ class PosteriorPoolingReport:
         D = theta["lengthscale"].shape[-1]
         features = list(feature_names) if feature_names is not None else [str(i) for i in range(D)]
         target_index = list(task_names).index(target) if target in task_names else 0
-        divergent = _thinned_divergences(ensemble)
         group_rows, task_rows, tau_draws, funnels = [], [], {}, {}
         for g in model.groups:
             m = ensemble.draws[f"m.{g}"].numpy().reshape(ensemble.num_draws, -1).mean(-1)
@@ -111,8 +110,7 @@ class PosteriorPoolingReport:
                 log_tau = np.full(ensemble.num_draws, np.log(max(float(model.tau(g)), 1e-300)))
             tau = np.exp(log_tau)
             tau_draws[g] = tau
-            z = ensemble.draws[f"z.{g}"].numpy().reshape(ensemble.num_draws, model.num_tasks, -1)
-            funnels[g] = (log_tau, z[:, target_index, 0], divergent)
+            funnels[g] = _funnel_draws(ensemble, g, target_index, log_tau)
             med, lo, hi = _summary(np.exp(m))
             t_med, t_lo, t_hi = _summary(tau)
             group_rows.append({
@@ -250,10 +248,20 @@ def _information_per_draw(ensemble) -> dict[str, np.ndarray]:
     return {g: torch.stack([i[g] for i in per_draw]).numpy() for g in per_draw[0]}
 
 
-def _thinned_divergences(ensemble) -> np.ndarray:
-    """Whether each kept draw's transition diverged (all False without a NUTS run)."""
-    if ensemble.result is None:
-        return np.zeros(ensemble.num_draws, dtype=bool)
-    step = ensemble.result.options.thinning
+def _funnel_draws(
+    ensemble, group: str, task: int, log_tau: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(log tau, z of task [first input], diverged)`` over every post-warm-up draw.
+
+    Without a NUTS run (an ensemble built from given draws) or with a fixed tau: the kept
+    draws, none marked divergent; ``log_tau`` is then the kept draws'.
+    """
+    T = ensemble.model.num_tasks
+    if ensemble.result is None or f"log_tau.{group}" not in ensemble.result.samples:
+        z = ensemble.draws[f"z.{group}"].numpy().reshape(len(log_tau), T, -1)[:, task, 0]
+        return log_tau, z, np.zeros(len(log_tau), dtype=bool)
+    samples = ensemble.result.samples
+    all_log_tau = samples[f"log_tau.{group}"].numpy().reshape(-1)
+    z = samples[f"z.{group}"].numpy().reshape(len(all_log_tau), T, -1)[:, task, 0]
     diverging = ensemble.result.idata.sample_stats["diverging"].values.astype(bool)
-    return diverging[:, ::step].reshape(-1)
+    return all_log_tau, z, diverging.reshape(-1)

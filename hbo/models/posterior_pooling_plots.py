@@ -19,6 +19,7 @@ import math
 import arviz as az
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from hbo.diagnostics.funnel import funnel
 
@@ -75,10 +76,13 @@ def shrinkage_figure(report) -> Figure:
             ax.annotate(f"B={r['shrinkage']:.2f}", (r["value_95%"], yi), xytext=(4, 0),
                         textcoords="offset points", va="center", fontsize="x-small")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on short ranges
+        ax.margins(x=0.2)  # room for the B labels
         ax.set_yticks(y, tasks)
-        ax.invert_yaxis()
+        ax.set_ylim(len(tasks) - 0.5, -0.5)
         ax.set_title(name, fontsize="medium")
-        ax.legend(fontsize="x-small", loc="lower right")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", fontsize="small")
     fig.suptitle("Per-task hyperparameters (median, 90% interval) and posterior shrinkage B "
                  "toward the shared value (0 = own data, 1 = fully pooled; target in red)")
     return fig
