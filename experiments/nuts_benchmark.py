@@ -1,35 +1,41 @@
 """NUTS speed: hbo (pyro) against NumPyro on the same model, data, warm-up and draws.
 
 For each model: wall time (compilation included) and bulk ESS per second, where the ESS
-is the *minimum* over the latent scalar parameters of ArviZ's bulk ESS (the slowest
+is the *minimum* over all latent scalar parameters of ArviZ's bulk ESS (the slowest
 direction decides how long a run must be). Both samplers: multinomial NUTS with diagonal
-mass matrix, target acceptance 0.8, maximum tree depth 10, chains run one after another
-(no parallel chains on either side), float64.
+mass matrix, target acceptance 0.9 (hbo's default for hierarchical models), maximum tree
+depth 10, chains run one after another (no parallel chains on either side), float64.
 
 NumPyro is timed twice on one ``MCMC`` object: cold (XLA compilation included, what a user
 waits for once) and warm (the compiled sampler rerun: the steady-state speed).
-hbo is run twice, with ``jit=False`` and with ``jit=True`` (pyro's ``jit_compile``: the
-potential energy traced by the PyTorch JIT), which is what pyro offers before anything
-else; the ratio ``NumPyro ESS/s / hbo ESS/s`` is reported for the faster one. NumPyro
-compiles the whole NUTS transition with XLA, while pyro runs the tree building in Python
-and pays roughly 0.3 to 1 ms of interpreter overhead per leapfrog step whatever the model
-size, so small models show the largest gap.
+hbo is run with ``--jit torchscript`` (``fit(jit=True)``: potential and gradient traced into
+one frozen TorchScript graph over one flat parameter vector,
+:mod:`hbo.hierarchy.models._potential`), ``inductor`` (``jit="inductor"``: the same graph
+compiled to C++ by ``torch.compile``) and/or ``eager`` (``jit=False``). The ratio
+``NumPyro ESS/s / hbo ESS/s`` is reported for the fastest hbo run. NumPyro compiles the
+whole NUTS transition with XLA, while pyro builds the tree in Python and pays a few hundred
+microseconds of interpreter overhead per leapfrog step whatever the model size, so small
+models show the largest gap.
 
-Models: Eight Schools (non-centered, mu ~ N(0, 5), tau ~ Half-Normal(5)); stochastic
-volatility (non-centered, T = 500 simulated returns) and IRT (``hbo.hierarchy.models``'
-``StochasticVolatility`` / ``IRT2PL``), each imported lazily and skipped with a message if
-absent. NumPyro twins exist for Eight Schools and SV; the IRT twin is not written (its
-sum-to-zero constraints must be mirrored exactly), so IRT reports hbo's numbers only.
+Models (each the same model on both sides; latent names match):
+- ``eight_schools_noncentered``: mu ~ N(0, 5), tau ~ Half-Normal(5), theta = mu + tau z;
+- ``eight_schools_marginalized``: the same posterior with theta integrated out
+  (``EightSchools(marginalize=True)``; NumPyro samples the same two-parameter model), a
+  different model from the one above: compare its ratio only with its own NumPyro row;
+- ``stochastic_volatility_T<T>``: non-centered SV on simulated returns;
+- ``irt_2pl``: ``IRT2PL`` with its default parameterization (countries and items centered,
+  students non-centered, sum-to-zero levels through the same scaled Helmert basis).
 
 NumPyro is optional, for this benchmark only: ``pip install numpyro jax``.
-Run: ``.venv/bin/python experiments/nuts_benchmark.py [--quick]``; writes
-``experiments/results/nuts_benchmark.csv``.
+Run: ``.venv/bin/python experiments/nuts_benchmark.py [--quick] [--models ...]``; writes
+``experiments/results/nuts_benchmark.csv`` (``--tag`` adds a suffix to the file name).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -38,24 +44,34 @@ from pathlib import Path
 import arviz as az
 import numpy as np
 import pandas as pd
+import torch
 
 from hbo._warnings import ConvergenceWarning
-from hbo.hierarchy.models import EightSchools
+from hbo.hierarchy.models import (
+    IRT2PL,
+    EightSchools,
+    StochasticVolatility,
+    simulate_irt,
+    simulate_returns,
+)
 from hbo.hierarchy.models.eight_schools import SIGMA, Y
 
 RESULTS = Path(__file__).parent / "results"
+TARGET_ACCEPT = 0.9
+PRIORS = dict(mu_prior=(0.0, 5.0), tau_prior="half_normal", tau_scale=5.0)
 
 
 def min_bulk_ess(idata: az.InferenceData, var_names: list[str]) -> float:
     return float(az.summary(idata, var_names=var_names, kind="diagnostics")["ess_bulk"].min())
 
 
-def run_hbo(model, latent: list[str], chains: int, warmup: int, draws: int, jit: bool) -> dict:
+def run_hbo(model, latent: list[str], chains: int, warmup: int, draws: int,
+            jit: bool | str) -> dict:
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # reported below instead
         fit = model.fit(chains=chains, warmup=warmup, draws=draws, seed=0, jit=jit,
-                        progress=False)
+                        target_accept=TARGET_ACCEPT, progress=False)
     wall = time.perf_counter() - start
     ess = min_bulk_ess(fit.idata, latent)
     return {"wall_s": wall, "min_ess_bulk": ess, "ess_per_s": ess / wall,
@@ -69,7 +85,8 @@ def run_numpyro(model: Callable, data: dict, latent: list[str], chains: int, war
     import jax
     from numpyro.infer import MCMC, NUTS
 
-    mcmc = MCMC(NUTS(model, target_accept_prob=0.8, max_tree_depth=10), num_warmup=warmup,
+    mcmc = MCMC(NUTS(model, target_accept_prob=TARGET_ACCEPT, max_tree_depth=10),
+                num_warmup=warmup,
                 num_samples=draws, num_chains=chains, chain_method="sequential",
                 progress_bar=False)
     out = {}
@@ -98,6 +115,47 @@ def numpyro_eight_schools(y, sigma):  # noqa: ANN001, ANN201
         numpyro.sample("y", nd.Normal(mu + tau * z, sigma), obs=y)
 
 
+def numpyro_eight_schools_marginal(y, sigma):  # noqa: ANN001, ANN201
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as nd
+
+    mu = numpyro.sample("mu", nd.Normal(0.0, 5.0))
+    tau = numpyro.sample("tau", nd.HalfNormal(5.0))
+    with numpyro.plate("school", len(sigma)):
+        numpyro.sample("y", nd.Normal(mu, jnp.sqrt(tau**2 + sigma**2)), obs=y)
+
+
+def numpyro_irt(correct, country_of_student, basis_country, basis_item,  # noqa: ANN001, ANN201
+                scales):
+    """hbo's IRT2PL (countries and items centered, students non-centered) in NumPyro."""
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as nd
+
+    tau = numpyro.sample("tau", nd.HalfNormal(scales["tau_scale"]))
+    mu_b = numpyro.sample("mu_b", nd.Normal(0.0, 2.0))
+    sigma_b = numpyro.sample("sigma_b", nd.HalfNormal(scales["sigma_b_scale"]))
+    sigma_a = numpyro.sample("sigma_a", nd.HalfNormal(scales["sigma_a_scale"]))
+    n_countries, n_items = basis_country.shape[0], basis_item.shape[0]
+    with numpyro.plate("country_free", n_countries - 1):
+        w = numpyro.sample("mu_country_free", nd.Normal(0.0, tau))
+    with numpyro.plate("item_free", n_items - 1):
+        v = numpyro.sample("log_a_free", nd.Normal(0.0, sigma_a))
+    mu_c = basis_country @ w
+    a = jnp.exp(basis_item @ v)
+    with numpyro.plate("country", n_countries):
+        sigma_c = numpyro.sample("sigma_country", nd.HalfNormal(scales["sigma_scale"]))
+    with numpyro.plate("item", n_items):
+        b = numpyro.sample("b", nd.Normal(mu_b, sigma_b))
+    with numpyro.plate("student", len(country_of_student)):
+        z = numpyro.sample("z_theta", nd.Normal(0.0, 1.0))
+    theta = mu_c[country_of_student] + sigma_c[country_of_student] * z
+    logits = (a[None, :] * (theta[:, None] - b[None, :])).reshape(-1)
+    with numpyro.plate("response", logits.shape[0]):
+        numpyro.sample("correct", nd.Bernoulli(logits=logits), obs=correct)
+
+
 def numpyro_sv(y, mu_prior, sigma_scale, phi_beta):  # noqa: ANN001, ANN201
     """hbo's StochasticVolatility (non-centered) in NumPyro: the same priors and recursion."""
     import jax
@@ -124,38 +182,36 @@ def numpyro_sv(y, mu_prior, sigma_scale, phi_beta):  # noqa: ANN001, ANN201
 
 
 def cases(quick: bool) -> list[dict]:
-    """(name, hbo model, latent names for hbo and NumPyro, NumPyro twin and data)."""
-    out = [{
-        "name": "eight_schools_noncentered",
-        "hbo": EightSchools(Y, SIGMA, centered=False, mu_prior=(0.0, 5.0),
-                            tau_prior="half_normal", tau_scale=5.0),
-        "latent": ["mu", "tau", "z"], "np_latent": ["mu", "tau", "z"],
-        "numpyro": numpyro_eight_schools,
-        "data": {"y": np.array(Y), "sigma": np.array(SIGMA)},
-    }]
-    models = importlib.import_module("hbo.hierarchy.models")
-    if hasattr(models, "StochasticVolatility") and hasattr(models, "simulate_returns"):
-        y, _ = models.simulate_returns(T=250 if quick else 500)
-        sv = models.StochasticVolatility(y, centered=False)
-        out.append({
-            "name": f"stochastic_volatility_T{len(y)}", "hbo": sv,
-            "latent": ["mu", "phi", "sigma_eta", "eta"],
-            "np_latent": ["mu", "phi", "sigma_eta", "eta"], "numpyro": numpyro_sv,
-            "data": {"y": np.asarray(y), "mu_prior": sv.mu_prior,
-                     "sigma_scale": float(sv.sigma_scale), "phi_beta": sv.phi_beta},
-        })
-    else:
-        print("StochasticVolatility not available in hbo.hierarchy.models: skipped")
-    if hasattr(models, "IRT2PL") and hasattr(models, "simulate_irt"):
-        frame, _ = models.simulate_irt(n_countries=10 if quick else 20, n_students=50,
-                                       n_items=20 if quick else 30)
-        cols = ("correct", "student", "item", "country")
-        irt = models.IRT2PL(*(frame[c].to_numpy() for c in cols))
-        out.append({"name": "irt_2pl", "hbo": irt,
-                    "latent": ["tau", "mu_b", "sigma_b", "sigma_a"],
-                    "numpyro": None})
-    else:
-        print("IRT2PL not available in hbo.hierarchy.models: skipped")
+    """(name, hbo model, latent names (the same on both sides), NumPyro twin and data)."""
+    data = {"y": np.array(Y), "sigma": np.array(SIGMA)}
+    out = [
+        {"name": "eight_schools_noncentered", "hbo": EightSchools(Y, SIGMA, **PRIORS),
+         "latent": ["mu", "tau", "z"], "numpyro": numpyro_eight_schools, "data": data},
+        {"name": "eight_schools_marginalized",
+         "hbo": EightSchools(Y, SIGMA, marginalize=True, **PRIORS),
+         "latent": ["mu", "tau"], "numpyro": numpyro_eight_schools_marginal, "data": data},
+    ]
+    y, _ = simulate_returns(T=250 if quick else 500)
+    sv = StochasticVolatility(y, centered=False)
+    out.append({
+        "name": f"stochastic_volatility_T{len(y)}", "hbo": sv,
+        "latent": ["mu", "phi", "sigma_eta", "eta"], "numpyro": numpyro_sv,
+        "data": {"y": np.asarray(y), "mu_prior": sv.mu_prior,
+                 "sigma_scale": float(sv.sigma_scale), "phi_beta": sv.phi_beta},
+    })
+    frame, _ = simulate_irt(n_countries=10 if quick else 20, n_students=50,
+                            n_items=20 if quick else 30)
+    irt = IRT2PL(*(frame[c].to_numpy() for c in ("correct", "student", "item", "country")))
+    out.append({
+        "name": f"irt_2pl_{len(frame)}", "hbo": irt,
+        "latent": ["tau", "mu_b", "sigma_b", "sigma_a", "mu_country_free", "log_a_free",
+                   "sigma_country", "b", "z_theta"],
+        "numpyro": numpyro_irt,
+        "data": {"correct": irt.observed["correct"].numpy(),
+                 "country_of_student": irt.country_of_student.numpy(),
+                 "basis_country": irt._basis["mu_country"].numpy(),
+                 "basis_item": irt._basis["log_a"].numpy(), "scales": irt.scales},
+    })
     return out
 
 
@@ -163,9 +219,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 chains x 300 + 300")
     parser.add_argument("--models", nargs="*", help="substrings of the model names to run")
-    parser.add_argument("--jit-only", action="store_true",
-                        help="run hbo with jit=True only (skip the slower jit=False run)")
+    parser.add_argument("--jit", nargs="+", default=["torchscript"],
+                        choices=["torchscript", "inductor", "eager"],
+                        help="hbo's runs: jit=True, jit='inductor', jit=False")
+    parser.add_argument("--tag", default="", help="suffix of the output file name")
     args = parser.parse_args()
+    # one core each: XLA_FLAGS="--xla_cpu_multi_thread_eigen=false
+    # intra_op_parallelism_threads=1" does the same for NumPyro
+    torch.set_num_threads(1)
     chains, warmup, draws = (2, 300, 300) if args.quick else (4, 1000, 1000)
     try:
         import jax
@@ -176,6 +237,7 @@ def main() -> None:
         have_numpyro = False
     if not have_numpyro:
         print("NumPyro not installed (pip install numpyro jax): hbo's numbers only")
+    modes = [{"torchscript": True, "inductor": "inductor", "eager": False}[m] for m in args.jit]
     rows = []
     for case in cases(args.quick):
         if args.models and not any(m in case["name"] for m in args.models):
@@ -183,27 +245,29 @@ def main() -> None:
         print(f"\n=== {case['name']}: {chains} chains x {warmup} warm-up + {draws} draws ===",
               flush=True)
         runs = {}
-        for jit in (True,) if args.jit_only else (False, True):
+        for jit in modes:
             runs[f"hbo_jit={jit}"] = run_hbo(case["hbo"], case["latent"], chains, warmup,
                                              draws, jit)
             print(f"hbo (pyro, jit={jit}): {runs[f'hbo_jit={jit}']}", flush=True)
-        if have_numpyro and case["numpyro"] is not None:
-            runs.update(run_numpyro(case["numpyro"], case["data"], case["np_latent"],
+        if have_numpyro:
+            runs.update(run_numpyro(case["numpyro"], case["data"], case["latent"],
                                     chains, warmup, draws))
             for k in ("numpyro_cold", "numpyro_warm"):
                 print(f"{k}: {runs[k]}", flush=True)
         best = max((k for k in runs if k.startswith("hbo")), key=lambda k: runs[k]["ess_per_s"])
         for sampler, r in runs.items():
-            rows.append({"model": case["name"], "sampler": sampler, **r})
-        for k in ("numpyro_cold", "numpyro_warm"):
-            if k in runs:
-                ratio = runs[k]["ess_per_s"] / runs[best]["ess_per_s"]
-                print(f"{k} / hbo ({best}) ESS per second: {ratio:.1f} x")
+            ratio = r["ess_per_s"] / runs[best]["ess_per_s"] if "numpyro" in sampler else None
+            rows.append({"model": case["name"], "sampler": sampler, **r,
+                         "numpyro_over_best_hbo": ratio})
+            if ratio is not None:
+                print(f"{sampler} / hbo ({best}) ESS per second: {ratio:.2f} x")
     table = pd.DataFrame(rows)
+    print(f"\nload average (1, 5, 15 min) at the end: {os.getloadavg()}")
     print("\n" + table.round(2).to_string(index=False))
     RESULTS.mkdir(exist_ok=True)
-    table.to_csv(RESULTS / "nuts_benchmark.csv", index=False)
-    print(f"wrote {RESULTS / 'nuts_benchmark.csv'}")
+    out = RESULTS / f"nuts_benchmark{args.tag}.csv"
+    table.to_csv(out, index=False)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
