@@ -86,3 +86,18 @@ def test_diagnostics_needs_nuts():
     study = _study()
     with pytest.raises(InvalidArgumentError, match='inference="map"'):
         study.diagnostics()
+
+
+@pytest.mark.filterwarnings("ignore::hbo._warnings.ConvergenceWarning")
+def test_nuts_study_with_one_task():
+    """No history: nothing to pool, and the report says so (SingleTaskGP-like ensemble)."""
+    space = hbo.SearchSpace([hbo.Float("x", 0.0, 1.0)])
+    study = hbo.Study(space, task="only", seed=1, inference="nuts",
+                      nuts={"warmup": 20, "draws": 20, "thinning": 4, "progress": False})
+    xs = (0.1, 0.4, 0.6, 0.9)
+    study.add_history("only", [{"x": x} for x in xs], [math.cos(5 * x) for x in xs])
+    assert 0.0 <= study.ask().params["x"] <= 1.0
+    pooling = study.pooling()
+    assert "one task: nothing to pool" in str(pooling)
+    assert (pooling.to_frame()["shrinkage"] == 0).all()
+    pooling.plot_funnel()  # no sampled tau: an empty figure, not an error

@@ -106,11 +106,12 @@ class PosteriorPoolingReport:
             m = ensemble.draws[f"m.{g}"].numpy().reshape(ensemble.num_draws, -1).mean(-1)
             if f"log_tau.{g}" in ensemble.draws:
                 log_tau = ensemble.draws[f"log_tau.{g}"].numpy()
-            else:  # fixed tau
+            else:  # fixed tau, or one task (tau = 0: nothing to pool)
                 log_tau = np.full(ensemble.num_draws, np.log(max(float(model.tau(g)), 1e-300)))
-            tau = np.exp(log_tau)
+            tau = np.exp(log_tau) if model.hierarchical else np.zeros(ensemble.num_draws)
             tau_draws[g] = tau
-            funnels[g] = _funnel_draws(ensemble, g, target_index, log_tau)
+            if model.hierarchical:
+                funnels[g] = _funnel_draws(ensemble, g, target_index, log_tau)
             med, lo, hi = _summary(np.exp(m))
             t_med, t_lo, t_hi = _summary(tau)
             group_rows.append({
@@ -119,6 +120,8 @@ class PosteriorPoolingReport:
             })
             value = theta[g].reshape(ensemble.num_draws, model.num_tasks, -1)
             shrink = 1.0 / (1.0 + tau[:, None, None] ** 2 * info[g].reshape(value.shape))
+            if not model.hierarchical:  # one task: its own estimate, as the MAP report
+                shrink = np.zeros_like(shrink)
             names = [f"lengthscale[{f}]" for f in features] if g == "lengthscale" else [g]
             for t, task in enumerate(task_names):
                 for j, name in enumerate(names):
@@ -184,6 +187,8 @@ class PosteriorPoolingReport:
         lines = [
             f"Posterior pooling across {len(tasks)} task(s){target}: medians [90% intervals] "
             f"over {n} NUTS draws",
+            *(["one task: nothing to pool; each hyperparameter is the task's own"]
+              if len(tasks) == 1 else []),
             "",
             "Spread between tasks, per hyperparameter group (tau on the log scale: 0 = one "
             "shared value, large = every task its own)",
