@@ -15,8 +15,9 @@ from hbo.hierarchy.models import (
 from hbo.hierarchy.models._potential import FLAT, FlatPotential
 
 
-def _irt():
+def _irt(missing: float = 0.0):
     data, _ = simulate_irt(3, 4, 5)
+    data = data.sample(frac=1.0 - missing, random_state=0)
     return IRT2PL(data["correct"], data["student"], data["item"], data["country"])
 
 
@@ -26,6 +27,7 @@ MODELS = {
     "eight_schools_marginalized": lambda: EightSchools(marginalize=True),
     "stochastic_volatility": lambda: StochasticVolatility(simulate_returns(T=20)[0]),
     "irt": _irt,
+    "irt_with_missing_responses": lambda: _irt(missing=0.2),  # a masked likelihood
 }
 
 
