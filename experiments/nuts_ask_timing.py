@@ -1,0 +1,82 @@
+"""One ask of the fully Bayesian arms on the same data: hbo (NUTS) against BoTorch's SAAS.
+
+The transfer benchmark's branin family, seed 0: the 5 x 30 source history and the same
+5 scrambled-Sobol target points the SAAS arm starts from. Times one ``Study.ask()`` with
+``inference="nuts"`` (MAP fits for the shared-function choice + NUTS + LogEI over the
+ensemble) and one SAAS ask (NUTS with BoTorch's defaults + LogEI), in CPU seconds of this
+process (the machine is shared; wall time depends on the load) and wall seconds.
+
+    python experiments/nuts_ask_timing.py      # writes results/nuts_ask_timing.txt
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _timed(fn):
+    cpu, wall = time.process_time(), time.perf_counter()
+    out = fn()
+    return out, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def main() -> None:
+    import transfer_benchmark as tb
+
+    import hbo
+
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+    family, seed = "branin", 0
+    target, sources = tb.make_family(family, seed)
+    d = len(target.shift)
+    X = torch.quasirandom.SobolEngine(d, scramble=True, seed=seed).draw(5, dtype=torch.double)
+    values = target(X.numpy())
+    study = hbo.Study(tb._space(d), task="target", seed=seed, inference="nuts",
+                      nuts={"progress": False})
+    rng = np.random.default_rng(seed + 1)
+    for k, source in enumerate(sources):
+        H = rng.random((tb.N_SOURCE_POINTS, d))
+        study.add_history(f"source{k}", [dict(zip(study.space.names, r, strict=True))
+                                         for r in H.tolist()], source(H).tolist())
+    study.add_history("target", [dict(zip(study.space.names, r, strict=True))
+                                 for r in X.tolist()], values.tolist())
+    _, hbo_cpu, hbo_wall = _timed(study.ask)
+    report = study.diagnostics()
+    stats = study._model.result.idata.sample_stats
+    Y = -torch.tensor(values).unsqueeze(-1)
+    _, saas_cpu, saas_wall = _timed(lambda: tb._botorch_ask(tb._saas, X, Y))
+    text = "\n".join([
+        f"# One ask on the same data ({family}, seed {seed}: 5 x 30 source points, 5 target "
+        "points)",
+        "",
+        "| arm | CPU s | wall s | notes |",
+        "|---|---|---|---|",
+        f"| hbo_nuts | {hbo_cpu:.1f} | {hbo_wall:.1f} | {study._model.model._tasks.numel()} "
+        f"observations, shared function {'on' if study._model.model.shared_function else 'off'}"
+        f"; mean leapfrog steps {float(stats['n_steps'].mean()):.1f}, tree-depth saturation "
+        f"{report.tree_depth_saturation:.0%}, max R-hat {report.table['r_hat'].max():.3f}, "
+        f"divergences {report.divergences} |",
+        f"| saas | {saas_cpu:.1f} | {saas_wall:.1f} | 5 observations (target only), BoTorch "
+        "defaults (512 warm-up, 256 draws, thinning 16) |",
+        "",
+        f"hbo / saas CPU time: {hbo_cpu / saas_cpu:.1f}x. One thread; shared 2-core machine.",
+    ]) + "\n"
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "nuts_ask_timing.txt").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.fspath(Path(__file__).resolve().parent))
+    sys.path.insert(0, os.fspath(Path(__file__).resolve().parents[1]))
+    main()
