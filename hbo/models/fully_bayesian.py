@@ -32,6 +32,7 @@ from torch import Tensor
 
 from hbo._warnings import ConvergenceWarning, warn
 from hbo.diagnostics.convergence import ConvergenceReport, convergence
+from hbo.errors import NotReadyError
 from hbo.models.hierarchical_gp import HierarchicalGP
 from hbo.models.nuts import NUTSOptions, NUTSResult, run_nuts
 
@@ -105,7 +106,10 @@ class FullyBayesianHierarchicalGP(Model):
     def convergence(self) -> ConvergenceReport:
         """:func:`hbo.diagnostics.convergence` of the NUTS run (bulk/tail ESS >= ESS_MIN)."""
         if self.result is None:
-            raise ValueError("this ensemble was built from given draws, not a NUTS run")
+            raise NotReadyError(
+                "convergence: this ensemble was built from given draws, not from a NUTS run "
+                "(fit_fully_bayesian runs NUTS and keeps its diagnostics)"
+            )
         return convergence(self.result.idata, ess_min=ESS_MIN)
 
     def posterior(

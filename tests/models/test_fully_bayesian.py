@@ -9,7 +9,7 @@ from botorch.acquisition import LogExpectedImprovement, qLogNoisyExpectedImprove
 from botorch.optim import optimize_acqf
 from botorch.posteriors.fully_bayesian import GaussianMixturePosterior
 
-from hbo.errors import InvalidArgumentError
+from hbo.errors import InvalidArgumentError, NotReadyError
 from hbo.models import HierarchicalGP
 from hbo.models.fully_bayesian import FullyBayesianHierarchicalGP
 from hbo.models.nuts import NUTSOptions, sampled_parameters
@@ -68,6 +68,13 @@ def test_ensemble_is_the_mixture_of_per_draw_posteriors(
     variances = covs.diagonal(dim1=-2, dim2=-1).unsqueeze(-1)
     total = variances.mean(-3) + means.var(-3, unbiased=False)
     torch.testing.assert_close(post.mixture_variance, total, **tol)
+
+
+def test_an_ensemble_of_given_draws_has_no_convergence_report(make_task_data, related_fns):
+    model = _fitted(make_task_data, related_fns, shared=False)
+    ensemble = FullyBayesianHierarchicalGP(model, _draws(model))
+    with pytest.raises(NotReadyError, match="not from a NUTS run"):
+        _ = ensemble.convergence
 
 
 def test_log_ei_averages_over_draws_and_optimizes(make_task_data, related_fns):
