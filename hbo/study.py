@@ -422,12 +422,15 @@ class Study:
         With ``inference="nuts"``, a :class:`~hbo.models.posterior_pooling.PosteriorPoolingReport`
         of the posterior draws (medians and 90% intervals).
         """
-        if not self.storage.get_trials(states=[TrialState.COMPLETE]):
+        done = self.storage.get_trials(states=[TrialState.COMPLETE])
+        if not done:
             raise NotReadyError(
                 "pooling() needs completed trials: call study.add_history or study.tell first"
             )
+        # before the target's first result, the report covers the tasks with data
+        has_target = any(t.task == self.task for t in done)
         with manual_seed(self.seed):
-            model = self._fit_model(self.task)
+            model = self._fit_model(self.task if has_target else done[0].task)
         report = (
             PosteriorPoolingReport.from_ensemble
             if isinstance(model, FullyBayesianHierarchicalGP)
@@ -436,8 +439,8 @@ class Study:
         base = getattr(model, "model", model)
         tasks = [self.tasks[label] for label in base.task_labels]
         return report(
-            model, tasks, self.space.feature_names(), target=self.task,
-            shared_choice=self._shared_choice,
+            model, tasks, self.space.feature_names(), target=self.task if has_target else None,
+            shared_choice=self._shared_choice if has_target else None,
         )
 
     def diagnostics(self) -> ConvergenceReport:

@@ -240,6 +240,15 @@ def test_results_before_data_name_the_call_to_make(study):
         study.pooling()
 
 
+def test_pooling_before_the_targets_first_result_covers_the_history(study, space, rng):
+    params, values = history(space, rng)
+    study.add_history("mnist", params, values)
+    study.add_history("svhn", *history(space, rng, shift=0.5))
+    report = study.pooling()  # cifar10, the target, has no result yet
+    assert report.target is None and report.shared_choice is None
+    assert set(report.tasks.index.get_level_values("task")) == {"mnist", "svhn"}
+
+
 def test_same_seed_same_suggestions(space, rng):
     params, values = history(space, rng)
 
