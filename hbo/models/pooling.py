@@ -38,6 +38,17 @@ _GROUP_TEXT = {
 }
 
 
+def hyperparameter_names(
+    group: str, feature_names: Sequence[str] | None, dim: int
+) -> list[str]:
+    """Row names of a group in the per-task table: ``lengthscale[<feature>]`` per input
+    (features named ``0 .. dim-1`` when no names are given), else the group's name."""
+    if group != "lengthscale":
+        return [group]
+    features = list(feature_names) if feature_names is not None else [str(i) for i in range(dim)]
+    return [f"lengthscale[{f}]" for f in features]
+
+
 @dataclass
 class PoolingReport:
     """Pooling of a fitted :class:`~hbo.models.HierarchicalGP`.
@@ -73,7 +84,6 @@ class PoolingReport:
             theta = {g: v.detach() for g, v in model.log_hyperparameters().items()}
             info = fisher_information(model, theta, model._factor(theta)[0])
         D = theta["lengthscale"].shape[-1]
-        features = list(feature_names) if feature_names is not None else [str(i) for i in range(D)]
         group_rows, task_rows = [], []
         for g in model.groups:
             tau = float(model.tau(g).detach())
@@ -88,7 +98,7 @@ class PoolingReport:
             )
             value = theta[g].reshape(model.num_tasks, -1)
             information = info[g].reshape(model.num_tasks, -1)
-            names = [f"lengthscale[{f}]" for f in features] if g == "lengthscale" else [g]
+            names = hyperparameter_names(g, feature_names, D)
             shrinkage = 1.0 / (1.0 + information * tau**2) if model.hierarchical else 0 * value
             for t, task in enumerate(task_names):
                 for j, name in enumerate(names):

@@ -37,7 +37,7 @@ import torch
 from matplotlib.figure import Figure
 
 from hbo.models.information import fisher_information
-from hbo.models.pooling import _GROUP_TEXT
+from hbo.models.pooling import _GROUP_TEXT, hyperparameter_names
 from hbo.models.shared_choice import SharedFunctionChoice
 
 #: The target's share is "near 0" when its posterior 95% quantile is below this.
@@ -99,7 +99,6 @@ class PosteriorPoolingReport:
         theta = {g: v.numpy() for g, v in ensemble.per_draw_log_hyperparameters().items()}
         info = _information_per_draw(ensemble)
         D = theta["lengthscale"].shape[-1]
-        features = list(feature_names) if feature_names is not None else [str(i) for i in range(D)]
         target_index = list(task_names).index(target) if target in task_names else 0
         group_rows, task_rows, tau_draws, funnels = [], [], {}, {}
         for g in model.groups:
@@ -122,7 +121,7 @@ class PosteriorPoolingReport:
             shrink = 1.0 / (1.0 + tau[:, None, None] ** 2 * info[g].reshape(value.shape))
             if not model.hierarchical:  # one task: its own estimate, as the MAP report
                 shrink = np.zeros_like(shrink)
-            names = [f"lengthscale[{f}]" for f in features] if g == "lengthscale" else [g]
+            names = hyperparameter_names(g, feature_names, D)
             for t, task in enumerate(task_names):
                 for j, name in enumerate(names):
                     v, v_lo, v_hi = _summary(np.exp(value[:, t, j]))
