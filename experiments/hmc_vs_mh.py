@@ -44,7 +44,7 @@ import torch
 from matplotlib.figure import Figure
 from pyro.infer import MCMC
 
-from hbo.hierarchy.models._base import _RecordingNUTS
+from hbo.hierarchy.models._base import RecordingNUTS
 
 RESULTS = Path(__file__).parent / "results"
 RHO = 0.5
@@ -94,7 +94,7 @@ def nuts(d: int, draws: int, warmup: int, seed: int) -> dict[str, float]:
         return -log_density(params["x"])
 
     pyro.set_rng_seed(seed)
-    kernel = _RecordingNUTS(potential_fn=potential, target_accept_prob=0.8)
+    kernel = RecordingNUTS(potential_fn=potential, target_accept_prob=0.8)
     init = {"x": torch.randn(d, dtype=torch.float64)}
     mcmc = MCMC(kernel, num_samples=draws, warmup_steps=warmup, initial_params=init,
                 disable_progbar=True)

@@ -15,7 +15,7 @@ the flattened ``phi`` through a ``potential_fn``, chains one after another, each
 at the MAP fit plus a small perturbation (``INIT_SPREAD``), so that R-hat compares chains
 that did not start at one point. Each chain adapts its step size and a diagonal mass
 matrix during warm-up. The sampler and its per-draw statistics (divergences, energy,
-tree depth) are those of :mod:`hbo.hierarchy.models` (``_RecordingNUTS``), so the
+tree depth) are those of :mod:`hbo.hierarchy.models` (``RecordingNUTS``), so the
 InferenceData read by :func:`hbo.diagnostics.convergence` has the same layout.
 
 Defaults (:class:`NUTSOptions`): 2 chains x (128 warm-up + 128 draws), every 2nd draw
@@ -45,7 +45,7 @@ from pyro.infer import MCMC
 from torch import Tensor, nn
 
 from hbo.errors import InvalidArgumentError, ModelFittingError
-from hbo.hierarchy.models._base import _RecordingNUTS, _seeded
+from hbo.hierarchy.models._base import RecordingNUTS, seeded
 from hbo.models.hierarchical_gp import HierarchicalGP
 
 #: Standard deviation of the perturbation of the MAP start of each chain (unconstrained).
@@ -192,13 +192,13 @@ def run_nuts(model: HierarchicalGP, options: NUTSOptions, seed: int) -> NUTSResu
     draws, stats = [], []
     chain_seeds = np.random.SeedSequence(seed).generate_state(options.chains)
     for chain, chain_seed in enumerate(chain_seeds):
-        kernel = _RecordingNUTS(
+        kernel = RecordingNUTS(
             potential_fn=potential,
             target_accept_prob=options.target_accept,
             max_tree_depth=options.max_tree_depth,
             jit_compile=False,
         )
-        with _seeded(int(chain_seed)):
+        with seeded(int(chain_seed)):
             init = start + INIT_SPREAD * torch.randn_like(start)
             mcmc = MCMC(
                 kernel,

@@ -121,7 +121,7 @@ def flat() -> dist.Distribution:
 
 
 @contextlib.contextmanager
-def _seeded(seed: int) -> Iterator[None]:
+def seeded(seed: int) -> Iterator[None]:
     """Seed torch, numpy and random for the block and restore their states after it."""
     # pyro.set_rng_seed seeds numpy's legacy global generator, so its state is saved too
     states = torch.get_rng_state(), np.random.get_state(), random.getstate()  # noqa: NPY002
@@ -134,7 +134,7 @@ def _seeded(seed: int) -> Iterator[None]:
         random.setstate(states[2])
 
 
-class _RecordingNUTS(NUTS):
+class RecordingNUTS(NUTS):
     """pyro's NUTS that also records, per post-warm-up draw, what ArviZ needs.
 
     ``energy`` is the Hamiltonian ``H = U(q) + K(p)``, ``K(p) = p^T M^-1 p / 2``, at the start
@@ -264,7 +264,7 @@ class HierarchicalModel(ABC):
         observed) to its drawn value; ``model`` is :meth:`with_observed` the drawn data.
         Simulation-based calibration and recovery checks start here.
         """
-        with _seeded(seed):
+        with seeded(seed):
             tr = poutine.trace(poutine.uncondition(self.model)).get_trace()
         improper = [n for n, s in tr.nodes.items()
                     if s["type"] == "sample" and isinstance(s["fn"], dist.ImproperUniform)]
@@ -332,12 +332,12 @@ class HierarchicalModel(ABC):
         samples, stats = [], []
         potential = None
         for chain_seed in np.random.SeedSequence(seed).generate_state(chains):
-            with _seeded(int(chain_seed)):
+            with seeded(int(chain_seed)):
                 # a fresh initial point per chain (pyro's init_to_uniform on (-2, 2))
                 init, potential_fn, transforms, _ = initialize_model(self.model)
                 if potential is None:  # one compilation for all chains
                     potential = FlatPotential(potential_fn, init, jit)
-                kernel = _RecordingNUTS(
+                kernel = RecordingNUTS(
                     potential_fn=potential, target_accept_prob=target_accept,
                     max_tree_depth=max_tree_depth,
                 )
@@ -374,12 +374,12 @@ class HierarchicalModel(ABC):
         det = self._deterministic_sites()
         if det:
             pred = Predictive(self.model, posterior_samples=flat, return_sites=det, parallel=True)
-            with _seeded(0):  # observed sites are redrawn on the way: keep the caller's RNG
+            with seeded(0):  # observed sites are redrawn on the way: keep the caller's RNG
                 predicted = pred()
             for k, v in predicted.items():
                 v = v.reshape(n_chains, n_draws, *v.shape[1:])
                 posterior[k] = v.detach().numpy()
-        with _seeded(0):  # reproducible, and the caller's RNG left alone
+        with seeded(0):  # reproducible, and the caller's RNG left alone
             generated = self.generated_quantities(
                 {k: torch.as_tensor(v.reshape(n_chains * n_draws, *v.shape[2:]))
                  for k, v in posterior.items()}
@@ -401,6 +401,6 @@ class HierarchicalModel(ABC):
         return idata
 
     def _deterministic_sites(self) -> list[str]:
-        with _seeded(0):  # a prior run of the model: leave the caller's RNG alone
+        with seeded(0):  # a prior run of the model: leave the caller's RNG alone
             tr = poutine.trace(self.model).get_trace()
         return [n for n, s in tr.nodes.items() if s.get("infer", {}).get("_deterministic")]
