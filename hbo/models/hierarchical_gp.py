@@ -297,17 +297,20 @@ class HierarchicalGP(Model):
         logdet = L.diagonal(dim1=-2, dim2=-1).log().sum()
         return -0.5 * alpha.pow(2).sum() - logdet - 0.5 * n * math.log(2 * math.pi)
 
-    def _factor(self, theta: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+    def _factor(
+        self, theta: Mapping[str, Tensor], constant: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Cholesky factor and residual ``y - c``: one ``N x N`` (with ``g``) or padded blocks.
 
-        Without ``g`` the blocks are padded to ``n_max`` with an identity on the padding
-        and a zero residual, which adds nothing to the quadratic form or the log det.
+        ``constant`` (``T``) replaces the model's constant means ``c`` if given. Without
+        ``g`` the blocks are padded to ``n_max`` with an identity on the padding and a
+        zero residual, which adds nothing to the quadratic form or the log det.
         """
         Zp, mask = self.padded_inputs()
         ell = theta["lengthscale"].exp()[:, None, None, :]
         blocks = theta["outputscale"].exp()[:, None, None] * matern52(Zp, Zp, ell)
         noise = theta["noise"].exp() + MIN_NOISE
-        resid = self._y - self.constant[self._tasks]
+        resid = self._y - (self.constant if constant is None else constant)[self._tasks]
         if self.shared_function:
             K = torch.block_diag(
                 *[b[:n, :n] for b, n in zip(blocks, self._counts.tolist(), strict=True)]
@@ -327,6 +330,52 @@ class HierarchicalGP(Model):
             resid = r
         self.fit_jitter = max(self.fit_jitter, jitter)
         return L, resid
+
+    def constant_marginal(
+        self, theta: Mapping[str, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        r"""``log p(y | theta)`` with the constant means integrated out, and their conditional.
+
+        The constants ``c`` (``T``) have a flat prior, so with ``H`` the ``N x T`` task
+        indicator matrix, ``M = H^T K^{-1} H`` and ``c_hat = M^{-1} H^T K^{-1} y``
+        (the generalized least-squares estimate, as in REML; Harville 1974),
+
+            log int N(y; H c, K) dc = log N(y; 0, K) + 1/2 c_hat^T M c_hat
+                                      - 1/2 log|M| + T/2 log(2 pi),
+            c | theta, y ~ N(c_hat, M^{-1}).
+
+        NUTS samples the hyperparameters from this marginal and draws ``c`` exactly from
+        its conditional: ``c`` and a long-lengthscale GP both shift a task's level, and
+        sampling ``c`` jointly leaves that ridge to the sampler. Without ``g``, ``M`` is
+        diagonal (one solve per task block).
+
+        Returns:
+            The log density (scalar), ``c_hat`` (``T``) and the Cholesky factor of ``M``
+            (``T x T``).
+        """
+        theta = self.log_hyperparameters() if theta is None else theta
+        L, y = self._factor(theta, constant=torch.zeros_like(self.constant))
+        if self.shared_function:
+            H = nn.functional.one_hot(self._tasks, self.num_tasks).to(L.dtype)  # N x T
+            Ab = torch.linalg.solve_triangular(L, torch.cat([H, y[:, None]], -1), upper=False)
+            A, b = Ab[:, :-1], Ab[:, -1]
+            M, h = A.T @ A, A.T @ b
+        else:  # padded blocks: column t of H is task t's mask, zero on the padding
+            Hy = torch.stack([self.padded_inputs()[1].to(L.dtype), y], -1)  # T x n_max x 2
+            Ab = torch.linalg.solve_triangular(L, Hy, upper=False)
+            A, b = Ab[..., 0], Ab[..., 1]
+            M, h = torch.diag((A * A).sum(-1)), (A * b).sum(-1)
+        L_M = torch.linalg.cholesky(M)
+        u = torch.linalg.solve_triangular(L_M, h.unsqueeze(-1), upper=False).squeeze(-1)
+        c_hat = torch.cholesky_solve(h.unsqueeze(-1), L_M).squeeze(-1)
+        n, T = self._tasks.numel(), self.num_tasks
+        log_density = (
+            -0.5 * (b.pow(2).sum() - u.pow(2).sum())
+            - L.diagonal(dim1=-2, dim2=-1).log().sum()
+            - L_M.diagonal().log().sum()
+            - 0.5 * (n - T) * math.log(2 * math.pi)
+        )
+        return log_density, c_hat, L_M
 
     def log_joint(self) -> Tensor:
         r"""MAP objective over ``(m, log tau, z)`` (and the constant means).

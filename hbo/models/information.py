@@ -67,6 +67,21 @@ def fisher_information(model, theta: Mapping[str, Tensor], L: Tensor) -> dict[st
     return info
 
 
+def shrinkage(model) -> dict[str, Tensor]:
+    """Per-task shrinkage ``B_t = 1 / (1 + tau^2 I_t)`` at the model's current parameters.
+
+    ``B`` near 1: the task's data say little and its value is pulled to ``m``; near 0:
+    the data dominate. Returns group -> ``T x D`` (lengthscale) or ``T``; zeros with one
+    task (nothing to pool toward).
+    """
+    with torch.no_grad():
+        theta = {g: v.detach() for g, v in model.log_hyperparameters().items()}
+        info = fisher_information(model, theta, model._factor(theta)[0])
+        if not model.hierarchical:
+            return {g: torch.zeros_like(info[g]) for g in model.groups}
+        return {g: 1.0 / (1.0 + model.tau(g).detach() ** 2 * info[g]) for g in model.groups}
+
+
 def _inverse_blocks(model, L: Tensor, mask: Tensor) -> Tensor:
     """``T x n_max x n_max`` diagonal blocks ``(K^{-1})_{tt}``, zero-padded."""
     inverse = torch.cholesky_inverse(L)

@@ -1,40 +1,45 @@
 r"""NUTS over the hyperprior of a :class:`~hbo.models.HierarchicalGP`: the fully Bayesian fit.
 
-Target density, over the unconstrained parameters ``phi = (m, log tau, z, c, log ell_g)``
-(non-centered, Half-Normal ``tau`` with its log-Jacobian, :mod:`hbo.models.priors`):
+Target density, over the unconstrained parameters ``phi = (m, log tau, z, log ell_g)``
+(non-centered, Half-Normal ``tau`` with its log-Jacobian, :mod:`hbo.models.priors`), with
+the constant means ``c`` (flat prior) integrated out:
 
-    log p(phi | y) = log p(y | theta(phi)) + log p(phi) + const,   theta = m + tau z,
+    log p(phi | y) = log int p(y | theta(phi), c) dc + log p(phi) + const,   theta = m + tau z,
 
-i.e. :meth:`HierarchicalGP.log_likelihood` plus :meth:`HierarchicalGP.log_prior`. The
-MAP fit's Laplace correction is *not* part of it: NUTS integrates ``z`` out by sampling
-it. The constant means ``c`` have the flat prior of the MAP fit (proper posterior: each
-task has data).
+i.e. :meth:`HierarchicalGP.constant_marginal` plus :meth:`HierarchicalGP.log_prior`; each
+kept draw then gets its ``c`` from the exact Gaussian conditional ``p(c | phi, y)``, so
+the draws are draws of the full joint posterior. The MAP fit's Laplace correction is
+*not* part of it: NUTS integrates ``z`` out by sampling it.
 
-pyro's NUTS (Hoffman & Gelman 2014, https://jmlr.org/papers/v15/hoffman14a.html) runs on
-the flattened ``phi`` through a ``potential_fn``, chains one after another, each started
-at the MAP fit plus a small perturbation (``INIT_SPREAD``), so that R-hat compares chains
-that did not start at one point. Each chain adapts its step size and a diagonal mass
-matrix during warm-up. The sampler and its per-draw statistics (divergences, energy,
-tree depth) are those of :mod:`hbo.hierarchy.models` (``RecordingNUTS``), so the
-InferenceData read by :func:`hbo.diagnostics.convergence` has the same layout.
+pyro's NUTS (Hoffman & Gelman 2014, https://jmlr.org/papers/v15/hoffman14a.html) runs in
+:class:`SamplingCoordinates` (constants out, centered where the data dominate, Laplace
+preconditioned) through a ``potential_fn``, chains one after another, each started at the
+MAP fit plus ``INIT_SPREAD`` Laplace standard deviations of noise, so that R-hat compares
+chains that did not start at one point. Each chain adapts its step size and a diagonal
+mass matrix (on top of the preconditioning) during warm-up. The sampler and its per-draw
+statistics (divergences, energy, tree depth) are those of :mod:`hbo.hierarchy.models`
+(``RecordingNUTS``), so the InferenceData read by :func:`hbo.diagnostics.convergence` has
+the same layout.
 
 Defaults (:class:`NUTSOptions`): 2 chains x (128 warm-up + 128 draws), every 2nd draw
 kept, so the ensemble holds 128 draws; tree depth at most 6 (63 leapfrog steps, as
 BoTorch's SAAS fit). The choice is set by cost, not by convergence: one gradient of the
-potential costs about 14 ms with the shared function at ``N = 153`` observations (one
-``N x N`` Cholesky and its backward pass, one thread), so these 512 iterations take
-minutes per ask. Two chains are the fewest that give a split R-hat across chains.
-Measured (experiments/results/nuts_ask_timing.txt, the benchmark's branin family with
-history, 155 observations, 47 parameters): 190 CPU-s per ask, the tree depth saturated
-in 95% of transitions, max R-hat 1.8 and 18 divergences: the defaults do *not* converge
-on the with-``g`` model there, and the fit warns (:func:`fit_fully_bayesian`). On small
-models without ``g`` (tests/models/test_nuts_recovery.py) intervals are calibrated.
+potential costs about 4 ms with the shared function at ``N = 155`` observations (one
+``N x N`` Cholesky and its backward pass, one thread, idle machine). Measured
+(experiments/results/nuts_ask_timing.txt, the benchmark's branin family with history,
+155 observations, 41 sampled parameters): 97 CPU-s per ask, 40 leapfrog steps per
+iteration, tree depth saturated in 31% of transitions, max R-hat 1.09, 4 divergences.
+In the model's own coordinates the same run took 190 CPU-s (loaded machine) with 95%
+saturation and R-hat 1.8. Better, but R-hat 1.09 is not the 1.01 the convergence report
+asks for, and the fit warns (:func:`fit_fully_bayesian`): more warm-up and draws are the
+remedy. On small models without ``g`` (tests/models/test_nuts_recovery.py) intervals are
+calibrated.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -47,9 +52,22 @@ from torch import Tensor, nn
 from hbo.errors import InvalidArgumentError, ModelFittingError
 from hbo.hierarchy.models._base import RecordingNUTS, seeded
 from hbo.models.hierarchical_gp import HierarchicalGP
+from hbo.models.information import shrinkage
 
-#: Standard deviation of the perturbation of the MAP start of each chain (unconstrained).
-INIT_SPREAD = 0.1
+#: Standard deviation of each chain's start around the MAP fit, in units of the Laplace
+#: posterior standard deviation (preconditioned coordinates): overdispersed enough for
+#: R-hat to compare chains that did not start at one point.
+INIT_SPREAD = 0.5
+#: Shrinkage below which an element of ``z`` is sampled centered (:class:`SamplingCoordinates`):
+#: ``B < 1/4`` means ``tau^2 I > 3``, so the data still dominate if ``tau`` is 1.7x
+#: smaller than at the MAP. The textbook ``B < 1/2`` centered a small-data family whose
+#: ``tau`` posterior reached 20x below the MAP (funnel, a missed interval in the coverage
+#: test); on the Branin family ``B < 1/10`` left the loadings' ridge non-centered
+#: (R-hat 1.49 against 1.09 at ``1/4``, one run each).
+CENTER_BELOW = 0.25
+#: Smallest curvature (absolute Hessian eigenvalue) of the preconditioning: a direction
+#: with less gets standard deviation 10 on the log scale.
+HESSIAN_FLOOR = 1e-2
 
 
 @dataclass(frozen=True)
@@ -143,15 +161,117 @@ class NUTSResult:
         return {k: v[:, ::step].reshape(-1, *v.shape[2:]) for k, v in self.samples.items()}
 
 
-class _Target(nn.Module):
-    """``log p(y | phi) + log p(phi)`` of a model, as a module for ``functional_call``."""
+class SamplingCoordinates:
+    r"""The coordinates NUTS moves in, and the map back to the model's parameters.
+
+    Three changes of variables make the posterior of the hierarchical GP one a short
+    trajectory can cross. Measured on the transfer benchmark's Branin family (155
+    observations, 2 x (128 + 128) iterations, one run each): in the model's own
+    parameters max R-hat 1.9-2.2 and 80-100% tree-depth saturation; constants
+    integrated out and preconditioned, 1.37 and 94%; all three, 1.09 and 31%:
+
+    1. **No constants.** The constant means are integrated out
+       (:meth:`HierarchicalGP.constant_marginal`) and drawn from their Gaussian
+       conditional afterwards: jointly sampled, ``c_t`` and a long-lengthscale GP trade
+       the level of task ``t`` along a ridge.
+    2. **Centered where the data dominate.** Non-centering (``z_t``) helps where a task's
+       data say little (the Eight Schools funnel); where they pin ``theta_t = m + tau
+       z_t``, the non-centered ``z_t = (theta_t - m) / tau`` curves with ``tau`` and the
+       centered form is the better one (Papaspiliopoulos, Roberts & Skold 2007). So each
+       element of ``z`` whose shrinkage at the start is below ``CENTER_BELOW``
+       (:func:`~hbo.models.information.shrinkage`: data information ``I`` exceeds the
+       prior precision ``1 / tau^2``) is sampled as ``theta_t``, with the Jacobian
+       ``1 / tau`` per centered element.
+    3. **Laplace preconditioning.** ``psi = psi_0 + A u`` with ``A A^T`` the inverse of
+       the negative Hessian of the log density at the start ``psi_0`` (eigenvalues
+       below ``HESSIAN_FLOOR`` in absolute value raised to it, so every direction gets
+       a finite scale), so ``u`` is roughly standard normal near the mode: the
+       amplitude-lengthscale ridge of a Matern kernel is linear in the log scale.
+
+    Args:
+        model: The HierarchicalGP; its current (normally MAP) parameters are ``psi_0``.
+    """
 
     def __init__(self, model: HierarchicalGP) -> None:
-        super().__init__()
         self.model = model
+        self.params = {n: p for n, p in sampled_parameters(model).items() if n != "constant"}
+        self.names = list(self.params)
+        self.shapes = [self.params[n].shape for n in self.names]
+        self.sizes = [int(np.prod(s)) for s in self.shapes]
+        shrink = shrinkage(model)
+        self.centered = {g: shrink[g] < CENTER_BELOW for g in model.log_tau if model.hierarchical}
+        self.start = self.to_psi({n: p.detach() for n, p in self.params.items()})
+        self.scale = torch.eye(len(self.start), dtype=self.start.dtype)
+        self.scale = self._laplace_scale()
 
-    def forward(self) -> Tensor:
-        return self.model.log_likelihood() + self.model.log_prior()
+    def to_psi(self, params: Mapping[str, Tensor]) -> Tensor:
+        """Model parameters (``z`` non-centered) -> flat ``psi`` (``theta`` centered)."""
+        values = dict(params)
+        for g, centered in self.centered.items():
+            z = values[f"z.{g}"]
+            theta = values[f"m.{g}"] + values[f"log_tau.{g}"].exp() * z
+            values[f"z.{g}"] = torch.where(centered, theta, z)
+        return torch.cat([values[n].reshape(-1) for n in self.names])
+
+    def to_parameters(self, psi: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+        """``... x P`` flat ``psi`` -> model parameters (``... x shape``) and
+        ``log |d params / d psi|`` (``...``)."""
+        parts = torch.split(psi, self.sizes, dim=-1)
+        values = {n: p.reshape(psi.shape[:-1] + s)
+                  for n, p, s in zip(self.names, parts, self.shapes, strict=True)}
+        batch = psi.shape[:-1]
+        log_jacobian = psi.new_zeros(batch)
+        for g, centered in self.centered.items():
+            theta, log_tau = values[f"z.{g}"], values[f"log_tau.{g}"]  # *B x T [x D], *B
+            tau = log_tau.exp().reshape(*batch, *[1] * (theta.dim() - len(batch)))
+            z = (theta - values[f"m.{g}"].unsqueeze(len(batch))) / tau
+            values[f"z.{g}"] = torch.where(centered, z, theta)
+            log_jacobian = log_jacobian - centered.sum() * log_tau
+        return values, log_jacobian
+
+    def log_density(self, psi: Tensor) -> Tensor:
+        """``log p(psi | y)`` up to a constant (constants integrated out)."""
+        values, log_jacobian = self.to_parameters(psi)
+        return _call(self.model, _log_target, values) + log_jacobian
+
+    def _laplace_scale(self) -> Tensor:
+        """``A`` with ``A A^T = (-Hessian)^{-1}`` at the start, eigenvalues floored."""
+        try:
+            H = torch.autograd.functional.hessian(lambda psi: -self.log_density(psi), self.start)
+            lam, V = torch.linalg.eigh(H)
+        except (ModelFittingError, RuntimeError):  # no curvature at the start: unit scale
+            return self.scale
+        if not torch.isfinite(lam).all():
+            return self.scale
+        return V / lam.abs().clamp_min(HESSIAN_FLOOR).sqrt()
+
+    def psi(self, u: Tensor) -> Tensor:
+        """Preconditioned ``u`` (``... x P``) -> ``psi``."""
+        return self.start + u @ self.scale.T
+
+
+class _Call(nn.Module):
+    """``fn(model)`` as a module's forward, so ``functional_call`` can swap in parameters."""
+
+    def __init__(self, model: HierarchicalGP, fn: Callable[[HierarchicalGP], Any]) -> None:
+        super().__init__()
+        self.model, self.fn = model, fn
+
+    def forward(self) -> Any:
+        return self.fn(self.model)
+
+
+def _call(model: HierarchicalGP, fn: Callable[[HierarchicalGP], Any],
+          values: Mapping[str, Tensor]) -> Any:
+    """``fn(model)`` with ``values`` (parameter name -> tensor) in place of its parameters."""
+    return torch.func.functional_call(
+        _Call(model, fn), {f"model.{n}": v for n, v in values.items()}, ()
+    )
+
+
+def _log_target(model: HierarchicalGP) -> Tensor:
+    """``log p(y | phi)`` with the constants integrated out, ``+ log p(phi)``."""
+    return model.constant_marginal()[0] + model.log_prior()
 
 
 def sampled_parameters(model: HierarchicalGP) -> dict[str, Tensor]:
@@ -162,6 +282,9 @@ def sampled_parameters(model: HierarchicalGP) -> dict[str, Tensor]:
 def run_nuts(model: HierarchicalGP, options: NUTSOptions, seed: int) -> NUTSResult:
     """Sample ``p(phi | y)`` of ``model`` with NUTS, chains started near its current fit.
 
+    NUTS runs in :class:`SamplingCoordinates`; the draws are returned as the model's
+    parameters, the constant means drawn from their exact conditional given each draw.
+
     Args:
         model: A HierarchicalGP, normally MAP-fitted (its parameters start the chains).
         options: Warm-up, draws, chains, thinning and sampler settings.
@@ -170,24 +293,14 @@ def run_nuts(model: HierarchicalGP, options: NUTSOptions, seed: int) -> NUTSResu
     Returns:
         The draws and their InferenceData (the model's parameters are left unchanged).
     """
-    params = sampled_parameters(model)
-    names = list(params)
-    shapes = [params[n].shape for n in names]
-    sizes = [int(np.prod(s)) for s in shapes]
-    start = torch.cat([params[n].detach().reshape(-1) for n in names])
-    target = _Target(model)
-
-    def unflatten(flat: Tensor) -> dict[str, Tensor]:
-        parts = torch.split(flat, sizes)
-        return {f"model.{n}": p.reshape(s) for n, p, s in zip(names, parts, shapes, strict=True)}
+    coords = SamplingCoordinates(model)
 
     def potential(values: Mapping[str, Tensor]) -> Tensor:
-        phi = values["phi"]
+        u = values["u"]
         try:
-            value = torch.func.functional_call(target, unflatten(phi), ())
+            return -coords.log_density(coords.psi(u))
         except ModelFittingError:  # not positive definite even with jitter
-            value = phi.sum() * 0.0 - math.inf  # infinite potential: the step is rejected
-        return -value
+            return u.sum() * 0.0 + math.inf  # infinite potential: the step is rejected
 
     draws, stats = [], []
     chain_seeds = np.random.SeedSequence(seed).generate_state(options.chains)
@@ -199,27 +312,38 @@ def run_nuts(model: HierarchicalGP, options: NUTSOptions, seed: int) -> NUTSResu
             jit_compile=False,
         )
         with seeded(int(chain_seed)):
-            init = start + INIT_SPREAD * torch.randn_like(start)
+            init = INIT_SPREAD * torch.randn_like(coords.start)
             mcmc = MCMC(
                 kernel,
                 num_samples=options.draws,
                 warmup_steps=options.warmup,
-                initial_params={"phi": init},
+                initial_params={"u": init},
                 disable_progbar=not options.progress,
             )
             if options.progress:
-                print(f"NUTS chain {chain + 1}/{options.chains} ({len(start)} parameters)",
+                print(f"NUTS chain {chain + 1}/{options.chains} ({len(init)} parameters)",
                       flush=True)
             mcmc.run()
-        draws.append(mcmc.get_samples()["phi"].detach())
+            u = mcmc.get_samples()["u"].detach()
+            samples, _ = coords.to_parameters(coords.psi(u))
+            samples["constant"] = _draw_constants(model, samples)
+        draws.append(samples)
         stats.append(kernel.stats)
-    flat = torch.stack(draws)  # chains x draws x P
-    samples = {
-        n: p.reshape(*flat.shape[:2], *s)
-        for n, p, s in zip(names, torch.split(flat, sizes, dim=-1), shapes, strict=True)
-    }
+    samples = {n: torch.stack([d[n] for d in draws]) for n in draws[0]}  # chains x draws x .
     model._cache = None  # functional_call left the parameters as they were; drop stale caches
     return NUTSResult(samples, _inference_data(model, samples, stats, options), options)
+
+
+def _draw_constants(model: HierarchicalGP, samples: Mapping[str, Tensor]) -> Tensor:
+    """``c ~ N(c_hat, M^{-1})`` given each draw (``draws x T``), from the current RNG."""
+    out = []
+    with torch.no_grad():
+        for s in range(next(iter(samples.values())).shape[0]):
+            _, c_hat, L_M = _call(model, HierarchicalGP.constant_marginal,
+                                  {n: v[s] for n, v in samples.items()})
+            eps = torch.randn_like(c_hat).unsqueeze(-1)
+            out.append(c_hat + torch.linalg.solve_triangular(L_M.T, eps, upper=True)[:, 0])
+    return torch.stack(out)
 
 
 def _inference_data(

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from hbo.models.information import fisher_information
+from hbo.models.information import shrinkage
 from hbo.models.shared_choice import SharedFunctionChoice
 
 _GROUP_TEXT = {
@@ -82,7 +82,7 @@ class PoolingReport:
         """Build the report from a fitted model (task names in the model's label order)."""
         with torch.no_grad():
             theta = {g: v.detach() for g, v in model.log_hyperparameters().items()}
-            info = fisher_information(model, theta, model._factor(theta)[0])
+        shrinkage_of = shrinkage(model)
         D = theta["lengthscale"].shape[-1]
         group_rows, task_rows = [], []
         for g in model.groups:
@@ -97,9 +97,8 @@ class PoolingReport:
                 }
             )
             value = theta[g].reshape(model.num_tasks, -1)
-            information = info[g].reshape(model.num_tasks, -1)
             names = hyperparameter_names(g, feature_names, D)
-            shrinkage = 1.0 / (1.0 + information * tau**2) if model.hierarchical else 0 * value
+            shrink = shrinkage_of[g].reshape(model.num_tasks, -1)
             for t, task in enumerate(task_names):
                 for j, name in enumerate(names):
                     task_rows.append(
@@ -108,7 +107,7 @@ class PoolingReport:
                             "hyperparameter": name,
                             "group": g,
                             "value": float(value[t, j].exp()),
-                            "shrinkage": float(shrinkage[t, j]),
+                            "shrinkage": float(shrink[t, j]),
                         }
                     )
         share = None

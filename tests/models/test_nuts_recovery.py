@@ -45,8 +45,9 @@ def test_posterior_intervals_of_m_and_tau_cover_the_truth(rng):
     assert np.mean(widths) < 0.8 * 2 * 1.645 * LENGTHSCALE_PRIOR.scale
 
 
-# at 2 x 100 draws the constant means c_t (flat prior, traded off against a long
-# lengthscale) reach R-hat ~1.07; the predictions compared here are not sensitive to it
+# at 2 x 100 draws the z of a concentrated tau (weakly identified, each z_t only fixes
+# theta_t through a small tau) reach R-hat ~1.06; the predictions compared here are not
+# sensitive to it
 @pytest.mark.filterwarnings("ignore::hbo._warnings.ConvergenceWarning")
 def test_full_bayes_agrees_with_map_when_tau_is_concentrated():
     """8 tasks x 25 points whose lengthscales agree (tau = 0.13): the posterior of tau is

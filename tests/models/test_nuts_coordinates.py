@@ -1,0 +1,111 @@
+"""The coordinates NUTS runs in: constants integrated out exactly, centering, Jacobians."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from hbo.models import HierarchicalGP, nuts
+from hbo.models.information import shrinkage
+from hbo.models.nuts import CENTER_BELOW, SamplingCoordinates, _draw_constants
+
+
+def _model(make_task_data, related_fns, shared: bool) -> HierarchicalGP:
+    X, Y = make_task_data(np.random.default_rng(5), related_fns[:3], n=10, d=2)
+    model = HierarchicalGP(X, Y, shared_function=shared).fit()
+    with torch.no_grad():  # noise well above the floor: the reference below is well posed
+        model.m["noise"].fill_(-3.0)
+    return model
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_constant_marginal_is_the_flat_prior_limit_and_gls(make_task_data, related_fns, shared):
+    """``int N(y; Hc, K) dc`` equals the limit of a ``N(0, s^2)`` prior on ``c`` (times
+    ``(2 pi s^2)^{T/2}``), and the conditional mean is the GLS estimate."""
+    model = _model(make_task_data, related_fns, shared)
+    with torch.no_grad():
+        value, c_hat, L_M = model.constant_marginal()
+        theta = model.log_hyperparameters()
+        L, y = model._factor(theta, constant=torch.zeros_like(model.constant))
+    counts = model._counts.tolist()
+    if not shared:  # padded blocks -> the block-diagonal N x N matrix
+        K = torch.block_diag(*[(b @ b.T)[:n, :n] for b, n in zip(L, counts, strict=True)])
+        y = torch.cat([r[:n] for r, n in zip(y, counts, strict=True)])
+    else:
+        K = L @ L.T
+    H = torch.nn.functional.one_hot(model._tasks, model.num_tasks).double()
+    s2, T = 1e6, model.num_tasks
+    reference = torch.distributions.MultivariateNormal(
+        torch.zeros_like(y), K + s2 * H @ H.T
+    ).log_prob(y) + 0.5 * T * math.log(2 * math.pi * s2)
+    assert value.item() == pytest.approx(reference.item(), abs=1e-4)  # O(1 / s^2) apart
+    K_inv = torch.linalg.inv(K)
+    M = H.T @ K_inv @ H
+    torch.testing.assert_close(L_M @ L_M.T, M)
+    torch.testing.assert_close(c_hat, torch.linalg.solve(M, H.T @ K_inv @ y))
+
+
+def test_constants_are_drawn_from_their_conditional(make_task_data, related_fns):
+    model = _model(make_task_data, related_fns, True)
+    params = {n: p.detach().expand(4000, *p.shape) for n, p in model.named_parameters()
+              if p.requires_grad and n != "constant"}
+    torch.manual_seed(0)
+    draws = _draw_constants(model, {n: v[:400] for n, v in params.items()})
+    _, c_hat, L_M = model.constant_marginal()
+    cov = torch.cholesky_inverse(L_M).detach()
+    sd = cov.diagonal().sqrt()
+    # 400 draws: the mean is within 4 standard errors, the sd within 20% (sd of a sample
+    # sd at n = 400 is 3.5%)
+    assert ((draws.mean(0) - c_hat.detach()).abs() < 4 * sd / 20).all()
+    assert ((draws.std(0) / sd - 1).abs() < 0.2).all()
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_coordinates_round_trip_and_jacobian(make_task_data, related_fns, shared, monkeypatch):
+    model = _model(make_task_data, related_fns, shared)
+    # center about half of the elements, whatever the data, so both forms are exercised
+    values = torch.cat([b.reshape(-1) for b in shrinkage(model).values()])
+    monkeypatch.setattr(nuts, "CENTER_BELOW", float(values.median()))
+    coords = SamplingCoordinates(model)
+    centered = torch.cat([c.reshape(-1) for c in coords.centered.values()])
+    assert centered.any() and not centered.all()
+    values, _ = coords.to_parameters(coords.start)
+    for name, p in coords.params.items():
+        torch.testing.assert_close(values[name], p.detach())
+
+    def flat(psi):
+        v, _ = coords.to_parameters(psi)
+        return torch.cat([v[n].reshape(-1) for n in coords.names])
+
+    psi = coords.psi(0.3 * torch.randn(len(coords.start), dtype=torch.double))
+    J = torch.autograd.functional.jacobian(flat, psi)
+    _, log_jacobian = coords.to_parameters(psi)
+    assert log_jacobian.item() == pytest.approx(torch.linalg.slogdet(J)[1].item(), abs=1e-10)
+    # a batch of draws maps as each draw alone
+    U = torch.randn(3, len(coords.start), dtype=torch.double)
+    batch, batch_log_jacobian = coords.to_parameters(coords.psi(U))
+    one, one_log_jacobian = coords.to_parameters(coords.psi(U[1]))
+    for name in one:
+        torch.testing.assert_close(batch[name][1], one[name])
+    torch.testing.assert_close(batch_log_jacobian[1], one_log_jacobian)
+
+
+def test_centering_follows_the_shrinkage(make_task_data, related_fns):
+    model = _model(make_task_data, related_fns, False)
+    coords = SamplingCoordinates(model)
+    for g, centered in coords.centered.items():
+        assert torch.equal(centered, shrinkage(model)[g] < CENTER_BELOW)
+
+
+def test_preconditioning_whitens_the_laplace_approximation(make_task_data, related_fns):
+    """``A^T (-H) A = I`` where the curvature is above the floor."""
+    model = _model(make_task_data, related_fns, False)
+    coords = SamplingCoordinates(model)
+    H = torch.autograd.functional.hessian(lambda psi: -coords.log_density(psi), coords.start)
+    lam = torch.linalg.eigvalsh(H)
+    if (lam > 1e-2).all():
+        torch.testing.assert_close(coords.scale.T @ H @ coords.scale,
+                                   torch.eye(len(lam), dtype=H.dtype), atol=1e-6, rtol=0)
+    else:  # floored directions: unit or less curvature after whitening
+        assert torch.linalg.eigvalsh(coords.scale.T @ H @ coords.scale).abs().max() < 1 + 1e-6
