@@ -54,6 +54,13 @@ from hbo.models.priors import (
     half_normal_log_prob_of_log,
     normal_log_prob,
 )
+from hbo.models.training_data import (
+    check_categorical,
+    check_fixed_tau,
+    drop_column,
+    split_inputs,
+    task_standardization,
+)
 
 #: Largest number of observations for which ``shared_function=None`` switches ``g`` on.
 MAX_SHARED_POINTS = 600
@@ -69,17 +76,20 @@ def robust_cholesky(K: Tensor, traceable: bool = False) -> tuple[Tensor, float]:
     Tried in order: none, then ``1e-8, 1e-6, 1e-4``. The fit reports the jitter once
     instead of warning on every likelihood evaluation.
 
-    ``traceable=True`` never branches on the values of ``K`` (a traced graph cannot): no
-    jitter, and a factor full of NaN where ``K`` is not positive definite, so that a
-    sampler's energy is NaN there and the step is rejected.
+    ``traceable=True`` never branches on the values of ``K`` (a traced graph cannot): it
+    always adds the smallest jitter (a smooth density, unlike jitter only where needed),
+    and returns a factor full of NaN where ``K + jitter`` is still not positive definite,
+    so that a sampler's energy is NaN there and the step is rejected.
     """
-    L, info = torch.linalg.cholesky_ex(K)
+    eye = torch.eye(K.shape[-1], dtype=K.dtype, device=K.device)
     if traceable:
+        scale = K.diagonal(dim1=-2, dim2=-1).mean(-1).detach()[..., None, None]
+        L, info = torch.linalg.cholesky_ex(K + _JITTERS[0] * scale * eye)
         failed = torch.where(info != 0, math.nan, 0.0).to(K.dtype)
-        return L + failed[..., None, None], 0.0
+        return L + failed[..., None, None], _JITTERS[0]
+    L, info = torch.linalg.cholesky_ex(K)
     if not info.any():
         return L, 0.0
-    eye = torch.eye(K.shape[-1], dtype=K.dtype, device=K.device)
     scale = K.diagonal(dim1=-2, dim2=-1).mean().detach()
     for jitter in _JITTERS:
         L, info = torch.linalg.cholesky_ex(K + jitter * scale * eye)
@@ -127,11 +137,11 @@ class HierarchicalGP(Model):
         hyperpriors: Mapping[str, Hyperprior] | None = None,
     ) -> None:
         super().__init__()
-        X, labels, Y = _split_inputs(train_X, train_Y, task_feature)
+        X, labels, Y = split_inputs(train_X, train_Y, task_feature)
         self.train_inputs = (train_X,)
         self.train_targets = train_Y.squeeze(-1)
         self._task_feature = task_feature % train_X.shape[-1]
-        self._categorical_dims = _check_categorical(categorical_dims, X)
+        self._categorical_dims = check_categorical(categorical_dims, X)
         self.task_labels: list[int] = sorted({int(v) for v in labels.tolist()})
         self.num_tasks = len(self.task_labels)
         self._output_tasks = self._task_indices(
@@ -148,7 +158,7 @@ class HierarchicalGP(Model):
         self.register_buffer("_counts", counts, persistent=False)
         self._count_list: list[int] = counts.tolist()
         self._register_padding()
-        mean, std = _task_standardization(Y, tasks, self.num_tasks)
+        mean, std = task_standardization(Y, tasks, self.num_tasks)
         self.register_buffer("_y_mean", mean, persistent=False)
         self.register_buffer("_y_std", std, persistent=False)
         self.register_buffer("_y", (Y - mean[tasks]) / std[tasks], persistent=False)
@@ -164,7 +174,7 @@ class HierarchicalGP(Model):
         self.hierarchical = self.num_tasks >= 2
         self.groups = GROUPS if self.shared_function else GROUPS[:3]
         self.hyperpriors = {**default_hyperpriors(), **dict(hyperpriors or {})}
-        self.fixed_tau = _check_fixed_tau(fixed_tau, self.groups)
+        self.fixed_tau = check_fixed_tau(fixed_tau, self.groups)
         self._init_parameters()
         self._cache: tuple[int, Tensor, Tensor] | None = None
         self.fit_jitter = 0.0
@@ -587,7 +597,7 @@ class HierarchicalGP(Model):
         """
         d = self.train_inputs[0].shape[-1] - 1
         if X.shape[-1] == d + 1:
-            feats, labels = _drop_column(X, self._task_feature)
+            feats, labels = drop_column(X, self._task_feature)
             tasks = self._task_indices(labels.reshape(-1).long().tolist(), "X")
             return feats, tasks.reshape(labels.shape), 1
         if X.shape[-1] == d:
@@ -658,75 +668,3 @@ def _solve_lower(L: Tensor, B: Tensor) -> Tensor:
     cols = B.reshape(-1, S, M, k).permute(1, 2, 0, 3).reshape(S, M, -1)
     V = torch.linalg.solve_triangular(L, cols, upper=False)
     return V.reshape(S, M, -1, k).permute(2, 0, 1, 3).reshape(*batch, S, M, k)
-
-
-# ---------------------------------------------------------------------- input checks
-def _drop_column(X: Tensor, column: int) -> tuple[Tensor, Tensor]:
-    keep = [j for j in range(X.shape[-1]) if j != column]
-    return X[..., keep], X[..., column]
-
-
-def _split_inputs(train_X: Tensor, train_Y: Tensor, task_feature: int):
-    if not isinstance(train_X, Tensor) or not isinstance(train_Y, Tensor):
-        raise InvalidDataError("train_X and train_Y must be torch tensors")
-    if train_X.dim() != 2 or train_X.shape[-1] < 2:
-        raise InvalidDataError(
-            f"train_X must be n x (d + 1) with a task column, got shape {tuple(train_X.shape)}"
-        )
-    if train_Y.shape != (train_X.shape[0], 1):
-        raise InvalidDataError(
-            f"train_Y must be n x 1 with n = {train_X.shape[0]}, got {tuple(train_Y.shape)}"
-        )
-    if not -train_X.shape[-1] <= task_feature < train_X.shape[-1]:
-        raise InvalidArgumentError(
-            f"task_feature={task_feature} is not a column of train_X ({train_X.shape[-1]} columns)"
-        )
-    if not (torch.isfinite(train_X).all() and torch.isfinite(train_Y).all()):
-        raise InvalidDataError("train_X and train_Y must be finite (no NaN or inf)")
-    X, labels = _drop_column(train_X.double(), task_feature % train_X.shape[-1])
-    if (labels != labels.round()).any():
-        raise InvalidDataError("the task column of train_X must hold integer labels")
-    return X, labels, train_Y.double().squeeze(-1)
-
-
-def _check_categorical(categorical_dims: Mapping[int, int] | None, X: Tensor) -> dict[int, int]:
-    dims = dict(categorical_dims or {})
-    for j, k in dims.items():
-        if not 0 <= j < X.shape[-1] or int(k) < 1:
-            raise InvalidArgumentError(
-                f"categorical_dims: column {j} with {k} categories is invalid for "
-                f"{X.shape[-1]} feature columns"
-            )
-        codes = X[:, j]
-        if ((codes != codes.round()) | (codes < 0) | (codes > k - 1)).any():
-            raise InvalidDataError(f"column {j} must hold category codes 0..{k - 1}")
-    return dims
-
-
-def _check_fixed_tau(fixed_tau, groups: Sequence[str]) -> dict[str, float]:
-    if fixed_tau is None:
-        return {}
-    if not isinstance(fixed_tau, Mapping):
-        fixed_tau = dict.fromkeys(groups, fixed_tau)
-    unknown = sorted(set(fixed_tau) - set(groups))
-    if unknown:
-        raise InvalidArgumentError(f"fixed_tau: unknown groups {unknown}; groups are {groups}")
-    for g, v in fixed_tau.items():
-        if not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
-            raise InvalidArgumentError(f"fixed_tau[{g!r}] must be a finite number >= 0, got {v}")
-    return {g: float(v) for g, v in fixed_tau.items()}
-
-
-def _task_standardization(Y: Tensor, tasks: Tensor, T: int) -> tuple[Tensor, Tensor]:
-    """Per-task mean and standard deviation (ddof 1, as BoTorch's ``Standardize``).
-
-    A task with one observation, or a constant one, gets standard deviation 1.
-    """
-    mean = torch.zeros(T, dtype=Y.dtype)
-    std = torch.ones(T, dtype=Y.dtype)
-    for t in range(T):
-        y = Y[tasks == t]
-        mean[t] = y.mean()
-        if y.numel() > 1 and y.std() > 1e-8 * max(1.0, float(y.abs().max())):
-            std[t] = y.std()
-    return mean, std
