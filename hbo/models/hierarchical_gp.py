@@ -76,20 +76,19 @@ def robust_cholesky(K: Tensor, traceable: bool = False) -> tuple[Tensor, float]:
     Tried in order: none, then ``1e-8, 1e-6, 1e-4``. The fit reports the jitter once
     instead of warning on every likelihood evaluation.
 
-    ``traceable=True`` never branches on the values of ``K`` (a traced graph cannot): it
-    always adds the smallest jitter (a smooth density, unlike jitter only where needed),
-    and returns a factor full of NaN where ``K + jitter`` is still not positive definite,
-    so that a sampler's energy is NaN there and the step is rejected.
+    ``traceable=True`` never branches on the values of ``K`` (a traced graph cannot): no
+    jitter, and a factor full of NaN where ``K`` is not positive definite, so that a
+    sampler's energy is NaN there and the step is rejected. (A fixed jitter relative to
+    the mean diagonal acts as extra noise that grows with the outputscale; on the Branin
+    family of :mod:`hbo.models.nuts` it left NUTS saturating its tree depth.)
     """
-    eye = torch.eye(K.shape[-1], dtype=K.dtype, device=K.device)
-    if traceable:
-        scale = K.diagonal(dim1=-2, dim2=-1).mean(-1).detach()[..., None, None]
-        L, info = torch.linalg.cholesky_ex(K + _JITTERS[0] * scale * eye)
-        failed = torch.where(info != 0, math.nan, 0.0).to(K.dtype)
-        return L + failed[..., None, None], _JITTERS[0]
     L, info = torch.linalg.cholesky_ex(K)
+    if traceable:
+        failed = torch.where(info != 0, math.nan, 0.0).to(K.dtype)
+        return L + failed[..., None, None], 0.0
     if not info.any():
         return L, 0.0
+    eye = torch.eye(K.shape[-1], dtype=K.dtype, device=K.device)
     scale = K.diagonal(dim1=-2, dim2=-1).mean().detach()
     for jitter in _JITTERS:
         L, info = torch.linalg.cholesky_ex(K + jitter * scale * eye)

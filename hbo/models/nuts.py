@@ -299,8 +299,8 @@ def run_nuts(model: HierarchicalGP, options: NUTSOptions, seed: int) -> NUTSResu
     if not torch.isfinite(coords.log_density(coords.start)):
         raise ModelFittingError(
             "NUTS cannot start: the kernel matrix at the MAP fit is not positive definite "
-            "with the sampler's fixed jitter (1e-8 x its mean diagonal); duplicate inputs "
-            "with noise near its floor do this: raise the noise prior (hyperpriors['noise'])"
+            f"without jitter (the fit needed {model.fit_jitter:g}); duplicate inputs with "
+            "noise near its floor do this: raise the noise prior (hyperpriors['noise'])"
         )
     # value and gradient traced into one TorchScript graph (about 1.5x faster at N = 155)
     potential = FlatPotential(lambda u: -coords.log_density(coords.psi(u[FLAT])), start)
