@@ -76,16 +76,25 @@ def robust_cholesky(K: Tensor, traceable: bool = False) -> tuple[Tensor, float]:
     Tried in order: none, then ``1e-8, 1e-6, 1e-4``. The fit reports the jitter once
     instead of warning on every likelihood evaluation.
 
-    ``traceable=True`` never branches on the values of ``K`` (a traced graph cannot): no
-    jitter, and a factor full of NaN where ``K`` is not positive definite, so that a
-    sampler's energy is NaN there and the step is rejected. (A fixed jitter relative to
-    the mean diagonal acts as extra noise that grows with the outputscale; on the Branin
-    family of :mod:`hbo.models.nuts` it left NUTS saturating its tree depth.)
+    ``traceable=True`` never branches in Python on the values of ``K`` (a traced graph
+    cannot): a first factorization without gradient decides, per matrix, whether the
+    first jitter level is added, the second factorization (the one gradients flow
+    through) uses it, and the factor is NaN where that still fails, so that a sampler's
+    energy is NaN there and the step is rejected. The returned jitter is then 0 (the
+    jitter is a tensor in the graph). Always adding the jitter instead would be simpler
+    but is not harmless: relative to the mean diagonal, it grows with the outputscale
+    like extra noise, and on the Branin family of :mod:`hbo.models.nuts` NUTS then
+    saturated its tree depth in every transition (3 seeds).
     """
-    L, info = torch.linalg.cholesky_ex(K)
     if traceable:
+        _, needs_jitter = torch.linalg.cholesky_ex(K.detach())
+        scale = K.diagonal(dim1=-2, dim2=-1).mean(-1).detach()
+        jitter = torch.where(needs_jitter != 0, _JITTERS[0] * scale, 0.0)[..., None, None]
+        eye = torch.eye(K.shape[-1], dtype=K.dtype, device=K.device)
+        L, info = torch.linalg.cholesky_ex(K + jitter * eye)
         failed = torch.where(info != 0, math.nan, 0.0).to(K.dtype)
         return L + failed[..., None, None], 0.0
+    L, info = torch.linalg.cholesky_ex(K)
     if not info.any():
         return L, 0.0
     eye = torch.eye(K.shape[-1], dtype=K.dtype, device=K.device)

@@ -150,3 +150,17 @@ def test_traceable_cholesky_is_nan_where_not_positive_definite():
     assert jitter == 0.0
     torch.testing.assert_close(L[0], torch.eye(2, dtype=torch.double))
     assert torch.isnan(L[1]).all()
+
+
+def test_traceable_cholesky_adds_jitter_only_where_needed():
+    """A singular matrix gets the first jitter level and a finite gradient; a regular one
+    none: the eager factorization's choice, without a Python branch."""
+    singular = torch.ones(2, 2, dtype=torch.double).requires_grad_()
+    regular = torch.eye(2, dtype=torch.double) * 2.0
+    L, _ = robust_cholesky(torch.stack([singular, regular]), traceable=True)
+    eager, jitter = robust_cholesky(singular.detach())
+    assert jitter > 0
+    torch.testing.assert_close(L[0].detach(), eager)
+    torch.testing.assert_close(L[1], regular.sqrt())
+    (grad,) = torch.autograd.grad(L.diagonal(dim1=-2, dim2=-1).log().sum(), singular)
+    assert torch.isfinite(grad).all()
