@@ -46,11 +46,10 @@ from typing import Any
 import arviz as az
 import numpy as np
 import torch
-from pyro.infer import MCMC
 from torch import Tensor, nn
 
 from hbo.errors import InvalidArgumentError, ModelFittingError
-from hbo.hierarchy.models._base import RecordingNUTS, seeded
+from hbo.hierarchy.models._base import run_chains, seeded
 from hbo.hierarchy.models._potential import FLAT, FlatPotential
 from hbo.models.hierarchical_gp import HierarchicalGP
 from hbo.models.information import shrinkage
@@ -305,34 +304,16 @@ def run_nuts(model: HierarchicalGP, options: NUTSOptions, seed: int) -> NUTSResu
     # value and gradient traced into one TorchScript graph (about 1.5x faster at N = 155)
     potential = FlatPotential(lambda u: -coords.log_density(coords.psi(u[FLAT])), start)
 
-    draws, stats = [], []
-    chain_seeds = np.random.SeedSequence(seed).generate_state(options.chains)
-    for chain, chain_seed in enumerate(chain_seeds):
-        kernel = RecordingNUTS(
-            potential_fn=potential,
-            target_accept_prob=options.target_accept,
-            max_tree_depth=options.max_tree_depth,
-            jit_compile=False,
-        )
-        with seeded(int(chain_seed)):
-            init = INIT_SPREAD * torch.randn_like(coords.start)
-            mcmc = MCMC(
-                kernel,
-                num_samples=options.draws,
-                warmup_steps=options.warmup,
-                initial_params={FLAT: init},
-                disable_progbar=not options.progress,
-            )
-            if options.progress:
-                print(f"NUTS chain {chain + 1}/{options.chains} ({len(init)} parameters)",
-                      flush=True)
-            mcmc.run()
-            u = mcmc.get_samples()[FLAT].detach()
-            samples, _ = coords.to_parameters(coords.psi(u))
-            samples["constant"] = _draw_constants(model, samples)
-        draws.append(samples)
-        stats.append(kernel.stats)
-    samples = {n: torch.stack([d[n] for d in draws]) for n in draws[0]}  # chains x draws x .
+    u, stats = run_chains(
+        potential, lambda: INIT_SPREAD * torch.randn_like(coords.start),
+        chains=options.chains, warmup=options.warmup, draws=options.draws, seed=seed,
+        target_accept=options.target_accept, max_tree_depth=options.max_tree_depth,
+        progress=options.progress,
+    )
+    samples, _ = coords.to_parameters(coords.psi(u))  # chains x draws x shape
+    with seeded(seed):
+        flat = {n: v.reshape(-1, *v.shape[2:]) for n, v in samples.items()}
+        samples["constant"] = _draw_constants(model, flat).reshape(*u.shape[:2], -1)
     model._cache = None  # functional_call left the parameters as they were; drop stale caches
     return NUTSResult(samples, _inference_data(model, samples, stats, options), options)
 

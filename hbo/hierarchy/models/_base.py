@@ -23,7 +23,7 @@ import copy
 import math
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,6 +132,44 @@ def seeded(seed: int) -> Iterator[None]:
         torch.set_rng_state(states[0])
         np.random.set_state(states[1])  # noqa: NPY002
         random.setstate(states[2])
+
+
+def run_chains(
+    potential: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+    initial_point: Callable[[], torch.Tensor],
+    *,
+    chains: int,
+    warmup: int,
+    draws: int,
+    seed: int,
+    target_accept: float,
+    max_tree_depth: int,
+    progress: bool,
+) -> tuple[torch.Tensor, list[dict[str, list[float]]]]:
+    """NUTS chains one after another on a potential over one flat site ``FLAT``.
+
+    Chain ``c`` runs under :func:`seeded` with the ``c``-th state of
+    ``numpy.random.SeedSequence(seed)``; ``initial_point()`` is called inside that block,
+    so a random start is reproducible. Each chain adapts its own step size and mass matrix.
+
+    Returns:
+        ``chains x draws x D`` post-warm-up draws, and each chain's :class:`RecordingNUTS`
+        statistics.
+    """
+    samples, stats = [], []
+    for chain, chain_seed in enumerate(np.random.SeedSequence(seed).generate_state(chains)):
+        kernel = RecordingNUTS(potential_fn=potential, target_accept_prob=target_accept,
+                               max_tree_depth=max_tree_depth)
+        with seeded(int(chain_seed)):
+            init = initial_point()
+            if progress:
+                print(f"NUTS chain {chain + 1}/{chains} ({init.numel()} parameters)", flush=True)
+            mcmc = MCMC(kernel, num_samples=draws, warmup_steps=warmup,
+                        initial_params={FLAT: init}, disable_progbar=not progress)
+            mcmc.run()
+        samples.append(mcmc.get_samples()[FLAT].detach())
+        stats.append(kernel.stats)
+    return torch.stack(samples), stats
 
 
 class RecordingNUTS(NUTS):
@@ -329,27 +367,23 @@ class HierarchicalModel(ABC):
             raise InvalidArgumentError(
                 f"max_tree_depth must be an integer >= 1, got {max_tree_depth}"
             )
-        samples, stats = [], []
-        potential = None
-        for chain_seed in np.random.SeedSequence(seed).generate_state(chains):
-            with seeded(int(chain_seed)):
-                # a fresh initial point per chain (pyro's init_to_uniform on (-2, 2))
-                init, potential_fn, transforms, _ = initialize_model(self.model)
-                if potential is None:  # one compilation for all chains
-                    potential = FlatPotential(potential_fn, init, jit)
-                kernel = RecordingNUTS(
-                    potential_fn=potential, target_accept_prob=target_accept,
-                    max_tree_depth=max_tree_depth,
-                )
-                mcmc = MCMC(
-                    kernel, num_samples=draws, warmup_steps=warmup,
-                    initial_params={FLAT: potential.flatten(init)}, disable_progbar=not progress,
-                )
-                mcmc.run()
-            unconstrained = potential.unflatten(mcmc.get_samples()[FLAT])
+        first_chain = int(np.random.SeedSequence(seed).generate_state(1)[0])
+        with seeded(first_chain):  # the layout and potential (one compilation for all chains)
+            init, potential_fn, transforms, _ = initialize_model(self.model)
+            potential = FlatPotential(potential_fn, init, jit)
+
+        def initial_point() -> torch.Tensor:  # a fresh one per chain: pyro's init_to_uniform
+            return potential.flatten(initialize_model(self.model)[0])
+
+        flat, stats = run_chains(
+            potential, initial_point, chains=chains, warmup=warmup, draws=draws, seed=seed,
+            target_accept=target_accept, max_tree_depth=max_tree_depth, progress=progress,
+        )
+        samples = []
+        for chain in flat:
+            unconstrained = potential.unflatten(chain)
             samples.append({k: transforms[k].inv(v) if k in transforms else v
                             for k, v in unconstrained.items()})
-            stats.append(kernel.stats)
         idata = self._inference_data(samples, stats, max_tree_depth)
         settings = dict(chains=chains, warmup=warmup, draws=draws, seed=seed,
                         target_accept=target_accept, max_tree_depth=max_tree_depth, jit=jit)
