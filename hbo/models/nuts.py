@@ -203,7 +203,6 @@ class SamplingCoordinates:
         shrink = shrinkage(model)
         self.centered = {g: shrink[g] < CENTER_BELOW for g in model.log_tau if model.hierarchical}
         self.start = self.to_psi({n: p.detach() for n, p in self.params.items()})
-        self.scale = torch.eye(len(self.start), dtype=self.start.dtype)
         self.scale = self._laplace_scale()
 
     def to_psi(self, params: Mapping[str, Tensor]) -> Tensor:
@@ -237,14 +236,16 @@ class SamplingCoordinates:
         return _call(self.model, _log_target, values) + log_jacobian
 
     def _laplace_scale(self) -> Tensor:
-        """``A`` with ``A A^T = (-Hessian)^{-1}`` at the start, eigenvalues floored."""
+        """``A`` with ``A A^T = (-Hessian)^{-1}`` at the start, eigenvalues floored; the
+        identity where the Hessian is not available (not finite at the start)."""
+        identity = torch.eye(len(self.start), dtype=self.start.dtype)
         try:
             H = torch.autograd.functional.hessian(lambda psi: -self.log_density(psi), self.start)
             lam, V = torch.linalg.eigh(H)
-        except (ModelFittingError, RuntimeError):  # no curvature at the start: unit scale
-            return self.scale
+        except (ModelFittingError, RuntimeError):  # eigh of a NaN matrix
+            return identity
         if not torch.isfinite(lam).all():
-            return self.scale
+            return identity
         return V / lam.abs().clamp_min(HESSIAN_FLOOR).sqrt()
 
     def psi(self, u: Tensor) -> Tensor:
