@@ -12,13 +12,15 @@ others; only its within-task block is counted), so
 and with ``T`` tasks the cost is one inverse (``T`` blocks of ``n_t``, or one ``N x N``
 with ``g``) plus ``T (D + 3)`` small products.
 
-Two uses, one quantity (the ``sigma_j^2 = 1 / I`` of the Eight Schools):
+Its uses, one quantity (the ``sigma_j^2 = 1 / I`` of the Eight Schools):
 
 * the fit's Laplace correction ``-1/2 sum_t log(1 + tau^2 I_t)``, which integrates the
   non-centered ``z`` out of the joint so that ``tau`` is a marginal-MAP estimate of the
   spread between tasks, not an artefact of the joint mode (see
   :meth:`HierarchicalGP.log_joint`);
-* the shrinkage ``B_t = 1 / (1 + tau^2 I_t)`` of :mod:`hbo.models.pooling`.
+* the shrinkage ``B_t = 1 / (1 + tau^2 I_t)`` (:func:`shrinkage`) of
+  :mod:`hbo.models.pooling`, which also decides where the fully Bayesian fit samples a
+  task's value centered (:mod:`hbo.models.nuts`).
 """
 
 from __future__ import annotations
