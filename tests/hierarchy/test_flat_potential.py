@@ -64,3 +64,32 @@ def test_flatten_and_unflatten_are_inverse():
 def test_unknown_jit_mode_is_rejected():
     with pytest.raises(InvalidArgumentError, match="jit must be one of"):
         EightSchools().fit(jit="xla")
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize(
+    "breakdown",  # past x[0] = 1: NaN, then -inf
+    [torch.sqrt, lambda t: torch.log(t.clamp_min(0.0))],
+    ids=["nan", "minus_inf"],
+)
+def test_non_finite_energy_is_infinite_with_zero_gradient(jit, breakdown):
+    """A NaN or -inf energy (arithmetic breaking down) becomes +inf with gradient 0, so
+    NUTS rejects the step; pyro turns NaN into +inf itself but -inf into NaN tree
+    weights, which stopped a benchmark run. Where finite, the energy is untouched."""
+
+    def energy(params):
+        x = params["x"]
+        return (x**2).sum() + breakdown(1.0 - x[0])
+
+    potential = FlatPotential(energy, {"x": torch.zeros(2, dtype=torch.double)}, jit=jit)
+    for x0, finite in ((0.5, True), (2.0, False)):
+        x = torch.tensor([x0, 1.0], dtype=torch.double, requires_grad=True)
+        value = potential({FLAT: x})
+        (grad,) = torch.autograd.grad(value, x)
+        if finite:
+            reference = energy({"x": x})
+            torch.testing.assert_close(value, reference)
+            torch.testing.assert_close(grad, torch.autograd.grad(reference, x)[0])
+        else:
+            assert value.item() == float("inf")
+            torch.testing.assert_close(grad, torch.zeros(2, dtype=torch.double))

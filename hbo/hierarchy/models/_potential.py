@@ -35,6 +35,7 @@ autograd for ``dU/dx``, gets it without a backward pass.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -55,6 +56,8 @@ class _ValueWithGrad(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, fn: Callable) -> torch.Tensor:  # noqa: ANN401
         grad, value = fn(x)  # forward of an autograd.Function runs without autograd
+        if not torch.isfinite(value):  # see FlatPotential.__call__
+            grad, value = torch.zeros_like(grad), torch.full_like(value, math.inf)
         ctx.save_for_backward(grad)
         return value
 
@@ -121,7 +124,17 @@ class FlatPotential:
         return script.forward  # the method itself: skips nn.Module's call machinery
 
     def __call__(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``U(x)``; ``+inf`` with a zero gradient wherever ``U`` is not finite.
+
+        A NaN or ``-inf`` energy is arithmetic breaking down (an overflow, a singular
+        matrix), not a point of high density: as ``+inf`` the sampler rejects the step
+        and marks it divergent. pyro maps NaN to ``+inf`` itself but not ``-inf``, which
+        makes the multinomial weights of its tree NaN and stops the run.
+        """
         x = params[FLAT]
-        if self._compiled is None:
-            return self._energy(x)
-        return _ValueWithGrad.apply(x, self._compiled)
+        if self._compiled is not None:
+            return _ValueWithGrad.apply(x, self._compiled)
+        value = self._energy(x)
+        if not torch.isfinite(value):
+            return x.sum() * 0.0 + math.inf  # zero gradient, still a graph for autograd
+        return value
