@@ -74,8 +74,8 @@ def test_unknown_jit_mode_is_rejected():
 )
 def test_non_finite_energy_is_infinite_with_zero_gradient(jit, breakdown):
     """A NaN or -inf energy (arithmetic breaking down) becomes +inf with gradient 0, so
-    NUTS rejects the step; pyro turns NaN into +inf itself but -inf into NaN tree
-    weights, which stopped a benchmark run. Where finite, the energy is untouched."""
+    NUTS rejects the step (pyro turns NaN into +inf itself, but -inf would give NaN tree
+    weights). Where finite, the energy is untouched."""
 
     def energy(params):
         x = params["x"]

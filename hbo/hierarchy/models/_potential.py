@@ -129,7 +129,8 @@ class FlatPotential:
         A NaN or ``-inf`` energy is arithmetic breaking down (an overflow, a singular
         matrix), not a point of high density: as ``+inf`` the sampler rejects the step
         and marks it divergent. pyro maps NaN to ``+inf`` itself but not ``-inf``, which
-        makes the multinomial weights of its tree NaN and stops the run.
+        would make the multinomial weights of its tree NaN; the gradient is zeroed so no
+        NaN reaches the momentum.
         """
         x = params[FLAT]
         if self._compiled is not None:
