@@ -307,8 +307,17 @@ def run_nuts(model: HierarchicalGP, options: NUTSOptions, seed: int) -> NUTSResu
     # value and gradient traced into one TorchScript graph (about 1.5x faster at N = 155)
     potential = FlatPotential(lambda u: -coords.log_density(coords.psi(u[FLAT])), start)
 
+    def initial_point() -> Tensor:
+        """A perturbed start where the density is finite (pyro does not check: an infinite
+        starting energy makes its tree weights NaN); the MAP itself after 10 misses."""
+        for _ in range(10):
+            u = INIT_SPREAD * torch.randn_like(coords.start)
+            if torch.isfinite(coords.log_density(coords.psi(u))):
+                return u
+        return torch.zeros_like(coords.start)
+
     u, stats = run_chains(
-        potential, lambda: INIT_SPREAD * torch.randn_like(coords.start),
+        potential, initial_point,
         chains=options.chains, warmup=options.warmup, draws=options.draws, seed=seed,
         target_accept=options.target_accept, max_tree_depth=options.max_tree_depth,
         progress=options.progress,
