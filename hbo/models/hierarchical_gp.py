@@ -399,7 +399,11 @@ class HierarchicalGP(Model):
             Ab = torch.linalg.solve_triangular(L, Hy, upper=False)
             A, b = Ab[..., 0], Ab[..., 1]
             M, h = torch.diag((A * A).sum(-1)), (A * b).sum(-1)
-        L_M = torch.linalg.cholesky(M)
+        L_M, info = torch.linalg.cholesky_ex(M)  # M is NaN where a traceable K failed
+        if traceable:
+            L_M = L_M + torch.where(info != 0, math.nan, 0.0).to(M.dtype)
+        elif info:
+            raise ModelFittingError("H^T K^-1 H is not positive definite (K near singular)")
         u = torch.linalg.solve_triangular(L_M, h.unsqueeze(-1), upper=False).squeeze(-1)
         c_hat = torch.cholesky_solve(h.unsqueeze(-1), L_M).squeeze(-1)
         n, T = self._tasks.numel(), self.num_tasks

@@ -312,8 +312,9 @@ def run_nuts(model: HierarchicalGP, options: NUTSOptions, seed: int) -> NUTSResu
         starting energy makes its tree weights NaN); the MAP itself after 10 misses."""
         for _ in range(10):
             u = INIT_SPREAD * torch.randn_like(coords.start)
-            if torch.isfinite(coords.log_density(coords.psi(u))):
-                return u
+            with torch.no_grad():
+                if torch.isfinite(coords.log_density(coords.psi(u))):
+                    return u
         return torch.zeros_like(coords.start)
 
     u, stats = run_chains(

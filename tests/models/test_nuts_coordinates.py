@@ -164,3 +164,15 @@ def test_traceable_cholesky_adds_jitter_only_where_needed():
     torch.testing.assert_close(L[1], regular.sqrt())
     (grad,) = torch.autograd.grad(L.diagonal(dim1=-2, dim2=-1).log().sum(), singular)
     assert torch.isfinite(grad).all()
+
+
+def test_traceable_constant_marginal_is_nan_not_an_error_where_k_fails(make_task_data,
+                                                                      related_fns):
+    """A kernel matrix that cannot be factored gives a NaN density in the sampler's
+    (traceable) path, which NUTS rejects, instead of an exception that stops the run."""
+    model = _model(make_task_data, related_fns, True)
+    with torch.no_grad():
+        theta = {g: v.clone() for g, v in model.log_hyperparameters().items()}
+        theta["noise"].fill_(float("nan"))
+    value, _, _ = model.constant_marginal(theta, traceable=True)
+    assert torch.isnan(value)
