@@ -130,6 +130,10 @@ class HierarchicalGP(Model):
         fixed_tau: Fix ``tau`` of some groups instead of fitting it: a number for all
             groups, or ``{"lengthscale": 0.0, ...}``. ``0`` forces one shared value.
         hyperpriors: Replace the default :class:`~hbo.models.priors.Hyperprior` of groups.
+        standardize: Standardize each task's outputs (mean 0, sd 1, as BoTorch's
+            ``Standardize``) before fitting; the default priors are stated in those
+            units. ``False`` fits ``train_Y`` as given, for outputs already on that
+            scale (simulation-based calibration, :mod:`hbo.models.simulation`).
     """
 
     def __init__(
@@ -143,6 +147,7 @@ class HierarchicalGP(Model):
         shared_function: bool | None = None,
         fixed_tau: float | Mapping[str, float] | None = None,
         hyperpriors: Mapping[str, Hyperprior] | None = None,
+        standardize: bool = True,
     ) -> None:
         super().__init__()
         X, labels, Y = split_inputs(train_X, train_Y, task_feature)
@@ -166,7 +171,10 @@ class HierarchicalGP(Model):
         self.register_buffer("_counts", counts, persistent=False)
         self._count_list: list[int] = counts.tolist()
         self._register_padding()
-        mean, std = task_standardization(Y, tasks, self.num_tasks)
+        if standardize:
+            mean, std = task_standardization(Y, tasks, self.num_tasks)
+        else:
+            mean, std = Y.new_zeros(self.num_tasks), Y.new_ones(self.num_tasks)
         self.register_buffer("_y_mean", mean, persistent=False)
         self.register_buffer("_y_std", std, persistent=False)
         self.register_buffer("_y", (Y - mean[tasks]) / std[tasks], persistent=False)

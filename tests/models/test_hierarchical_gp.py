@@ -289,3 +289,21 @@ def test_nan_in_training_data_is_rejected():
     X[1, 0] = math.nan
     with pytest.raises(InvalidDataError, match="finite"):
         HierarchicalGP(X, torch.rand(4, 1, dtype=torch.double))
+
+
+def test_standardize_false_fits_the_outputs_as_given(rng):
+    """``standardize=False`` keeps ``train_Y`` as the model's data: on outputs already
+    standardized per task it is the default model exactly; raw outputs are not rescaled."""
+    X, Y = related(rng, [0.1, 0.4], n=12)
+    tasks = X[:, -1].long()
+    Z = Y.clone()
+    for t in (0, 1):
+        Z[tasks == t] = (Y[tasks == t] - Y[tasks == t].mean()) / Y[tasks == t].std()
+    default, given = HierarchicalGP(X, Z), HierarchicalGP(X, Z, standardize=False)
+    given.load_state_dict(default.state_dict())
+    torch.testing.assert_close(given._y, default._y)
+    torch.testing.assert_close(given.log_likelihood(), default.log_likelihood())
+    raw = HierarchicalGP(X, 10.0 * Y + 3.0, standardize=False)
+    order = torch.argsort(tasks, stable=True)
+    torch.testing.assert_close(raw._y, (10.0 * Y + 3.0).squeeze(-1)[order])
+    assert not torch.allclose(raw.log_likelihood(), default.log_likelihood())
