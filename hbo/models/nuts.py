@@ -28,13 +28,17 @@ gradient are traced into one TorchScript graph (:class:`FlatPotential` of
 :mod:`hbo.hierarchy.models`): about 2.7 ms per gradient with the shared function at
 ``N = 155`` observations against 4.1 ms eager (one thread). Measured on the benchmark's
 branin family with history (155 observations, 41 sampled parameters;
-experiments/results/nuts_ask_timing.txt): 55 CPU-s per ask against SAAS's 10 on the
-target alone. Over five runs at the defaults (different seeds) max R-hat was 1.06, 1.09,
-1.20, 1.35 and 1.56, with 2 to 84 divergences; in the model's own coordinates it was
-1.8 to 2.2 with the tree depth saturated in 80-100% of transitions. Better, but not the
-1.01 the convergence report asks for; more warm-up did not fix it (384 warm-up
+experiments/results/nuts_ask_timing.txt): 55 to 72 CPU-s per ask (run to run) against 10
+for BoTorch's SAAS on the target's 5 points and 167 for its fully Bayesian multi-task GP
+on the same 155 observations. Over five runs at the defaults (different seeds) max R-hat
+was 1.06, 1.09, 1.20, 1.35 and 1.56, with 2 to 84 divergences (four more, 2026-11-26:
+1.09 to 1.14); in the model's own coordinates it was 1.8 to 2.2 with the tree depth
+saturated in 80-100% of transitions. Better, but not the 1.01 the convergence report
+asks for; more warm-up did not fix it (384 warm-up
 iterations: R-hat 1.18), and the fit warns (:func:`fit_fully_bayesian`). On small
-models without ``g`` (tests/models/test_nuts_recovery.py) intervals are calibrated.
+models without ``g``, families drawn from the model's own prior
+(experiments/results/nuts_gp_coverage.txt), 90% intervals of ``m`` and ``tau`` covered
+0.90 at 2 x (200 + 200) draws and 0.86 at the defaults (80 intervals each, se 0.034).
 """
 
 from __future__ import annotations
@@ -189,6 +193,12 @@ class SamplingCoordinates:
        below ``HESSIAN_FLOOR`` in absolute value raised to it, so every direction gets
        a finite scale), so ``u`` is roughly standard normal near the mode: the
        amplitude-lengthscale ridge of a Matern kernel is linear in the log scale.
+
+    Tried and dropped: sampling each task's centered (outputscale, loading) pair as (log
+    total variance ``log(s2_t + a_t^2)``, share ``log(a_t^2 / s2_t)``; unit Jacobian),
+    which straightens their L-shaped ridge. Four seeds each on the Branin family at the
+    defaults: max R-hat 1.08-1.35 against 1.09-1.14 without; the slowest direction moved
+    from the target's loading to ``g``'s lengthscale, and the fit was no better.
 
     Args:
         model: The HierarchicalGP; its current (normally MAP) parameters are ``psi_0``.
