@@ -19,7 +19,7 @@ import threading
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
@@ -27,7 +27,6 @@ from botorch.utils.sampling import manual_seed
 
 from hbo import acquisition
 from hbo._warnings import FailedTrialWarning, warn
-from hbo.diagnostics import ConvergenceReport
 from hbo.errors import (
     ArgumentTypeError,
     InvalidArgumentError,
@@ -37,14 +36,17 @@ from hbo.errors import (
     UnknownTaskError,
 )
 from hbo.models import HierarchicalGP
-from hbo.models.fully_bayesian import FullyBayesianHierarchicalGP, fit_fully_bayesian
-from hbo.models.nuts import NUTSOptions
+from hbo.models.nuts_options import NUTSOptions
 from hbo.models.pooling import PoolingReport
-from hbo.models.posterior_pooling import PosteriorPoolingReport
 from hbo.models.shared_choice import SharedFunctionChoice, fit_surrogate
 from hbo.space import SearchSpace, space_differences, space_from_dict, space_to_dict
 from hbo.storage import Storage, StudyMismatchError, UnknownStudyError, open_storage
 from hbo.trial import Origin, Trial, TrialState, check_transition
+
+if TYPE_CHECKING:  # the fully Bayesian modules load pyro and ArviZ: imported where used
+    from hbo.diagnostics import ConvergenceReport
+    from hbo.models.fully_bayesian import FullyBayesianHierarchicalGP
+    from hbo.models.posterior_pooling import PosteriorPoolingReport
 
 DIRECTIONS = ("minimize", "maximize")
 INFERENCE = ("map", "nuts")
@@ -431,11 +433,12 @@ class Study:
         has_target = any(t.task == self.task for t in done)
         with manual_seed(self.seed):
             model = self._fit_model(self.task if has_target else done[0].task)
-        report = (
-            PosteriorPoolingReport.from_ensemble
-            if isinstance(model, FullyBayesianHierarchicalGP)
-            else PoolingReport.from_model
-        )
+        if self.inference == "nuts":
+            from hbo.models.posterior_pooling import PosteriorPoolingReport
+
+            report = PosteriorPoolingReport.from_ensemble
+        else:
+            report = PoolingReport.from_model
         base = getattr(model, "model", model)
         tasks = [self.tasks[label] for label in base.task_labels]
         return report(
@@ -450,7 +453,7 @@ class Study:
                 'diagnostics() reports on NUTS; this study uses inference="map" (create it '
                 'with hbo.Study(..., inference="nuts"))'
             )
-        if not isinstance(self._model, FullyBayesianHierarchicalGP):
+        if self._model is None:
             raise NotReadyError(
                 "no NUTS fit yet: call study.ask() once the model is in use, or "
                 "study.pooling(), first"
@@ -497,6 +500,8 @@ class Study:
             build, label[task], self._fitted, self.shared_function
         )
         if self.inference == "nuts":  # chains start at the MAP fit of the chosen model
+            from hbo.models.fully_bayesian import fit_fully_bayesian
+
             seed = int(torch.randint(2**31 - 1, ()))  # from the caller's seeded RNG
             model = fit_fully_bayesian(model, self.nuts, seed)
         self._model, self._model_key = model, key

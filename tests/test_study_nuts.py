@@ -1,6 +1,8 @@
 """Study(inference="nuts") end to end: ask, diagnostics, posterior pooling, bad options."""
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -101,3 +103,24 @@ def test_nuts_study_with_one_task():
     assert "one task: nothing to pool" in str(pooling)
     assert (pooling.to_frame()["shrinkage"] == 0).all()
     pooling.plot_funnel()  # no sampled tau: an empty figure, not an error
+
+
+def test_import_hbo_leaves_the_fully_bayesian_modules_unloaded():
+    """A study fitted by MAP never needs ArviZ, matplotlib or the NUTS code: ``import hbo``
+    does not load them; ``inference="nuts"`` options are still checked at ``Study(...)``."""
+    script = (
+        "import sys, hbo\n"
+        "space = hbo.SearchSpace([hbo.Float('x', 0.0, 1.0)])\n"
+        "hbo.Study(space, task='t', inference='nuts', nuts={'warmup': 5})\n"
+        "try:\n"
+        "    hbo.Study(space, task='t', inference='nuts', nuts={'warmups': 5})\n"
+        "except hbo.HBOError as error:\n"
+        "    print(type(error).__name__)\n"
+        "print(sorted(m for m in ('arviz', 'matplotlib', 'hbo.models.nuts',\n"
+        "                          'hbo.models.fully_bayesian') if m in sys.modules))\n"
+        "from hbo.models import FullyBayesianHierarchicalGP, fit_fully_bayesian\n"
+        "print('hbo.models.fully_bayesian' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", script], capture_output=True,
+                         text=True, check=True).stdout.split("\n")
+    assert out[:3] == ["InvalidArgumentError", "[]", "True"]

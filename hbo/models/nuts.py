@@ -43,9 +43,8 @@ models without ``g``, families drawn from the model's own prior
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import arviz as az
@@ -53,11 +52,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from hbo.errors import InvalidArgumentError, ModelFittingError
+from hbo.errors import ModelFittingError
 from hbo.hierarchy.models._base import run_chains, seeded
 from hbo.hierarchy.models._potential import FLAT, FlatPotential
 from hbo.models.hierarchical_gp import HierarchicalGP
 from hbo.models.information import shrinkage
+from hbo.models.nuts_options import NUTSOptions
 
 #: Standard deviation of each chain's start around the MAP fit, in units of the Laplace
 #: posterior standard deviation (preconditioned coordinates): overdispersed enough for
@@ -73,74 +73,6 @@ CENTER_BELOW = 0.25
 #: Smallest curvature (absolute Hessian eigenvalue) of the preconditioning: a direction
 #: with less gets standard deviation 10 on the log scale.
 HESSIAN_FLOOR = 1e-2
-
-
-@dataclass(frozen=True)
-class NUTSOptions:
-    """Settings of the NUTS run of a fully Bayesian hierarchical GP.
-
-    Attributes:
-        warmup: Adaptation iterations per chain (discarded).
-        draws: Kept iterations per chain, before thinning.
-        chains: Number of chains (>= 2 for R-hat).
-        thinning: Keep every ``thinning``-th draw of each chain for the ensemble; the
-            ensemble has ``chains * ceil(draws / thinning)`` members.
-        target_accept: Target acceptance probability of the step-size adaptation.
-        max_tree_depth: NUTS doubling limit.
-        progress: Show pyro's progress bar.
-    """
-
-    warmup: int = 128
-    draws: int = 128
-    chains: int = 2
-    thinning: int = 2
-    target_accept: float = 0.8
-    max_tree_depth: int = 6
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        for name, low in (("warmup", 0), ("draws", 1), ("chains", 1), ("thinning", 1),
-                          ("max_tree_depth", 1)):
-            value = getattr(self, name)
-            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < low:
-                raise InvalidArgumentError(
-                    f"nuts option {name!r} must be an integer >= {low}, got {value!r}"
-                )
-        if self.thinning > self.draws:
-            raise InvalidArgumentError(
-                f"nuts option 'thinning' ({self.thinning}) must not exceed 'draws' "
-                f"({self.draws}): no draw would be kept"
-            )
-        if not (isinstance(self.target_accept, float | int) and 0 < self.target_accept < 1):
-            raise InvalidArgumentError(
-                f"nuts option 'target_accept' must lie in (0, 1), got {self.target_accept!r}"
-            )
-        if not isinstance(self.progress, bool):
-            raise InvalidArgumentError(
-                f"nuts option 'progress' must be True or False, got {self.progress!r}"
-            )
-
-    @classmethod
-    def from_value(cls, value: NUTSOptions | Mapping[str, Any] | None) -> NUTSOptions:
-        """Options from None (defaults), a mapping of some fields, or options."""
-        if value is None:
-            return cls()
-        if isinstance(value, cls):
-            return value
-        if not isinstance(value, Mapping):
-            raise InvalidArgumentError(
-                f"nuts must be a dict of options or hbo.models.NUTSOptions, got "
-                f"{type(value).__name__}"
-            )
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(value) - set(known))
-        if unknown:
-            raise InvalidArgumentError(f"nuts: unknown options {unknown}; accepted: {known}")
-        return cls(**value)
-
-    @property
-    def kept_per_chain(self) -> int:
-        return math.ceil(self.draws / self.thinning)
 
 
 @dataclass
