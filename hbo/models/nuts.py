@@ -34,8 +34,8 @@ on the same 155 observations. Over five runs at the defaults (different seeds) m
 was 1.06, 1.09, 1.20, 1.35 and 1.56, with 2 to 84 divergences (four more, 2026-11-26:
 1.09 to 1.14); in the model's own coordinates it was 1.8 to 2.2 with the tree depth
 saturated in 80-100% of transitions. Better, but not the 1.01 the convergence report
-asks for; more warm-up did not fix it (384 warm-up
-iterations: R-hat 1.18), and the fit warns (:func:`fit_fully_bayesian`). On small
+asks for; more warm-up did not fix it (384 warm-up iterations: R-hat 1.18), and the fit
+warns (:func:`fit_fully_bayesian`). On small
 models without ``g``, families drawn from the model's own prior
 (experiments/results/nuts_gp_coverage.txt), 90% intervals of ``m`` and ``tau`` covered
 0.90 at 2 x (200 + 200) draws and 0.86 at the defaults (80 intervals each, se 0.034).

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from hbo.errors import InvalidArgumentError
 from hbo.models import HierarchicalGP, Hyperprior
 from hbo.models.fully_bayesian import fit_fully_bayesian
 from hbo.models.nuts import NUTSOptions, run_nuts
@@ -117,3 +118,9 @@ def test_negative_transfer_sentence(make_task_data, related_fns):
     assert hurt.negative_transfer and "the sources are not helping 'a'" in str(hurt)
     assert helpful.function_share.loc["a", "share"] > 0.1
     assert not helpful.negative_transfer and "Negative transfer" not in str(helpful)
+
+
+def test_simulation_needs_a_lengthscale_location():
+    """The default lengthscale prior's location depends on the dimension: not drawable."""
+    with pytest.raises(InvalidArgumentError, match=r"hyperpriors\['lengthscale'\].loc"):
+        simulate_family(np.random.default_rng(0), {}, T=2, n=3)
