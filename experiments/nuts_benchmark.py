@@ -26,6 +26,11 @@ Models (each the same model on both sides; latent names match):
 - ``irt_2pl``: ``IRT2PL`` with its default parameterization (countries and items centered,
   students non-centered, sum-to-zero levels through the same scaled Helmert basis).
 
+``--vectorize`` adds the chains run together: hbo's ``fit(vectorize=True)`` (the chains as
+copies of the model in one NUTS trajectory, one batched gradient) and NumPyro's
+``chain_method="vectorized"`` (its chains vmapped, each with its own tree), each against
+the other.
+
 NumPyro is optional, for this benchmark only: ``pip install numpyro jax``.
 Run: ``.venv/bin/python experiments/nuts_benchmark.py [--quick] [--models ...]``; writes
 ``experiments/results/nuts_benchmark.csv`` (``--tag`` adds a suffix to the file name).
@@ -66,12 +71,12 @@ def min_bulk_ess(idata: az.InferenceData, var_names: list[str]) -> float:
 
 
 def run_hbo(model, latent: list[str], chains: int, warmup: int, draws: int,
-            jit: bool | str) -> dict:
+            jit: bool | str, vectorize: bool = False) -> dict:
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # reported below instead
         fit = model.fit(chains=chains, warmup=warmup, draws=draws, seed=0, jit=jit,
-                        target_accept=TARGET_ACCEPT, progress=False)
+                        target_accept=TARGET_ACCEPT, progress=False, vectorize=vectorize)
     wall = time.perf_counter() - start
     ess = min_bulk_ess(fit.idata, latent)
     return {"wall_s": wall, "min_ess_bulk": ess, "ess_per_s": ess / wall,
@@ -79,7 +84,7 @@ def run_hbo(model, latent: list[str], chains: int, warmup: int, draws: int,
 
 
 def run_numpyro(model: Callable, data: dict, latent: list[str], chains: int, warmup: int,
-                draws: int) -> dict[str, dict]:
+                draws: int, chain_method: str = "sequential") -> dict[str, dict]:
     """NumPyro twice on one ``MCMC`` object: ``numpyro_cold`` includes XLA compilation,
     ``numpyro_warm`` reruns the same chains with the compiled sampler (steady state)."""
     import jax
@@ -87,10 +92,11 @@ def run_numpyro(model: Callable, data: dict, latent: list[str], chains: int, war
 
     mcmc = MCMC(NUTS(model, target_accept_prob=TARGET_ACCEPT, max_tree_depth=10),
                 num_warmup=warmup,
-                num_samples=draws, num_chains=chains, chain_method="sequential",
+                num_samples=draws, num_chains=chains, chain_method=chain_method,
                 progress_bar=False)
     out = {}
-    for name in ("numpyro_cold", "numpyro_warm"):
+    suffix = "" if chain_method == "sequential" else f"_{chain_method}"
+    for name in (f"numpyro_cold{suffix}", f"numpyro_warm{suffix}"):
         start = time.perf_counter()
         mcmc.run(jax.random.PRNGKey(0), **data, extra_fields=("diverging",))
         samples = mcmc.get_samples(group_by_chain=True)
@@ -222,6 +228,9 @@ def main() -> None:
     parser.add_argument("--jit", nargs="+", default=["torchscript"],
                         choices=["torchscript", "inductor", "eager"],
                         help="hbo's runs: jit=True, jit='inductor', jit=False")
+    parser.add_argument("--vectorize", action="store_true",
+                        help="also run the chains vectorized: hbo fit(vectorize=True) "
+                             "(copies in one trajectory), NumPyro chain_method='vectorized'")
     parser.add_argument("--tag", default="", help="suffix of the output file name")
     args = parser.parse_args()
     # one core each: XLA_FLAGS="--xla_cpu_multi_thread_eigen=false
@@ -246,14 +255,18 @@ def main() -> None:
               flush=True)
         runs = {}
         for jit in modes:
-            runs[f"hbo_jit={jit}"] = run_hbo(case["hbo"], case["latent"], chains, warmup,
-                                             draws, jit)
-            print(f"hbo (pyro, jit={jit}): {runs[f'hbo_jit={jit}']}", flush=True)
+            for vectorize in (False, True) if args.vectorize else (False,):
+                name = f"hbo_jit={jit}" + ("_vectorized" if vectorize else "")
+                runs[name] = run_hbo(case["hbo"], case["latent"], chains, warmup, draws, jit,
+                                     vectorize)
+                print(f"{name}: {runs[name]}", flush=True)
         if have_numpyro:
-            runs.update(run_numpyro(case["numpyro"], case["data"], case["latent"],
-                                    chains, warmup, draws))
-            for k in ("numpyro_cold", "numpyro_warm"):
-                print(f"{k}: {runs[k]}", flush=True)
+            for method in ("sequential", "vectorized") if args.vectorize else ("sequential",):
+                new = run_numpyro(case["numpyro"], case["data"], case["latent"], chains,
+                                  warmup, draws, method)
+                runs.update(new)
+                for k, r in new.items():
+                    print(f"{k}: {r}", flush=True)
         best = max((k for k in runs if k.startswith("hbo")), key=lambda k: runs[k]["ess_per_s"])
         for sampler, r in runs.items():
             ratio = r["ess_per_s"] / runs[best]["ess_per_s"] if "numpyro" in sampler else None

