@@ -357,8 +357,10 @@ class HierarchicalModel(ABC):
                 trajectory (potential ``sum_c U(q_c)``, the copies' gradients one batched
                 graph): each copy's draws are exactly posterior draws, and where pyro's
                 per-step Python overhead dominates (small models) a draw costs less.
-                Eight Schools non-centered, 4 copies: 2.5 to 3.7 x the bulk ESS per second
-                of 4 chains one after another (2 runs). The price: the copies share one
+                Eight Schools non-centered, 4 copies: 1.5 to 3.7 x the bulk ESS per second
+                of 4 chains one after another (5 runs); on IRT at 10,000 responses, where
+                the gradient dominates, 0.7 x (experiments/results/nuts_benchmark.md).
+                The price: the copies share one
                 step size and one tree, so trajectories are longer (tuned to the hardest
                 copy) and the chains are not independent (they start apart and move apart,
                 but stop and accept together); the sample statistics (divergences, tree
