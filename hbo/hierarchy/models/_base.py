@@ -357,8 +357,8 @@ class HierarchicalModel(ABC):
                 trajectory (potential ``sum_c U(q_c)``, the copies' gradients one batched
                 graph): each copy's draws are exactly posterior draws, and where pyro's
                 per-step Python overhead dominates (small models) a draw costs less.
-                Eight Schools non-centered, 4 copies: 1.5 to 3.7 x the bulk ESS per second
-                of 4 chains one after another (5 runs); on IRT at 10,000 responses, where
+                Eight Schools non-centered, 4 copies: 1.5 to 3.0 x the bulk ESS per second
+                of 4 chains one after another (3 runs); on IRT at 10,000 responses, where
                 the gradient dominates, 0.7 x (experiments/results/nuts_benchmark.md).
                 The price: the copies share one
                 step size and one tree, so trajectories are longer (tuned to the hardest
