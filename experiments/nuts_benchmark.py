@@ -39,6 +39,7 @@ Run: ``.venv/bin/python experiments/nuts_benchmark.py [--quick] [--models ...]``
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import time
@@ -212,11 +213,13 @@ def cases(quick: bool) -> list[dict]:
         "name": f"irt_2pl_{len(frame)}", "hbo": irt,
         "latent": ["tau", "mu_b", "sigma_b", "sigma_a", "mu_country_free", "log_a_free",
                    "sigma_country", "b", "z_theta"],
-        "numpyro": numpyro_irt,
+        # the prior scales (floats) bound, not passed: NumPyro's vectorized chains fail on
+        # a dict of floats among the model's arguments
+        "numpyro": functools.partial(numpyro_irt, scales=irt.scales),
         "data": {"correct": irt.observed["correct"].numpy(),
                  "country_of_student": irt.country_of_student.numpy(),
                  "basis_country": irt._basis["mu_country"].numpy(),
-                 "basis_item": irt._basis["log_a"].numpy(), "scales": irt.scales},
+                 "basis_item": irt._basis["log_a"].numpy()},
     })
     return out
 

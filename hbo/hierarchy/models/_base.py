@@ -359,7 +359,7 @@ class HierarchicalModel(ABC):
                 per-step Python overhead dominates (small models) a draw costs less.
                 Eight Schools non-centered, 4 copies: 1.5 to 3.0 x the bulk ESS per second
                 of 4 chains one after another (3 runs); on IRT at 10,000 responses, where
-                the gradient dominates, 0.7 x (experiments/results/nuts_benchmark.md).
+                the gradient dominates, 0.7 to 0.8 x (experiments/results/nuts_benchmark.md).
                 The price: the copies share one step size and one tree, so trajectories
                 are longer (tuned to the hardest copy) and the chains are not independent
                 (they start apart and move apart, but stop and accept together); the
