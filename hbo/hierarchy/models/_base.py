@@ -393,7 +393,7 @@ class HierarchicalModel(ABC):
                               for _ in range(copies)])
 
         flat, stats = run_chains(
-            potential, initial_point, chains=chains // copies, warmup=warmup, draws=draws,
+            potential, initial_point, chains=1 if vectorize else chains, warmup=warmup, draws=draws,
             seed=seed, target_accept=target_accept, max_tree_depth=max_tree_depth,
             progress=progress,
         )
