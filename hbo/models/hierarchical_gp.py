@@ -66,6 +66,9 @@ from hbo.models.training_data import (
 MAX_SHARED_POINTS = 600
 #: Noise variance floor (standardized units), added to ``exp(log sigma^2)``.
 MIN_NOISE = 1e-6
+# prior sd of each task's constant mean in the fully Bayesian model (standardized units,
+# where the data's own mean is 0): see HierarchicalGP.constant_marginal
+CONSTANT_PRIOR_SCALE = 2.0
 _JITTERS = (1e-8, 1e-6, 1e-4)
 
 
@@ -377,18 +380,29 @@ class HierarchicalGP(Model):
     ) -> tuple[Tensor, Tensor, Tensor]:
         r"""``log p(y | theta)`` with the constant means integrated out, and their conditional.
 
-        The constants ``c`` (``T``) have a flat prior, so with ``H`` the ``N x T`` task
-        indicator matrix, ``M = H^T K^{-1} H`` and ``c_hat = M^{-1} H^T K^{-1} y``
-        (the generalized least-squares estimate, as in REML; Harville 1974),
+        The constants ``c`` (``T``) have the prior ``N(0, s^2 I)``, ``s =
+        CONSTANT_PRIOR_SCALE``. With ``H`` the ``N x T`` task indicator matrix,
+        ``M = H^T K^{-1} H + I / s^2`` and ``c_hat = M^{-1} H^T K^{-1} y``,
 
-            log int N(y; H c, K) dc = log N(y; 0, K) + 1/2 c_hat^T M c_hat
-                                      - 1/2 log|M| + T/2 log(2 pi),
+            log int N(y; H c, K) N(c; 0, s^2 I) dc = log N(y; 0, K + s^2 H H^T)
+                = log N(y; 0, K) + 1/2 c_hat^T M c_hat - 1/2 log|M| - T log s,
             c | theta, y ~ N(c_hat, M^{-1}).
 
         NUTS samples the hyperparameters from this marginal and draws ``c`` exactly from
         its conditional: ``c`` and a long-lengthscale GP both shift a task's level, and
-        sampling ``c`` jointly leaves that ridge to the sampler. Without ``g``, ``M`` is
-        diagonal (one solve per task block).
+        sampling ``c`` jointly leaves that ridge to the sampler.
+
+        Why a proper prior: under a flat one (``s -> inf``, REML, Harville 1974) the
+        marginal projects every task's constant direction out, so the constant part of
+        the shared function ``g`` costs nothing. ``g`` then drifts to long lengthscales
+        and huge loadings (on the Branin family of ``experiments/transfer_benchmark.py``
+        ``log a_t^2 ~ 8``, the target constant's conditional sd ~200), a ridge bounded
+        only by the hyperprior that the chains crossed slowly. With ``s = 2`` (the data
+        are standardized per task, so their level is 0 within about one sd) the same
+        fit put ``log a_t^2`` at ~3.2 and the constant's sd at 1.4. The MAP fit
+        (:meth:`log_joint`) keeps ``c`` free, as BoTorch's ``ConstantMean``: at the mode
+        ``K`` itself already charges ``g``'s constant part through ``log|K|``.
+        Without ``g``, ``M`` is diagonal (one solve per task block).
 
         ``traceable``: see :func:`robust_cholesky`.
 
@@ -407,11 +421,13 @@ class HierarchicalGP(Model):
             Ab = torch.linalg.solve_triangular(L, Hy, upper=False)
             A, b = Ab[..., 0], Ab[..., 1]
             M, h = torch.diag((A * A).sum(-1)), (A * b).sum(-1)
+        s = CONSTANT_PRIOR_SCALE
+        M = M + torch.eye(self.num_tasks, dtype=M.dtype) / s**2
         L_M, info = torch.linalg.cholesky_ex(M)  # M is NaN where a traceable K failed
         if traceable:
             L_M = L_M + torch.where(info != 0, math.nan, 0.0).to(M.dtype)
         elif info:
-            raise ModelFittingError("H^T K^-1 H is not positive definite (K near singular)")
+            raise ModelFittingError("H^T K^-1 H + I/s^2 is not positive definite (K not finite)")
         u = torch.linalg.solve_triangular(L_M, h.unsqueeze(-1), upper=False).squeeze(-1)
         c_hat = torch.cholesky_solve(h.unsqueeze(-1), L_M).squeeze(-1)
         n, T = self._tasks.numel(), self.num_tasks
@@ -419,7 +435,8 @@ class HierarchicalGP(Model):
             -0.5 * (b.pow(2).sum() - u.pow(2).sum())
             - L.diagonal(dim1=-2, dim2=-1).log().sum()
             - L_M.diagonal().log().sum()
-            - 0.5 * (n - T) * math.log(2 * math.pi)
+            - T * math.log(s)
+            - 0.5 * n * math.log(2 * math.pi)
         )
         return log_density, c_hat, L_M
 

@@ -2,9 +2,9 @@ r"""NUTS over the hyperprior of a :class:`~hbo.models.HierarchicalGP`: the fully
 
 Target density, over the unconstrained parameters ``phi = (m, log tau, z, log ell_g)``
 (non-centered, Half-Normal ``tau`` with its log-Jacobian, :mod:`hbo.models.priors`), with
-the constant means ``c`` (flat prior) integrated out:
+the constant means ``c`` (prior ``N(0, 2^2)``, standardized units) integrated out:
 
-    log p(phi | y) = log int p(y | theta(phi), c) dc + log p(phi) + const,   theta = m + tau z,
+    log p(phi | y) = log int p(y | theta(phi), c) p(c) dc + log p(phi) + const,   theta = m + tau z,
 
 i.e. :meth:`HierarchicalGP.constant_marginal` plus :meth:`HierarchicalGP.log_prior`; each
 kept draw then gets its ``c`` from the exact Gaussian conditional ``p(c | phi, y)``, so

@@ -5,7 +5,8 @@ Every hyperparameter group of the model without ``g`` is drawn from its hyperpri
 :func:`~hbo.models.priors.default_hyperpriors`),
 
     m ~ N(loc, scale^2),   tau ~ HalfNormal(tau_scale),   theta_t = m + tau z_t,
-    z_t ~ N(0, 1),   y_t ~ N(0, s2_t K_52(ell_t) + (sigma2_t + MIN_NOISE) I),
+    z_t ~ N(0, 1),   c_t ~ N(0, s_c^2),
+    y_t ~ N(c_t, s2_t K_52(ell_t) + (sigma2_t + MIN_NOISE) I),
 
 on ``n`` uniform points of ``[0, 1]`` per task. The outputs are on the model's
 standardized scale: fit them with ``HierarchicalGP(..., standardize=False)``, and the
@@ -13,9 +14,9 @@ family is a draw from exactly the model's prior predictive. (Standardizing them 
 would rescale each task's outputscale and noise by its sample variance; a slowly varying
 task's small sample variance then inflates its outputscale beyond what the prior
 expects, which the model explains by shorter lengthscales: a long-lengthscale family's
-``m`` was missed from below in 4 of 10 replications that way.) The constants are 0: their
-prior is flat and they are integrated out (:meth:`HierarchicalGP.constant_marginal`), so
-the posterior of the rest does not depend on them.
+``m`` was missed from below in 4 of 10 replications that way.) The constants have the
+fully Bayesian model's prior, ``s_c = CONSTANT_PRIOR_SCALE``
+(:meth:`HierarchicalGP.constant_marginal`).
 
 Posterior intervals computed from such data cover the drawn values at their nominal rate
 when the sampler is right (Cook, Gelman & Rubin 2006, doi:10.1198/106186006X136976).
@@ -32,18 +33,20 @@ import torch
 from torch import Tensor
 
 from hbo.errors import InvalidArgumentError
-from hbo.models.hierarchical_gp import MIN_NOISE
+from hbo.models.hierarchical_gp import CONSTANT_PRIOR_SCALE, MIN_NOISE
 from hbo.models.priors import Hyperprior, default_hyperpriors
 
 
 @dataclass(frozen=True)
 class SimulatedFamily:
     """Drawn hyperparameters and data: ``m[g]``, ``tau[g]`` and ``theta[g]`` (``T``) per
-    group; ``train_X`` is ``(T n) x 2`` (x, task), ``train_Y`` ``(T n) x 1``."""
+    group, the constant means ``constant`` (``T``); ``train_X`` is ``(T n) x 2`` (x,
+    task), ``train_Y`` ``(T n) x 1``."""
 
     m: dict[str, float]
     tau: dict[str, float]
     theta: dict[str, np.ndarray]
+    constant: np.ndarray
     train_X: Tensor
     train_Y: Tensor
 
@@ -71,6 +74,7 @@ def simulate_family(rng: np.random.Generator, hyperpriors: Mapping[str, Hyperpri
         K += (math.exp(theta["noise"][t]) + MIN_NOISE) * np.eye(n)
         Xs.append(np.column_stack([x, np.full(n, t)]))
         Ys.append(np.linalg.cholesky(K) @ rng.standard_normal(n))
+    levels = rng.normal(0.0, CONSTANT_PRIOR_SCALE, T)  # drawn last: the rest as before
     X = torch.tensor(np.vstack(Xs))
-    Y = torch.tensor(np.concatenate(Ys)).unsqueeze(-1)
-    return SimulatedFamily(m, tau, theta, X, Y)
+    Y = torch.tensor(np.concatenate(Ys) + np.repeat(levels, n)).unsqueeze(-1)
+    return SimulatedFamily(m, tau, theta, levels, X, Y)

@@ -9,9 +9,14 @@ import torch
 from botorch.acquisition import LogExpectedImprovement, qLogNoisyExpectedImprovement
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
-from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+from botorch.models.utils.gpytorch_modules import (
+    MIN_INFERRED_NOISE_LEVEL,
+    get_covar_module_with_dim_scaled_prior,
+)
 from botorch.optim import optimize_acqf
+from gpytorch.constraints import GreaterThan
 from gpytorch.kernels import MaternKernel, ScaleKernel
+from gpytorch.likelihoods import GaussianLikelihood
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.priors import LogNormalPrior
 
@@ -22,13 +27,20 @@ from hbo.models.hierarchical_gp import MIN_NOISE
 
 def single_task_peer(X, Y, model: HierarchicalGP | None = None, task: int = 0) -> SingleTaskGP:
     """BoTorch's SingleTaskGP with hbo's kernel and priors (Matern-5/2, outputscale
-    LogNormal(1, 1), dimension-scaled lengthscale prior, LogNormal(-4, 1) noise);
+    LogNormal(1, 1), dimension-scaled lengthscale prior, noise LogNormal(4, 3), i.e.
+    N(-5, 3) on log noise);
     with ``model``, its hyperparameters are set to that model's values for ``task``."""
     covar = ScaleKernel(
         get_covar_module_with_dim_scaled_prior(X.shape[-1], use_rbf_kernel=False),
         outputscale_prior=LogNormalPrior(1.0, 1.0),
     )
-    peer = SingleTaskGP(X, Y, covar_module=covar)
+    noise_prior = LogNormalPrior(4.0, 3.0)
+    likelihood = GaussianLikelihood(
+        noise_prior=noise_prior,
+        noise_constraint=GreaterThan(MIN_INFERRED_NOISE_LEVEL, transform=None,
+                                     initial_value=noise_prior.mode),
+    )
+    peer = SingleTaskGP(X, Y, likelihood=likelihood, covar_module=covar)
     if model is not None:
         theta = {k: v.detach()[task] for k, v in model.log_hyperparameters().items()}
         peer.covar_module.base_kernel.lengthscale = theta["lengthscale"].exp()

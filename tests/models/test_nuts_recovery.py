@@ -39,7 +39,7 @@ def test_posterior_intervals_of_m_and_tau_cover_the_truth():
                                hyperpriors={"lengthscale": LENGTHSCALE_PRIOR},
                                standardize=False).fit()
         result = run_nuts(model, options, seed=rep)
-        for group in ("lengthscale", "outputscale"):
+        for group in ("lengthscale", "outputscale", "noise"):
             for name, truth in ((f"m.{group}", family.m[group]),
                                 (f"log_tau.{group}", math.log(family.tau[group]))):
                 draws = result.samples[name].reshape(-1).numpy()
@@ -47,12 +47,13 @@ def test_posterior_intervals_of_m_and_tau_cover_the_truth():
                 covered.append(lo <= truth <= hi)
                 if name == "m.lengthscale":
                     widths.append(hi - lo)
-    # 40 intervals at 90%: 36 expected; < 31 has binomial probability 0.005 when the
-    # sampler is right (0.04 at the 86% the defaults reached for the lengthscale's m and
-    # tau over 80 intervals, experiments/nuts_gp_coverage.py --tasks 4 --points 10
-    # --warmup 128 --draws 128), while a sampler off by one posterior sd covers ~60% and
-    # passes with probability 0.016
-    assert sum(covered) >= 31, f"covered {sum(covered)} of {len(covered)}"
+    # 60 intervals at 90%. The defaults' short chains cover ~85%: 0.846 and 0.858 over
+    # 240 intervals each (two sets of 40 families, experiments/nuts_gp_coverage.py --tasks 4
+    # --points 10 --warmup 128 --draws 128; 0.854 before the constant and noise priors
+    # changed). < 45 then has binomial probability 0.014 (0.0002 at 90%), while a sampler
+    # off by one posterior sd covers ~60% and passes with probability 0.011.
+    # Measured: 49 of 60.
+    assert sum(covered) >= 45, f"covered {sum(covered)} of {len(covered)}"
     # the data must have taught something: a sampler that returned the prior would cover
     # too; the prior's 90% interval of m is 2 x 1.645 x 0.5 = 1.64 wide
     assert np.mean(widths) < 0.8 * 2 * 1.645 * LENGTHSCALE_PRIOR.scale
