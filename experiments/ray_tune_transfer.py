@@ -9,7 +9,7 @@ Two sweeps of ``SAMPLES`` trials, ``CONCURRENT`` at a time, on a local Ray insta
 
 1. ``HBOSearch`` warm-started with the sources (``history=...``), ``SOBOL`` Sobol trials
    first; running trials are pending points of the acquisition;
-2. Tune's default search (random sampling of the same ``param_space``).
+2. Tune's default search (random sampling of the same ``param_space``, seeded).
 
 Prints each sweep's trials in the order they were asked and the best values; the
 summary is written to ``experiments/results/ray_tune_transfer.md``. One seed: this
@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import ray
 from ray import tune
+from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from hbo.integrations.ray import HBOSearch
 
@@ -84,7 +85,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as storage:
             sweep(searcher, storage, "hbo")
-            random = sweep(None, storage, "random")
+            random = sweep(BasicVariantGenerator(random_state=SEED), storage, "random")
     finally:
         ray.shutdown()
 
