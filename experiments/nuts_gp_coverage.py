@@ -5,9 +5,8 @@ doi:10.1198/106186006X136976): task families are drawn from the model's own prio
 (:mod:`hbo.models.simulation`; every group, outputs on the model's scale), the model is
 fitted by NUTS (:mod:`hbo.models.nuts`), and the central 50% and 90% posterior intervals of
 ``m`` and ``tau`` of the lengthscale, outputscale and noise are checked against the drawn
-values. When the
-sampler is right each covers at its nominal rate; the table gives the rate with its
-binomial standard error. The larger version of tests/models/test_nuts_recovery.py.
+values. When the sampler is right each covers at its nominal rate; the table gives the
+rate with its binomial standard error. The larger version of tests/models/test_nuts_recovery.py.
 
     python experiments/nuts_gp_coverage.py --reps 40     # appends to results/nuts_gp_coverage.txt
     python experiments/nuts_gp_coverage.py --tasks 4 --points 10 --warmup 128 --draws 128

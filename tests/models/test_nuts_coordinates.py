@@ -1,6 +1,5 @@
 """The coordinates NUTS runs in: constants integrated out exactly, centering, Jacobians."""
 
-
 import numpy as np
 import pytest
 import torch
