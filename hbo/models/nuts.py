@@ -53,7 +53,7 @@ import torch
 from torch import Tensor, nn
 
 from hbo.errors import ModelFittingError
-from hbo.hierarchy.models._base import run_chains, seeded
+from hbo.hierarchy.models._nuts import run_chains, seeded
 from hbo.hierarchy.models._potential import FLAT, FlatPotential
 from hbo.models.hierarchical_gp import HierarchicalGP
 from hbo.models.information import shrinkage

@@ -38,18 +38,20 @@ def noncentered():
 
 @pytest.fixture(scope="module")
 def centered():
+    # four chains: one chain of 300 draws diverges 0 to 95 times (18 seeds, hbo's sampler;
+    # pyro's 0 to 35), none in 2 of 18, so four chains all without one: about 1e-4
     with pytest.warns(ConvergenceWarning, match="divergent"):
         return EightSchools(Y, SIGMA, centered=True, **PRIORS).fit(
-            chains=1, warmup=300, draws=300, seed=0, progress=False
+            chains=4, warmup=300, draws=300, seed=0, progress=False
         )
 
 
 @pytest.fixture(scope="module")
 def marginalized():
-    # 4 x 500 draws: tau's bulk ESS is only about 0.3 per draw (trajectories of 1 to 3
-    # steps), and 4 x 400 left R-hat(mu) at 1.012
+    # 4 x 1000 draws: tau's bulk ESS is only about 0.3 per draw (trajectories of 1 to 3
+    # steps); 4 x 400 left R-hat(mu) at 1.012, 4 x 500 tau's tail ESS at 307
     return EightSchools(Y, SIGMA, marginalize=True, **PRIORS).fit(
-        chains=4, warmup=500, draws=500, seed=3, progress=False
+        chains=4, warmup=500, draws=1000, seed=3, progress=False
     )
 
 
@@ -61,7 +63,7 @@ def exact():
 def test_centered_diverges_and_non_centered_does_not(centered, noncentered):
     fit, caught = noncentered
     # both at fit's default sampler settings (target acceptance 0.9, tree depth 10); the
-    # non-centered run is the longer one (4 x 500 against 1 x 300 draws), so "no divergence"
+    # non-centered run is the longer one (4 x 500 against 4 x 300 draws), so "no divergence"
     # is the harder claim
     for f in (fit, centered):
         assert (f.settings["target_accept"], f.settings["max_tree_depth"]) == (0.9, 10)
@@ -72,7 +74,7 @@ def test_centered_diverges_and_non_centered_does_not(centered, noncentered):
     assert report.tree_depth_saturation == 0.0
     # centered: divergences, and E-BFMI below Betancourt's 0.3 (the funnel's energy problem)
     bad = centered.convergence()
-    assert bad.divergences > 5
+    assert bad.divergences > 0
     assert not bad.ok
 
 

@@ -18,30 +18,27 @@ one vectorized pass of :class:`pyro.infer.Predictive`.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
-import random
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import arviz as az
 import numpy as np
 import pandas as pd
-import pyro
 import pyro.distributions as dist
 import torch
 from pyro import poutine
-from pyro.infer import MCMC, NUTS, Predictive
+from pyro.infer import Predictive
 from pyro.infer.mcmc.util import initialize_model
 from pyro.poutine.util import site_is_subsample
 
 from hbo._warnings import ConvergenceWarning, warn
 from hbo.diagnostics.convergence import ConvergenceReport, convergence
 from hbo.errors import InvalidArgumentError, InvalidDataError
-from hbo.hierarchy.models._potential import FLAT, FlatPotential
+from hbo.hierarchy.models._nuts import SAMPLERS, run_chains, seeded
+from hbo.hierarchy.models._potential import FlatPotential
 
 DTYPE = torch.float64
 SCALE_PRIORS = ("half_normal", "half_cauchy", "exponential", "uniform")
@@ -118,109 +115,6 @@ class _Flat(dist.ImproperUniform):
 def flat() -> dist.Distribution:
     """The improper flat prior on a real scalar (see :class:`_Flat`)."""
     return _Flat(dist.constraints.real, torch.Size(), torch.Size())
-
-
-@contextlib.contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Seed torch, numpy and random for the block and restore their states after it."""
-    # pyro.set_rng_seed seeds numpy's legacy global generator, so its state is saved too
-    states = torch.get_rng_state(), np.random.get_state(), random.getstate()  # noqa: NPY002
-    pyro.set_rng_seed(seed)
-    try:
-        yield
-    finally:
-        torch.set_rng_state(states[0])
-        np.random.set_state(states[1])  # noqa: NPY002
-        random.setstate(states[2])
-
-
-def run_chains(
-    potential: Callable[[dict[str, torch.Tensor]], torch.Tensor],
-    initial_point: Callable[[], torch.Tensor],
-    *,
-    chains: int,
-    warmup: int,
-    draws: int,
-    seed: int,
-    target_accept: float,
-    max_tree_depth: int,
-    progress: bool,
-) -> tuple[torch.Tensor, list[dict[str, list[float]]]]:
-    """NUTS chains one after another on a potential over one flat site ``FLAT``.
-
-    Chain ``c`` runs under :func:`seeded` with the ``c``-th state of
-    ``numpy.random.SeedSequence(seed)``; ``initial_point()`` is called inside that block,
-    so a random start is reproducible. Each chain adapts its own step size and mass matrix.
-
-    Returns:
-        ``chains x draws x D`` post-warm-up draws, and each chain's :class:`RecordingNUTS`
-        statistics.
-    """
-    samples, stats = [], []
-    for chain, chain_seed in enumerate(np.random.SeedSequence(seed).generate_state(chains)):
-        kernel = RecordingNUTS(potential_fn=potential, target_accept_prob=target_accept,
-                               max_tree_depth=max_tree_depth)
-        with seeded(int(chain_seed)):
-            init = initial_point()
-            if progress:
-                print(f"NUTS chain {chain + 1}/{chains} ({init.numel()} parameters)", flush=True)
-            mcmc = MCMC(kernel, num_samples=draws, warmup_steps=warmup,
-                        initial_params={FLAT: init}, disable_progbar=not progress)
-            mcmc.run()
-        samples.append(mcmc.get_samples()[FLAT].detach())
-        stats.append(kernel.stats)
-    return torch.stack(samples), stats
-
-
-class RecordingNUTS(NUTS):
-    """pyro's NUTS that also records, per post-warm-up draw, what ArviZ needs.
-
-    ``energy`` is the Hamiltonian ``H = U(q) + K(p)``, ``K(p) = p^T M^-1 p / 2``, at the start
-    of the transition, right after the momentum is resampled. Stan's ``energy__`` is H at
-    the selected point of the trajectory; the two differ only by the integration error,
-    since H is conserved along the trajectory, and E-BFMI needs the spread that momentum
-    resampling adds between transitions, which both carry. ``tree_depth`` is the number of
-    trajectory doublings started, as Stan counts ``treedepth__``: with ``n_steps`` leapfrog
-    steps, ``ceil(log2(n_steps + 1))`` (a full tree of depth k has ``2**k - 1`` steps).
-
-    Only the momentum draw of a transition (pyro names it ``r_t=<t>``) starts a record:
-    step-size searches during warm-up also draw momenta (``r_presample_*``) and must not
-    overwrite the energy or reset the step count.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.stats: dict[str, list[float]] = {
-            k: [] for k in ("diverging", "energy", "tree_depth", "n_steps", "step_size", "lp")
-        }
-        self._energy = math.nan
-        self._steps_total = 0
-
-    def _sample_r(self, name):  # noqa: ANN001, ANN202 - pyro's private signature
-        r, r_unscaled = super()._sample_r(name)
-        if name.startswith("r_t="):
-            _, pe, _ = self._fetch_from_cache()
-            self._energy = float(self._kinetic_energy(r_unscaled) + pe)
-        return r, r_unscaled
-
-    def _build_basetree(self, *args):  # noqa: ANN002, ANN202
-        self._steps_total += 1
-        return super()._build_basetree(*args)
-
-    def sample(self, params):  # noqa: ANN001, ANN201
-        n_div, steps_before = len(self._divergences), self._steps_total
-        z = super().sample(params)
-        if self._t > self._warmup_steps:
-            _, pe, _ = self._fetch_from_cache()
-            n_steps = self._steps_total - steps_before
-            s = self.stats
-            s["diverging"].append(len(self._divergences) > n_div)
-            s["energy"].append(self._energy)
-            s["n_steps"].append(n_steps)
-            s["tree_depth"].append(math.ceil(math.log2(n_steps + 1)))
-            s["step_size"].append(float(self.step_size))
-            s["lp"].append(-float(pe))
-        return z
 
 
 @dataclass
@@ -326,6 +220,7 @@ class HierarchicalModel(ABC):
         max_tree_depth: int = 10,
         jit: bool | str = True,
         vectorize: bool = False,
+        sampler: str = "hbo",
         progress: bool = True,
     ) -> FitResult:
         """Sample the posterior with NUTS, ``chains`` chains one after another.
@@ -365,6 +260,10 @@ class HierarchicalModel(ABC):
                 (they start apart and move apart, but stop and accept together); the
                 sample statistics (divergences, tree depth, energy) are the joint
                 trajectory's, repeated for every chain.
+            sampler: ``"hbo"``: hbo's lean NUTS trajectory builder on the flat vector
+                (:class:`hbo.hierarchy.models._nuts.FlatNUTS`: pyro's algorithm, set-up and
+                warm-up, without pyro's per-step Python); ``"pyro"``: pyro's ``NUTS`` kernel
+                itself (the reference; slower on small models).
             progress: show pyro's progress bar.
 
         Returns:
@@ -382,6 +281,8 @@ class HierarchicalModel(ABC):
             )
         if not isinstance(vectorize, bool):
             raise InvalidArgumentError(f"vectorize must be True or False, got {vectorize!r}")
+        if sampler not in SAMPLERS:
+            raise InvalidArgumentError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
         copies = chains if vectorize else 1
         first_chain = int(np.random.SeedSequence(seed).generate_state(1)[0])
         with seeded(first_chain):  # the layout and potential (one compilation for all chains)
@@ -395,7 +296,7 @@ class HierarchicalModel(ABC):
         flat, stats = run_chains(
             potential, initial_point, chains=1 if vectorize else chains, warmup=warmup, draws=draws,
             seed=seed, target_accept=target_accept, max_tree_depth=max_tree_depth,
-            progress=progress,
+            progress=progress, sampler=sampler,
         )
         if vectorize:  # 1 x draws x (chains D) -> chains x draws x D
             flat, stats = flat[0].view(draws, chains, -1).transpose(0, 1), stats * chains
@@ -407,7 +308,7 @@ class HierarchicalModel(ABC):
         idata = self._inference_data(samples, stats, max_tree_depth)
         settings = dict(chains=chains, warmup=warmup, draws=draws, seed=seed,
                         target_accept=target_accept, max_tree_depth=max_tree_depth, jit=jit,
-                        vectorize=vectorize)
+                        vectorize=vectorize, sampler=sampler)
         result = FitResult(idata, settings)
         result._report = convergence(idata)
         if not result._report.ok:
