@@ -1,4 +1,4 @@
-"""NUTS speed: hbo (pyro) against NumPyro on the same model, data, warm-up and draws.
+"""NUTS speed: hbo against NumPyro on the same model, data, warm-up and draws.
 
 For each model: wall time (compilation included) and bulk ESS per second, where the ESS
 is the *minimum* over all latent scalar parameters of ArviZ's bulk ESS (the slowest
@@ -11,11 +11,12 @@ waits for once) and warm (the compiled sampler rerun: the steady-state speed).
 hbo is run with ``--jit torchscript`` (``fit(jit=True)``: potential and gradient traced into
 one frozen TorchScript graph over one flat parameter vector,
 :mod:`hbo.hierarchy.models._potential`), ``inductor`` (``jit="inductor"``: the same graph
-compiled to C++ by ``torch.compile``) and/or ``eager`` (``jit=False``). The ratio
-``NumPyro ESS/s / hbo ESS/s`` is reported for the fastest hbo run. NumPyro compiles the
-whole NUTS transition with XLA, while pyro builds the tree in Python and pays a few hundred
-microseconds of interpreter overhead per leapfrog step whatever the model size, so small
-models show the largest gap.
+compiled to C++ by TorchInductor) and/or ``eager`` (``jit=False``), with hbo's trajectory
+builder (``--sampler hbo``, the default: :class:`hbo.hierarchy.models._nuts.FlatNUTS`)
+and/or pyro's NUTS kernel (``--sampler pyro``). The ratio ``NumPyro ESS/s / hbo ESS/s`` is
+reported for the fastest hbo run. NumPyro compiles the whole NUTS transition with XLA;
+hbo builds the tree in Python (about 30 us per leapfrog step; pyro's kernel about 500 us)
+around one compiled gradient, so small models show the largest gap.
 
 Models (each the same model on both sides; latent names match):
 - ``eight_schools_noncentered``: mu ~ N(0, 5), tau ~ Half-Normal(5), theta = mu + tau z;
@@ -41,6 +42,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
+import itertools
 import os
 import time
 import warnings
@@ -72,12 +74,13 @@ def min_bulk_ess(idata: az.InferenceData, var_names: list[str]) -> float:
 
 
 def run_hbo(model, latent: list[str], chains: int, warmup: int, draws: int,
-            jit: bool | str, vectorize: bool = False) -> dict:
+            jit: bool | str, vectorize: bool = False, sampler: str = "hbo") -> dict:
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # reported below instead
         fit = model.fit(chains=chains, warmup=warmup, draws=draws, seed=0, jit=jit,
-                        target_accept=TARGET_ACCEPT, progress=False, vectorize=vectorize)
+                        target_accept=TARGET_ACCEPT, progress=False, vectorize=vectorize,
+                        sampler=sampler)
     wall = time.perf_counter() - start
     ess = min_bulk_ess(fit.idata, latent)
     return {"wall_s": wall, "min_ess_bulk": ess, "ess_per_s": ess / wall,
@@ -231,6 +234,9 @@ def main() -> None:
     parser.add_argument("--jit", nargs="+", default=["torchscript"],
                         choices=["torchscript", "inductor", "eager"],
                         help="hbo's runs: jit=True, jit='inductor', jit=False")
+    parser.add_argument("--sampler", nargs="+", default=["hbo"], choices=["hbo", "pyro"],
+                        help="hbo's runs: fit(sampler=...), hbo's trajectory builder or "
+                             "pyro's NUTS kernel")
     parser.add_argument("--vectorize", action="store_true",
                         help="also run the chains vectorized: hbo fit(vectorize=True) "
                              "(copies in one trajectory), NumPyro chain_method='vectorized'")
@@ -257,12 +263,14 @@ def main() -> None:
         print(f"\n=== {case['name']}: {chains} chains x {warmup} warm-up + {draws} draws ===",
               flush=True)
         runs = {}
-        for jit in modes:
-            for vectorize in (False, True) if args.vectorize else (False,):
-                name = f"hbo_jit={jit}" + ("_vectorized" if vectorize else "")
-                runs[name] = run_hbo(case["hbo"], case["latent"], chains, warmup, draws, jit,
-                                     vectorize)
-                print(f"{name}: {runs[name]}", flush=True)
+        for sampler, jit, vectorize in itertools.product(
+            args.sampler, modes, (False, True) if args.vectorize else (False,)
+        ):
+            name = (f"hbo_jit={jit}" + ("_vectorized" if vectorize else "")
+                    + ("_pyro_kernel" if sampler == "pyro" else ""))
+            runs[name] = run_hbo(case["hbo"], case["latent"], chains, warmup, draws, jit,
+                                 vectorize, sampler)
+            print(f"{name}: {runs[name]}", flush=True)
         if have_numpyro:
             for method in ("sequential", "vectorized") if args.vectorize else ("sequential",):
                 new = run_numpyro(case["numpyro"], case["data"], case["latent"], chains,

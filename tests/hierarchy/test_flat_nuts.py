@@ -111,3 +111,19 @@ def test_same_seed_same_draws_and_sampler_is_checked():
     assert not np.array_equal(runs[0].draws("theta"), runs[2].draws("theta"))
     with pytest.raises(InvalidArgumentError, match="sampler must be one of"):
         model.fit(sampler="stan")
+
+
+def test_a_start_far_in_the_tail_is_not_an_overflow():
+    """From ``x = 1000`` on N(0, 1) with step size 1.5 (stable, but the energy error along
+    the trajectory swings by about +-10^5): a new half whose states weigh ``exp(700+)``
+    times the old ones is accepted, not an ``OverflowError`` (as a bad initial point in
+    warm-up produced)."""
+    potential = FlatPotential(lambda p: 0.5 * (p["x"] ** 2).sum(),
+                              {"x": torch.zeros(1, dtype=torch.float64)})
+    kernel = FlatNUTS(potential, step_size=1.5, adapt_step_size=False,
+                      adapt_mass_matrix=False, max_tree_depth=4)
+    kernel.initial_params = {FLAT: torch.zeros(1, dtype=torch.float64)}
+    kernel.setup(warmup_steps=0)
+    with seeded(0):
+        z = kernel.sample({FLAT: torch.tensor([1000.0], dtype=torch.float64)})
+    assert abs(float(z[FLAT])) < 1000.0

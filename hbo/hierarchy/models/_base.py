@@ -2,14 +2,16 @@
 
 A model subclasses :class:`HierarchicalModel` and writes only its pyro program
 (:meth:`HierarchicalModel.model`), its observed data and its ArviZ coordinates. ``fit`` runs
-pyro's NUTS (Hoffman & Gelman 2014, https://jmlr.org/papers/v15/hoffman14a.html) with
-multinomial sampling and dual-averaging step size plus diagonal mass-matrix adaptation, one
-chain after another with a seed per chain, on one flat vector of unconstrained parameters
-whose potential energy and gradient come from one compiled graph
-(:mod:`hbo.hierarchy.models._potential`); it then adds the model's generated quantities
-(:meth:`HierarchicalModel.generated_quantities`) and builds an ArviZ ``InferenceData`` with
-``posterior`` (latent and ``pyro.deterministic`` sites), ``sample_stats`` (``diverging``,
-``energy``, ``tree_depth``, ``n_steps``, ``step_size``, ``lp``) and ``observed_data``.
+pyro's NUTS algorithm (Hoffman & Gelman 2014, https://jmlr.org/papers/v15/hoffman14a.html)
+with multinomial sampling and dual-averaging step size plus diagonal mass-matrix adaptation,
+one chain after another with a seed per chain, on one flat vector of unconstrained
+parameters whose potential energy and gradient come from one compiled graph
+(:mod:`hbo.hierarchy.models._potential`), its trajectories built by hbo's lean loop or by
+pyro's kernel itself (:mod:`hbo.hierarchy.models._nuts`); it then adds the model's
+generated quantities (:meth:`HierarchicalModel.generated_quantities`) and builds an ArviZ
+``InferenceData`` with ``posterior`` (latent and ``pyro.deterministic`` sites),
+``sample_stats`` (``diverging``, ``energy``, ``tree_depth``, ``n_steps``, ``step_size``,
+``lp``) and ``observed_data``.
 
 Models must be written so that a leading batch dimension broadcasts (plates with explicit
 ``dim``, gathers with ``x[..., idx]``): deterministic sites are recomputed for all draws in
@@ -242,12 +244,13 @@ class HierarchicalModel(ABC):
                 0.8: 1 divergence in 4 x 1000 draws, none at 0.9); the price is a smaller
                 step size, so longer trajectories.
             max_tree_depth: NUTS doubling limit (at most ``2**max_tree_depth - 1`` steps).
-            jit: ``True``: potential and gradient traced into one TorchScript graph (a few
-                seconds to build); ``"inductor"``: compiled to C++ by ``torch.compile``
-                (30 to 60 s once, then 1.4 x (Eight Schools) to 3 x (IRT, 30,000
-                responses) faster per gradient: for long runs on large models);
-                ``False``: pyro's potential with autograd, no tracing (for models whose
-                arithmetic branches on parameter values).
+            jit: ``True``: potential and gradient traced into one TorchScript graph (under
+                a second to build); ``"inductor"``: compiled to C++ by TorchInductor (1.5 to
+                15 s once per model, about 2 s from its disk cache, then 3.5 x (IRT) to 8 x
+                (stochastic volatility) faster per gradient: the choice for any run longer
+                than a few thousand leapfrog steps); ``False``: pyro's potential with
+                autograd, no tracing (for models whose arithmetic branches on parameter
+                values).
             vectorize: run the chains as ``chains`` copies of the model in one NUTS
                 trajectory (potential ``sum_c U(q_c)``, the copies' gradients one batched
                 graph): each copy's draws are exactly posterior draws, and where pyro's

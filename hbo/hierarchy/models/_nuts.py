@@ -239,7 +239,7 @@ class FlatNUTS(RecordingNUTS):
                 break
             if new.turning:
                 break
-            if random.random() < math.exp(new.log_weight - log_weight):
+            if random.random() < math.exp(min(new.log_weight - log_weight, 0.0)):
                 q, u, grad, accepted = new.q, new.u, new.grad, True
             if direction > 0:
                 right = new.right

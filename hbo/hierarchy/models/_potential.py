@@ -17,10 +17,15 @@ ten parameters with pyro's TorchScript trace, against about 5 us of floating-poi
    trace time, and vanish from the graph); the graph is then compiled:
 
    - ``jit=True``: TorchScript (``torch.jit.trace`` of the graph, frozen so that constant
-     subgraphs are folded; a few seconds), no autograd at run time;
-   - ``jit="inductor"``: ``torch.compile`` (TorchInductor generates and compiles C++ for the
-     whole graph, fusing elementwise work; 30 to 60 s of compilation once per model, worth
-     it for long runs on large models);
+     subgraphs are folded; under a second), no autograd at run time, but an interpreter
+     that dispatches each of the graph's 100 to 500 operations one by one;
+   - ``jit="inductor"``: TorchInductor (``compile_fx`` on the graph as it is, without
+     TorchDynamo's re-tracing and per-call guards) generates C++ that fuses the elementwise
+     work into a few loops. Measured on one core (2026-11-26, one call of value and
+     gradient): Eight Schools 18 us against 117 us for TorchScript, stochastic volatility
+     (T = 250) 54 against 427 us, IRT (10,000 responses) 175 against 618 us; compilation
+     takes 1.5 to 15 s per model (the first in a process pays about 8 s more), from the
+     on-disk cache (``/tmp/torchinductor_<user>``) about 2 s;
    - ``jit=False``: no tracing; pyro's potential with autograd on each call.
 
 Tracing runs with pyro's and torch's argument validation off: validation branches on the
@@ -74,7 +79,7 @@ class FlatPotential:
         potential_fn: pyro's ``U`` over a dict of unconstrained site values (from
             :func:`pyro.infer.mcmc.util.initialize_model` with ``jit_compile=False``).
         params: a point of that dict (site name -> unconstrained tensor): the layout.
-        jit: ``False``, ``True`` (TorchScript) or ``"inductor"`` (``torch.compile``).
+        jit: ``False``, ``True`` (TorchScript) or ``"inductor"`` (TorchInductor).
         copies: ``C`` independent copies of the model in one potential,
             ``U(x_1, ..., x_C) = sum_c U(x_c)``, so that one NUTS trajectory moves ``C``
             chains (``HierarchicalModel.fit(vectorize=True)``). Compiled, the ``C``
@@ -141,10 +146,12 @@ class FlatPotential:
     def value_and_grad(self, x: torch.Tensor) -> tuple[float, torch.Tensor]:
         """``(U(x), grad U(x))`` of the flat vector ``x`` (shape ``C D``), no autograd graph
         kept; ``(+inf, 0)`` where ``U`` is not finite (see :meth:`__call__`)."""
-        if self._compiled is not None:
-            grad, value = self._compiled(x.view(self.copies, -1) if self.copies > 1 else x)
-            value = float(value.sum())
-            grad = grad.reshape(x.shape)
+        if self._compiled is not None and self.copies == 1:
+            grad, value = self._compiled(x)
+            value = float(value)
+        elif self._compiled is not None:
+            grad, value = self._compiled(x.view(self.copies, -1))
+            value, grad = float(value.sum()), grad.reshape(x.shape)
         else:
             with torch.enable_grad():
                 x = x.detach().requires_grad_(True)
