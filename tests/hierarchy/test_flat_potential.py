@@ -4,6 +4,7 @@ import pytest
 import torch
 from pyro.infer.mcmc.util import initialize_model
 
+from hbo._warnings import HBOWarning
 from hbo.errors import InvalidArgumentError
 from hbo.hierarchy.models import (
     IRT2PL,
@@ -31,11 +32,22 @@ MODELS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_traced_potential_and_gradient_equal_pyros(name):
+INDUCTOR_MODELS = ["eight_schools_centered", "stochastic_volatility",
+                   "irt_with_missing_responses"]
+
+
+@pytest.mark.parametrize(
+    ("name", "jit"),
+    [(n, True) for n in sorted(MODELS)] + [(n, "inductor") for n in INDUCTOR_MODELS],
+)
+def test_traced_potential_and_gradient_equal_pyros(name, jit):
+    """TorchScript runs the same floating-point operations in the same order (up to constant
+    folding): equal to 1e-12. Inductor fuses and reorders them (sums in other orders, fused
+    multiply-adds): equal to 1e-10, and through :meth:`FlatPotential.value_and_grad` too."""
     torch.manual_seed(0)
     init, potential_fn, _, _ = initialize_model(MODELS[name]().model)
-    traced = FlatPotential(potential_fn, init, jit=True)
+    traced = FlatPotential(potential_fn, init, jit=jit)
+    tol = 1e-12 if jit is True else 1e-10
     for _ in range(3):  # away from the point the graph was traced at
         x = traced.flatten(init) + torch.randn(sum(traced.sizes), dtype=torch.float64)
         params = {k: v.clone().requires_grad_(True) for k, v in traced.unflatten(x).items()}
@@ -45,9 +57,28 @@ def test_traced_potential_and_gradient_equal_pyros(name):
         x.requires_grad_(True)
         value = traced({FLAT: x})
         (grad,) = torch.autograd.grad(value, x)
-        # the same floating-point operations in the same order, up to constant folding
-        torch.testing.assert_close(value, ref.detach(), rtol=1e-12, atol=1e-12)
-        torch.testing.assert_close(grad, ref_grad, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(value, ref.detach(), rtol=tol, atol=tol)
+        torch.testing.assert_close(grad, ref_grad, rtol=1e-10, atol=tol)
+        u, g = traced.value_and_grad(x.detach())
+        assert u == pytest.approx(ref.item(), rel=tol, abs=tol)
+        torch.testing.assert_close(g, ref_grad, rtol=1e-10, atol=tol)
+
+
+def test_inductor_failure_falls_back_to_torchscript(monkeypatch):
+    """No C++ compiler (or any other failure of Inductor): a warning naming it, and the
+    TorchScript graph instead, with the same values."""
+    import torch._inductor.compile_fx as inductor
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no C++ compiler found")
+
+    monkeypatch.setattr(inductor, "compile_fx", broken)
+    init, potential_fn, _, _ = initialize_model(EightSchools().model)
+    with pytest.warns(HBOWarning, match="TorchInductor could not compile.*no C.. compiler"):
+        fallen = FlatPotential(potential_fn, init, jit="inductor")
+    script = FlatPotential(potential_fn, init, jit=True)
+    x = script.flatten(init) + 0.3
+    assert fallen.value_and_grad(x)[0] == script.value_and_grad(x)[0]
 
 
 def test_flatten_and_unflatten_are_inverse():

@@ -48,6 +48,7 @@ import pyro
 import torch
 from torch.fx.experimental.proxy_tensor import make_fx
 
+from hbo._warnings import HBOWarning, warn
 from hbo.errors import InvalidArgumentError
 
 #: Name of the one site the sampler sees.
@@ -136,7 +137,14 @@ class FlatPotential:
             # Schools' whole compiled gradient)
             from torch._inductor.compile_fx import compile_fx  # a heavy import: on demand
 
-            return compile_fx(graph, [x0])
+            try:
+                return compile_fx(graph, [x0])
+            except Exception as exc:  # noqa: BLE001 - no C++ compiler, unsupported platform...
+                # Inductor's failures have many types (compiler errors, OSError, backend
+                # errors); each leaves the graph intact for TorchScript, which needs no compiler
+                warn(f"TorchInductor could not compile the potential energy "
+                     f"({type(exc).__name__}: {str(exc)[:200]}); using TorchScript (jit=True)",
+                     HBOWarning)
         with torch.no_grad():
             # freezing folds the constant subgraphs (the priors' log-normalizers, data-only
             # terms): about half the nodes of a small model's graph
