@@ -235,7 +235,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 chains x 300 + 300")
     parser.add_argument("--models", nargs="*", help="substrings of the model names to run")
-    parser.add_argument("--jit", nargs="+", default=["torchscript"],
+    parser.add_argument("--jit", nargs="+", default=["inductor"],
                         choices=["torchscript", "inductor", "eager"],
                         help="hbo's runs: jit=True, jit='inductor', jit=False")
     parser.add_argument("--sampler", nargs="+", default=["hbo"], choices=["hbo", "pyro"],

@@ -220,7 +220,7 @@ class HierarchicalModel(ABC):
         *,
         target_accept: float = 0.9,
         max_tree_depth: int = 10,
-        jit: bool | str = True,
+        jit: bool | str = "inductor",
         vectorize: bool = False,
         sampler: str = "hbo",
         progress: bool = True,
@@ -244,13 +244,14 @@ class HierarchicalModel(ABC):
                 0.8: 1 divergence in 4 x 1000 draws, none at 0.9); the price is a smaller
                 step size, so longer trajectories.
             max_tree_depth: NUTS doubling limit (at most ``2**max_tree_depth - 1`` steps).
-            jit: ``True``: potential and gradient traced into one TorchScript graph (under
-                a second to build); ``"inductor"``: compiled to C++ by TorchInductor (1.5 to
-                15 s once per model, about 2 s from its disk cache, then 3.5 x (IRT) to 8 x
-                (stochastic volatility) faster per gradient: the choice for any run longer
-                than a few thousand leapfrog steps); ``False``: pyro's potential with
-                autograd, no tracing (for models whose arithmetic branches on parameter
-                values).
+            jit: ``"inductor"``: potential and gradient traced into one graph and compiled
+                to C++ by TorchInductor (2 to 20 s per model, the first in a process about
+                8 s more; about 1 s when its disk cache has the model; then 3.5 x (IRT) to
+                8 x (stochastic volatility) faster per gradient than TorchScript; falls back
+                to TorchScript, with a warning, where it cannot compile); ``True``: the
+                graph run by TorchScript (under a second to build: the choice for short
+                runs of many different models); ``False``: pyro's potential with autograd,
+                no tracing (for models whose arithmetic branches on parameter values).
             vectorize: run the chains as ``chains`` copies of the model in one NUTS
                 trajectory (potential ``sum_c U(q_c)``, the copies' gradients one batched
                 graph): each copy's draws are exactly posterior draws, and where pyro's

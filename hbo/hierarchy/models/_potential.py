@@ -24,8 +24,8 @@ ten parameters with pyro's TorchScript trace, against about 5 us of floating-poi
      work into a few loops. Measured on one core (2026-11-26, one call of value and
      gradient): Eight Schools 18 us against 117 us for TorchScript, stochastic volatility
      (T = 250) 54 against 427 us, IRT (10,000 responses) 175 against 618 us; compilation
-     takes 1.5 to 15 s per model (the first in a process pays about 8 s more), from the
-     on-disk cache (``/tmp/torchinductor_<user>``) about 2 s;
+     takes 1.5 to 20 s per model (the first in a process pays about 8 s more), from the
+     on-disk cache (``/tmp/torchinductor_<user>``, see :func:`_inductor`) about 1 s;
    - ``jit=False``: no tracing; pyro's potential with autograd on each call.
 
 Tracing runs with pyro's and torch's argument validation off: validation branches on the
@@ -54,6 +54,29 @@ from hbo.errors import InvalidArgumentError
 #: Name of the one site the sampler sees.
 FLAT = "params"
 JIT_MODES = (False, True, "inductor")
+
+
+def _inductor(graph: torch.fx.GraphModule, x0: torch.Tensor) -> Callable:
+    """TorchInductor straight on the traced ATen graph, without TorchDynamo: torch.compile
+    would re-trace it and check guards on every call (about 50 us, more than Eight Schools'
+    whole compiled gradient).
+
+    Outside Dynamo there is no shape environment, and Inductor's FX graph cache refuses such
+    graphs ("No shape env"); an empty tracing context with one gives it the cache, so a graph
+    compiled before (same operations and the same data: constants are hashed by value) loads
+    in about a second instead of 1 to 20 s of code generation, across processes too.
+    AOTAutograd's own cache stays off: it cannot pickle this graph's key and would log a
+    warning trying.
+    """
+    # heavy imports, on demand
+    from torch._guards import TracingContext, tracing
+    from torch._inductor.compile_fx import compile_fx
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    context = TracingContext(FakeTensorMode(shape_env=ShapeEnv()))
+    with tracing(context), torch._functorch.config.patch(enable_autograd_cache=False):
+        return compile_fx(graph, [x0])
 
 
 class _ValueWithGrad(torch.autograd.Function):
@@ -132,13 +155,8 @@ class FlatPotential:
         graph.graph.eliminate_dead_code()
         graph.recompile()
         if jit == "inductor":
-            # Inductor straight on the ATen graph, without TorchDynamo: torch.compile would
-            # re-trace it and check guards on every call (about 50 us, more than Eight
-            # Schools' whole compiled gradient)
-            from torch._inductor.compile_fx import compile_fx  # a heavy import: on demand
-
             try:
-                return compile_fx(graph, [x0])
+                return _inductor(graph, x0)
             except Exception as exc:  # noqa: BLE001 - no C++ compiler, unsupported platform...
                 # Inductor's failures have many types (compiler errors, OSError, backend
                 # errors); each leaves the graph intact for TorchScript, which needs no compiler
