@@ -254,11 +254,13 @@ class HierarchicalModel(ABC):
                 no tracing (for models whose arithmetic branches on parameter values).
             vectorize: run the chains as ``chains`` copies of the model in one NUTS
                 trajectory (potential ``sum_c U(q_c)``, the copies' gradients one batched
-                graph): each copy's draws are exactly posterior draws, and where pyro's
+                graph): each copy's draws are exactly posterior draws, and where the
                 per-step Python overhead dominates (small models) a draw costs less.
-                Eight Schools non-centered, 4 copies: 1.5 to 3.0 x the bulk ESS per second
-                of 4 chains one after another (3 runs); on IRT at 10,000 responses, where
-                the gradient dominates, 0.7 to 0.8 x (experiments/results/nuts_benchmark.md).
+                Measured with pyro's kernel (``sampler="pyro"``, about 0.5 ms of Python per
+                step): Eight Schools non-centered, 4 copies, 1.5 to 3.0 x the bulk ESS per
+                second of 4 chains one after another; IRT at 10,000 responses, where the
+                gradient dominates, 0.7 to 0.8 x (experiments/results/nuts_benchmark.md).
+                hbo's own builder leaves a tenth of that overhead to amortize, so less.
                 The price: the copies share one step size and one tree, so trajectories
                 are longer (tuned to the hardest copy) and the chains are not independent
                 (they start apart and move apart, but stop and accept together); the
