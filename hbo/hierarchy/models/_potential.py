@@ -137,6 +137,12 @@ class FlatPotential:
     def _energy(self, x: torch.Tensor) -> torch.Tensor:
         return self.potential_fn(self.unflatten(x))
 
+    def _eager_energy(self, x: torch.Tensor) -> torch.Tensor:
+        """``sum_c U(x_c)`` from pyro's potential, autograd-ready; ``x`` flat (``C D``)."""
+        if self.copies == 1:
+            return self._energy(x)
+        return sum(self._energy(c) for c in x.view(self.copies, -1))
+
     def _compile(self, x0: torch.Tensor, jit: bool | str) -> Callable:
         validate = torch.distributions.Distribution._validate_args
         torch.distributions.Distribution.set_default_validate_args(False)
@@ -181,8 +187,7 @@ class FlatPotential:
         else:
             with torch.enable_grad():
                 x = x.detach().requires_grad_(True)
-                u = (sum(self._energy(c) for c in x.view(self.copies, -1))
-                     if self.copies > 1 else self._energy(x))
+                u = self._eager_energy(x)
                 (grad,) = torch.autograd.grad(u, x)
             value = float(u.detach())
         if not math.isfinite(value):
@@ -199,11 +204,10 @@ class FlatPotential:
         NaN reaches the momentum.
         """
         x = params[FLAT]
-        if self.copies > 1:
-            x = x.view(self.copies, -1)
         if self._compiled is not None:
-            return _ValueWithGrad.apply(x, self._compiled).sum()
-        value = sum(self._energy(c) for c in x) if self.copies > 1 else self._energy(x)
+            copies = x.view(self.copies, -1) if self.copies > 1 else x
+            return _ValueWithGrad.apply(copies, self._compiled).sum()
+        value = self._eager_energy(x)
         if not torch.isfinite(value):
             return x.sum() * 0.0 + math.inf  # zero gradient, still a graph for autograd
         return value
