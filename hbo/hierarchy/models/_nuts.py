@@ -282,17 +282,17 @@ def run_chains(
 ) -> tuple[torch.Tensor, list[dict[str, list[float]]]]:
     """NUTS chains one after another on a potential over one flat site ``FLAT``.
 
-    Chain ``c`` runs under :func:`seeded` with the ``c``-th state
-    of ``numpy.random.SeedSequence(seed)``; ``initial_point()`` is called inside that block,
-    so a random start is reproducible. Each chain adapts its own step size and mass matrix.
+    Chain ``c`` runs under :func:`seeded` with the ``c``-th state of
+    ``numpy.random.SeedSequence(seed)``; ``initial_point()`` is called inside that block, so
+    a random start is reproducible. Each chain adapts its own step size and mass matrix.
     ``sampler``: ``"hbo"`` (:class:`FlatNUTS`) or ``"pyro"`` (:class:`RecordingNUTS`).
 
     Returns:
         ``chains x draws x D`` post-warm-up draws, and each chain's statistics.
     """
     samples, stats = [], []
+    options = dict(target_accept_prob=target_accept, max_tree_depth=max_tree_depth)
     for chain, chain_seed in enumerate(np.random.SeedSequence(seed).generate_state(chains)):
-        options = dict(target_accept_prob=target_accept, max_tree_depth=max_tree_depth)
         kernel = (FlatNUTS(potential, **options) if sampler == "hbo"
                   else RecordingNUTS(potential_fn=potential, **options))
         with seeded(int(chain_seed)):
