@@ -2,7 +2,8 @@ r"""NUTS over the hyperprior of a :class:`~hbo.models.HierarchicalGP`: the fully
 
 Target density, over the unconstrained parameters ``phi = (m, log tau, z, log ell_g)``
 (non-centered, Half-Normal ``tau`` with its log-Jacobian, :mod:`hbo.models.priors`), with
-the constant means ``c`` (prior ``N(0, 2^2)``, standardized units) integrated out:
+the constant means ``c`` (prior ``N(0, CONSTANT_PRIOR_SCALE^2)`` of
+:mod:`hbo.models.hierarchical_gp`, standardized units) integrated out:
 
     log p(phi | y) = log int p(y | theta(phi), c) p(c) dc + log p(phi) + const,   theta = m + tau z,
 
