@@ -245,9 +245,10 @@ class HierarchicalModel(ABC):
                 step size, so longer trajectories.
             max_tree_depth: NUTS doubling limit (at most ``2**max_tree_depth - 1`` steps).
             jit: ``"inductor"``: potential and gradient traced into one graph and compiled
-                to C++ by TorchInductor (2 to 8 s per model, the first in a process about
-                8 s more; about 1 s when its disk cache has the model; then 3.5 x (IRT) to
-                8 x (stochastic volatility) faster per gradient than TorchScript; falls back
+                to C++ by TorchInductor (2 to 8 s per model, plus about 9 s of compiler
+                checks once per machine; about 1 s when its disk cache has the model; then
+                3.5 x (IRT) to 10 x (stochastic volatility) faster per gradient than
+                TorchScript; falls back
                 to TorchScript, with a warning, where it cannot compile); ``True``: the
                 graph run by TorchScript (under a second to build: the choice for short
                 runs of many different models); ``False``: pyro's potential with autograd,

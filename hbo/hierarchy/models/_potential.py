@@ -24,8 +24,9 @@ ten parameters with pyro's TorchScript trace, against about 5 us of floating-poi
      work into a few loops. Measured on one core (2026-11-26, one call of value and
      gradient): Eight Schools 18 us against 117 us for TorchScript, stochastic volatility
      (T = 250) 54 against 427 us, IRT (10,000 responses) 175 against 618 us; compilation
-     takes 1.5 to 6 s per model (the first in a process pays about 8 s more), from the
-     on-disk cache (``/tmp/torchinductor_<user>``, see :func:`_inductor`) about 1 s;
+     takes 1.5 to 7 s per model, from the on-disk cache (``/tmp/torchinductor_<user>``,
+     see :func:`_inductor`) about 1 s; Inductor's checks of the C++ compiler add about
+     9 s once per cache directory and about 2 s in each new process;
    - ``jit=False``: no tracing; pyro's potential with autograd on each call.
 
 Tracing runs with pyro's and torch's argument validation off: validation branches on the
