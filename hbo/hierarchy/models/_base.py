@@ -248,8 +248,8 @@ class HierarchicalModel(ABC):
                 to C++ by TorchInductor (2 to 8 s per model, plus about 9 s of compiler
                 checks once per machine; about 1 s when its disk cache has the model; then
                 3.5 x (IRT) to 8 x (stochastic volatility) faster per gradient than
-                TorchScript; falls back
-                to TorchScript, with a warning, where it cannot compile); ``True``: the
+                TorchScript; falls back to TorchScript, with a warning, where it cannot
+                compile); ``True``: the
                 graph run by TorchScript (under a second to build: the choice for short
                 runs of many different models); ``False``: pyro's potential with autograd,
                 no tracing (for models whose arithmetic branches on parameter values).

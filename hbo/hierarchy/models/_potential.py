@@ -65,7 +65,7 @@ def _inductor(graph: torch.fx.GraphModule, x0: torch.Tensor) -> Callable:
     Outside Dynamo there is no shape environment, and Inductor's FX graph cache refuses such
     graphs ("No shape env"); an empty tracing context with one gives it the cache, so a graph
     compiled before (same operations and the same data: constants are hashed by value) loads
-    in about a second instead of 1 to 20 s of code generation, across processes too.
+    in about a second instead of 1 to 7 s of code generation, across processes too.
     AOTAutograd's own cache stays off: it cannot pickle this graph's key and would log a
     warning trying.
 
