@@ -3,10 +3,11 @@
 The transfer benchmark's branin family, seed 0: the 5 x 30 source history and the same
 5 scrambled-Sobol target points the SAAS arm starts from. Times one ``Study.ask()`` with
 ``inference="nuts"`` (MAP fits for the shared-function choice + NUTS + LogEI over the
-ensemble) against two SAAS asks (NUTS with BoTorch's defaults + LogEI): the single-task
-model on the target's points, and the multi-task model on the same observations as hbo's
-(the sources' points come from the same generator), in CPU seconds of this
-process (the machine is shared; wall time depends on the load) and wall seconds.
+ensemble) against two SAAS asks (NumPyro's NUTS, as BoTorch runs it, with its defaults +
+LogEI; needs the ``bench`` extra): the single-task model on the target's points, and the
+multi-task model on the same observations as hbo's (the sources' points come from the same
+generator), in CPU seconds of this process (the machine is shared; wall time depends on the
+load) and wall seconds.
 
     python experiments/nuts_ask_timing.py      # writes results/nuts_ask_timing.txt
 """

@@ -16,7 +16,9 @@ with history and ``inference="nuts"`` (default NUTS settings), ``saas`` is BoTor
 ``SaasFullyBayesianSingleTaskGP`` fitted by ``fit_fully_bayesian_model_nuts`` (BoTorch's
 defaults: 512 warm-up, 256 draws, thinning 16) + LogEI on the target alone, and
 ``saas_multi_task`` is BoTorch's ``SaasFullyBayesianMultiTaskGP`` (same defaults) + LogEI
-on the same history as hbo's: the fully Bayesian peer that sees the same data.
+on the same history as hbo's: the fully Bayesian peer that sees the same data. BoTorch 0.18
+fits both with NumPyro's NUTS (JAX-compiled, dense mass matrix): install the ``bench`` extra
+(``pip install -e .[bench]``) to run them.
 
     python experiments/transfer_benchmark.py --quick     # a few minutes
     python experiments/transfer_benchmark.py             # the full table (~1 h on 2 cores)
