@@ -497,6 +497,47 @@ def seeds_per_arm(results, families) -> str:
     return "; ".join(parts)
 
 
+def paired(results, families, arm_a: str, arm_b: str, checkpoints=(5, 10)) -> str:
+    """``arm_b`` against ``arm_a`` run for run, paired by family and seed, per family and
+    pooled over the families, at each checkpoint both runs reached.
+
+    Per cell: how often ``b``'s regret is at most ``a``'s; the mean of ``d = log10(r_b /
+    r_a)`` (regrets floored at 1e-12) with a 90% bootstrap interval over pairs, and its
+    power of ten, the geometric-mean regret ratio; the Wilcoxon signed-rank p of ``d``.
+    """
+    from scipy.stats import wilcoxon
+
+    regret = {(f, a, s): np.maximum(np.minimum.accumulate(np.asarray(v)) - f_min, 0.0)
+              for f, a, s, v, _t, f_min in results}
+    rng = np.random.default_rng(0)
+
+    def row(label: str, k: int, d: list[float]) -> str:
+        if len(d) < 2:
+            return f"| {label} | {k} | {len(d)} | - | - | - | - |"
+        d = np.asarray(d)
+        boot = rng.choice(d, (20000, len(d))).mean(axis=1)
+        lo, hi = np.quantile(boot, [0.05, 0.95])
+        p = wilcoxon(d).pvalue if np.any(d != 0) else 1.0
+        return (f"| {label} | {k} | {len(d)} | {int((d <= 0).sum())} | "
+                f"{d.mean():+.3f} [{lo:+.3f}, {hi:+.3f}] | "
+                f"{10 ** d.mean():.3g} [{10 ** lo:.3g}, {10 ** hi:.3g}] | {p:.2f} |")
+
+    lines = [f"Paired by seed, {arm_b} against {arm_a}:", "",
+             f"| family | evaluations | pairs | {arm_b} <= {arm_a} | mean log10 ratio [90%] "
+             "| geometric-mean ratio [90%] | Wilcoxon p |", "|---|---|---|---|---|---|---|"]
+    for k in checkpoints:
+        pooled: list[float] = []
+        for family in families:
+            d = [float(np.log10(max(b[k - 1], 1e-12)) - np.log10(max(a[k - 1], 1e-12)))
+                 for (f, arm, seed), a in sorted(regret.items())
+                 if f == family and arm == arm_a and (b := regret.get((f, arm_b, seed))) is not None
+                 and len(a) >= k and len(b) >= k]
+            lines.append(row(family, k, d))
+            pooled += d
+        lines.append(row("pooled", k, pooled))
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 seeds, 2 families")
@@ -521,6 +562,8 @@ def main(argv: list[str] | None = None) -> None:
         "merge them into the table); new runs are appended to the first (a long benchmark "
         "can stop and resume; default results/<name>_runs.jsonl)",
     )
+    parser.add_argument("--paired", nargs=2, metavar=("A", "B"),
+                        help="add B against A run for run, paired by seed (e.g. hbo hbo_nuts)")
     parser.add_argument("--out", help="name of the table and plot in results/ (default "
                         "transfer_benchmark, or transfer_benchmark_quick with --quick)")
     args = parser.parse_args(argv)
@@ -579,6 +622,8 @@ def main(argv: list[str] | None = None) -> None:
         "model-based asks only."
     )
     text = table(results, families, note)
+    if args.paired:
+        text += "\n" + paired(results, families, *args.paired)
     (RESULTS / f"{name}.md").write_text("# Transfer benchmark\n\n" + text)
     plot(results, families, RESULTS / f"{name}.png")
     print(text)
