@@ -27,6 +27,8 @@ fits both with NumPyro's NUTS (JAX-compiled, dense mass matrix): install the ``b
         --runs results/transfer_benchmark_nuts_runs.jsonl results/transfer_benchmark_runs.jsonl \
         --out transfer_benchmark_nuts
         # runs the two arms into the first file; the table merges every file given
+    python experiments/transfer_benchmark.py ... --paired hbo hbo_nuts
+        # adds hbo_nuts against hbo run for run, paired by seed (per family and pooled)
 
 Writes ``experiments/results/transfer_benchmark.md`` (or ``transfer_scaling.md``) and PNGs.
 """
