@@ -43,6 +43,8 @@ import os
 import sys
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -607,16 +609,27 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(jobs) - len(todo)} of {len(jobs)} runs read from "
           f"{', '.join(map(str, run_files))}; {len(todo)} to run", flush=True)
     start = time.perf_counter()
-    with mp.get_context("spawn").Pool(args.workers) as pool:
-        for i, res in enumerate(pool.imap_unordered(run_arm, todo), 1):
-            results.append(res)
-            with runs.open("a") as handle:
-                handle.write(json.dumps(res) + "\n")
-            print(
-                f"[{i}/{len(todo)}] {res[0]:>10} {res[1]:>15} seed {res[2]}: regret@25 "
-                f"{min(res[3]) - res[5]:.4g}  ({time.perf_counter() - start:.0f}s)",
-                flush=True,
-            )
+    # BoTorch's SAAS arms get a fresh process per run: JAX keeps every NUTS program it
+    # compiled (one per ask), and a worker that had fitted a few dozen died ("LLVM
+    # compilation error: Cannot allocate memory"), taking its run with it
+    per_run = 1 if any(arm.startswith("saas") for arm in arms) else None
+    with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn"),
+                             max_tasks_per_child=per_run) as pool:
+        futures = [pool.submit(run_arm, job) for job in todo]
+        try:
+            for i, future in enumerate(as_completed(futures), 1):
+                res = future.result()
+                results.append(res)
+                with runs.open("a") as handle:
+                    handle.write(json.dumps(res) + "\n")
+                print(
+                    f"[{i}/{len(todo)}] {res[0]:>10} {res[1]:>15} seed {res[2]}: regret@25 "
+                    f"{min(res[3]) - res[5]:.4g}  ({time.perf_counter() - start:.0f}s)",
+                    flush=True,
+                )
+        except BrokenProcessPool:
+            sys.exit(f"a worker process died (out of memory?); the finished runs are in "
+                     f"{runs}: run the same command again to resume from them")
     note = (
         f"Seeds per arm: {seeds_per_arm(results, families)} (MultiTaskGP's fits and the "
         f"fully Bayesian arms' NUTS runs dominate the run time). Sources: {N_SOURCES} x "
