@@ -331,13 +331,18 @@ def run_arm(args: tuple) -> tuple[str, str, int, list[float], list[float], float
 
 
 # ---------------------------------------------------------------------- reporting
+def simple_regret(values: list[float], f_min: float) -> np.ndarray:
+    """Best value so far minus the minimum, after each evaluation (floored at 0)."""
+    return np.maximum(np.minimum.accumulate(np.asarray(values)) - f_min, 0.0)
+
+
 def regret_curves(results) -> dict[tuple[str, str], np.ndarray]:
     """``seeds x BUDGET`` simple regret per (family, arm); NaN beyond a shorter run's end."""
     curves: dict[tuple[str, str], list[np.ndarray]] = {}
     for family, arm, _seed, values, _times, f_min in results:
-        best = np.full(BUDGET, np.nan)
-        best[: len(values)] = np.minimum.accumulate(np.asarray(values))
-        curves.setdefault((family, arm), []).append(np.maximum(best - f_min, 0.0))
+        regret = np.full(BUDGET, np.nan)
+        regret[: len(values)] = simple_regret(values, f_min)
+        curves.setdefault((family, arm), []).append(regret)
     return {k: np.vstack(v) for k, v in curves.items()}
 
 
@@ -511,8 +516,7 @@ def paired(results, families, arm_a: str, arm_b: str, checkpoints=(5, 10)) -> st
     """
     from scipy.stats import wilcoxon
 
-    regret = {(f, a, s): np.maximum(np.minimum.accumulate(np.asarray(v)) - f_min, 0.0)
-              for f, a, s, v, _t, f_min in results}
+    regret = {(f, a, s): simple_regret(v, f_min) for f, a, s, v, _t, f_min in results}
     rng = np.random.default_rng(0)
 
     def row(label: str, k: int, d: list[float]) -> str:
