@@ -249,10 +249,10 @@ class HierarchicalModel(ABC):
                 checks once per machine; about 1 s when its disk cache has the model; then
                 3.5 x (IRT) to 8 x (stochastic volatility) faster per gradient than
                 TorchScript; falls back to TorchScript, with a warning, where it cannot
-                compile); ``True``: the
-                graph run by TorchScript (under a second to build: the choice for short
-                runs of many different models); ``False``: pyro's potential with autograd,
-                no tracing (for models whose arithmetic branches on parameter values).
+                compile); ``True``: the graph run by TorchScript (under a second to build:
+                the choice for short runs of many different models); ``False``: pyro's
+                potential with autograd, no tracing (for models whose arithmetic branches
+                on parameter values).
             vectorize: run the chains as ``chains`` copies of the model in one NUTS
                 trajectory (potential ``sum_c U(q_c)``, the copies' gradients one batched
                 graph): each copy's draws are exactly posterior draws, and where the
