@@ -536,10 +536,11 @@ def paired(results, families, arm_a: str, arm_b: str, checkpoints=(5, 10)) -> st
     for k in checkpoints:
         pooled: list[float] = []
         for family in families:
-            d = [float(np.log10(max(b[k - 1], 1e-12)) - np.log10(max(a[k - 1], 1e-12)))
-                 for (f, arm, seed), a in sorted(regret.items())
-                 if f == family and arm == arm_a and (b := regret.get((f, arm_b, seed))) is not None
-                 and len(a) >= k and len(b) >= k]
+            d = []
+            for (f, arm, seed), a in sorted(regret.items()):
+                b = regret.get((f, arm_b, seed))
+                if f == family and arm == arm_a and b is not None and min(len(a), len(b)) >= k:
+                    d.append(float(np.log10(max(b[k - 1], 1e-12) / max(a[k - 1], 1e-12))))
             lines.append(row(family, k, d))
             pooled += d
         lines.append(row("pooled", k, pooled))
@@ -627,8 +628,9 @@ def main(argv: list[str] | None = None) -> None:
                 with runs.open("a") as handle:
                     handle.write(json.dumps(res) + "\n")
                 print(
-                    f"[{i}/{len(todo)}] {res[0]:>10} {res[1]:>15} seed {res[2]}: regret@25 "
-                    f"{min(res[3]) - res[5]:.4g}  ({time.perf_counter() - start:.0f}s)",
+                    f"[{i}/{len(todo)}] {res[0]:>10} {res[1]:>15} seed {res[2]}: "
+                    f"regret@{len(res[3])} {simple_regret(res[3], res[5])[-1]:.4g}  "
+                    f"({time.perf_counter() - start:.0f}s)",
                     flush=True,
                 )
         except BrokenProcessPool:
