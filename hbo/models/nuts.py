@@ -149,12 +149,14 @@ class SamplingCoordinates:
         self.scale = self._laplace_scale()
 
     def to_psi(self, params: Mapping[str, Tensor]) -> Tensor:
-        """Model parameters (``z`` non-centered) -> flat ``psi`` (``theta`` centered)."""
+        """Model parameters (``z`` non-centered) -> flat ``psi`` (``theta`` centered, ``m``
+        standardized)."""
         values = dict(params)
         for g, centered in self.centered.items():
-            z = values[f"z.{g}"]
-            theta = values[f"m.{g}"] + values[f"log_tau.{g}"].exp() * z
-            values[f"z.{g}"] = torch.where(centered, theta, z)
+            z, m, log_tau = values[f"z.{g}"], values[f"m.{g}"], values[f"log_tau.{g}"]
+            theta = torch.where(centered, m + log_tau.exp() * z, z)
+            mean, var = self._m_conditional(g, theta, log_tau, ())
+            values[f"z.{g}"], values[f"m.{g}"] = theta, (m - mean) / var.sqrt()
         return torch.cat([values[n].reshape(-1) for n in self.names])
 
     def to_parameters(self, psi: Tensor) -> tuple[dict[str, Tensor], Tensor]:
@@ -167,11 +169,32 @@ class SamplingCoordinates:
         log_jacobian = psi.new_zeros(batch)
         for g, centered in self.centered.items():
             theta, log_tau = values[f"z.{g}"], values[f"log_tau.{g}"]  # *B x T [x D], *B
+            mean, var = self._m_conditional(g, theta, log_tau, batch)  # *B [x D]
+            m = mean + var.sqrt() * values[f"m.{g}"]
             tau = log_tau.exp().reshape(*batch, *[1] * (theta.dim() - len(batch)))
-            z = (theta - values[f"m.{g}"].unsqueeze(len(batch))) / tau
-            values[f"z.{g}"] = torch.where(centered, z, theta)
-            log_jacobian = log_jacobian - centered.sum() * log_tau
+            values[f"z.{g}"] = torch.where(centered, (theta - m.unsqueeze(len(batch))) / tau, theta)
+            values[f"m.{g}"] = m
+            log_jacobian = (log_jacobian + 0.5 * var.log().reshape(tuple(batch) + (-1,)).sum(-1)
+                            - centered.sum() * log_tau)
         return values, log_jacobian
+
+    def _m_conditional(
+        self, group: str, theta: Tensor, log_tau: Tensor, batch: tuple[int, ...]
+    ) -> tuple[Tensor, Tensor]:
+        r"""Mean and variance of ``m``'s prior conditional given the centered elements.
+
+        With ``theta_t ~ N(m, tau^2)`` for the centered tasks ``C`` and ``m ~ N(m_0,
+        s_m^2)``: ``Var = 1 / (|C| / tau^2 + 1 / s_m^2)``, ``E = Var (sum_C theta_t / tau^2
+        + m_0 / s_m^2)``, per input for the lengthscale. Shapes: ``theta`` ``*B x T [x
+        D]``, ``log_tau`` ``*B``; returns ``*B [x D]`` each.
+        """
+        centered = self.centered[group]
+        prior = self.model.hyperpriors[group]
+        loc, scale = prior.location(self.model._Z.shape[-1]), prior.scale
+        tau2 = (2 * log_tau).exp().reshape(tuple(batch) + (1,) * (theta.dim() - len(batch) - 1))
+        var = 1.0 / (centered.sum(0) / tau2 + 1.0 / scale**2)
+        total = torch.where(centered, theta, torch.zeros_like(theta)).sum(len(batch))
+        return var * (total / tau2 + loc / scale**2), var
 
     def log_density(self, psi: Tensor) -> Tensor:
         """``log p(psi | y)`` up to a constant (constants integrated out)."""

@@ -98,6 +98,33 @@ def test_centering_follows_the_shrinkage(make_task_data, related_fns):
         assert torch.equal(centered, shrinkage(model)[g] < CENTER_BELOW)
 
 
+@pytest.mark.parametrize("shared", [False, True])
+def test_standardized_m_of_a_centered_group_is_a_priori_standard_normal(
+    make_task_data, related_fns, shared, monkeypatch
+):
+    """With every element of a group centered, ``y`` depends on ``theta``, not on ``m``, and
+    ``m`` given ``(theta, tau)`` is Gaussian: after standardization against that
+    conditional the log density in ``m~`` is exactly ``-m~^2 / 2`` + const, so NUTS sees no
+    ``(m, log tau)`` funnel there."""
+    model = _model(make_task_data, related_fns, shared)
+    monkeypatch.setattr(nuts, "CENTER_BELOW", 2.0)  # B < 1 always: everything centered
+    coords = SamplingCoordinates(model)
+    assert all(c.all() for c in coords.centered.values())
+    offsets = np.cumsum([0, *coords.sizes])
+    psi = coords.psi(0.3 * torch.randn(len(coords.start), dtype=torch.double,
+                                       generator=torch.Generator().manual_seed(1)))
+    for g in coords.centered:
+        i = coords.names.index(f"m.{g}")
+        index = int(offsets[i])  # first element of m (the lengthscale's m is per input)
+        moved = psi.clone()
+        moved[index] = 2.5
+        gain = coords.log_density(moved) - coords.log_density(psi)
+        assert gain.item() == pytest.approx(-0.5 * (2.5**2 - psi[index].item() ** 2), abs=1e-8)
+        # and m itself moved: the map to the model's m is not the identity
+        assert not torch.equal(coords.to_parameters(moved)[0][f"m.{g}"],
+                               coords.to_parameters(psi)[0][f"m.{g}"])
+
+
 def test_preconditioning_whitens_the_laplace_approximation(make_task_data, related_fns):
     """``A^T (-H) A = I`` where the curvature is above the floor."""
     model = _model(make_task_data, related_fns, False)
