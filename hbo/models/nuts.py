@@ -37,11 +37,12 @@ was 1.06, 1.09, 1.20, 1.35 and 1.56, with 2 to 84 divergences (four more, 2026-1
 saturated in 80-100% of transitions. With ``m`` standardized (:class:`SamplingCoordinates`,
 step 3), paired over 14 families of the benchmark's Branin generator (seeds 0-13, one ask
 each): median max R-hat 1.084 against 1.113, above 1.1 in 3 against 8 runs, lower in 10
-of 14 pairs; the worst were 1.34 against 1.58, both on the target's shared-function
-loading, which 5 points leave weakly identified. Better, but not the 1.01 the convergence
-report asks for; more warm-up did not fix it (384 warm-up iterations: R-hat 1.18), and
-the fit warns (:func:`fit_fully_bayesian`). On small
-models without ``g``, families drawn from the model's own prior
+of 14 pairs (sign test p = 0.18), divergences 31 against 11 (16 in one run); the worst
+were 1.34 against 1.58, both on the target's shared-function loading, which 5 points
+leave weakly identified (experiments/results/nuts_gp_mixing.md). Better, but not the
+1.01 the convergence report asks for; more warm-up did not fix it (384 warm-up
+iterations: R-hat 1.18), and the fit warns (:func:`fit_fully_bayesian`). On small models
+without ``g``, families drawn from the model's own prior
 (experiments/results/nuts_gp_coverage.txt), 90% intervals of ``m`` and ``tau`` covered
 0.90 at 2 x (200 + 200) draws and 0.86 at the defaults (80 intervals each, se 0.034).
 """
