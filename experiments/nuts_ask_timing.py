@@ -40,7 +40,7 @@ def _timed(fn):
 
 def _study(family: str, seed: int):
     """A full-Bayes Study with the benchmark family's source history and the 5 Sobol
-    target points SAAS starts from; also the family's target, sources and those points."""
+    target points SAAS starts from; also the sources, those points and their values."""
     import transfer_benchmark as tb
 
     import hbo
@@ -69,11 +69,11 @@ def mixing(families: int) -> str:
     for seed in range(families):
         study, *_ = _study("branin", seed)
         _, cpu, _ = _timed(study.ask)
-        table = study.diagnostics().table
+        report = study.diagnostics()
+        table = report.table
         worst.append(float(table["r_hat"].max()))
-        divergences = int(study._model.result.idata.sample_stats["diverging"].sum())
         lines.append(f"| {seed} | {worst[-1]:.3f} | {table['r_hat'].idxmax()} | "
-                     f"{table['ess_bulk'].min():.0f} | {divergences} | {cpu:.1f} |")
+                     f"{table['ess_bulk'].min():.0f} | {report.divergences} | {cpu:.1f} |")
         print(lines[-1], flush=True)
     lines.append(f"\nMedian max R-hat {np.median(worst):.3f}; above 1.1 in "
                  f"{sum(r > 1.1 for r in worst)} of {families}.")
