@@ -35,9 +35,10 @@ from hbo.errors import (
     ObjectiveTypeError,
     UnknownTaskError,
 )
-from hbo.models import HierarchicalGP
+from hbo.models import HierarchicalGP, Hyperprior
 from hbo.models.nuts_options import NUTSOptions
 from hbo.models.pooling import PoolingReport
+from hbo.models.priors import check_hyperpriors
 from hbo.models.shared_choice import SharedFunctionChoice, fit_surrogate
 from hbo.space import SearchSpace, space_differences, space_from_dict, space_to_dict
 from hbo.storage import Storage, StudyMismatchError, UnknownStudyError, open_storage
@@ -112,6 +113,11 @@ class Study:
         nuts: NUTS settings for ``inference="nuts"``: a dict with any of ``warmup``,
             ``draws``, ``chains``, ``thinning``, ``target_accept``, ``max_tree_depth``,
             ``progress``, or a :class:`~hbo.models.nuts.NUTSOptions`.
+        hyperpriors: Replace the surrogate's default hyperprior of some groups: a dict
+            of group (``"lengthscale"``, ``"outputscale"``, ``"noise"``,
+            ``"shared_scale"``) -> :class:`~hbo.models.Hyperprior` (:mod:`hbo.models.priors`),
+            e.g. ``{"shared_scale": Hyperprior(loc=0.0, scale=1.0, tau_scale=0.3)}`` for
+            a stronger pull of the tasks towards each other.
     """
 
     def __init__(
@@ -128,6 +134,7 @@ class Study:
         heartbeat_timeout: float | None = None,
         inference: str = "map",
         nuts: NUTSOptions | Mapping[str, Any] | None = None,
+        hyperpriors: Mapping[str, Hyperprior] | None = None,
     ) -> None:
         if not isinstance(space, SearchSpace):
             raise ArgumentTypeError(f"space must be an hbo.SearchSpace, got {type(space).__name__}")
@@ -153,6 +160,7 @@ class Study:
             raise InvalidArgumentError('nuts options are used only with inference="nuts"')
         self.inference = inference
         self.nuts = NUTSOptions.from_value(nuts)
+        self.hyperpriors = check_hyperpriors(hyperpriors)
         self.space = space
         self.task = _check_name(task, "task")
         self.direction = direction
@@ -187,7 +195,7 @@ class Study:
             name: The study's name.
             storage: A database URL or the :class:`~hbo.storage.Storage` holding it.
             options: ``n_initial``, ``shared_function``, ``heartbeat_timeout``,
-                ``inference``, ``nuts`` (not stored).
+                ``inference``, ``nuts``, ``hyperpriors`` (not stored).
 
         Raises:
             UnknownStudyError: no study of this name is stored there.
@@ -494,6 +502,7 @@ class Study:
                 output_tasks=[label[task]],
                 categorical_dims=self.space.categorical_dims(),
                 shared_function=shared_function,
+                hyperpriors=self.hyperpriors,
             )
 
         model, self._shared_choice, self._fitted = fit_surrogate(

@@ -233,6 +233,38 @@ def test_bad_study_arguments(space, kwargs, error):
         hbo.Study([hbo.Float("x", 0, 1)])
 
 
+@pytest.mark.parametrize(
+    ("hyperpriors", "match"),
+    [
+        ({"noize": hbo.models.Hyperprior(0.0, 1.0)}, r"unknown groups \['noize'\]; accepted"),
+        ({"noise": (-5.0, 3.0)}, r"hyperpriors\['noise'\] must be an hbo.models.Hyperprior"),
+        ([("noise", None)], "must be a dict of group name"),
+    ],
+)
+def test_bad_hyperpriors_name_what_is_accepted(space, hyperpriors, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        hbo.Study(space, hyperpriors=hyperpriors)
+
+
+def test_hyperpriors_reach_the_surrogate(space, rng):
+    """A Study's ``hyperpriors`` replace those groups' defaults in the fitted model, and
+    change its fit: ``m`` of the noise follows a tight prior far from the default's."""
+    params, values = history(space, rng)
+    tight = hbo.models.Hyperprior(loc=-1.0, scale=0.01, tau_scale=0.5)
+    fits = {}
+    for name, hyperpriors in (("default", None), ("tight", {"noise": tight})):
+        study = hbo.Study(space, task="cifar10", seed=0, hyperpriors=hyperpriors)
+        study.add_history("mnist", params, values)
+        first = study.ask()  # Sobol: the model takes over from the target's second point
+        study.tell(first, objective(first.params))
+        study.ask()
+        fits[name] = study._model
+    assert fits["tight"].hyperpriors["noise"] == tight
+    assert fits["tight"].hyperpriors["lengthscale"] == fits["default"].hyperpriors["lengthscale"]
+    assert fits["tight"].m["noise"].item() == pytest.approx(-1.0, abs=0.05)
+    assert abs(fits["default"].m["noise"].item() + 1.0) > 0.5
+
+
 def test_results_before_data_name_the_call_to_make(study):
     with pytest.raises(NotReadyError, match="study.tell"):
         _ = study.best

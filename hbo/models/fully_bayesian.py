@@ -166,8 +166,9 @@ def fit_fully_bayesian(
             + f". Give it more warm-up and draws (now warmup={options.warmup}, "
             f"draws={options.draws}, chains={options.chains}; e.g. "
             f"nuts={{'warmup': {2 * options.warmup}, 'draws': {2 * options.draws}}}), "
-            "raise target_accept (divergences), or use a stronger hyperprior (smaller "
-            "tau_scale in hyperpriors) when few tasks leave tau weakly identified; "
+            "raise target_accept (divergences), or use a stronger hyperprior (a smaller "
+            "tau_scale: hbo.Study(..., hyperpriors={group: hbo.models.Hyperprior(...)})) "
+            "when few tasks leave tau weakly identified; "
             "study.diagnostics() has the full report",
             ConvergenceWarning,
         )

@@ -50,7 +50,7 @@ from hbo.models.kernels import matern52
 from hbo.models.priors import (
     GROUPS,
     Hyperprior,
-    default_hyperpriors,
+    check_hyperpriors,
     half_normal_log_prob_of_log,
     normal_log_prob,
 )
@@ -192,7 +192,7 @@ class HierarchicalGP(Model):
         self.shared_function = bool(shared_function)
         self.hierarchical = self.num_tasks >= 2
         self.groups = GROUPS if self.shared_function else GROUPS[:3]
-        self.hyperpriors = {**default_hyperpriors(), **dict(hyperpriors or {})}
+        self.hyperpriors = check_hyperpriors(hyperpriors)
         self.fixed_tau = check_fixed_tau(fixed_tau, self.groups)
         self._init_parameters()
         self._cache: tuple[int, Tensor, Tensor] | None = None

@@ -46,9 +46,13 @@ differs still gets its own (``tau`` is fitted), at the price of stronger evidenc
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from torch import Tensor
+
+from hbo.errors import InvalidArgumentError
 
 GROUPS = ("lengthscale", "outputscale", "noise", "shared_scale")
 
@@ -82,6 +86,17 @@ class Hyperprior:
     scale: float
     tau_scale: float = 1.0
 
+    def __post_init__(self) -> None:
+        if self.loc is not None and not _finite(self.loc):
+            raise InvalidArgumentError(f"Hyperprior loc must be a finite number or None, got "
+                                       f"{self.loc!r}")
+        for name in ("scale", "tau_scale"):
+            value = getattr(self, name)
+            if not (_finite(value) and value > 0):
+                raise InvalidArgumentError(
+                    f"Hyperprior {name} must be a finite number > 0, got {value!r}"
+                )
+
     def location(self, dim: int) -> float:
         if self.loc is not None:
             return self.loc
@@ -99,3 +114,35 @@ def default_hyperpriors() -> dict[str, Hyperprior]:
         # log of the per-task loading a_t^2 of the shared function g (see HierarchicalGP)
         "shared_scale": Hyperprior(loc=0.0, scale=1.0),
     }
+
+
+def check_hyperpriors(hyperpriors: Mapping[str, Hyperprior] | None) -> dict[str, Hyperprior]:
+    """The default hyperpriors with ``hyperpriors`` (group -> :class:`Hyperprior`) in place.
+
+    Raises:
+        InvalidArgumentError: not a mapping, a group not in ``GROUPS``, or a value that is
+            not a Hyperprior.
+    """
+    if hyperpriors is None:
+        return default_hyperpriors()
+    if not isinstance(hyperpriors, Mapping):
+        raise InvalidArgumentError(
+            f"hyperpriors must be a dict of group name -> hbo.models.Hyperprior, got "
+            f"{type(hyperpriors).__name__}"
+        )
+    unknown = sorted(set(hyperpriors) - set(GROUPS), key=str)
+    if unknown:
+        raise InvalidArgumentError(f"hyperpriors: unknown groups {unknown}; accepted: "
+                                   f"{list(GROUPS)}")
+    for group, prior in hyperpriors.items():
+        if not isinstance(prior, Hyperprior):
+            raise InvalidArgumentError(
+                f"hyperpriors[{group!r}] must be an hbo.models.Hyperprior(loc, scale, "
+                f"tau_scale), got {type(prior).__name__}"
+            )
+    return {**default_hyperpriors(), **hyperpriors}
+
+
+def _finite(value: object) -> bool:
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value))

@@ -21,7 +21,7 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.priors import LogNormalPrior
 
 from hbo.errors import InvalidArgumentError, InvalidDataError
-from hbo.models import HierarchicalGP
+from hbo.models import HierarchicalGP, Hyperprior
 from hbo.models.hierarchical_gp import MIN_NOISE
 
 
@@ -281,6 +281,9 @@ def test_categorical_inputs_are_one_hot(rng):
         (dict(output_tasks=[7]), InvalidArgumentError, "output_tasks"),
         (dict(fixed_tau={"speed": 0.0}), InvalidArgumentError, "unknown groups"),
         (dict(fixed_tau=-1.0), InvalidArgumentError, ">= 0"),
+        (dict(hyperpriors={"speed": Hyperprior(0.0, 1.0)}), InvalidArgumentError,
+         "unknown groups"),
+        (dict(hyperpriors={"noise": {"loc": -5.0}}), InvalidArgumentError, "Hyperprior"),
         (dict(categorical_dims={0: 3}), InvalidDataError, "category codes"),
         (dict(shared_function=True, one_task=True), InvalidArgumentError, "at least 2 tasks"),
     ],
@@ -294,6 +297,20 @@ def test_bad_model_input(kwargs, error, fragment):
     args.update(kwargs)
     with pytest.raises(error, match=fragment):
         HierarchicalGP(**args)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        (dict(loc=0.0, scale=0.0), "scale must be a finite number > 0, got 0.0"),
+        (dict(loc=0.0, scale=1.0, tau_scale=float("inf")), "tau_scale must be a finite"),
+        (dict(loc=float("nan"), scale=1.0), "loc must be a finite number or None"),
+        (dict(loc="0", scale=1.0), "loc must be a finite number or None"),
+    ],
+)
+def test_bad_hyperprior(kwargs, fragment):
+    with pytest.raises(InvalidArgumentError, match=fragment):
+        Hyperprior(**kwargs)
 
 
 def test_nan_in_training_data_is_rejected():
