@@ -190,7 +190,7 @@ class SamplingCoordinates:
             theta, log_tau = values[f"z.{g}"], values[f"log_tau.{g}"]  # *B x T [x D], *B
             mean, var = self._m_conditional(g, theta, log_tau, batch)  # *B [x D]
             m = mean + var.sqrt() * values[f"m.{g}"]
-            tau = log_tau.exp().reshape(*batch, *[1] * (theta.dim() - len(batch)))
+            tau = log_tau.exp().reshape(tuple(batch) + (1,) * (theta.dim() - len(batch)))
             values[f"z.{g}"] = torch.where(centered, (theta - m.unsqueeze(len(batch))) / tau, theta)
             values[f"m.{g}"] = m
             log_jacobian = (log_jacobian + 0.5 * var.log().reshape(tuple(batch) + (-1,)).sum(-1)

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from torch import Tensor
@@ -130,10 +130,7 @@ def check_hyperpriors(hyperpriors: Mapping[str, Hyperprior] | None) -> dict[str,
             f"hyperpriors must be a dict of group name -> hbo.models.Hyperprior, got "
             f"{type(hyperpriors).__name__}"
         )
-    unknown = sorted(set(hyperpriors) - set(GROUPS), key=str)
-    if unknown:
-        raise InvalidArgumentError(f"hyperpriors: unknown groups {unknown}; accepted: "
-                                   f"{list(GROUPS)}")
+    check_group_names(hyperpriors, GROUPS, "hyperpriors")
     for group, prior in hyperpriors.items():
         if not isinstance(prior, Hyperprior):
             raise InvalidArgumentError(
@@ -141,6 +138,14 @@ def check_hyperpriors(hyperpriors: Mapping[str, Hyperprior] | None) -> dict[str,
                 f"tau_scale), got {type(prior).__name__}"
             )
     return {**default_hyperpriors(), **hyperpriors}
+
+
+def check_group_names(names: Iterable[str], groups: Sequence[str], argument: str) -> None:
+    """Raise InvalidArgumentError naming ``argument`` if a name is not one of ``groups``."""
+    unknown = sorted(set(names) - set(groups), key=str)
+    if unknown:
+        raise InvalidArgumentError(f"{argument}: unknown groups {unknown}; accepted: "
+                                   f"{list(groups)}")
 
 
 def _finite(value: object) -> bool:

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from hbo.errors import InvalidArgumentError, InvalidDataError
+from hbo.models.priors import check_group_names
 
 
 def drop_column(X: Tensor, column: int) -> tuple[Tensor, Tensor]:
@@ -68,9 +69,7 @@ def check_fixed_tau(
         return {}
     if not isinstance(fixed_tau, Mapping):
         fixed_tau = dict.fromkeys(groups, fixed_tau)
-    unknown = sorted(set(fixed_tau) - set(groups))
-    if unknown:
-        raise InvalidArgumentError(f"fixed_tau: unknown groups {unknown}; groups are {groups}")
+    check_group_names(fixed_tau, groups, "fixed_tau")
     for g, v in fixed_tau.items():
         if not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
             raise InvalidArgumentError(f"fixed_tau[{g!r}] must be a finite number >= 0, got {v}")
