@@ -87,12 +87,12 @@ class Hyperprior:
     tau_scale: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.loc is not None and not _finite(self.loc):
+        if self.loc is not None and not is_finite_number(self.loc):
             raise InvalidArgumentError(f"Hyperprior loc must be a finite number or None, got "
                                        f"{self.loc!r}")
         for name in ("scale", "tau_scale"):
             value = getattr(self, name)
-            if not (_finite(value) and value > 0):
+            if not (is_finite_number(value) and value > 0):
                 raise InvalidArgumentError(
                     f"Hyperprior {name} must be a finite number > 0, got {value!r}"
                 )
@@ -148,6 +148,7 @@ def check_group_names(names: Iterable[str], groups: Sequence[str], argument: str
                                    f"{list(groups)}")
 
 
-def _finite(value: object) -> bool:
+def is_finite_number(value: object) -> bool:
+    """A real number (not a bool), finite: what a numeric option accepts."""
     return (isinstance(value, numbers.Real) and not isinstance(value, bool)
             and math.isfinite(value))

@@ -3,14 +3,13 @@ standardized per task. Every error names the argument and what would be accepted
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor
 
 from hbo.errors import InvalidArgumentError, InvalidDataError
-from hbo.models.priors import check_group_names
+from hbo.models.priors import check_group_names, is_finite_number
 
 
 def drop_column(X: Tensor, column: int) -> tuple[Tensor, Tensor]:
@@ -71,7 +70,7 @@ def check_fixed_tau(
         fixed_tau = dict.fromkeys(groups, fixed_tau)
     check_group_names(fixed_tau, groups, "fixed_tau")
     for g, v in fixed_tau.items():
-        if not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+        if not (is_finite_number(v) and v >= 0):
             raise InvalidArgumentError(f"fixed_tau[{g!r}] must be a finite number >= 0, got {v}")
     return {g: float(v) for g, v in fixed_tau.items()}
 

@@ -281,6 +281,7 @@ def test_categorical_inputs_are_one_hot(rng):
         (dict(output_tasks=[7]), InvalidArgumentError, "output_tasks"),
         (dict(fixed_tau={"speed": 0.0}), InvalidArgumentError, "unknown groups"),
         (dict(fixed_tau=-1.0), InvalidArgumentError, ">= 0"),
+        (dict(fixed_tau={"noise": True}), InvalidArgumentError, "finite number"),
         (dict(hyperpriors={"speed": Hyperprior(0.0, 1.0)}), InvalidArgumentError,
          "unknown groups"),
         (dict(hyperpriors={"noise": {"loc": -5.0}}), InvalidArgumentError, "Hyperprior"),
