@@ -43,22 +43,11 @@ def _study(family: str, seed: int):
     target points SAAS starts from; also the sources, those points and their values."""
     import transfer_benchmark as tb
 
-    import hbo
-
     target, sources = tb.make_family(family, seed)
     d = len(target.shift)
-    X = torch.quasirandom.SobolEngine(d, scramble=True, seed=seed).draw(5, dtype=torch.double)
-    values = target(X.numpy())
-    study = hbo.Study(tb._space(d), task="target", seed=seed, inference="nuts",
-                      nuts={"progress": False})
-    rng = np.random.default_rng(seed + 1)
-    for k, source in enumerate(sources):
-        H = rng.random((tb.N_SOURCE_POINTS, d))
-        study.add_history(f"source{k}", [dict(zip(study.space.names, r, strict=True))
-                                         for r in H.tolist()], source(H).tolist())
-    study.add_history("target", [dict(zip(study.space.names, r, strict=True))
-                                 for r in X.tolist()], values.tolist())
-    return study, sources, X, values
+    study = tb.study_with_history(target, sources, seed, "nuts", target_points=5)
+    X = tb.target_sobol(d, seed, 5)
+    return study, sources, torch.from_numpy(X), target(X)
 
 
 def mixing(families: int) -> str:

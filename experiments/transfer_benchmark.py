@@ -139,21 +139,44 @@ def _space(d: int):
     return hbo.SearchSpace([hbo.Float(f"x{i}", 0.0, 1.0) for i in range(d)])
 
 
-def run_hbo(
-    target: Task, sources: list[Task], seed: int, with_history: bool, inference: str = "map",
-    budget: int = BUDGET,
+def study_with_history(
+    target: Task, sources: list[Task], seed: int, inference: str = "map",
+    with_history: bool = True, target_points: int = 0,
 ):
+    """An ``hbo.Study`` on the target with the sources' history (5 x 30 uniform points from
+    ``seed + 1``) and, if ``target_points``, that many scrambled-Sobol target points
+    (``seed``, the points the SAAS arm starts from) told as history."""
     import hbo
 
     d = len(target.shift)
     nuts = {"progress": False} if inference == "nuts" else None
     study = hbo.Study(_space(d), task="target", seed=seed, inference=inference, nuts=nuts)
+
+    def add(task: str, f: Task, X: np.ndarray) -> None:
+        params = [{f"x{i}": float(v) for i, v in enumerate(row)} for row in X]
+        study.add_history(task, params, f(X).tolist())
+
     if with_history:
         rng = np.random.default_rng(seed + 1)
         for k, source in enumerate(sources):
-            X = rng.random((N_SOURCE_POINTS, d))
-            params = [{f"x{i}": float(v) for i, v in enumerate(row)} for row in X]
-            study.add_history(f"source{k}", params, source(X).tolist())
+            add(f"source{k}", source, rng.random((N_SOURCE_POINTS, d)))
+    if target_points:
+        add("target", target, target_sobol(d, seed, target_points))
+    return study
+
+
+def target_sobol(d: int, seed: int, n: int) -> np.ndarray:
+    """The first ``n`` scrambled-Sobol points of seed ``seed``: where the SAAS arm starts."""
+    return torch.quasirandom.SobolEngine(d, scramble=True, seed=seed).draw(
+        n, dtype=torch.double).numpy()
+
+
+def run_hbo(
+    target: Task, sources: list[Task], seed: int, with_history: bool, inference: str = "map",
+    budget: int = BUDGET,
+):
+    d = len(target.shift)
+    study = study_with_history(target, sources, seed, inference, with_history)
     values, times = [], []
     for _ in range(budget):
         start = time.perf_counter()
@@ -207,8 +230,7 @@ def _botorch_loop(
     from botorch.utils.sampling import manual_seed
 
     d = len(target.shift)
-    sobol = torch.quasirandom.SobolEngine(d, scramble=True, seed=seed)
-    X = sobol.draw(n_init, dtype=torch.double)
+    X = torch.from_numpy(target_sobol(d, seed, n_init))
     values = [float(v) for v in target(X.numpy())]
     times = [0.0] * n_init
     state = None
@@ -514,21 +536,11 @@ def paired(results, families, arm_a: str, arm_b: str, checkpoints=(5, 10)) -> st
     r_a)`` (regrets floored at 1e-12) with a 90% bootstrap interval over pairs, and its
     power of ten, the geometric-mean regret ratio; the Wilcoxon signed-rank p of ``d``.
     """
-    from scipy.stats import wilcoxon
-
     regret = {(f, a, s): simple_regret(v, f_min) for f, a, s, v, _t, f_min in results}
     rng = np.random.default_rng(0)
 
     def row(label: str, k: int, d: list[float]) -> str:
-        if len(d) < 2:
-            return f"| {label} | {k} | {len(d)} | - | - | - | - |"
-        d = np.asarray(d)
-        boot = rng.choice(d, (20000, len(d))).mean(axis=1)
-        lo, hi = np.quantile(boot, [0.05, 0.95])
-        p = wilcoxon(d).pvalue if np.any(d != 0) else 1.0
-        return (f"| {label} | {k} | {len(d)} | {int((d <= 0).sum())} | "
-                f"{d.mean():+.3f} [{lo:+.3f}, {hi:+.3f}] | "
-                f"{10 ** d.mean():.3g} [{10 ** lo:.3g}, {10 ** hi:.3g}] | {p:.2f} |")
+        return paired_row(f"{label} | {k}", d, rng)
 
     lines = [f"Paired by seed, {arm_b} against {arm_a}:", "",
              f"| family | evaluations | pairs | {arm_b} <= {arm_a} | mean log10 ratio [90%] "
@@ -540,11 +552,33 @@ def paired(results, families, arm_a: str, arm_b: str, checkpoints=(5, 10)) -> st
             for (f, arm, seed), a in sorted(regret.items()):
                 b = regret.get((f, arm_b, seed))
                 if f == family and arm == arm_a and b is not None and min(len(a), len(b)) >= k:
-                    d.append(float(np.log10(max(b[k - 1], 1e-12) / max(a[k - 1], 1e-12))))
+                    d.append(log10_ratio(b[k - 1], a[k - 1]))
             lines.append(row(family, k, d))
             pooled += d
         lines.append(row("pooled", k, pooled))
     return "\n".join(lines) + "\n"
+
+
+def log10_ratio(b: float, a: float) -> float:
+    """``log10(b / a)`` of two regrets, each floored at 1e-12 (a regret can reach 0)."""
+    return float(np.log10(max(b, 1e-12) / max(a, 1e-12)))
+
+
+def paired_row(label: str, d: list[float], rng: np.random.Generator) -> str:
+    """One table row of paired ``log10`` regret ratios ``d`` (``b`` against ``a``): pairs,
+    ``b <= a`` count, mean with a 90% bootstrap interval, its power of ten (the
+    geometric-mean ratio) and the Wilcoxon signed-rank p. ``label`` fills the leading cells."""
+    from scipy.stats import wilcoxon
+
+    if len(d) < 2:
+        return f"| {label} | {len(d)} | - | - | - | - |"
+    d = np.asarray(d)
+    boot = rng.choice(d, (20000, len(d))).mean(axis=1)
+    lo, hi = np.quantile(boot, [0.05, 0.95])
+    p = wilcoxon(d).pvalue if np.any(d != 0) else 1.0
+    return (f"| {label} | {len(d)} | {int((d <= 0).sum())} | "
+            f"{d.mean():+.3f} [{lo:+.3f}, {hi:+.3f}] | "
+            f"{10 ** d.mean():.3g} [{10 ** lo:.3g}, {10 ** hi:.3g}] | {p:.2f} |")
 
 
 def main(argv: list[str] | None = None) -> None:
