@@ -41,18 +41,23 @@ RESULTS = Path(__file__).resolve().parent / "results"
 INFERENCES = ("map", "nuts")
 
 
-def propose(job: tuple[str, int, int]) -> dict:
-    """``job = (family, seed, n)``: both arms' proposal on the same data, and its regret."""
+def propose(job: tuple[str, int, int, dict]) -> dict:
+    """``job = (family, seed, n, hyperpriors)``: both arms' proposal on the same data, and
+    its regret. ``hyperpriors``: group -> ``(loc, scale, tau_scale)`` replacing the default."""
     import transfer_benchmark as tb
 
-    family, seed, n = job
+    from hbo.models import Hyperprior
+
+    family, seed, n, priors = job
+    hyperpriors = {g: Hyperprior(*v) for g, v in priors.items()} or None
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     target, sources = tb.make_family(family, seed)
     f_min = target.minimum(np.random.default_rng(seed))
     record: dict = {"family": family, "seed": seed, "target_points": n}
     for inference in INFERENCES:
-        study = tb.study_with_history(target, sources, seed, inference, target_points=n)
+        study = tb.study_with_history(target, sources, seed, inference, target_points=n,
+                                      hyperpriors=hyperpriors)
         start = time.perf_counter()
         trial = study.ask()
         x = np.array([trial.params[name] for name in study.space.names])
@@ -97,14 +102,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=12)
     parser.add_argument("--target-points", nargs="+", type=int, default=[2, 4, 9])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--hyperprior", nargs=4, action="append", default=[],
+                        metavar=("GROUP", "LOC", "SCALE", "TAU_SCALE"),
+                        help="replace a group's default hyperprior in both arms (repeatable; "
+                        "use its own --runs and --out)")
     parser.add_argument("--runs", type=Path, default=RESULTS / "one_step_proposals_runs.jsonl")
+    parser.add_argument("--out", default="one_step_proposals", help="table name in results/")
     args = parser.parse_args(argv)
     if min(args.target_points) < 1:
         parser.error("--target-points must be >= 1")
+    priors = {g: tuple(map(float, v)) for g, *v in args.hyperprior}
     records = ([json.loads(line) for line in args.runs.read_text().splitlines() if line]
                if args.runs.exists() else [])
     done = {(r["family"], r["seed"], r["target_points"]) for r in records}
-    jobs = [(f, s, n) for s in range(args.seeds) for f in args.families
+    jobs = [(f, s, n, priors) for s in range(args.seeds) for f in args.families
             for n in args.target_points if (f, s, n) not in done]
     print(f"{len(done)} proposals read from {args.runs}; {len(jobs)} to run", flush=True)
     start = time.perf_counter()
@@ -124,9 +135,11 @@ def main(argv: list[str] | None = None) -> None:
             "target points; regret of the proposed point, paired by seed (every run in "
             f"{args.runs.name}). Last command: `python experiments/one_step_proposals.py "
             f"--families {' '.join(args.families)} --seeds {args.seeds} --target-points "
-            f"{' '.join(map(str, args.target_points))}`\n\n"
+            f"{' '.join(map(str, args.target_points))}"
+            + "".join(f" --hyperprior {g} {' '.join(v)}" for g, *v in args.hyperprior)
+            + "`\n\n"
             + table(records, [f for f in tb.FAMILIES if any(r["family"] == f for r in records)]))
-    (RESULTS / "one_step_proposals.md").write_text(text)
+    (RESULTS / f"{args.out}.md").write_text(text)
     print(text)
 
 

@@ -141,16 +141,18 @@ def _space(d: int):
 
 def study_with_history(
     target: Task, sources: list[Task], seed: int, inference: str = "map",
-    with_history: bool = True, target_points: int = 0,
+    with_history: bool = True, target_points: int = 0, hyperpriors: dict | None = None,
 ):
     """An ``hbo.Study`` on the target with the sources' history (5 x 30 uniform points from
     ``seed + 1``) and, if ``target_points``, that many scrambled-Sobol target points
-    (``seed``, the points the SAAS arm starts from) told as history."""
+    (``seed``, the points the SAAS arm starts from) told as history. ``hyperpriors``: as
+    ``hbo.Study``'s (default: the model's)."""
     import hbo
 
     d = len(target.shift)
     nuts = {"progress": False} if inference == "nuts" else None
-    study = hbo.Study(_space(d), task="target", seed=seed, inference=inference, nuts=nuts)
+    study = hbo.Study(_space(d), task="target", seed=seed, inference=inference, nuts=nuts,
+                      hyperpriors=hyperpriors)
 
     def add(task: str, f: Task, X: np.ndarray) -> None:
         params = [{f"x{i}": float(v) for i, v in enumerate(row)} for row in X]

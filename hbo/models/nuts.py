@@ -39,7 +39,8 @@ step 3), paired over 14 families of the benchmark's Branin generator (seeds 0-13
 each): median max R-hat 1.084 against 1.113, above 1.1 in 3 against 8 runs, lower in 10
 of 14 pairs (sign test p = 0.18), divergences 31 against 11 (16 in one run); the worst
 were 1.34 against 1.58, both on the target's shared-function loading, which 5 points
-leave weakly identified (experiments/results/nuts_gp_mixing.md). Better, but not the
+leave weakly identified (experiments/results/nuts_gp_mixing.md; all of these with the
+loadings' earlier prior ``m ~ N(0, 1)``, :mod:`hbo.models.priors`). Better, but not the
 1.01 the convergence report asks for; more warm-up did not fix it (384 warm-up
 iterations: R-hat 1.18), and the fit warns (:func:`fit_fully_bayesian`). On small models
 without ``g``, families drawn from the model's own prior
