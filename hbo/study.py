@@ -116,8 +116,8 @@ class Study:
         hyperpriors: Replace the surrogate's default hyperprior of some groups: a dict
             of group (``"lengthscale"``, ``"outputscale"``, ``"noise"``,
             ``"shared_scale"``) -> :class:`~hbo.models.Hyperprior` (:mod:`hbo.models.priors`),
-            e.g. ``{"shared_scale": Hyperprior(loc=0.0, scale=1.0, tau_scale=0.3)}`` for
-            a stronger pull of the tasks towards each other.
+            e.g. ``{"shared_scale": Hyperprior(loc=0.0, scale=3.0, tau_scale=0.3)}`` (the
+            default loc and scale) for a stronger pull of the tasks towards each other.
     """
 
     def __init__(
