@@ -145,5 +145,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     sys.path.insert(0, os.fspath(Path(__file__).resolve().parents[1]))
-    sys.path.insert(0, os.fspath(Path(__file__).resolve().parent))
     main()
