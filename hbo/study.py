@@ -98,9 +98,9 @@ class Study:
             (the model is usable from history), else ``max(5, d + 1)``.
         shared_function: Whether the surrogate includes the shared function ``g``
             (:class:`~hbo.models.HierarchicalGP`). None (default): when the model would
-            include it, it is kept only while it predicts the target's own observations
-            better (leave-one-out) than the model without it
-            (:mod:`hbo.models.shared_choice`); ``pooling()`` says which was used.
+            include it, it is kept until the model without it predicts the target's own
+            observations clearly better (leave-one-out, by ``LOO_MARGIN`` nats of
+            :mod:`hbo.models.shared_choice`); ``pooling()`` says which was used.
         heartbeat_timeout: Seconds after which a running trial without a heartbeat
             (:meth:`heartbeat`, :meth:`keep_alive`, or its ``ask``) is presumed dead:
             ``ask`` then marks it failed. None (default): running trials wait forever.

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+import hbo.models.shared_choice as shared_choice
 from hbo.models import HierarchicalGP
-from hbo.models.shared_choice import MIN_TARGET_POINTS, fit_surrogate
+from hbo.models.shared_choice import MIN_TARGET_POINTS, SharedFunctionChoice, fit_surrogate
 
 
 def brute_force_loo(model: HierarchicalGP, task: int) -> float:
@@ -58,6 +59,27 @@ def test_related_target_keeps_g_unrelated_target_drops_it(make_task_data):
     assert not unrelated.used and unrelated.loo_without > unrelated.loo_with + 3
     assert set(fitted) == {True, False}
     assert "do not help" in str(unrelated)
+
+
+def test_g_goes_only_when_the_model_without_it_is_better_by_the_margin(make_task_data,
+                                                                      monkeypatch):
+    """The unlike target of the test above, whose LOO favours the model without g by
+    4.4 nats: dropped at the default margin, kept (and said so) at a margin above that."""
+    unlike = family(make_task_data, lambda x: np.cos(12 * x[:, 1]) + 2 * x[:, 0])
+    _, choice, _ = fit_surrogate(unlike, 4, {})
+    gap = choice.loo_without - choice.loo_with
+    assert not choice.used and gap > shared_choice.LOO_MARGIN
+    monkeypatch.setattr(shared_choice, "LOO_MARGIN", gap + 0.5)
+    model, kept, _ = fit_surrogate(unlike, 4, {})
+    assert kept.used and model.shared_function
+    assert kept.loo_without - kept.loo_with == pytest.approx(gap)
+    assert "kept" in str(kept) and f"{gap + 0.5:g} nats" in str(kept)
+
+
+def test_choice_sentence_says_which_way_the_evidence_went():
+    assert "help predict" in str(SharedFunctionChoice(True, 5, 1.0, -2.0))
+    assert "kept" in str(SharedFunctionChoice(True, 5, -1.0, 0.5))
+    assert "do not help" in str(SharedFunctionChoice(False, 5, -4.0, 0.5))
 
 
 def test_too_few_target_points_keep_g_without_a_comparison(make_task_data):
