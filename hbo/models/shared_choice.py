@@ -8,14 +8,14 @@ own, and the acquisition keeps exploiting that part long after the target's own 
 have said otherwise (a stall of Expected Improvement near, not at, the optimum).
 
 The choice is made by the target's own data, as RGPE (Feurer, Letham & Bakshy 2018)
-weights source models: both models are fitted, with and without ``g``, and the one whose
-leave-one-out predictive density of the target's observations is higher is used,
+weights source models: both models are fitted, with and without ``g``, and compared by
+the leave-one-out predictive density of the target's observations,
 
     LOO(M) = sum_{i in target} log p(y_i | y_{-i}, M)     (closed form for a GP),
 
-at each model's MAP hyperparameters. Until the target has ``MIN_TARGET_POINTS``
-observations there is nothing to validate against, and ``g`` stays on (the history is
-then the only information there is).
+at each model's MAP hyperparameters (the rule, with its margin, is below). Until the
+target has ``MIN_TARGET_POINTS`` observations there is nothing to validate against, and
+``g`` stays on (the history is then the only information there is).
 
 ``g`` is the default, and it goes only when the target's points are clearly better
 predicted without it: ``LOO(without g) - LOO(with g) > LOO_MARGIN = 2`` nats, i.e. the

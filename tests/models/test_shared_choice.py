@@ -43,6 +43,11 @@ def family(task_data, target_fn, seed: int = 0, n_target: int = 8):
     return lambda shared: HierarchicalGP(X, Y, output_tasks=[4], shared_function=shared)
 
 
+def unlike_target(x: np.ndarray) -> np.ndarray:
+    """A target unlike the sources of :func:`family`: cos(12 x1) + 2 x0."""
+    return np.cos(12 * x[:, 1]) + 2 * x[:, 0]
+
+
 @pytest.mark.parametrize("shared", [True, False])
 def test_loo_log_density_equals_conditioning_point_by_point(make_task_data, shared):
     model = family(make_task_data, None)(shared).fit(maxiter=40)
@@ -54,7 +59,7 @@ def test_related_target_keeps_g_unrelated_target_drops_it(make_task_data):
     at this seed); a target unlike them (cos(12 x1) + 2 x0) worse (-14.0 vs -9.6)."""
     _, related, _ = fit_surrogate(family(make_task_data, None), 4, {})
     assert related.used and related.loo_with > related.loo_without + 3
-    unlike = family(make_task_data, lambda x: np.cos(12 * x[:, 1]) + 2 * x[:, 0])
+    unlike = family(make_task_data, unlike_target)
     _, unrelated, fitted = fit_surrogate(unlike, 4, {})
     assert not unrelated.used and unrelated.loo_without > unrelated.loo_with + 3
     assert set(fitted) == {True, False}
@@ -65,7 +70,7 @@ def test_g_goes_only_when_the_model_without_it_is_better_by_the_margin(make_task
                                                                       monkeypatch):
     """The unlike target of the test above, whose LOO favours the model without g by
     4.4 nats: dropped at the default margin, kept (and said so) at a margin above that."""
-    unlike = family(make_task_data, lambda x: np.cos(12 * x[:, 1]) + 2 * x[:, 0])
+    unlike = family(make_task_data, unlike_target)
     _, choice, _ = fit_surrogate(unlike, 4, {})
     gap = choice.loo_without - choice.loo_with
     assert not choice.used and gap > shared_choice.LOO_MARGIN
