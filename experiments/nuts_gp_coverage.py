@@ -14,7 +14,7 @@ resampling whole families (bootstrap); the second is the one to read.
 
 Each family's ranks are appended to ``results/nuts_gp_coverage_runs.jsonl`` as it is done
 (a rerun skips what is there), and the table, made from every record of the given seeds
-and settings, is written to ``results/nuts_gp_coverage.md``:
+and settings, is written to ``results/<--out>.md`` (default ``nuts_gp_coverage.md``):
 
     python experiments/nuts_gp_coverage.py      # 360 families at the default NUTS
         # settings: about 50 CPU-min, half that with the default 2 workers
@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--runs", type=Path, default=RUNS)
+    parser.add_argument("--out", default="nuts_gp_coverage",
+                        help="name of the table in results/ (other settings: another name)")
     args = parser.parse_args(argv)
     settings = {k: getattr(args, k) for k in ("tasks", "points", "warmup", "draws", "chains")}
     records = []
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
         f"divergences in {sum(r['divergences'] > 0 for r in records)} of {len(records)} "
         "families.\n"
     )
-    (RESULTS / "nuts_gp_coverage.md").write_text(text)
+    (RESULTS / f"{args.out}.md").write_text(text)
     print("\n" + text)
 
 
