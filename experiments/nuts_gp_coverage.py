@@ -34,8 +34,12 @@ import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from hbo.models.simulation import SimulatedFamily
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = RESULTS / "nuts_gp_coverage_runs.jsonl"
@@ -47,23 +51,33 @@ LEVELS = (0.5, 0.9)
 LENGTHSCALE_PRIOR = {"loc": math.log(0.25), "scale": 0.5, "tau_scale": 0.5}
 
 
-def fit_family(settings: dict, seed: int, rep: int) -> dict:
-    """Draw family ``rep`` of generator ``default_rng(seed)``, fit it by NUTS, and return
-    the rank of each true ``m`` and ``log tau`` among the draws."""
+def lengthscale_prior() -> dict:
+    from hbo.models import Hyperprior
+
+    return {"lengthscale": Hyperprior(**LENGTHSCALE_PRIOR)}
+
+
+def draw_families(settings: dict, seed: int, count: int) -> list[SimulatedFamily]:
+    """The first ``count`` families of generator ``default_rng(seed)``, in order."""
+    from hbo.models.simulation import simulate_family
+
+    rng = np.random.default_rng(seed)
+    return [simulate_family(rng, lengthscale_prior(), settings["tasks"], settings["points"])
+            for _ in range(count)]
+
+
+def fit_family(settings: dict, seed: int, rep: int, family: SimulatedFamily) -> dict:
+    """Fit ``family`` (number ``rep`` of generator ``seed``) by NUTS and return the rank of
+    each true ``m`` and ``log tau`` among the draws."""
     import torch
 
-    from hbo.models import HierarchicalGP, Hyperprior
+    from hbo.models import HierarchicalGP
     from hbo.models.nuts import NUTSOptions, run_nuts
-    from hbo.models.simulation import simulate_family
 
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
-    prior = {"lengthscale": Hyperprior(**LENGTHSCALE_PRIOR)}
-    rng = np.random.default_rng(seed)
-    for _ in range(rep + 1):  # family rep is the generator's (rep + 1)-th
-        family = simulate_family(rng, prior, settings["tasks"], settings["points"])
     model = HierarchicalGP(family.train_X, family.train_Y, shared_function=False,
-                           hyperpriors=prior, standardize=False).fit()
+                           hyperpriors=lengthscale_prior(), standardize=False).fit()
     options = NUTSOptions(warmup=settings["warmup"], draws=settings["draws"],
                           chains=settings["chains"], thinning=1, progress=False)
     start = time.perf_counter()
@@ -129,13 +143,14 @@ def main(argv: list[str] | None = None) -> None:
     done = {(r["seed"], r["rep"]) for r in records}
     todo = [(s, i) for s in args.seeds for i in range(args.reps) if (s, i) not in done]
     print(f"{len(records)} families on record, {len(todo)} to fit", flush=True)
+    families = {s: draw_families(settings, s, args.reps) for s in {s for s, _ in todo}}
+    args.runs.parent.mkdir(exist_ok=True)
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(fit_family, settings, s, i) for s, i in todo]
+        futures = [pool.submit(fit_family, settings, s, i, families[s][i]) for s, i in todo]
         for k, future in enumerate(futures):
             record = future.result()
             records.append(record)
-            args.runs.parent.mkdir(exist_ok=True)
             with args.runs.open("a") as handle:
                 handle.write(json.dumps(record) + "\n")
             print(f"[{k + 1}/{len(todo)}] seed {record['seed']} family {record['rep']}: "
