@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from paired_comparison import log10_ratio, paired_row
 
 RESULTS = Path(__file__).resolve().parent / "results"
 INFERENCES = ("map", "nuts")
@@ -69,18 +70,16 @@ def propose(job: tuple[str, int, int, dict]) -> dict:
 def table(records: list[dict], families: list[str]) -> str:
     """Paired NUTS-against-MAP rows per family and ``n`` (those run), per family over all
     ``n`` and pooled over the families."""
-    import transfer_benchmark as tb
-
     rng = np.random.default_rng(0)
     lines = ["| family | target points | pairs | NUTS <= MAP | mean log10 ratio [90%] | "
              "geometric-mean ratio [90%] | Wilcoxon p | median distance |",
              "|---|---|---|---|---|---|---|---|"]
 
     def row(label: str, chosen: list[dict]) -> str:
-        d = [tb.log10_ratio(r["nuts"]["regret"], r["map"]["regret"]) for r in chosen]
+        d = [log10_ratio(r["nuts"]["regret"], r["map"]["regret"]) for r in chosen]
         dist = [np.linalg.norm(np.subtract(r["nuts"]["x"], r["map"]["x"])) for r in chosen]
         median = f"{np.median(dist):.3f}" if dist else "-"
-        return tb.paired_row(label, d, rng) + f" {median} |"
+        return paired_row(label, d, rng) + f" {median} |"
 
     everything = []
     for family in families:

@@ -28,7 +28,9 @@ fits both with NumPyro's NUTS (JAX-compiled, dense mass matrix): install the ``b
         --out transfer_benchmark_nuts
         # runs the two arms into the first file; the table merges every file given
     python experiments/transfer_benchmark.py ... --paired hbo hbo_nuts
-        # adds hbo_nuts against hbo run for run, paired by seed (per family and pooled)
+        # adds hbo_nuts against hbo run for run, paired by seed (per family and pooled),
+        # and whether hbo_nuts is at least as good as hbo (non-inferiority, margin set by
+        # what hbo gains over --control, default single_task_gp: paired_comparison.py)
 
 Writes ``experiments/results/transfer_benchmark.md`` (or ``transfer_scaling.md``) and PNGs.
 """
@@ -50,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from paired_comparison import non_inferiority, paired_table
 from scipy.optimize import minimize
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -530,59 +533,6 @@ def seeds_per_arm(results, families) -> str:
     return "; ".join(parts)
 
 
-def paired(results, families, arm_a: str, arm_b: str, checkpoints=(5, 10)) -> str:
-    """``arm_b`` against ``arm_a`` run for run, paired by family and seed, per family and
-    pooled over the families, at each checkpoint both runs reached.
-
-    Per cell: how often ``b``'s regret is at most ``a``'s; the mean of ``d = log10(r_b /
-    r_a)`` (regrets floored at 1e-12) with a 90% bootstrap interval over pairs, and its
-    power of ten, the geometric-mean regret ratio; the Wilcoxon signed-rank p of ``d``.
-    """
-    regret = {(f, a, s): simple_regret(v, f_min) for f, a, s, v, _t, f_min in results}
-    rng = np.random.default_rng(0)
-
-    def row(label: str, k: int, d: list[float]) -> str:
-        return paired_row(f"{label} | {k}", d, rng)
-
-    lines = [f"Paired by seed, {arm_b} against {arm_a}:", "",
-             f"| family | evaluations | pairs | {arm_b} <= {arm_a} | mean log10 ratio [90%] "
-             "| geometric-mean ratio [90%] | Wilcoxon p |", "|---|---|---|---|---|---|---|"]
-    for k in checkpoints:
-        pooled: list[float] = []
-        for family in families:
-            d = []
-            for (f, arm, seed), a in sorted(regret.items()):
-                b = regret.get((f, arm_b, seed))
-                if f == family and arm == arm_a and b is not None and min(len(a), len(b)) >= k:
-                    d.append(log10_ratio(b[k - 1], a[k - 1]))
-            lines.append(row(family, k, d))
-            pooled += d
-        lines.append(row("pooled", k, pooled))
-    return "\n".join(lines) + "\n"
-
-
-def log10_ratio(b: float, a: float) -> float:
-    """``log10(b / a)`` of two regrets, each floored at 1e-12 (a regret can reach 0)."""
-    return float(np.log10(max(b, 1e-12) / max(a, 1e-12)))
-
-
-def paired_row(label: str, d: list[float], rng: np.random.Generator) -> str:
-    """One table row of paired ``log10`` regret ratios ``d`` (``b`` against ``a``): pairs,
-    ``b <= a`` count, mean with a 90% bootstrap interval, its power of ten (the
-    geometric-mean ratio) and the Wilcoxon signed-rank p. ``label`` fills the leading cells."""
-    from scipy.stats import wilcoxon
-
-    if len(d) < 2:
-        return f"| {label} | {len(d)} | - | - | - | - |"
-    d = np.asarray(d)
-    boot = rng.choice(d, (20000, len(d))).mean(axis=1)
-    lo, hi = np.quantile(boot, [0.05, 0.95])
-    p = wilcoxon(d).pvalue if np.any(d != 0) else 1.0
-    return (f"| {label} | {len(d)} | {int((d <= 0).sum())} | "
-            f"{d.mean():+.3f} [{lo:+.3f}, {hi:+.3f}] | "
-            f"{10 ** d.mean():.3g} [{10 ** lo:.3g}, {10 ** hi:.3g}] | {p:.2f} |")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 seeds, 2 families")
@@ -608,7 +558,10 @@ def main(argv: list[str] | None = None) -> None:
         "can stop and resume; default results/<name>_runs.jsonl)",
     )
     parser.add_argument("--paired", nargs=2, metavar=("A", "B"),
-                        help="add B against A run for run, paired by seed (e.g. hbo hbo_nuts)")
+                        help="add B against A run for run, paired by seed (e.g. hbo hbo_nuts), "
+                        "and the non-inferiority test of B against A (paired_comparison.py)")
+    parser.add_argument("--control", default="single_task_gp", choices=ARMS,
+                        help="--paired: the arm whose gap to A sets the non-inferiority margin")
     parser.add_argument("--out", help="name of the table and plot in results/ (default "
                         "transfer_benchmark, or transfer_benchmark_quick with --quick)")
     args = parser.parse_args(argv)
@@ -680,7 +633,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     text = table(results, families, note)
     if args.paired:
-        text += "\n" + paired(results, families, *args.paired)
+        regret = {(f, a, s): simple_regret(v, f_min) for f, a, s, v, _t, f_min in results}
+        text += "\n" + paired_table(regret, families, *args.paired)
+        text += "\n" + non_inferiority(regret, families, *args.paired, control=args.control)
     (RESULTS / f"{name}.md").write_text("# Transfer benchmark\n\n" + text)
     plot(results, families, RESULTS / f"{name}.png")
     print(text)
