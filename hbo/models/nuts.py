@@ -14,13 +14,14 @@ the draws are draws of the full joint posterior. The MAP fit's Laplace correctio
 
 pyro's NUTS (Hoffman & Gelman 2014, https://jmlr.org/papers/v15/hoffman14a.html) runs in
 :class:`SamplingCoordinates` (constants out, centered where the data dominate, Laplace
-preconditioned) through a ``potential_fn``, chains one after another, each started at the
-MAP fit plus ``INIT_SPREAD`` Laplace standard deviations of noise, so that R-hat compares
-chains that did not start at one point. Each chain adapts its step size and a diagonal
-mass matrix (on top of the preconditioning) during warm-up. The sampler and its per-draw
-statistics (divergences, energy, tree depth) are those of :mod:`hbo.hierarchy.models`
-(``RecordingNUTS``), so the InferenceData read by :func:`hbo.diagnostics.convergence` has
-the same layout.
+preconditioned) through a ``potential_fn``, the chains at once in forked processes where
+the machine allows (``NUTSOptions.parallel``: the same draws as one after another), each
+started at the MAP fit plus ``INIT_SPREAD`` Laplace standard deviations of noise, so that
+R-hat compares chains that did not start at one point. Each chain adapts its step size
+and a diagonal mass matrix (on top of the preconditioning) during warm-up. The sampler
+and its per-draw statistics (divergences, energy, tree depth) are those of
+:mod:`hbo.hierarchy.models` (``RecordingNUTS``), so the InferenceData read by
+:func:`hbo.diagnostics.convergence` has the same layout.
 
 Defaults (:class:`NUTSOptions`): 2 chains x (128 warm-up + 128 draws), every 2nd draw
 kept, so the ensemble holds 128 draws; tree depth at most 6 (63 leapfrog steps, as
@@ -309,7 +310,7 @@ def run_nuts(model: HierarchicalGP, options: NUTSOptions, seed: int) -> NUTSResu
         potential, initial_point,
         chains=options.chains, warmup=options.warmup, draws=options.draws, seed=seed,
         target_accept=options.target_accept, max_tree_depth=options.max_tree_depth,
-        progress=options.progress,
+        progress=options.progress, parallel=options.parallel,
     )
     samples, _ = coords.to_parameters(coords.psi(u))  # chains x draws x shape
     with seeded(seed):

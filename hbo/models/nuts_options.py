@@ -29,6 +29,10 @@ class NUTSOptions:
         target_accept: Target acceptance probability of the step-size adaptation.
         max_tree_depth: NUTS doubling limit.
         progress: Show pyro's progress bar.
+        parallel: Run the chains at once in forked processes where that helps (Linux, two
+            or more usable cores: :func:`hbo.hierarchy.models._nuts.can_fork`), else one
+            after another. The draws do not depend on it at one thread per chain; the wall
+            time of an ask roughly divides by the number of chains.
     """
 
     warmup: int = 128
@@ -38,6 +42,7 @@ class NUTSOptions:
     target_accept: float = 0.8
     max_tree_depth: int = 6
     progress: bool = True
+    parallel: bool = True
 
     def __post_init__(self) -> None:
         for name, low in (("warmup", 0), ("draws", 1), ("chains", 1), ("thinning", 1),
@@ -56,10 +61,11 @@ class NUTSOptions:
             raise InvalidArgumentError(
                 f"nuts option 'target_accept' must lie in (0, 1), got {self.target_accept!r}"
             )
-        if not isinstance(self.progress, bool):
-            raise InvalidArgumentError(
-                f"nuts option 'progress' must be True or False, got {self.progress!r}"
-            )
+        for name in ("progress", "parallel"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidArgumentError(
+                    f"nuts option {name!r} must be True or False, got {getattr(self, name)!r}"
+                )
 
     @classmethod
     def from_value(cls, value: NUTSOptions | Mapping[str, Any] | None) -> NUTSOptions:

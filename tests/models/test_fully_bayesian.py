@@ -10,9 +10,10 @@ from botorch.optim import optimize_acqf
 from botorch.posteriors.fully_bayesian import GaussianMixturePosterior
 
 from hbo.errors import InvalidArgumentError, NotReadyError
+from hbo.hierarchy.models._nuts import can_fork
 from hbo.models import HierarchicalGP
 from hbo.models.fully_bayesian import FullyBayesianHierarchicalGP
-from hbo.models.nuts import NUTSOptions, sampled_parameters
+from hbo.models.nuts import NUTSOptions, run_nuts, sampled_parameters
 
 S = 6  # draws in the hand-made ensembles
 
@@ -122,3 +123,18 @@ def test_nuts_options_kept_draws():
     assert NUTSOptions(draws=10, thinning=3, chains=2).kept_per_chain == 4
     with pytest.raises(InvalidArgumentError, match="nuts must be a dict"):
         NUTSOptions.from_value([("warmup", 1)])
+
+
+@pytest.mark.skipif(not can_fork(2), reason="forked chains need Linux and 2 cores")
+def test_a_fully_bayesian_gp_gets_the_same_draws_with_forked_chains(make_task_data, related_fns):
+    X, Y = make_task_data(np.random.default_rng(3), related_fns[:3], n=6, d=2)
+    model = HierarchicalGP(X, Y, output_tasks=[0]).fit()
+    short = dict(warmup=15, draws=10, chains=2, progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        results = [run_nuts(model, NUTSOptions(**short, parallel=p), seed=1) for p in (False, True)]
+    finally:
+        torch.set_num_threads(threads)
+    for name, value in results[0].samples.items():
+        assert torch.equal(results[1].samples[name], value), name

@@ -39,8 +39,15 @@ from __future__ import annotations
 
 import contextlib
 import math
+import multiprocessing as mp
+import os
+import pickle
 import random
-from collections.abc import Callable, Iterator
+import sys
+import traceback
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
@@ -279,29 +286,118 @@ def run_chains(
     max_tree_depth: int,
     progress: bool,
     sampler: str = "hbo",
+    parallel: bool = False,
 ) -> tuple[torch.Tensor, list[dict[str, list[float]]]]:
-    """NUTS chains one after another on a potential over one flat site ``FLAT``.
+    """NUTS chains on a potential over one flat site ``FLAT``.
 
     Chain ``c`` runs under :func:`seeded` with the ``c``-th state of
     ``numpy.random.SeedSequence(seed)``; ``initial_point()`` is called inside that block, so
     a random start is reproducible. Each chain adapts its own step size and mass matrix.
     ``sampler``: ``"hbo"`` (:class:`FlatNUTS`) or ``"pyro"`` (:class:`RecordingNUTS`).
 
+    ``parallel``: run the chains at once, each in a process forked from this one (so the
+    potential, compiled or not, is not rebuilt), where :func:`can_fork` says that helps;
+    else one after another. A chain's seed, start and arithmetic do not depend on where
+    it runs: a forked chain runs on one thread, and at one thread the draws are the same
+    either way. Only the first
+    chain shows a progress bar then.
+
     Returns:
         ``chains x draws x D`` post-warm-up draws, and each chain's statistics.
     """
-    samples, stats = [], []
     options = dict(target_accept_prob=target_accept, max_tree_depth=max_tree_depth)
-    for chain, chain_seed in enumerate(np.random.SeedSequence(seed).generate_state(chains)):
+    seeds = [int(s) for s in np.random.SeedSequence(seed).generate_state(chains)]
+    forked = parallel and can_fork(chains)
+
+    def one_chain(chain: int) -> tuple[torch.Tensor, dict[str, list[float]]]:
         kernel = (FlatNUTS(potential, **options) if sampler == "hbo"
                   else RecordingNUTS(potential_fn=potential, **options))
-        with seeded(int(chain_seed)):
+        show = progress and (chain == 0 or not forked)
+        with seeded(seeds[chain]):
             init = initial_point()
-            if progress:
-                print(f"NUTS chain {chain + 1}/{chains} ({init.numel()} parameters)", flush=True)
+            if show:
+                where = f", {chains} in parallel processes" if forked else ""
+                print(f"NUTS chain {chain + 1}/{chains} ({init.numel()} parameters{where})",
+                      flush=True)
             mcmc = MCMC(kernel, num_samples=draws, warmup_steps=warmup,
-                        initial_params={FLAT: init}, disable_progbar=not progress)
+                        initial_params={FLAT: init}, disable_progbar=not show)
             mcmc.run()
-        samples.append(mcmc.get_samples()[FLAT].detach())
-        stats.append(kernel.stats)
-    return torch.stack(samples), stats
+        return mcmc.get_samples()[FLAT].detach(), kernel.stats
+
+    runs = (in_forked_processes(one_chain, range(chains)) if forked
+            else [one_chain(chain) for chain in range(chains)])
+    samples, stats = zip(*runs, strict=True)
+    return torch.stack(samples), list(stats)
+
+
+def can_fork(processes: int) -> bool:
+    """Whether :func:`in_forked_processes` can run ``processes`` at once here: Linux (fork
+    is the start method that shares the compiled potential; macOS and Windows lack a safe
+    one), at least two processes and two usable cores, and not inside a daemonic process
+    (one that may not have children, e.g. a ``multiprocessing.Pool`` worker)."""
+    return (sys.platform.startswith("linux") and processes > 1
+            and len(os.sched_getaffinity(0)) > 1 and not mp.current_process().daemon)
+
+
+def in_forked_processes(fn: Callable[[int], Any], items: Iterable[int]) -> list[Any]:
+    """``[fn(i) for i in items]``, each call in a process forked from this one.
+
+    Each child runs on one thread (a forked child that entered a multi-threaded OpenMP
+    region of the parent's pool can hang; PyTorch's DataLoader workers do the same) and
+    sends its result back through a pipe. An exception in a child is raised here, with the
+    child's traceback as a note; a child that dies without a word raises
+    :class:`ChildProcessError`. Children still running when this returns or raises are
+    terminated.
+    """
+    context = mp.get_context("fork")
+    children = []
+
+    def child(item: int, send: Connection) -> None:
+        # plain pickle: Connection.send would share tensors by file descriptor (torch's
+        # reducers), which the parent can only fetch while this process still lives
+        torch.set_num_threads(1)
+        try:
+            send.send_bytes(pickle.dumps(("ok", fn(item))))
+        except BaseException as error:  # noqa: BLE001 - every failure goes to the parent
+            trace = traceback.format_exc()
+            try:
+                message = pickle.dumps(("error", (error, trace)))
+            except Exception:  # noqa: BLE001 - an error that does not pickle: its text
+                message = pickle.dumps(
+                    ("error", (RuntimeError(f"{type(error).__name__}: {error}"), trace)))
+            send.send_bytes(message)
+        finally:
+            send.close()
+
+    try:
+        for item in items:
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=child, args=(item, send), daemon=True)
+            with warnings.catch_warnings():
+                # Python >= 3.12 warns that a fork of a multi-threaded process may deadlock
+                # (a lock held by another thread); the child touches no lock but torch's
+                warnings.filterwarnings("ignore", "This process .* is multi-threaded",
+                                        DeprecationWarning)
+                process.start()
+            send.close()  # the child's end: so that a dead child reads as EOF here
+            children.append((process, receive))
+        results = []
+        for process, receive in children:
+            try:
+                status, value = pickle.loads(receive.recv_bytes())
+            except EOFError:
+                process.join()
+                raise ChildProcessError(
+                    f"a chain's process ended without a result (exit code {process.exitcode})"
+                ) from None
+            if status == "error":
+                error, trace = value
+                error.add_note(f"in the forked chain process:\n{trace}")
+                raise error
+            results.append(value)
+            process.join()
+        return results
+    finally:
+        for process, _ in children:
+            if process.is_alive():
+                process.terminate()
