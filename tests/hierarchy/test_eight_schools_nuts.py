@@ -159,7 +159,8 @@ def test_fit_arguments_are_checked():
     for kwargs, match in (({"chains": 0}, "chains"), ({"warmup": -1}, "warmup"),
                           ({"draws": 1.5}, "draws"), ({"target_accept": 1.0}, "target_accept"),
                           ({"max_tree_depth": 0}, "max_tree_depth"),
-                          ({"vectorize": 1}, "vectorize must be True or False")):
+                          ({"vectorize": 1}, "vectorize must be True or False"),
+                          ({"parallel": "yes"}, "parallel must be True or False")):
         with pytest.raises(InvalidArgumentError, match=match):
             model.fit(**kwargs)
 

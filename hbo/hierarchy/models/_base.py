@@ -224,8 +224,9 @@ class HierarchicalModel(ABC):
         vectorize: bool = False,
         sampler: str = "hbo",
         progress: bool = True,
+        parallel: bool = True,
     ) -> FitResult:
-        """Sample the posterior with NUTS, ``chains`` chains one after another.
+        """Sample the posterior with NUTS, ``chains`` chains at once where the machine allows.
 
         The sampler sees one flat vector of unconstrained parameters, and the potential
         energy and its gradient come from one compiled function
@@ -271,7 +272,12 @@ class HierarchicalModel(ABC):
                 (:class:`hbo.hierarchy.models._nuts.FlatNUTS`: pyro's algorithm, set-up and
                 warm-up, without pyro's per-step Python); ``"pyro"``: pyro's ``NUTS`` kernel
                 itself (the reference; slower on small models).
-            progress: show pyro's progress bar.
+            progress: show pyro's progress bar (the first chain's, when they run at once).
+            parallel: run the chains at once, each in a process forked from this one after
+                the potential is compiled, where that helps (Linux, two or more usable cores:
+                :func:`hbo.hierarchy.models._nuts.can_fork`); else, or with ``False``, one
+                after another. A forked chain runs on one thread; at one thread the draws
+                are the same either way.
 
         Returns:
             A :class:`FitResult`. Warns :class:`hbo._warnings.ConvergenceWarning` when its
@@ -286,8 +292,9 @@ class HierarchicalModel(ABC):
             raise InvalidArgumentError(
                 f"max_tree_depth must be an integer >= 1, got {max_tree_depth}"
             )
-        if not isinstance(vectorize, bool):
-            raise InvalidArgumentError(f"vectorize must be True or False, got {vectorize!r}")
+        for name, flag in (("vectorize", vectorize), ("parallel", parallel)):
+            if not isinstance(flag, bool):
+                raise InvalidArgumentError(f"{name} must be True or False, got {flag!r}")
         if sampler not in SAMPLERS:
             raise InvalidArgumentError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
         copies = chains if vectorize else 1
@@ -303,7 +310,7 @@ class HierarchicalModel(ABC):
         flat, stats = run_chains(
             potential, initial_point, chains=1 if vectorize else chains, warmup=warmup, draws=draws,
             seed=seed, target_accept=target_accept, max_tree_depth=max_tree_depth,
-            progress=progress, sampler=sampler,
+            progress=progress, sampler=sampler, parallel=parallel,
         )
         if vectorize:  # 1 x draws x (chains D) -> chains x draws x D
             flat, stats = flat[0].view(draws, chains, -1).transpose(0, 1), stats * chains
@@ -315,7 +322,7 @@ class HierarchicalModel(ABC):
         idata = self._inference_data(samples, stats, max_tree_depth)
         settings = dict(chains=chains, warmup=warmup, draws=draws, seed=seed,
                         target_accept=target_accept, max_tree_depth=max_tree_depth, jit=jit,
-                        vectorize=vectorize, sampler=sampler)
+                        vectorize=vectorize, sampler=sampler, parallel=parallel)
         result = FitResult(idata, settings)
         result._report = convergence(idata)
         if not result._report.ok:
