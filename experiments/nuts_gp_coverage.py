@@ -79,7 +79,8 @@ def fit_family(settings: dict, seed: int, rep: int, family: SimulatedFamily) -> 
     model = HierarchicalGP(family.train_X, family.train_Y, shared_function=False,
                            hyperpriors=lengthscale_prior(), standardize=False).fit()
     options = NUTSOptions(warmup=settings["warmup"], draws=settings["draws"],
-                          chains=settings["chains"], thinning=1, progress=False)
+                          chains=settings["chains"], thinning=1, progress=False,
+                          parallel=False)  # the workers already share out the cores
     start = time.perf_counter()
     result = run_nuts(model, options, seed=rep)
     ranks = {}
