@@ -30,9 +30,10 @@ gradient are traced into one TorchScript graph (:class:`FlatPotential` of
 :mod:`hbo.hierarchy.models`): about 2.7 ms per gradient with the shared function at
 ``N = 155`` observations against 4.1 ms eager (one thread). Measured on the benchmark's
 branin family with history (155 observations, 41 sampled parameters;
-experiments/results/nuts_ask_timing.txt): 55 to 72 CPU-s per ask (run to run) against 10
-for BoTorch's SAAS on the target's 5 points and 167 for its fully Bayesian multi-task GP
-on the same 155 observations. Over five runs at the defaults (different seeds) max R-hat
+experiments/results/nuts_ask_timing.txt): 45 to 72 CPU-s per ask (run to run) against 9
+to 12 for BoTorch's SAAS on the target's 5 points and 101 to 167 for its fully Bayesian
+multi-task GP on the same 155 observations; with the two chains in forked processes, 30 s
+of wall time against 45 in sequence. Over five runs at the defaults (different seeds) max R-hat
 was 1.06, 1.09, 1.20, 1.35 and 1.56, with 2 to 84 divergences (four more, 2026-11-26:
 1.09 to 1.14); in the model's own coordinates it was 1.8 to 2.2 with the tree depth
 saturated in 80-100% of transitions. With ``m`` standardized (:class:`SamplingCoordinates`,
