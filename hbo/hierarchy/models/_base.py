@@ -278,7 +278,7 @@ class HierarchicalModel(ABC):
                 :func:`hbo.hierarchy.models._nuts.can_fork`); else, or with ``False``, one
                 after another. A forked chain runs on one thread; at one thread the draws
                 are the same either way. Eight Schools, 4 x (500 + 500), compiled, 2 cores:
-                1.1 s against 1.7 s in sequence (a fork and its return cost about 0.1 s).
+                1.1 s against 1.7 s in sequence.
 
         Returns:
             A :class:`FitResult`. Warns :class:`hbo._warnings.ConvergenceWarning` when its
