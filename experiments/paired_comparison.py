@@ -121,7 +121,11 @@ def non_inferiority(regret: Regrets, families: Sequence[str], arm_a: str, arm_b:
         samples = [np.asarray(paired_log_ratios(regret, f, arm_a, arm_b, k)) for f in families]
         if any(len(d) < 2 for d in samples):
             continue
-        delta, weakest = margin(regret, families, arm_a, control, k, preserve)
+        try:
+            delta, weakest = margin(regret, families, arm_a, control, k, preserve)
+        except ValueError as reason:  # the runs stay readable above: say why, do not fail
+            lines.append(f"| {k} | {sum(map(len, samples))} | no margin: {reason} | | | |")
+            continue
         yi = [d.mean() for d in samples]
         vi = [d.var(ddof=1) / len(d) for d in samples]
         fixed = random_effects(yi, vi, method="FE", level=0.9, labels=families)

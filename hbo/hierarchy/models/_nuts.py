@@ -299,8 +299,7 @@ def run_chains(
     potential, compiled or not, is not rebuilt), where :func:`can_fork` says that helps;
     else one after another. A chain's seed, start and arithmetic do not depend on where
     it runs: a forked chain runs on one thread, and at one thread the draws are the same
-    either way. Only the first
-    chain shows a progress bar then.
+    either way. Only the first chain shows a progress bar then.
 
     Returns:
         ``chains x draws x D`` post-warm-up draws, and each chain's statistics.
@@ -398,6 +397,7 @@ def in_forked_processes(fn: Callable[[int], Any], items: Iterable[int]) -> list[
             process.join()
         return results
     finally:
-        for process, _ in children:
+        for process, receive in children:
+            receive.close()
             if process.is_alive():
                 process.terminate()
