@@ -23,13 +23,9 @@ def _gaussian_chains(parallel: bool) -> tuple[torch.Tensor, list[dict]]:
 
 @needs_fork
 def test_forked_chains_give_the_draws_of_chains_in_sequence():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a forked chain runs on one thread: compare like with like
-    try:
-        in_sequence, stats_sequence = _gaussian_chains(parallel=False)
-        forked, stats_forked = _gaussian_chains(parallel=True)
-    finally:
-        torch.set_num_threads(threads)
+    assert torch.get_num_threads() == 1  # tests/conftest.py: as a forked chain runs
+    in_sequence, stats_sequence = _gaussian_chains(parallel=False)
+    forked, stats_forked = _gaussian_chains(parallel=True)
     assert forked.shape == (3, 15, 3)
     assert torch.equal(forked, in_sequence)
     assert stats_forked == stats_sequence
@@ -72,4 +68,3 @@ def test_chains_run_in_sequence_where_forking_does_not_help(monkeypatch):
     monkeypatch.setattr(_nuts, "in_forked_processes", no_fork)
     samples, stats = _gaussian_chains(parallel=True)
     assert samples.shape == (3, 15, 3) and len(stats) == 3
-
