@@ -4,6 +4,11 @@ The objective is ``-log p(y, m, log tau, z) / N`` (dividing by ``N`` keeps its s
 and so L-BFGS-B's tolerances, independent of the data size). BoTorch's
 ``scipy_minimize`` runs the optimizer; what is ours is the robustness policy:
 
+* the search is kept within ``PRIOR_BOX_SDS`` prior standard deviations of the
+  hyperprior's centre (:func:`prior_box`), where the prior density has fallen to
+  ``e^-32`` of its peak: no MAP estimate lies outside it, and L-BFGS-B's line search
+  cannot try a ``log tau`` of 9 there, at which every task's lengthscale overflows
+  and the kernel matrix is NaN (it did, on a benchmark family, in all three attempts);
 * a Cholesky failure is first absorbed by jitter (:func:`robust_cholesky`), and
   reported once per fit with a :class:`~hbo._warnings.NumericalWarning`;
 * an attempt that still fails, or ends with a non-finite objective, is restarted
@@ -21,6 +26,31 @@ from botorch.optim.core import scipy_minimize
 
 from hbo._warnings import NumericalWarning, warn
 from hbo.errors import ModelFittingError
+
+#: Half-width of the box the MAP search stays in, in prior standard deviations.
+PRIOR_BOX_SDS = 8.0
+
+
+def prior_box(model) -> dict[str, tuple[float | None, float | None]]:
+    """Bounds (by parameter name) ``PRIOR_BOX_SDS`` prior sds around the hyperprior's centre.
+
+    ``m_g``: ``loc_g +- 8 scale_g``; ``z``: ``+-8``; ``log tau_g``: at most
+    ``log(8 tau_scale_g)`` (no lower bound: ``tau -> 0`` is complete pooling); the shared
+    function's log lengthscale as ``m`` of the lengthscale. The constant means are free.
+    """
+    D = model._Z.shape[-1]
+    box: dict[str, tuple[float | None, float | None]] = {}
+    for g in model.groups:
+        prior = model.hyperpriors[g]
+        half = PRIOR_BOX_SDS * prior.scale
+        box[f"m.{g}"] = (prior.location(D) - half, prior.location(D) + half)
+        if g in model.z:
+            box[f"z.{g}"] = (-PRIOR_BOX_SDS, PRIOR_BOX_SDS)
+        if g in model.log_tau:
+            box[f"log_tau.{g}"] = (None, math.log(PRIOR_BOX_SDS * prior.tau_scale))
+    if model.shared_function:
+        box["g_log_lengthscale"] = box["m.lengthscale"]
+    return box
 
 
 def _reset_to_prior(model, attempt: int) -> None:
@@ -47,7 +77,9 @@ def fit_map(model, *, maxiter: int = 200, max_attempts: int = 3) -> float:
         model.fit_jitter = 0.0
         try:
             closure = ForwardBackwardClosure(lambda: -model.log_joint() / n, params)
-            result = scipy_minimize(closure, params, options={"maxiter": maxiter})
+            result = scipy_minimize(
+                closure, params, bounds=prior_box(model), options={"maxiter": maxiter}
+            )
             with torch.no_grad():
                 loss = float(-model.log_joint() / n)
         except (ModelFittingError, RuntimeError) as exc:  # torch raises RuntimeError too
