@@ -25,18 +25,16 @@ the table goes to ``results/one_step_proposals.md``.
 from __future__ import annotations
 
 import argparse
-import json
-import multiprocessing as mp
 import os
 import sys
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 import torch
 from paired_comparison import log10_ratio, paired_row
+from resumable import read_records, run_jobs
 
 RESULTS = Path(__file__).resolve().parent / "results"
 INFERENCES = ("map", "nuts")
@@ -111,24 +109,16 @@ def main(argv: list[str] | None = None) -> None:
     if min(args.target_points) < 1:
         parser.error("--target-points must be >= 1")
     priors = {g: tuple(map(float, v)) for g, *v in args.hyperprior}
-    records = ([json.loads(line) for line in args.runs.read_text().splitlines() if line]
-               if args.runs.exists() else [])
+    records = read_records(args.runs)
     done = {(r["family"], r["seed"], r["target_points"]) for r in records}
     jobs = [(f, s, n, priors) for s in range(args.seeds) for f in args.families
             for n in args.target_points if (f, s, n) not in done]
     print(f"{len(done)} proposals read from {args.runs}; {len(jobs)} to run", flush=True)
-    start = time.perf_counter()
-    with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(propose, job) for job in jobs]
-        for i, future in enumerate(as_completed(futures), 1):
-            record = future.result()
-            records.append(record)
-            with args.runs.open("a") as handle:
-                handle.write(json.dumps(record) + "\n")
-            print(f"[{i}/{len(jobs)}] {record['family']} seed {record['seed']} "
-                  f"n {record['target_points']}: regret MAP {record['map']['regret']:.4g}, "
-                  f"NUTS {record['nuts']['regret']:.4g} ({time.perf_counter() - start:.0f}s)",
-                  flush=True)
+    records += run_jobs(
+        propose, jobs, args.runs, args.workers,
+        lambda r: (f"{r['family']} seed {r['seed']} n {r['target_points']}: regret MAP "
+                   f"{r['map']['regret']:.4g}, NUTS {r['nuts']['regret']:.4g}"),
+    )
     text = ("# One proposal on the same data: NUTS against MAP\n\n"
             f"Source history 5 x {tb.N_SOURCE_POINTS} points; the first n scrambled-Sobol "
             "target points; regret of the proposed point, paired by seed (every run in "

@@ -10,7 +10,9 @@ and offset, evaluated on the unit cube; the target is one more member):
 Arms (all minimize, same acquisition optimizer settings): hbo with the 5 x 30 source
 history, hbo without it, BoTorch ``SingleTaskGP`` + LogEI on the target alone,
 BoTorch ``MultiTaskGP`` (with per-task ``StratifiedStandardize``, its strongest
-setting) + LogEI with the same history, and random search. Fully Bayesian arms (slow,
+setting) + LogEI with the same history, and random search. ``hbo_shared`` is hbo with
+the shared function ``g`` always on (no leave-one-out choice: the value of that choice).
+Fully Bayesian arms (slow,
 run them apart with ``--arms hbo_nuts saas --runs <own file>``): ``hbo_nuts`` is hbo
 with history and ``inference="nuts"`` (default NUTS settings), ``saas`` is BoTorch's
 ``SaasFullyBayesianSingleTaskGP`` fitted by ``fit_fully_bayesian_model_nuts`` (BoTorch's
@@ -58,8 +60,8 @@ from scipy.optimize import minimize
 RESULTS = Path(__file__).resolve().parent / "results"
 N_SOURCES, N_SOURCE_POINTS, BUDGET = 5, 30, 25
 CHECKPOINTS = (5, 10, 25)
-ARMS = ("hbo", "hbo_no_history", "hbo_nuts", "single_task_gp", "multi_task_gp", "saas",
-        "saas_multi_task", "random")
+ARMS = ("hbo", "hbo_no_history", "hbo_nuts", "hbo_shared", "single_task_gp", "multi_task_gp",
+        "saas", "saas_multi_task", "random")
 FAMILIES = ("branin", "hartmann3", "hartmann6", "unrelated")
 
 
@@ -145,17 +147,19 @@ def _space(d: int):
 def study_with_history(
     target: Task, sources: list[Task], seed: int, inference: str = "map",
     with_history: bool = True, target_points: int = 0, hyperpriors: dict | None = None,
+    shared_function: bool | None = None,
 ):
     """An ``hbo.Study`` on the target with the sources' history (5 x 30 uniform points from
     ``seed + 1``) and, if ``target_points``, that many scrambled-Sobol target points
-    (``seed``, the points the SAAS arm starts from) told as history. ``hyperpriors``: as
-    ``hbo.Study``'s (default: the model's)."""
+    (``seed``, the points the SAAS arm starts from) told as history. ``hyperpriors`` and
+    ``shared_function``: as ``hbo.Study``'s (default: the model's, and ``g`` chosen by
+    leave-one-out)."""
     import hbo
 
     d = len(target.shift)
     nuts = {"progress": False} if inference == "nuts" else None
     study = hbo.Study(_space(d), task="target", seed=seed, inference=inference, nuts=nuts,
-                      hyperpriors=hyperpriors)
+                      hyperpriors=hyperpriors, shared_function=shared_function)
 
     def add(task: str, f: Task, X: np.ndarray) -> None:
         params = [{f"x{i}": float(v) for i, v in enumerate(row)} for row in X]
@@ -178,10 +182,11 @@ def target_sobol(d: int, seed: int, n: int) -> np.ndarray:
 
 def run_hbo(
     target: Task, sources: list[Task], seed: int, with_history: bool, inference: str = "map",
-    budget: int = BUDGET,
+    budget: int = BUDGET, shared_function: bool | None = None,
 ):
     d = len(target.shift)
-    study = study_with_history(target, sources, seed, inference, with_history)
+    study = study_with_history(target, sources, seed, inference, with_history,
+                               shared_function=shared_function)
     values, times = [], []
     for _ in range(budget):
         start = time.perf_counter()
@@ -337,6 +342,8 @@ def run_arm(args: tuple) -> tuple[str, str, int, list[float], list[float], float
         values, times = run_hbo(target, sources, seed, with_history=False)
     elif arm == "hbo_nuts":
         values, times = run_hbo(target, sources, seed, True, inference="nuts", budget=budget)
+    elif arm == "hbo_shared":  # g always on: no leave-one-out choice
+        values, times = run_hbo(target, sources, seed, True, shared_function=True)
     elif arm == "saas":
         values, times = _botorch_loop(target, seed, n_init, _saas, budget=budget)
     elif arm == "saas_multi_task":
@@ -583,8 +590,8 @@ def main(argv: list[str] | None = None) -> None:
     runs = run_files[0]
     # the arms the acceptance compares come first, so a partial run is already informative
     order = {arm: i for i, arm in enumerate(("hbo", "single_task_gp", "random", "multi_task_gp",
-                                              "hbo_no_history", "hbo_nuts", "saas",
-                                              "saas_multi_task"))}
+                                              "hbo_no_history", "hbo_shared", "hbo_nuts",
+                                              "saas", "saas_multi_task"))}
     jobs = sorted(
         (
             (f, a, s) if args.budget == BUDGET else (f, a, s, args.budget)
