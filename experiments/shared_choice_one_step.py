@@ -11,7 +11,7 @@ how often leave-one-out favours the model without ``g`` by more than the margin,
 those states, the regret of its proposal against the proposal with ``g`` (paired, as the
 benchmark's tables: count, geometric-mean ratio with a 90% bootstrap interval, Wilcoxon p).
 
-    python experiments/shared_choice_one_step.py                 # ~12 min on 2 cores
+    python experiments/shared_choice_one_step.py                 # ~25 min on 2 cores
     python experiments/shared_choice_one_step.py --families branin --seeds 20 --target-points 4
 
 Runs are appended to ``results/shared_choice_one_step_runs.jsonl`` (a stopped run
@@ -51,7 +51,7 @@ def propose(job: tuple[str, int, int]) -> dict:
         trial = study.ask()
         model = study._fit_model("target")  # the surrogate ask() just fitted (cached)
         x = np.array([trial.params[name] for name in study.space.names])
-        record[f"g={shared}"] = {"loo": float(model.loo_log_density(0)),
+        record[f"g={shared}"] = {"loo": float(model.loo_log_density(0)),  # target: task 0
                                  "regret": float(target(x)[0]) - f_min, "x": x.tolist()}
     return record
 
