@@ -42,8 +42,8 @@ def prior_box(model) -> dict[str, tuple[float | None, float | None]]:
     box: dict[str, tuple[float | None, float | None]] = {}
     for g in model.groups:
         prior = model.hyperpriors[g]
-        half = PRIOR_BOX_SDS * prior.scale
-        box[f"m.{g}"] = (prior.location(D) - half, prior.location(D) + half)
+        loc, half = prior.location(D), PRIOR_BOX_SDS * prior.scale
+        box[f"m.{g}"] = (loc - half, loc + half)
         if g in model.z:
             box[f"z.{g}"] = (-PRIOR_BOX_SDS, PRIOR_BOX_SDS)
         if g in model.log_tau:

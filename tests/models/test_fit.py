@@ -17,14 +17,6 @@ from hbo.models.hierarchical_gp import robust_cholesky
 DATA = Path(__file__).parent / "data"
 
 
-def unrelated_family(shared_function: bool) -> HierarchicalGP:
-    """The benchmark's unrelated family at seed 113: 5 x 30 source and 5 target points."""
-    data = torch.tensor(np.loadtxt(DATA / "unrelated_family_seed113.csv", delimiter=",",
-                                   skiprows=3))
-    return HierarchicalGP(data[:, :4], data[:, 4:], output_tasks=[0],
-                          shared_function=shared_function)
-
-
 def test_robust_cholesky_adds_jitter_only_when_needed():
     v = torch.tensor([[1.0], [2.0], [3.0]], dtype=torch.double)
     L, jitter = robust_cholesky(v @ v.T + torch.eye(3, dtype=torch.double))
@@ -95,7 +87,10 @@ def test_search_stays_in_the_prior_box_where_it_once_overflowed(monkeypatch):
     on these data; every lengthscale overflowed, the kernel matrix was NaN, and all three
     attempts failed (ModelFittingError). With it the first attempt fits, and no point the
     search evaluates leaves the box."""
-    model = unrelated_family(shared_function=False)
+    # the benchmark's unrelated family at seed 113: 5 x 30 source and 5 target points
+    data = torch.tensor(np.loadtxt(DATA / "unrelated_family_seed113.csv", delimiter=",",
+                                   skiprows=3))
+    model = HierarchicalGP(data[:, :4], data[:, 4:], output_tasks=[0], shared_function=False)
     box = prior_box(model)
     outside = []
     original = HierarchicalGP.log_joint
