@@ -4,7 +4,13 @@ Partial pooling across related groups (tasks, schools, clinics), with the amount
 of pooling learned from the data and shown to the user.
 """
 
-from hbo._warnings import HBOWarning
+from hbo._warnings import (
+    ConvergenceWarning,
+    FailedTrialWarning,
+    HBOWarning,
+    ModelFittingWarning,
+    NumericalWarning,
+)
 from hbo.errors import HBOError
 from hbo.models.pooling import PoolingReport
 from hbo.space import Categorical, Float, Int, SearchSpace
@@ -15,10 +21,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Categorical",
+    "ConvergenceWarning",
+    "FailedTrialWarning",
     "Float",
     "HBOError",
     "HBOWarning",
     "Int",
+    "ModelFittingWarning",
+    "NumericalWarning",
     "Origin",
     "PoolingReport",
     "SearchSpace",

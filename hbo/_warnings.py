@@ -21,6 +21,10 @@ class FailedTrialWarning(HBOWarning):
     """A trial was recorded as failed instead of raising (e.g. a NaN objective)."""
 
 
+class ModelFittingWarning(HBOWarning):
+    """The surrogate could not be fitted; ``ask`` proposed quasi-random points instead."""
+
+
 class ConvergenceWarning(HBOWarning):
     """A sampler or optimizer result does not meet its convergence checks."""
 

@@ -26,11 +26,12 @@ import torch
 from botorch.utils.sampling import manual_seed
 
 from hbo import acquisition
-from hbo._warnings import FailedTrialWarning, warn
+from hbo._warnings import FailedTrialWarning, ModelFittingWarning, warn
 from hbo.errors import (
     ArgumentTypeError,
     InvalidArgumentError,
     InvalidDataError,
+    ModelFittingError,
     NotReadyError,
     ObjectiveTypeError,
     UnknownTaskError,
@@ -320,7 +321,7 @@ class Study:
             if len(done) < self._n_initial(task):
                 X = self._sobol(task, q)
             else:
-                X = self._suggest(task, q, call_seed)
+                X = self._suggest_or_sobol(task, q, call_seed)
         trials = self.storage.create_trials(task, self.space.decode(X))
         return trials[0] if n is None else trials
 
@@ -515,6 +516,24 @@ class Study:
             model = fit_fully_bayesian(model, self.nuts, seed)
         self._model, self._model_key = model, key
         return model
+
+    def _suggest_or_sobol(self, task: str, q: int, seed: int) -> torch.Tensor:
+        """The model's proposal; the task's Sobol points, with a warning, if no fit is found.
+
+        A surrogate that cannot be fitted (every restart of the optimizer failed) should
+        not end a long loop: as Ax's Sobol fallback does, the ask goes on without a model
+        and the next ask tries again with one more observation.
+        """
+        try:
+            return self._suggest(task, q, seed)
+        except ModelFittingError as exc:
+            warn(
+                f"ask: the surrogate could not be fitted on {task!r} ({exc}); proposing "
+                f"{q} quasi-random point(s) instead. The next ask refits. If this recurs, "
+                "look for duplicated or extreme objective values, or set hyperpriors",
+                ModelFittingWarning,
+            )
+            return self._sobol(task, q)
 
     def _suggest(self, task: str, q: int, seed: int) -> torch.Tensor:
         model = self._fit_model(task)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from hbo.errors import (
     ArgumentTypeError,
     InvalidArgumentError,
     InvalidDataError,
+    ModelFittingError,
     NotReadyError,
     ObjectiveTypeError,
     ParamKeyError,
@@ -481,3 +483,31 @@ def test_keep_alive_sends_heartbeats_while_the_block_runs(space):
     assert not beaten.wait(timeout=0.05) and len(beats) == n  # stopped with the block
     with pytest.raises(InvalidArgumentError, match="every"), study.keep_alive(trial, every=0):
         pass
+
+
+def test_a_surrogate_that_cannot_be_fitted_gives_quasi_random_points_with_a_warning(
+    space, monkeypatch
+):
+    study = hbo.Study(space, task="cifar10", seed=0, n_initial=3)
+    for _ in range(3):
+        trial = study.ask()
+        study.tell(trial, objective(trial.params))
+
+    def fail(*args, **kwargs):
+        raise ModelFittingError("every restart of the optimizer failed")
+
+    monkeypatch.setattr(hbo.study, "fit_surrogate", fail)
+    sobol_only = hbo.Study(space, task="cifar10", seed=0, n_initial=10)
+    expected = [sobol_only.ask().params for _ in range(5)][3:]
+    with pytest.warns(hbo.ModelFittingWarning, match="could not be fitted on 'cifar10'"):
+        batch = study.ask(2)
+    assert [t.params for t in batch] == expected  # the sequence's 4th and 5th points
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", hbo.ModelFittingWarning)
+        with pytest.raises(hbo.ModelFittingWarning):
+            study.ask()
+    assert len(study.storage.get_trials()) == 5  # the raising ask stored nothing
+    monkeypatch.undo()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", hbo.ModelFittingWarning)
+        study.ask()  # the model is back
