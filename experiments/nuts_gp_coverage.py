@@ -25,18 +25,16 @@ The larger version of tests/models/test_nuts_recovery.py.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import multiprocessing as mp
 import os
 import sys
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from resumable import read_records, run_jobs
 
 if TYPE_CHECKING:
     from hbo.models.simulation import SimulatedFamily
@@ -66,9 +64,10 @@ def draw_families(settings: dict, seed: int, count: int) -> list[SimulatedFamily
             for _ in range(count)]
 
 
-def fit_family(settings: dict, seed: int, rep: int, family: SimulatedFamily) -> dict:
+def fit_family(job: tuple[dict, int, int, SimulatedFamily]) -> dict:
     """Fit ``family`` (number ``rep`` of generator ``seed``) by NUTS and return the rank of
-    each true ``m`` and ``log tau`` among the draws."""
+    each true ``m`` and ``log tau`` among the draws; ``job = (settings, seed, rep, family)``."""
+    settings, seed, rep, family = job
     import torch
 
     from hbo.models import HierarchicalGP
@@ -137,26 +136,17 @@ def main(argv: list[str] | None = None) -> None:
                         help="name of the table in results/ (other settings: another name)")
     args = parser.parse_args(argv)
     settings = {k: getattr(args, k) for k in ("tasks", "points", "warmup", "draws", "chains")}
-    records = []
-    if args.runs.exists():
-        records = [r for r in map(json.loads, args.runs.read_text().splitlines())
-                   if all(r[k] == v for k, v in settings.items()) and r["seed"] in args.seeds]
+    records = [r for r in read_records(args.runs)
+               if all(r[k] == v for k, v in settings.items()) and r["seed"] in args.seeds]
     done = {(r["seed"], r["rep"]) for r in records}
     todo = [(s, i) for s in args.seeds for i in range(args.reps) if (s, i) not in done]
     print(f"{len(records)} families on record, {len(todo)} to fit", flush=True)
     families = {s: draw_families(settings, s, args.reps) for s in {s for s, _ in todo}}
-    args.runs.parent.mkdir(exist_ok=True)
-    start = time.perf_counter()
-    with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(fit_family, settings, s, i, families[s][i]) for s, i in todo]
-        for k, future in enumerate(futures):
-            record = future.result()
-            records.append(record)
-            with args.runs.open("a") as handle:
-                handle.write(json.dumps(record) + "\n")
-            print(f"[{k + 1}/{len(todo)}] seed {record['seed']} family {record['rep']}: "
-                  f"{record['divergences']} divergences, {time.perf_counter() - start:.0f} s",
-                  flush=True)
+    records += run_jobs(
+        fit_family, [(settings, s, i, families[s][i]) for s, i in todo], args.runs,
+        args.workers,
+        lambda r: f"seed {r['seed']} family {r['rep']}: {r['divergences']} divergences",
+    )
     records = [r for r in records if r["rep"] < args.reps]
     cpu = sum(r["seconds"] for r in records)
     text = (
