@@ -83,11 +83,9 @@ def fit_family(job: tuple[dict, int, int, SimulatedFamily]) -> dict:
     start = time.perf_counter()
     result = run_nuts(model, options, seed=rep)
     ranks = {}
-    for group in GROUPS:
-        for name, key, truth in (("m", f"m.{group}", family.m[group]),
-                                 ("tau", f"log_tau.{group}", math.log(family.tau[group]))):
-            draws = result.samples[key].reshape(-1).numpy()
-            ranks[f"{name}_{group}"] = float(np.mean(draws < truth))
+    for key, truth in family.truths().items():
+        name, group = key.removeprefix("log_").split(".")
+        ranks[f"{name}_{group}"] = float(np.mean(result.samples[key].reshape(-1).numpy() < truth))
     return {**settings, "seed": seed, "rep": rep, "ranks": ranks,
             "divergences": int(result.idata.sample_stats.diverging.sum()),
             "seconds": time.perf_counter() - start}

@@ -50,6 +50,12 @@ class SimulatedFamily:
     train_X: Tensor
     train_Y: Tensor
 
+    def truths(self) -> dict[str, float]:
+        """The drawn ``m`` and ``log tau`` of each group, keyed as the NUTS samples are
+        (``"m.lengthscale"``, ``"log_tau.lengthscale"``, ...)."""
+        return {key: value for group in self.m for key, value in (
+            (f"m.{group}", self.m[group]), (f"log_tau.{group}", math.log(self.tau[group])))}
+
 
 def simulate_family(rng: np.random.Generator, hyperpriors: Mapping[str, Hyperprior],
                     T: int, n: int) -> SimulatedFamily:
