@@ -10,7 +10,8 @@ The ``1 - alpha`` interval collects the ``tau^2 >= 0`` where ``Q(tau^2)`` lies b
     upper: Q(tau2_hi) = chi2_{k-p, alpha/2}       (0 if Q(0) is already below it)
 
 Both bounds are found by Brent's method on a bracket that doubles until ``Q`` drops below the
-target (absolute tolerance ``1e-12``), so there is no upper cap (metafor stops at 100). When
+target (tolerance ``1e-12``, in the unit of the median ``v_i``), so there is no upper cap
+(metafor stops at 100). When
 ``Q(0) < chi2_{k-p, alpha/2}`` the interval is empty in metafor's terms ("null set"); it is
 then reported as ``(0, 0)``. The interval does not depend on the tau^2 estimator.
 """
@@ -21,7 +22,7 @@ import numpy as np
 from scipy import stats
 from scipy.optimize import brentq
 
-from hbo.meta.tau2 import ROOT_XTOL, generalized_q, upper_bracket
+from hbo.meta.tau2 import ROOT_XTOL, generalized_q, upper_bracket, variance_unit
 
 
 def q_profile_ci(
@@ -37,6 +38,8 @@ def q_profile_ci(
     """
     k, p = X.shape
     alpha = 1 - level
+    unit = variance_unit(v)  # solve in the data's units: tolerances relative to them
+    y, v = y / np.sqrt(unit), v / unit
     q0 = generalized_q(y, v, X, 0.0)
 
     def bound(target: float) -> float:
@@ -48,4 +51,4 @@ def q_profile_ci(
 
     lower = bound(float(stats.chi2.ppf(1 - alpha / 2, k - p)))
     upper = bound(float(stats.chi2.ppf(alpha / 2, k - p)))
-    return lower, upper
+    return lower * unit, upper * unit
