@@ -24,7 +24,7 @@ import warnings
 import torch
 from botorch.acquisition import LogExpectedImprovement, qLogNoisyExpectedImprovement
 from botorch.acquisition.acquisition import AcquisitionFunction
-from botorch.exceptions.warnings import OptimizationWarning
+from botorch.exceptions.warnings import BadInitialCandidatesWarning, OptimizationWarning
 from botorch.models.model import Model
 from botorch.optim import optimize_acqf
 from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
@@ -55,7 +55,11 @@ def build_acquisition(
             posterior = model.posterior(X_observed)
             # an ensemble (fully Bayesian) model: the incumbent under the mixture's mean
             best_f = getattr(posterior, "mixture_mean", posterior.mean).max()
-        return LogExpectedImprovement(model, best_f=best_f)
+        acquisition = LogExpectedImprovement(model, best_f=best_f)
+        # BoTorch's mixed optimizer starts some restarts near ``X_baseline``, else near the
+        # model's training inputs, which carry the task column (d + 1 wide)
+        acquisition.register_buffer("X_baseline", X_observed)
+        return acquisition
     sampler = SobolQMCNormalSampler(torch.Size([MC_SAMPLES]), seed=seed)
     return qLogNoisyExpectedImprovement(
         model,
@@ -75,25 +79,36 @@ def optimize(acquisition: AcquisitionFunction, space: SearchSpace, q: int) -> Te
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=OptimizationWarning)
+        # a flat acquisition (a small discrete space nearly exhausted) starts at random
+        warnings.filterwarnings("ignore", category=BadInitialCandidatesWarning)
         warnings.filterwarnings("ignore", message="Optimization failed", category=RuntimeWarning)
         return space.snap(_optimize(acquisition, space, q).detach())
 
 
 def _optimize(acquisition: AcquisitionFunction, space: SearchSpace, q: int) -> Tensor:
     bounds = space.bounds()
-    discrete, categorical = space.discrete_dims(), space.categorical_dims()
+    discrete = space.discrete_dims()
+    categorical = {i: list(map(float, range(k))) for i, k in space.categorical_dims().items()}
+    # a parameter with one admissible value is fixed there (BoTorch's local search draws a
+    # neighbour from an empty range otherwise)
+    fixed = {i: values[0] for dims in (discrete, categorical)
+             for i, values in dims.items() if len(values) == 1}
+    discrete = {i: v for i, v in discrete.items() if i not in fixed}
+    categorical = {i: v for i, v in categorical.items() if i not in fixed}
     if discrete or categorical:
         X, _ = optimize_acqf_mixed_alternating(
             acquisition,
             bounds=bounds,
             discrete_dims=discrete or None,
-            cat_dims={i: list(map(float, range(k))) for i, k in categorical.items()} or None,
+            cat_dims=categorical or None,
             q=q,
             num_restarts=NUM_RESTARTS,
             raw_samples=RAW_SAMPLES,
+            fixed_features=fixed or None,
         )
     else:
         X, _ = optimize_acqf(
-            acquisition, bounds=bounds, q=q, num_restarts=NUM_RESTARTS, raw_samples=RAW_SAMPLES
+            acquisition, bounds=bounds, q=q, num_restarts=NUM_RESTARTS, raw_samples=RAW_SAMPLES,
+            fixed_features=fixed or None,
         )
     return X

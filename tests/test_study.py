@@ -511,3 +511,25 @@ def test_a_surrogate_that_cannot_be_fitted_gives_quasi_random_points_with_a_warn
     with warnings.catch_warnings():
         warnings.simplefilter("error", hbo.ModelFittingWarning)
         study.ask()  # the model is back
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        # a binary Int is searched as such; BoTorch then sprays starting points around the
+        # acquisition's X_baseline, once the model's d + 1 wide inputs (a crash)
+        [hbo.Float("lr", 1e-4, 1e-1, log=True), hbo.Int("use_bn", 0, 1)],
+        [hbo.Int("width", 1, 2), hbo.Int("use_bn", 0, 1)],
+        # one choice: fixed, not searched (BoTorch drew a neighbour from an empty range)
+        [hbo.Categorical("optimizer", ["adam"]), hbo.Float("x", 0.0, 1.0)],
+    ],
+    ids=["binary-int-and-float", "two-small-ints", "single-choice"],
+)
+def test_model_asks_on_spaces_with_binary_or_single_valued_parameters(params):
+    space = hbo.SearchSpace(params)
+    study = hbo.Study(space, seed=0, n_initial=3)
+    for _ in range(4):
+        trial = study.ask()
+        study.tell(trial, float(sum(v for v in trial.params.values() if not isinstance(v, str))))
+    assert space.validate(study.ask().params)
+    assert all(space.validate(t.params) for t in study.ask(2))
