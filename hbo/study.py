@@ -41,6 +41,7 @@ from hbo.models.nuts_options import NUTSOptions
 from hbo.models.pooling import PoolingReport
 from hbo.models.priors import check_hyperpriors
 from hbo.models.shared_choice import SharedFunctionChoice, fit_surrogate
+from hbo.models.training_data import task_standardization
 from hbo.space import SearchSpace, space_differences, space_from_dict, space_to_dict
 from hbo.storage import Storage, StudyMismatchError, UnknownStudyError, open_storage
 from hbo.trial import Origin, Trial, TrialState, check_transition
@@ -494,6 +495,12 @@ class Study:
         labels = torch.tensor([[float(label[t.task])] for t in done], dtype=torch.double)
         sign = -1.0 if self.direction == "minimize" else 1.0
         Y = torch.tensor([[sign * t.value] for t in done], dtype=torch.double)
+        # in each task's standard units, as the model fits them: the posterior the
+        # acquisition reads is then O(1) whatever the objective's size (GPyTorch raises
+        # variances below 1e-10 to 1e-10, the whole variance of an objective of size 1e-5)
+        index = labels[:, 0].long()
+        mean, std = task_standardization(Y, index, len(self.tasks))
+        Y = (Y - mean[index, None]) / std[index, None]
 
         def build(shared_function: bool | None) -> HierarchicalGP:
             return HierarchicalGP(

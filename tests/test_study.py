@@ -533,3 +533,16 @@ def test_model_asks_on_spaces_with_binary_or_single_valued_parameters(params):
         study.tell(trial, float(sum(v for v in trial.params.values() if not isinstance(v, str))))
     assert space.validate(study.ask().params)
     assert all(space.validate(t.params) for t in study.ask(2))
+
+
+@pytest.mark.parametrize("scale, offset", [(1e-9, 0.0), (1.0, 1e9)])
+def test_objectives_of_any_size_are_modelled_not_taken_for_constant(scale, offset):
+    # an absolute floor once called both constant (standard deviation 1, so the model saw a
+    # flat function and Expected Improvement went to the corners), and GPyTorch's variance
+    # floor of 1e-10 swamped a posterior in the units of 1e-9; 1e-9 is a typical size of a
+    # loss difference, 1e9 + O(1) of a latency in ns
+    study = hbo.Study(hbo.SearchSpace([hbo.Float("x", 0.0, 1.0)]), seed=0)
+    for _ in range(12):
+        trial = study.ask()
+        study.tell(trial, offset + scale * (trial.params["x"] - 0.3) ** 2)
+    assert abs(study.best.params["x"] - 0.3) < 0.01  # 0.2994 at scale 1

@@ -75,16 +75,23 @@ def check_fixed_tau(
     return {g: float(v) for g, v in fixed_tau.items()}
 
 
+#: A task's outputs whose standard deviation is below this fraction of their largest
+#: absolute value are constant (:func:`task_standardization`).
+CONSTANT_SPREAD = 1e-12
+
+
 def task_standardization(Y: Tensor, tasks: Tensor, T: int) -> tuple[Tensor, Tensor]:
     """Per-task mean and standard deviation (ddof 1, as BoTorch's ``Standardize``).
 
-    A task with one observation, or a constant one, gets standard deviation 1.
+    A task with one observation, or a constant one, gets standard deviation 1. Constant
+    means a spread below ``1e-12`` of the largest ``|y|`` (rounding, not data): relative,
+    so that an objective of size 1e-9, or 1e9 plus a variation of 1, is modelled as it is.
     """
     mean = torch.zeros(T, dtype=Y.dtype)
     std = torch.ones(T, dtype=Y.dtype)
     for t in range(T):
         y = Y[tasks == t]
         mean[t] = y.mean()
-        if y.numel() > 1 and y.std() > 1e-8 * max(1.0, float(y.abs().max())):
+        if y.numel() > 1 and y.std() > CONSTANT_SPREAD * float(y.abs().max()):
             std[t] = y.std()
     return mean, std
