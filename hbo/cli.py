@@ -3,10 +3,10 @@
     hbo demo [--budget 15] [--history 24] [--seed 0] [-o hbo-demo.png]
     hbo studies --storage URL
     hbo show NAME --storage URL [--no-pooling]
-    hbo plot NAME --storage URL [-o NAME.png] [--no-pooling]
+    hbo plot NAME --storage URL [-o NAME.png|.pdf|.svg|...] [--no-pooling]
     hbo export NAME --storage URL -o FILE.json|FILE.csv
     hbo import FILE.json --storage URL [--name NAME]
-    hbo summarize y.csv            (columns estimate, se)
+    hbo summarize y.csv [--tau-prior half-cauchy:25]   (columns estimate, se)
     hbo meta data.csv [--method REML] [--test z] [--level 0.95]   (columns yi, vi or sei)
 
 Exit status: 0 success, 2 bad input (one line on stderr, no traceback; argparse's usage
@@ -23,9 +23,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from hbo.errors import HBOError, InvalidArgumentError, InvalidDataError
+from hbo.errors import HBOError, ImproperPosteriorError, InvalidArgumentError, InvalidDataError
 
 STORAGE_HELP = "database URL, e.g. sqlite:///tuning.db or postgresql+psycopg://user@host/db"
+TAU_PRIORS = ("uniform", "half-normal", "half-cauchy", "exponential")
+TAU_PRIOR_HELP = (
+    f"NAME[:SCALE], NAME one of {', '.join(TAU_PRIORS)} (SCALE needed but for uniform), "
+    "e.g. half-cauchy:25"
+)
 
 
 def _positive_int(text: str) -> int:
@@ -66,9 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
                   "the pooling report of the surrogate fitted to all completed trials.")
     show.add_argument("--no-pooling", action="store_true", help="skip the pooling report")
     plot = stored("plot", "plot best-so-far curves per task and the pooling",
-                  "Save a PNG: the best value so far per task, and the shrinkage of the "
+                  "Save a figure: the best value so far per task, and the shrinkage of the "
                   "surrogate's hyperparameters per task.")
-    plot.add_argument("-o", "--output", help="PNG path (default: NAME.png)")
+    plot.add_argument("-o", "--output", help="image path, its format from the suffix (.png, "
+                      ".pdf, .svg, .jpg, ...; default: NAME.png)")
     plot.add_argument("--no-pooling", action="store_true", help="only the curves")
     export = stored("export", "write a study to JSON (all of it) or CSV (its trials)",
                     "Write a stored study to a .json file (space, settings, every trial) "
@@ -84,10 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
         "summarize",
         help="exact posterior of the normal hierarchical model (Eight Schools style)",
         description="Exact posterior summary (mu, tau, theta_j) of the normal hierarchical "
-        "model y_j ~ N(theta_j, se_j^2), theta_j ~ N(mu, tau^2), flat priors, for a CSV "
-        "with columns estimate and se (one row per group).",
+        "model y_j ~ N(theta_j, se_j^2), theta_j ~ N(mu, tau^2), a flat prior on mu, for a "
+        "CSV with columns estimate and se (one row per group).",
     )
     summarize.add_argument("path", help="CSV file with columns estimate, se")
+    summarize.add_argument("--tau-prior", default="uniform", metavar="NAME[:SCALE]",
+                           help=f"prior on tau: {TAU_PRIOR_HELP} (default: uniform, BDA3's "
+                           "flat prior, improper with fewer than 3 groups)")
     meta = commands.add_parser(
         "meta",
         help="random-effects meta-analysis of a CSV (metafor's rma)",
@@ -182,11 +191,29 @@ def cmd_show(args: argparse.Namespace) -> None:
         print(report)
 
 
+def _check_image_path(output: str) -> None:
+    """``-o output`` checked before any long work: a suffix naming an image format
+    matplotlib writes, in a folder that exists."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    path = Path(output)
+    suffix = path.suffix.lower().lstrip(".")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if suffix not in formats:
+        raise InvalidArgumentError(
+            f"-o {output}: give a file name ending in an image format, one of "
+            f"{', '.join('.' + f for f in sorted(formats))}"
+        )
+    if not path.parent.is_dir():
+        raise InvalidArgumentError(f"-o {output}: folder {path.parent} does not exist")
+
+
 def cmd_plot(args: argparse.Namespace) -> None:
     from hbo.study_plots import save_study_figure
 
-    study = _open(args)
     output = args.output or f"{args.name}.png"
+    _check_image_path(output)
+    study = _open(args)
     save_study_figure(study, output, _pooling(study, args.no_pooling))
     print(f"wrote {output}")
 
@@ -209,14 +236,30 @@ def cmd_import(args: argparse.Namespace) -> None:
     print(f"stored study {study.name!r} ({len(study.storage.get_trials())} trials)")
 
 
+def _tau_prior(text: str) -> dict:
+    """``--tau-prior NAME[:SCALE]`` as the ``tau_prior`` and ``tau_scale`` of NormalHierarchy."""
+    name, _, scale = text.partition(":")
+    name = name.replace("_", "-")
+    if name not in TAU_PRIORS:
+        raise InvalidArgumentError(f"--tau-prior {text}: unknown prior {name!r}.")
+    try:
+        tau_scale = float(scale) if scale else None
+    except ValueError:
+        raise InvalidArgumentError(f"--tau-prior {text}: {scale!r} is not a number.") from None
+    return {"tau_prior": name.replace("-", "_"), "tau_scale": tau_scale}
+
+
 def cmd_summarize(args: argparse.Namespace) -> None:
     from hbo.hierarchy import NormalHierarchy
 
     frame = _read_csv(args.path, [["estimate"], ["se"]])
     y, se = _numbers(frame, "estimate", args.path), _numbers(frame, "se", args.path)
-    summary = NormalHierarchy(y, se).fit().summary()
-    print(f"Normal hierarchical model, J = {len(y)} groups, uniform prior on tau, flat on mu: "
-          "exact posterior (BDA3 5.4)")
+    try:
+        summary = NormalHierarchy(y, se, **_tau_prior(args.tau_prior)).fit().summary()
+    except (InvalidArgumentError, ImproperPosteriorError) as exc:  # say how to set the prior
+        raise type(exc)(f"{exc} Set --tau-prior {TAU_PRIOR_HELP}.") from None
+    print(f"Normal hierarchical model, J = {len(y)} groups, {args.tau_prior} prior on tau, "
+          "flat on mu: exact posterior (BDA3 5.4)")
     print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
 
 

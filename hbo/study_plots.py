@@ -71,7 +71,8 @@ def _shrinkage_axes(ax, report: PoolingReport) -> None:
 def save_study_figure(
     study: Study, path: str | os.PathLike, pooling: PoolingReport | None = None
 ) -> Figure:
-    """Draw :func:`study_figure` and save it as a PNG at ``path``."""
+    """Draw :func:`study_figure` and save it at ``path``, in the format its suffix names
+    (``.png``, ``.pdf``, ``.svg``, ...)."""
     fig = study_figure(study, pooling)
-    fig.savefig(path, dpi=120, format="png")
+    fig.savefig(path, dpi=120)
     return fig

@@ -105,6 +105,15 @@ def test_plot_draws_best_so_far_and_pooling(stored, tmp_path, capsys):
     assert list(lines["target (target)"]) == list(values.cummin())
 
 
+def test_plot_writes_the_format_its_suffix_names(stored, tmp_path, capsys):
+    url, _ = stored
+    for suffix, magic in [(".jpg", b"\xff\xd8\xff"), (".pdf", b"%PDF")]:
+        path = tmp_path / f"s1{suffix}"
+        argv = ["plot", "s1", "--storage", url, "-o", str(path), "--no-pooling"]
+        code, out, _ = run(argv, capsys)
+        assert code == 0 and path.read_bytes().startswith(magic) and f"wrote {path}" in out
+
+
 def test_export_import_round_trip(stored, tmp_path, capsys):
     url, study = stored
     path = tmp_path / "s1.json"
@@ -115,6 +124,37 @@ def test_export_import_round_trip(stored, tmp_path, capsys):
     import hbo
 
     assert hbo.Study.load("c", copy).storage.get_trials() == study.storage.get_trials()
+
+
+def test_import_of_a_bad_file_stores_no_study(stored, tmp_path, capsys):
+    import json
+
+    url, _ = stored
+    path = tmp_path / "f.json"
+    assert run(["export", "s1", "--storage", url, "-o", str(path)], capsys)[0] == 0
+    data = json.loads(path.read_text())
+    data["trials"][3]["params"]["x"] = 2.0  # outside [0, 1]
+    path.write_text(json.dumps(data))
+    target = f"sqlite:///{tmp_path / 'b.db'}"
+    run(["export", "s1", "--storage", url, "-o", str(tmp_path / "good.json")], capsys)
+    run(["import", str(tmp_path / "good.json"), "--storage", target, "--name", "good"], capsys)
+    code, _, err = run(["import", str(path), "--storage", target, "--name", "f"], capsys)
+    assert code == 2 and "trial 3: parameter 'x' = 2.0 is outside [0.0, 1.0]" in err
+    code, out, _ = run(["studies", "--storage", target], capsys)
+    assert code == 0 and [line.split()[0] for line in out.splitlines()[1:]] == ["good"]
+
+
+def test_summarize_takes_a_tau_prior_for_few_groups(tmp_path, capsys):
+    from hbo.hierarchy import NormalHierarchy
+
+    path = tmp_path / "two.csv"
+    pd.DataFrame({"estimate": [28, 8], "se": [15, 10]}).to_csv(path, index=False)
+    code, _, err = run(["summarize", str(path)], capsys)  # flat prior on tau: improper
+    assert code == 2 and "is improper" in err and "Set --tau-prior NAME[:SCALE]" in err
+    code, out, _ = run(["summarize", str(path), "--tau-prior", "half-normal:10"], capsys)
+    expected = NormalHierarchy([28, 8], [15, 10], tau_prior="half_normal", tau_scale=10.0)
+    table = expected.fit().summary().to_string(float_format=lambda v: f"{v:.3f}")
+    assert code == 0 and "half-normal:10 prior on tau" in out and table in out
 
 
 def test_summarize_prints_the_exact_posterior(tmp_path, capsys):
@@ -154,6 +194,11 @@ def test_meta_reproduces_metafor_bcg(tmp_path, capsys):
         (["export", "s1", "--storage", "STORED", "-o", "x.txt"], "give a .json or .csv"),
         (["summarize", "missing.csv"], "No such file"),
         (["summarize", "BAD"], "needs columns se"),
+        (["summarize", "Y", "--tau-prior", "gamma:1"], "unknown prior 'gamma'"),
+        (["summarize", "Y", "--tau-prior", "half-cauchy:x"], "'x' is not a number"),
+        (["summarize", "Y", "--tau-prior", "half-cauchy"], "needs tau_scale"),
+        (["plot", "s1", "--storage", "STORED", "-o", "NODIR"], "does not exist"),
+        (["plot", "s1", "--storage", "STORED", "-o", "TXT"], "ending in an image format"),
         (["meta", "BAD", "--method", "XYZ"], "method"),
         (["meta", "TEXT"], "column 'yi' is not a number on lines [3]"),
     ],
@@ -161,8 +206,10 @@ def test_meta_reproduces_metafor_bcg(tmp_path, capsys):
 def test_bad_input_is_one_line_and_exit_status_2(argv, message, stored, tmp_path, capsys):
     (tmp_path / "bad.csv").write_text("estimate,yi,vi\n1,2,3\n4,5,6\n")
     (tmp_path / "text.csv").write_text("yi,vi\n1,2\nabc,3\n")
+    pd.DataFrame(EIGHT_SCHOOLS).to_csv(tmp_path / "y.csv", index=False)
     subst = {"STORED": stored[0], "BAD": str(tmp_path / "bad.csv"),
-             "TEXT": str(tmp_path / "text.csv")}
+             "TEXT": str(tmp_path / "text.csv"), "NODIR": str(tmp_path / "no" / "x.png"),
+             "TXT": str(tmp_path / "x.txt"), "Y": str(tmp_path / "y.csv")}
     code, out, err = run([subst.get(a, a) for a in argv], capsys)
     assert code == 2 and message in err
     assert err.count("\n") == 1 and err.startswith(f"hbo {argv[0]}: error: ")

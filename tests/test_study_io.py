@@ -7,7 +7,8 @@ import pytest
 
 import hbo
 from hbo import study_io
-from hbo.errors import InvalidDataError, ParamValueError
+from hbo.errors import InvalidArgumentError, InvalidDataError, ParamValueError
+from hbo.storage.sql import list_studies
 
 SPACE = hbo.SearchSpace(
     [hbo.Float("lr", 1e-4, 1.0, log=True), hbo.Int("k", 1, 4), hbo.Categorical("a", ["x", 2])]
@@ -68,6 +69,7 @@ def test_a_bad_row_stores_nothing(study, tmp_path):
         (lambda d: d["trials"][3].update(value=1.0), "a failed trial with value 1.0"),
         (lambda d: d["trials"][0].update(state="paused"), "unknown state 'paused'"),
         (lambda d: d["trials"][0].pop("params"), "lack keys"),
+        (lambda d: d["trials"][4].update(task=""), "task must be a non-empty string"),
     ],
 )
 def test_malformed_json_is_rejected_naming_the_problem(study, tmp_path, edit, message):
@@ -78,7 +80,56 @@ def test_malformed_json_is_rejected_naming_the_problem(study, tmp_path, edit, me
     storage = hbo.storage.InMemoryStorage()
     with pytest.raises(InvalidDataError, match=message):
         study_io.load_json(path, storage)
-    assert storage.get_trials() == []
+    assert storage.study_config() is None  # not even an empty study
+
+
+def test_a_bad_json_file_adds_no_study_to_a_database(study, tmp_path):
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    hbo.Study(SPACE, storage=url, name="other").storage.close()
+    data = study_io.to_dict(study)
+    data["trials"][2]["params"]["k"] = 9  # outside [1, 4]
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ParamValueError, match="trial 2: parameter 'k' = 9 is outside"):
+        study_io.load_json(path, url, name="f")
+    assert [s["name"] for s in list_studies(url)] == ["other"]
+
+
+@pytest.mark.parametrize(
+    "choices, tasks",
+    [
+        (["x", 2], ["t", "src"]),  # a normal space
+        (["1", "2"], ["t", "src"]),  # string choices that read as numbers
+        ([None, "y", 3.5, True], ["t", "src"]),  # None is an empty cell
+        (["x", 2], ["0001", "0002"]),  # task names that read as numbers
+    ],
+)
+def test_csv_round_trip_keeps_tasks_params_and_values_exactly(choices, tasks, tmp_path):
+    space = hbo.SearchSpace(
+        [hbo.Float("lr", 1e-4, 1.0, log=True), hbo.Int("k", 1, 4), hbo.Categorical("c", choices)]
+    )
+    study = hbo.Study(space, task=tasks[0], seed=3, n_initial=50)
+    history = [{"lr": 0.1 + 0.2, "k": k, "c": c} for k, c in enumerate(choices, 1)]
+    study.add_history(tasks[1], history, [1.5] * len(choices))
+    done, failed, _running = study.ask(3)
+    study.tell(done, 1 / 3)
+    study.tell(failed, failed=True)
+    path = tmp_path / "trials.csv"
+    study_io.save_csv(study, path)
+    other = hbo.Study(space, task=tasks[0])
+    study_io.import_csv(other, path)
+
+    def stored(s):
+        return [(t.task, t.origin, t.state, t.value, t.params) for t in s.storage.get_trials()]
+
+    assert stored(other) == stored(study)
+    assert {type(t.params["c"]) for t in other.storage.get_trials()} == set(map(type, choices))
+
+
+def test_choices_that_a_csv_cannot_tell_apart_are_refused(tmp_path):
+    study = hbo.Study(hbo.SearchSpace([hbo.Categorical("c", ["1", 1])]))
+    with pytest.raises(InvalidArgumentError, match="'c'.* both written '1'.*save_json"):
+        study_io.save_csv(study, tmp_path / "trials.csv")
 
 
 def test_unreadable_files_are_data_errors(tmp_path):
