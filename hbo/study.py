@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import torch
 from botorch.utils.sampling import manual_seed
@@ -57,7 +58,8 @@ INFERENCE = ("map", "nuts")
 
 def _as_real(value: Any, argument: str) -> float:
     """``value`` as a float if it is a real number (or a one-element array/tensor of one)."""
-    if hasattr(value, "item") and getattr(value, "size", 1) in (1, torch.Size([])):
+    one = value.numel() == 1 if isinstance(value, torch.Tensor) else np.size(value) == 1
+    if isinstance(value, torch.Tensor | np.ndarray | np.generic) and one:
         value = value.item()
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
         raise ObjectiveTypeError(
@@ -69,8 +71,8 @@ def _as_real(value: Any, argument: str) -> float:
 def _trial_id(trial: Any) -> int:
     if isinstance(trial, Trial):
         return trial.id
-    if isinstance(trial, int) and not isinstance(trial, bool):
-        return trial
+    if isinstance(trial, numbers.Integral) and not isinstance(trial, bool | np.bool_):
+        return int(trial)  # an id read from trials_dataframe() is a numpy integer
     raise ArgumentTypeError(f"trial must be an hbo.Trial or its id, got {trial!r}")
 
 
@@ -146,10 +148,14 @@ class Study:
             raise ArgumentTypeError(f"seed must be an int or None, got {seed!r}")
         if seed is not None and not -(2**63) <= seed < 2**63:
             raise InvalidArgumentError(f"seed must fit in 64 bits (|seed| < 2**63), got {seed}")
-        if n_initial is not None and (not isinstance(n_initial, int) or n_initial < 1):
+        if n_initial is not None and (
+            not isinstance(n_initial, int) or isinstance(n_initial, bool) or n_initial < 1
+        ):
             raise InvalidArgumentError(f"n_initial must be a positive int, got {n_initial!r}")
         if heartbeat_timeout is not None and not (
-            _as_real(heartbeat_timeout, "heartbeat_timeout") >= 0
+            isinstance(heartbeat_timeout, numbers.Real)
+            and not isinstance(heartbeat_timeout, bool)
+            and heartbeat_timeout >= 0
             and math.isfinite(heartbeat_timeout)
         ):
             raise InvalidArgumentError(
@@ -203,6 +209,13 @@ class Study:
             UnknownStudyError: no study of this name is stored there.
         """
         _check_name(name, "name")
+        stored = sorted({"space", "task", "direction", "seed"} & set(options))
+        if stored:
+            raise InvalidArgumentError(
+                f"Study.load: {stored} are read from the stored study and cannot be given; "
+                "accepted options: n_initial, shared_function, heartbeat_timeout, inference, "
+                "nuts, hyperpriors"
+            )
         store = open_storage(storage, name if isinstance(storage, str) else None, create=False)
         config = store.study_config()
         if config is None or getattr(store, "study_name", name) != name:
@@ -282,9 +295,12 @@ class Study:
                 "add_history: params must be a list of dicts or a DataFrame, "
                 f"got {type(params).__name__}"
             )
+        if isinstance(values, np.ndarray | pd.Series | torch.Tensor) and values.ndim == 1:
+            values = values.tolist()
         if values is None or isinstance(values, str) or not isinstance(values, Sequence):
             raise ArgumentTypeError(
-                f"add_history: values must be a list of numbers, got {type(values).__name__}"
+                "add_history: values must be a list (or 1-D array) of numbers, got "
+                f"{type(values).__name__}"
             )
         if len(params) != len(values):
             raise InvalidDataError(
@@ -320,7 +336,7 @@ class Study:
         call_seed = (self.seed * 1_000_003 + len(self.storage.get_trials())) % 2**31
         with manual_seed(call_seed):
             if len(done) < self._n_initial(task):
-                X = self._sobol(task, q)
+                X = self._distinct(self._sobol(task, q), task)
             else:
                 X = self._suggest_or_sobol(task, q, call_seed)
         trials = self.storage.create_trials(task, self.space.decode(X))
@@ -540,7 +556,7 @@ class Study:
                 "look for duplicated or extreme objective values, or set hyperpriors",
                 ModelFittingWarning,
             )
-            return self._sobol(task, q)
+            return self._distinct(self._sobol(task, q), task)
 
     def _suggest(self, task: str, q: int, seed: int) -> torch.Tensor:
         model = self._fit_model(task)
@@ -550,15 +566,17 @@ class Study:
         pending = encode([t.params for t in waiting]) if waiting else None
         acqf = acquisition.build_acquisition(model, observed, pending, q, seed)
         X = acquisition.optimize(acqf, self.space, q)
-        return self._distinct(X, torch.cat([observed, encode([t.params for t in waiting])]), task)
+        return self._distinct(X, task)
 
-    def _distinct(self, X: torch.Tensor, taken: torch.Tensor, task: str) -> torch.Tensor:
-        """Replace proposals that repeat each other or a taken point by fresh Sobol points.
+    def _distinct(self, X: torch.Tensor, task: str) -> torch.Tensor:
+        """Replace proposals that repeat each other or a trial of ``task`` (any state) by
+        fresh Sobol points.
 
         Only matters on discrete spaces; a repeated point would waste an evaluation
         (or re-run a failed one blindly).
         """
-        seen = {tuple(row) for row in taken.tolist()}
+        seen = {tuple(row) for row in self.space.encode(
+            [t.params for t in self.storage.get_trials(task)]).tolist()}
         spare = iter(map(tuple, self._sobol(task, 64 + len(X)).tolist()))
         rows = []
         for row in map(tuple, X.tolist()):

@@ -546,3 +546,38 @@ def test_objectives_of_any_size_are_modelled_not_taken_for_constant(scale, offse
         trial = study.ask()
         study.tell(trial, offset + scale * (trial.params["x"] - 0.3) ** 2)
     assert abs(study.best.params["x"] - 0.3) < 0.01  # 0.2994 at scale 1
+
+
+def test_quasi_random_batches_on_a_small_discrete_space_are_distinct():
+    # the Sobol phase once repeated points ('q', 2) twice in ask(4) over 6 points
+    space = hbo.SearchSpace([hbo.Categorical("a", ["p", "q"]), hbo.Int("b", 1, 3)])
+    for seed in range(4):
+        study = hbo.Study(space, seed=seed)
+        first = [tuple(t.params.values()) for t in study.ask(4)]
+        second = [tuple(t.params.values()) for t in study.ask(2)]
+        assert len(set(first + second)) == 6, (seed, first, second)
+
+
+def test_numpy_and_torch_numbers_are_accepted_where_python_ones_are(space):
+    study = hbo.Study(space, seed=0)
+    trial = study.ask()
+    study.tell(trial, torch.tensor(0.5))  # a loss straight from a training loop
+    frame = study.trials_dataframe()
+    trial_id = frame["trial_id"].iloc[0]  # a numpy integer
+    assert isinstance(trial_id, np.integer) and study.storage.get_trial(trial_id).value == 0.5
+    with pytest.raises(TrialStateError):
+        study.tell(trial_id, 1.0)  # the id is understood: the trial is already complete
+    params = [{"lr": 1e-3, "layers": 2, "activation": "relu"}] * 2
+    for values in (np.array([1.0, 2.0]), pd.Series([1.0, 2.0]), torch.tensor([1.0, 2.0])):
+        assert [t.value for t in study.add_history("mnist", params, values)] == [1.0, 2.0]
+
+
+def test_settings_of_the_wrong_type_are_refused_by_name(space, tmp_path):
+    with pytest.raises(InvalidArgumentError, match="n_initial"):
+        hbo.Study(space, n_initial=True)
+    with pytest.raises(InvalidArgumentError, match="heartbeat_timeout"):
+        hbo.Study(space, heartbeat_timeout="5")
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    hbo.Study(space, storage=url, name="s")
+    with pytest.raises(InvalidArgumentError, match=r"\['direction', 'seed'\] are read from"):
+        hbo.Study.load("s", url, direction="maximize", seed=1)
