@@ -4,24 +4,31 @@ The model works on a ``d``-dimensional tensor, one column per parameter:
 
 * ``Float(low, high)`` and ``Int(low, high)`` map to ``[0, 1]`` (linearly, or in
   ``log`` space when ``log=True``); an ``Int`` column only takes the positions of
-  its integers, which :meth:`SearchSpace.discrete_dims` lists for the optimizer.
+  its integers. :meth:`SearchSpace.discrete_dims` lists them for the optimizer when
+  there are few; a wider ``Int`` is searched as a continuous column and rounded (in
+  ``O(1)``, never by listing its integers) by :meth:`SearchSpace.snap`.
 * ``Categorical(choices)`` maps to the integer code ``0 .. k-1`` of the choice; the
   surrogate one-hot encodes it (see :meth:`SearchSpace.categorical_dims`), so no
   order between choices is assumed.
 
-Every parameter validates values at the boundary and raises a specific
-:class:`~hbo.errors.HBOError` subclass naming the parameter.
+Every parameter validates its definition and values at the boundary and raises a
+specific :class:`~hbo.errors.HBOError` subclass naming the parameter. A parameter
+holds plain Python only (``np.float32`` bounds become ``float``, ``np.bool_`` becomes
+``bool``), so a space is stored as JSON as it is.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
+from botorch.optim.optimize_mixed import MAX_DISCRETE_VALUES
 from torch import Tensor
 
 from hbo.errors import InvalidSpaceError, ParamKeyError, ParamTypeError, ParamValueError
@@ -43,6 +50,11 @@ def _same_choice(choice: Any, value: Any) -> bool:
     return type(choice) is type(value) and choice == value
 
 
+def _plain_real(value: Any) -> int | float:
+    """A real number as a Python ``int`` (if integral, e.g. ``np.int64``) or ``float``."""
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
+
+
 def _check_name(name: Any) -> str:
     if not isinstance(name, str) or not name:
         raise InvalidSpaceError(f"parameter name must be a non-empty string, got {name!r}")
@@ -50,7 +62,7 @@ def _check_name(name: Any) -> str:
         raise InvalidSpaceError(
             f"parameter name {name!r} is reserved (reserved: {sorted(RESERVED_NAMES)})"
         )
-    return name
+    return str(name)
 
 
 @dataclass(frozen=True)
@@ -63,22 +75,37 @@ class _Range:
     log: bool = False
 
     def __post_init__(self) -> None:
-        _check_name(self.name)
+        kind = type(self).__name__
+        object.__setattr__(self, "name", _check_name(self.name))
         for bound in ("low", "high"):
             value = getattr(self, bound)
-            if not _is_real(value) or not math.isfinite(value):
+            plain = _plain_real(value) if _is_real(value) else math.nan
+            # |plain| <= the largest float: rejects inf, nan and ints too big for a float
+            if not abs(plain) <= sys.float_info.max:
                 raise InvalidSpaceError(
-                    f"{type(self).__name__} {self.name!r}: {bound} must be a finite number, "
-                    f"got {value!r}"
+                    f"{kind} {self.name!r}: {bound} must be a finite number, got {value!r}"
                 )
+            object.__setattr__(self, bound, plain)
+        if not isinstance(self.log, bool | np.bool_):
+            raise InvalidSpaceError(
+                f"{kind} {self.name!r}: log must be True or False, "
+                f"got {type(self.log).__name__} {self.log!r}"
+            )
+        object.__setattr__(self, "log", bool(self.log))
         if not self.low < self.high:
             raise InvalidSpaceError(
-                f"{type(self).__name__} {self.name!r}: bounds [{self.low}, {self.high}] are "
+                f"{kind} {self.name!r}: bounds [{self.low}, {self.high}] are "
                 "empty or inverted; low must be strictly below high"
             )
         if self.log and self.low <= 0:
             raise InvalidSpaceError(
-                f"{type(self).__name__} {self.name!r}: log=True needs low > 0, got low={self.low}"
+                f"{kind} {self.name!r}: log=True needs low > 0, got low={self.low}"
+            )
+        if not math.isfinite(self._warp(self.high) - self._warp(self.low)):
+            raise InvalidSpaceError(
+                f"{kind} {self.name!r}: the width high - low of [{self.low}, {self.high}] "
+                f"overflows a float; give bounds less than {sys.float_info.max:.4g} apart "
+                "(or log=True for positive bounds)"
             )
 
     def _warp(self, value: float) -> float:
@@ -94,16 +121,30 @@ class _Range:
         x = lo + min(max(u, 0.0), 1.0) * (hi - lo)
         return min(max(math.exp(x) if self.log else x, self.low), self.high)
 
-    def _check_real(self, value: Any) -> float:
+    def _check_real(self, value: Any) -> int | float:
+        """``value`` as a Python number within ``[low, high]``.
+
+        The value is widened to a Python number first and compared exactly, so what is
+        returned (and stored) lies in bounds. A lower-precision float (``np.float32``)
+        that widens to just outside, but equals a bound *at its own precision*, is taken
+        as that bound: ``np.float32(0.1)`` widens to ``0.10000000149011612 > 0.1`` but
+        stands for ``0.1``. One ulp further out is rejected.
+        """
         if not _is_real(value):
             raise ParamTypeError(
                 f"parameter {self.name!r} takes a number, got {type(value).__name__} {value!r}"
             )
-        if not (self.low <= value <= self.high):  # also rejects NaN
-            raise ParamValueError(
-                f"parameter {self.name!r} = {value!r} is outside [{self.low}, {self.high}]"
-            )
-        return value
+        plain = _plain_real(value)
+        if self.low <= plain <= self.high:  # False for NaN
+            return plain
+        if isinstance(value, np.floating):
+            with np.errstate(over="ignore"):  # a bound beyond float16's range becomes inf
+                for bound in (self.low, self.high):
+                    if value.dtype.type(bound) == value:
+                        return bound
+        raise ParamValueError(
+            f"parameter {self.name!r} = {value!r} is outside [{self.low}, {self.high}]"
+        )
 
 
 @dataclass(frozen=True)
@@ -125,9 +166,16 @@ class Int(_Range):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for bound in (self.low, self.high):
-            if int(bound) != bound:
-                raise InvalidSpaceError(f"Int {self.name!r}: bounds must be integers, got {bound}")
+        for bound in ("low", "high"):
+            value = getattr(self, bound)
+            if int(value) != value:
+                raise InvalidSpaceError(f"Int {self.name!r}: bounds must be integers, got {value}")
+            object.__setattr__(self, bound, int(value))
+
+    @property
+    def size(self) -> int:
+        """Number of admissible integers, ``high - low + 1``."""
+        return self.high - self.low + 1
 
     def validate(self, value: Any) -> int:
         """Return ``value`` as an int (integral floats such as ``3.0`` are accepted)."""
@@ -137,12 +185,16 @@ class Int(_Range):
         return int(value)
 
     def from_unit(self, u: float) -> int:
-        """Map ``u`` in ``[0, 1]`` to the nearest integer (nearest in the searched scale)."""
-        return min(self.grid(), key=lambda v: abs(self.to_unit(v) - u))
+        """The integer ``v`` minimizing ``|to_unit(v) - u|`` (the smaller one on a tie).
 
-    def grid(self) -> list[int]:
-        """All admissible integers."""
-        return list(range(int(self.low), int(self.high) + 1))
+        ``to_unit`` increases, so the nearest integer in the unit scale brackets the real
+        preimage ``x`` of ``u``: it is ``floor(x)`` or ``floor(x) + 1``. One more
+        neighbour each side guards against rounding in ``exp``/``log``; the cost is
+        ``O(1)`` however wide ``[low, high]`` is.
+        """
+        k = math.floor(self._from_unit_real(u))
+        near = range(max(k - 1, self.low), min(k + 2, self.high) + 1)
+        return min(near, key=lambda v: abs(self.to_unit(v) - u))
 
 
 @dataclass(frozen=True)
@@ -161,9 +213,18 @@ class Categorical:
         choices = tuple(choices)
         if not choices:
             raise InvalidSpaceError(f"Categorical {name!r}: choices is empty; give at least one")
-        if len(set(map(repr, choices))) != len(choices):
-            raise InvalidSpaceError(f"Categorical {name!r}: choices {choices!r} has duplicates")
         object.__setattr__(self, "choices", choices)
+        unreachable = [c for i, c in enumerate(choices) if self._find(c) != i]
+        if unreachable:
+            raise InvalidSpaceError(
+                f"Categorical {name!r}: choices {unreachable!r} could never be chosen: each "
+                "duplicates an earlier choice (numbers match by value, so 1 and 1.0 are one "
+                "choice) or, like nan, matches nothing; give distinct choices"
+            )
+
+    def _find(self, value: Any) -> int | None:
+        """Position of the first choice matching ``value``, or None."""
+        return next((i for i, c in enumerate(self.choices) if _same_choice(c, value)), None)
 
     def validate(self, value: Any) -> Any:
         """Return the matching choice, or raise naming the parameter and the choices."""
@@ -171,12 +232,12 @@ class Categorical:
 
     def index(self, value: Any) -> int:
         """The integer code of ``value`` (strings match strings, numbers match numbers)."""
-        for i, choice in enumerate(self.choices):
-            if _same_choice(choice, value):
-                return i
-        raise ParamValueError(
-            f"parameter {self.name!r} = {value!r} is not one of {list(self.choices)}"
-        )
+        i = self._find(value)
+        if i is None:
+            raise ParamValueError(
+                f"parameter {self.name!r} = {value!r} is not one of {list(self.choices)}"
+            )
+        return i
 
     def to_unit(self, value: Any) -> float:
         """The choice's integer code, as a float."""
@@ -247,11 +308,17 @@ class SearchSpace:
         return {i: len(p.choices) for i, p in enumerate(self.params) if isinstance(p, Categorical)}
 
     def discrete_dims(self) -> dict[int, list[float]]:
-        """Column index -> admissible unit positions, for every Int."""
+        """Column index -> admissible unit positions, for every Int of at most
+        BoTorch's ``MAX_DISCRETE_VALUES`` (20) integers.
+
+        A wider Int is left out: the optimizer searches its column as continuous and
+        :meth:`snap` rounds it. ``optimize_acqf_mixed_alternating`` relaxes such a column
+        that way anyway, but rounds with the full list (2**31 values for a seed).
+        """
         return {
-            i: [p.to_unit(v) for v in p.grid()]
+            i: [p.to_unit(v) for v in range(p.low, p.high + 1)]
             for i, p in enumerate(self.params)
-            if isinstance(p, Int)
+            if isinstance(p, Int) and p.size <= MAX_DISCRETE_VALUES
         }
 
     def validate(self, params: Any, argument: str = "params") -> dict[str, Any]:

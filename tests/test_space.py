@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -170,3 +171,125 @@ def test_differences_name_parameters_bounds_and_order():
         "given {'type': 'float', 'name': 'x', 'low': 0, 'high': 2, 'log': False}"
     ]
     assert space_differences(a, c) == ["parameter order: stored ['x', 'k'], given ['k', 'x']"]
+
+
+# ---------------------------------------------------------------------- regressions
+@pytest.mark.parametrize("log", [1, 0, "yes", None])
+def test_log_must_be_a_bool(log):
+    with pytest.raises(InvalidSpaceError, match=r"'x': log must be True or False"):
+        hbo.Float("x", 1, 2, log=log)
+
+
+def test_numpy_bounds_and_log_become_plain_python_and_open_from_sqlite(tmp_path):
+    params = [
+        hbo.Float("lr", np.float32(1e-5), np.float64(0.1), log=np.bool_(True)),
+        hbo.Int("n", np.int64(1), np.int32(8)),
+        hbo.Int("k", 1.0, np.float32(4.0)),
+    ]
+    for p in params:
+        assert {type(p.low), type(p.high), type(p.log)} <= {int, float, bool}
+        assert type(p.log) is bool
+    assert (params[2].low, params[2].high) == (1, 4) and type(params[2].low) is int
+    space = hbo.SearchSpace(params)
+    json.dumps(space_to_dict(space))
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    hbo.Study(space, task="t", storage=url, name="s")
+    assert hbo.Study.load("s", url).space.params == space.params
+
+
+def test_float32_value_at_a_bound_is_that_bound():
+    space = hbo.SearchSpace([hbo.Float("lr", 1e-5, 1e-1, log=True), hbo.Int("n", 1, 8)])
+    row = space.validate({"lr": np.float32(0.1), "n": np.float32(8.0)})
+    assert row == {"lr": 0.1, "n": 8} and type(row["lr"]) is float and type(row["n"]) is int
+    assert space.validate({"lr": np.float32(1e-5), "n": np.int64(1)})["lr"] == 1e-5
+    inner = space.validate({"lr": np.float32(0.05), "n": 2})["lr"]
+    assert type(inner) is float and inner == float(np.float32(0.05))
+    # an in-bounds float32 is never moved to a bound, even if it rounds to one
+    assert hbo.Int("n", 1, 2**24 + 1).validate(np.float32(2**24)) == 2**24
+    # one float32 step beyond the bound is outside, not clipped
+    above = np.nextafter(np.float32(0.1), np.float32(1))
+    with pytest.raises(ParamValueError, match="'lr' = .* is outside"):
+        space.validate({"lr": above, "n": 2})
+
+
+def test_history_with_float32_bound_is_stored_within_bounds():
+    space = hbo.SearchSpace([hbo.Float("lr", 1e-5, 1e-1, log=True)])
+    study = hbo.Study(space, task="t", seed=0)
+    study.add_history("src", [{"lr": np.float32(0.1)}], [1.0])
+    assert study.trials_dataframe()["lr"].tolist() == [0.1]
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "log"),
+    [(1, 8, False), (1, 50, False), (1, 50, True), (-7, 30, False), (3, 1000, True)],
+)
+def test_int_from_unit_is_the_nearest_grid_value_in_the_unit_scale(low, high, log):
+    p = hbo.Int("n", low, high, log=log)
+    grid = range(low, high + 1)
+    for u in [i / 997 for i in range(-20, 1018)]:
+        expected = min(grid, key=lambda v: abs(p.to_unit(v) - u))  # the old brute force
+        assert p.from_unit(u) == expected
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_huge_int_ranges_decode_and_sample_without_listing_the_grid(log):
+    space = hbo.SearchSpace([hbo.Int("seed", 1, 2**31, log=log), hbo.Int("k", 1, 3)])
+    # only small grids are listed for the optimizer; a large one is searched continuously
+    assert list(space.discrete_dims()) == [1]
+    X = space.sobol(64, seed=0)  # listing 2**31 integers took tens of GB
+    for row in space.decode(X):
+        assert 1 <= row["seed"] <= 2**31 and type(row["seed"]) is int
+    ends = space.decode(torch.tensor([[0.0, 1.0], [1.0, 1.0]], dtype=torch.double))
+    assert [row["seed"] for row in ends] == [1, 2**31]
+
+
+def test_large_int_range_sobol_and_model_asks_work_without_listing_the_grid():
+    # listing the grid took ~5 s and 850 MB per Sobol ask at 10**7 (~20 s per model ask at
+    # 10**6); the wide Int is now searched as a continuous column and rounded in O(1)
+    space = hbo.SearchSpace([hbo.Int("n", 1, 10**7), hbo.Float("x", 0, 1)])
+    assert space.discrete_dims() == {}
+    study = hbo.Study(space, task="t", seed=0, n_initial=3)
+    for _ in range(4):  # three Sobol asks, then one from the model
+        trial = study.ask()
+        assert 1 <= trial.params["n"] <= 10**7 and type(trial.params["n"]) is int
+        study.tell(trial, -((trial.params["n"] / 10**7 - 0.3) ** 2) - trial.params["x"])
+
+
+@pytest.mark.parametrize(
+    ("low", "high"),
+    [
+        (-1e308, 1e308),
+        (-(10**308), 10**308),
+        (-1.7e308, 1e308),
+        (np.float64(-1e308), np.float64(1e308)),
+        (0, 10**400),  # not even a float
+    ],
+    ids=["float", "int", "asymmetric", "numpy", "beyond-float"],
+)
+def test_bounds_whose_width_overflows_are_rejected(low, high):
+    with pytest.raises(InvalidSpaceError, match="'z': (the width|high must be a finite)"):
+        hbo.Float("z", low, high)
+
+
+def test_log_bounds_with_a_huge_linear_width_are_fine():
+    p = hbo.Float("z", 1e-300, 1e308, log=True)
+    assert 1e-300 <= p.from_unit(0.5) <= 1e308 and math.isfinite(p.from_unit(0.5))
+
+
+@pytest.mark.parametrize(
+    ("choices", "named"),
+    [
+        ([1, 1.0], r"\[1.0\]"),
+        (["a", "b", "a"], r"\['a'\]"),
+        ([0.5, np.float64(0.5)], r"\[(np.float64\()?0.5\)?\]"),
+        ([float("nan")], r"\[nan\]"),
+    ],
+)
+def test_unreachable_categorical_choices_are_named(choices, named):
+    with pytest.raises(InvalidSpaceError, match=rf"choices {named} .*duplicate"):
+        hbo.Categorical("c", choices)
+
+
+def test_choices_distinct_under_matching_are_kept():
+    c = hbo.Categorical("c", [True, 1, "1", None, 0])
+    assert [c.index(v) for v in c.choices] == [0, 1, 2, 3, 4]
