@@ -52,6 +52,8 @@ if TYPE_CHECKING:  # the fully Bayesian modules load pyro and ArviZ: imported wh
     from hbo.models.fully_bayesian import FullyBayesianHierarchicalGP
     from hbo.models.posterior_pooling import PosteriorPoolingReport
 
+#: Rounds of :meth:`Study._settle` (each a concurrent ask found and proposed around).
+SETTLE_ROUNDS = 8
 DIRECTIONS = ("minimize", "maximize")
 INFERENCE = ("map", "nuts")
 
@@ -331,15 +333,9 @@ class Study:
         task = self._check_task(task)
         if self.heartbeat_timeout is not None:
             self.storage.fail_stale_trials(self.heartbeat_timeout)
-        q = 1 if n is None else n
-        done = self.storage.get_trials(task, [TrialState.COMPLETE])
-        call_seed = (self.seed * 1_000_003 + len(self.storage.get_trials())) % 2**31
-        with manual_seed(call_seed):
-            if len(done) < self._n_initial(task):
-                X = self._distinct(self._sobol(task, q), task)
-            else:
-                X = self._suggest_or_sobol(task, q, call_seed)
-        trials = self.storage.create_trials(task, self.space.decode(X))
+        known = {t.id for t in self.storage.get_trials(task)}
+        X = self._propose(task, 1 if n is None else n, mine=set())
+        trials = self._settle(task, self.storage.create_trials(task, self.space.decode(X)), known)
         return trials[0] if n is None else trials
 
     def tell(
@@ -494,9 +490,40 @@ class Study:
         done = self.storage.get_trials(states=[TrialState.COMPLETE])
         return 1 if sum(t.task != task for t in done) >= usable else usable
 
-    def _sobol(self, task: str, q: int) -> torch.Tensor:
+    def _propose(self, task: str, q: int, mine: set[int]) -> torch.Tensor:
+        """``q`` points for ``task``: Sobol points until it has ``n_initial`` results, then
+        the model's. ``mine``: this ask's own stored trials, left out (see :meth:`_settle`)."""
+        done = self.storage.get_trials(task, [TrialState.COMPLETE])
+        stored = len(self.storage.get_trials()) - len(mine)
+        call_seed = (self.seed * 1_000_003 + stored) % 2**31
+        with manual_seed(call_seed):
+            if len(done) < self._n_initial(task):
+                return self._distinct(self._sobol(task, q, mine), task, mine)
+            return self._suggest_or_sobol(task, q, call_seed, mine)
+
+    def _settle(self, task: str, trials: list[Trial], known: set[int]) -> list[Trial]:
+        """Propose again while other workers' asks were stored between this ask's reading
+        (``known``: the task's trial ids then) and its storing.
+
+        Both proposals came from the same trials, and with one seed they are one point. The
+        ask with the lower ids keeps its points; the other proposes with them pending (and
+        counted in the Sobol sequence) and replaces its own before handing them out.
+        """
+        mine = {t.id for t in trials}
+        for _ in range(SETTLE_ROUNDS):
+            earlier = {t.id for t in self.storage.get_trials(task) if t.id < min(mine)} - known
+            if not earlier:
+                break
+            known |= earlier
+            X = self._propose(task, len(trials), mine)
+            trials = [self.storage.set_params(t.id, params)
+                      for t, params in zip(trials, self.space.decode(X), strict=True)]
+        return trials
+
+    def _sobol(self, task: str, q: int, mine: set[int]) -> torch.Tensor:
         """The next ``q`` points of the task's own scrambled Sobol sequence."""
-        asked = [t for t in self.storage.get_trials(task) if t.origin is Origin.ASKED]
+        asked = [t for t in self.storage.get_trials(task)
+                 if t.origin is Origin.ASKED and t.id not in mine]
         task_seed = (self.seed + zlib.crc32(task.encode())) % 2**31
         return self.space.sobol(q, seed=task_seed, skip=len(asked))
 
@@ -540,7 +567,7 @@ class Study:
         self._model, self._model_key = model, key
         return model
 
-    def _suggest_or_sobol(self, task: str, q: int, seed: int) -> torch.Tensor:
+    def _suggest_or_sobol(self, task: str, q: int, seed: int, mine: set[int]) -> torch.Tensor:
         """The model's proposal; the task's Sobol points, with a warning, if no fit is found.
 
         A surrogate that cannot be fitted (every restart of the optimizer failed) should
@@ -548,7 +575,7 @@ class Study:
         and the next ask tries again with one more observation.
         """
         try:
-            return self._suggest(task, q, seed)
+            return self._suggest(task, q, seed, mine)
         except ModelFittingError as exc:
             warn(
                 f"ask: the surrogate could not be fitted on {task!r} ({exc}); proposing "
@@ -556,28 +583,29 @@ class Study:
                 "look for duplicated or extreme objective values, or set hyperpriors",
                 ModelFittingWarning,
             )
-            return self._distinct(self._sobol(task, q), task)
+            return self._distinct(self._sobol(task, q, mine), task, mine)
 
-    def _suggest(self, task: str, q: int, seed: int) -> torch.Tensor:
+    def _suggest(self, task: str, q: int, seed: int, mine: set[int]) -> torch.Tensor:
         model = self._fit_model(task)
         encode = self.space.encode
         observed = encode([t.params for t in self.storage.get_trials(task, [TrialState.COMPLETE])])
-        waiting = self.storage.get_trials(task, [TrialState.RUNNING, TrialState.FAILED])
+        waiting = [t for t in self.storage.get_trials(task, [TrialState.RUNNING, TrialState.FAILED])
+                   if t.id not in mine]
         pending = encode([t.params for t in waiting]) if waiting else None
         acqf = acquisition.build_acquisition(model, observed, pending, q, seed)
         X = acquisition.optimize(acqf, self.space, q)
-        return self._distinct(X, task)
+        return self._distinct(X, task, mine)
 
-    def _distinct(self, X: torch.Tensor, task: str) -> torch.Tensor:
-        """Replace proposals that repeat each other or a trial of ``task`` (any state) by
-        fresh Sobol points.
+    def _distinct(self, X: torch.Tensor, task: str, mine: set[int]) -> torch.Tensor:
+        """Replace proposals that repeat each other or a trial of ``task`` (any state but
+        ``mine``) by fresh Sobol points.
 
         Only matters on discrete spaces; a repeated point would waste an evaluation
         (or re-run a failed one blindly).
         """
-        seen = {tuple(row) for row in self.space.encode(
-            [t.params for t in self.storage.get_trials(task)]).tolist()}
-        spare = iter(map(tuple, self._sobol(task, 64 + len(X)).tolist()))
+        taken = [t.params for t in self.storage.get_trials(task) if t.id not in mine]
+        seen = {tuple(row) for row in self.space.encode(taken).tolist()}
+        spare = iter(map(tuple, self._sobol(task, 64 + len(X), mine).tolist()))
         rows = []
         for row in map(tuple, X.tolist()):
             if row in seen:  # keep the repeat only if the space is exhausted

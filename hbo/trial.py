@@ -61,3 +61,12 @@ def check_transition(trial: Trial, new_state: TrialState) -> None:
         )
     if not new_state.finished:
         raise TrialStateError(f"trial {trial.id}: a trial can only be told COMPLETE or FAILED")
+
+
+def check_running(trial: Trial) -> None:
+    """Raise :class:`TrialStateError` unless ``trial`` is running (its parameters may change)."""
+    if trial.state is not TrialState.RUNNING:
+        raise TrialStateError(
+            f"trial {trial.id} is {trial.state.value}; only a running trial's parameters "
+            "can be replaced"
+        )

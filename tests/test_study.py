@@ -581,3 +581,30 @@ def test_settings_of_the_wrong_type_are_refused_by_name(space, tmp_path):
     hbo.Study(space, storage=url, name="s")
     with pytest.raises(InvalidArgumentError, match=r"\['direction', 'seed'\] are read from"):
         hbo.Study.load("s", url, direction="maximize", seed=1)
+
+
+@pytest.mark.parametrize("completed", [0, 4], ids=["quasi-random", "model"])
+def test_an_ask_stored_while_another_worker_proposed_is_proposed_around(tmp_path, completed):
+    # two workers asking at once read the same trials and, with one seed, proposed one
+    # point; the later one now finds the earlier ask stored and proposes again
+    space = hbo.SearchSpace([hbo.Float("x", 0.0, 1.0), hbo.Float("y", 0.0, 1.0)])
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    worker_a = hbo.Study(space, seed=0, storage=url, name="s", n_initial=4)
+    for _ in range(completed):
+        trial = worker_a.ask()
+        worker_a.tell(trial, (trial.params["x"] - 0.3) ** 2 + trial.params["y"])
+    worker_b = hbo.Study.load("s", url, n_initial=4)
+    store = worker_b.storage.create_trials
+    raced = []
+
+    def create_trials(*args, **kwargs):  # worker A asks between B's reading and storing
+        raced.append(worker_a.ask())
+        return store(*args, **kwargs)
+
+    worker_b.storage.create_trials = create_trials
+    b = worker_b.ask()
+    a = raced[0]
+    assert a.id < b.id and a.params != b.params
+    assert worker_b.storage.get_trial(b.id).params == b.params
+    alone = hbo.Study.load("s", url, n_initial=4)  # what B's point would have been
+    assert [t.params for t in alone.storage.get_trials()][-2:] == [a.params, b.params]

@@ -83,6 +83,18 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
+    def set_params(self, trial_id: int, params: dict[str, Any]) -> Trial:
+        """Replace the parameters of a running trial; return it.
+
+        For :meth:`hbo.Study.ask` only, before it hands the trial out: a worker that finds
+        another's ask stored between its reading and its storing proposes again.
+
+        Raises:
+            UnknownTrialError: no trial has this id.
+            TrialStateError: the trial is finished.
+        """
+
+    @abc.abstractmethod
     def get_trial(self, trial_id: int) -> Trial:
         """The trial with this id, or :class:`~hbo.errors.UnknownTrialError`."""
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from hbo.errors import UnknownTrialError
 from hbo.storage.base import Storage, new_trials
-from hbo.trial import Origin, Trial, TrialState, check_transition
+from hbo.trial import Origin, Trial, TrialState, check_running, check_transition
 
 
 class InMemoryStorage(Storage):
@@ -57,6 +57,13 @@ class InMemoryStorage(Storage):
             finished = dataclasses.replace(trial, state=state, value=value)
             self._trials[trial_id] = finished
         return finished
+
+    def set_params(self, trial_id: int, params: dict[str, Any]) -> Trial:
+        with self._lock:
+            trial = self._get(trial_id)
+            check_running(trial)
+            self._trials[trial_id] = dataclasses.replace(trial, params=dict(params))
+            return self._trials[trial_id]
 
     def get_trial(self, trial_id: int) -> Trial:
         with self._lock:

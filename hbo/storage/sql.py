@@ -19,6 +19,7 @@ heartbeat is older than the timeout and marks it ``FAILED``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -35,7 +36,7 @@ from hbo.storage import _schema
 from hbo.storage._schema import studies, trials
 from hbo.storage.base import Storage, new_trials
 from hbo.storage.errors import StorageError, UnknownStudyError
-from hbo.trial import Origin, Trial, TrialState, check_transition
+from hbo.trial import Origin, Trial, TrialState, check_running, check_transition
 
 SQLITE_BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another's lock before failing
 
@@ -228,6 +229,18 @@ class SQLStorage(Storage):
                 .values(state=state.value, value=value, finished_at=self.clock())
             )
         return Trial(trial.id, trial.task, trial.params, state, value, trial.origin)
+
+    def set_params(self, trial_id: int, params: dict[str, Any]) -> Trial:
+        with self._transaction() as conn:
+            study_id = self._study(conn)
+            trial = self._trial(conn, study_id, trial_id, lock=True)
+            check_running(trial)
+            conn.execute(
+                trials.update()
+                .where(trials.c.study_id == study_id, trials.c.number == trial_id)
+                .values(params=json.dumps(params))
+            )
+        return dataclasses.replace(trial, params=dict(params))
 
     def get_trial(self, trial_id: int) -> Trial:
         with self._transaction() as conn:
