@@ -334,7 +334,7 @@ class Study:
         if self.heartbeat_timeout is not None:
             self.storage.fail_stale_trials(self.heartbeat_timeout)
         known = {t.id for t in self.storage.get_trials(task)}
-        X = self._propose(task, 1 if n is None else n, mine=set())
+        X = self._propose(task, 1 if n is None else n)
         trials = self._settle(task, self.storage.create_trials(task, self.space.decode(X)), known)
         return trials[0] if n is None else trials
 
@@ -490,40 +490,50 @@ class Study:
         done = self.storage.get_trials(states=[TrialState.COMPLETE])
         return 1 if sum(t.task != task for t in done) >= usable else usable
 
-    def _propose(self, task: str, q: int, mine: set[int]) -> torch.Tensor:
+    def _propose(self, task: str, q: int, before: int | None = None) -> torch.Tensor:
         """``q`` points for ``task``: Sobol points until it has ``n_initial`` results, then
-        the model's. ``mine``: this ask's own stored trials, left out (see :meth:`_settle`)."""
+        the model's. ``before``: the ask's own first stored id when it proposes again; only
+        trials stored before it are then pending or taken (see :meth:`_settle`)."""
         done = self.storage.get_trials(task, [TrialState.COMPLETE])
-        stored = len(self.storage.get_trials()) - len(mine)
+        stored = len(self._trials_before(None, before))
         call_seed = (self.seed * 1_000_003 + stored) % 2**31
         with manual_seed(call_seed):
             if len(done) < self._n_initial(task):
-                return self._distinct(self._sobol(task, q, mine), task, mine)
-            return self._suggest_or_sobol(task, q, call_seed, mine)
+                return self._distinct(self._sobol(task, q, before), task, before)
+            return self._suggest_or_sobol(task, q, call_seed, before)
+
+    def _trials_before(
+        self, task: str | None, before: int | None, states: list[TrialState] | None = None
+    ) -> list[Trial]:
+        """The stored trials (of ``task``, in ``states``) with ids below ``before`` (None: all)."""
+        trials = self.storage.get_trials(task, states)
+        return trials if before is None else [t for t in trials if t.id < before]
 
     def _settle(self, task: str, trials: list[Trial], known: set[int]) -> list[Trial]:
         """Propose again while other workers' asks were stored between this ask's reading
         (``known``: the task's trial ids then) and its storing.
 
         Both proposals came from the same trials, and with one seed they are one point. The
-        ask with the lower ids keeps its points; the other proposes with them pending (and
-        counted in the Sobol sequence) and replaces its own before handing them out.
+        ask with the lower ids keeps its points; the other proposes again from the trials
+        stored before its own (the earlier asks pending, and counted in the Sobol sequence,
+        so each ask's Sobol points follow from its ids) and replaces its points before
+        handing them out. Later trials are left out: they do the same around this one.
         """
-        mine = {t.id for t in trials}
+        first = trials[0].id
         for _ in range(SETTLE_ROUNDS):
-            earlier = {t.id for t in self.storage.get_trials(task) if t.id < min(mine)} - known
+            earlier = {t.id for t in self._trials_before(task, first)} - known
             if not earlier:
                 break
             known |= earlier
-            X = self._propose(task, len(trials), mine)
+            X = self._propose(task, len(trials), before=first)
             trials = [self.storage.set_params(t.id, params)
                       for t, params in zip(trials, self.space.decode(X), strict=True)]
         return trials
 
-    def _sobol(self, task: str, q: int, mine: set[int]) -> torch.Tensor:
-        """The next ``q`` points of the task's own scrambled Sobol sequence."""
-        asked = [t for t in self.storage.get_trials(task)
-                 if t.origin is Origin.ASKED and t.id not in mine]
+    def _sobol(self, task: str, q: int, before: int | None = None) -> torch.Tensor:
+        """The next ``q`` points of the task's own scrambled Sobol sequence, after its asked
+        trials (stored before ``before``)."""
+        asked = [t for t in self._trials_before(task, before) if t.origin is Origin.ASKED]
         task_seed = (self.seed + zlib.crc32(task.encode())) % 2**31
         return self.space.sobol(q, seed=task_seed, skip=len(asked))
 
@@ -567,7 +577,9 @@ class Study:
         self._model, self._model_key = model, key
         return model
 
-    def _suggest_or_sobol(self, task: str, q: int, seed: int, mine: set[int]) -> torch.Tensor:
+    def _suggest_or_sobol(
+        self, task: str, q: int, seed: int, before: int | None
+    ) -> torch.Tensor:
         """The model's proposal; the task's Sobol points, with a warning, if no fit is found.
 
         A surrogate that cannot be fitted (every restart of the optimizer failed) should
@@ -575,7 +587,7 @@ class Study:
         and the next ask tries again with one more observation.
         """
         try:
-            return self._suggest(task, q, seed, mine)
+            return self._suggest(task, q, seed, before)
         except ModelFittingError as exc:
             warn(
                 f"ask: the surrogate could not be fitted on {task!r} ({exc}); proposing "
@@ -583,29 +595,28 @@ class Study:
                 "look for duplicated or extreme objective values, or set hyperpriors",
                 ModelFittingWarning,
             )
-            return self._distinct(self._sobol(task, q, mine), task, mine)
+            return self._distinct(self._sobol(task, q, before), task, before)
 
-    def _suggest(self, task: str, q: int, seed: int, mine: set[int]) -> torch.Tensor:
+    def _suggest(self, task: str, q: int, seed: int, before: int | None) -> torch.Tensor:
         model = self._fit_model(task)
         encode = self.space.encode
         observed = encode([t.params for t in self.storage.get_trials(task, [TrialState.COMPLETE])])
-        waiting = [t for t in self.storage.get_trials(task, [TrialState.RUNNING, TrialState.FAILED])
-                   if t.id not in mine]
+        waiting = self._trials_before(task, before, [TrialState.RUNNING, TrialState.FAILED])
         pending = encode([t.params for t in waiting]) if waiting else None
         acqf = acquisition.build_acquisition(model, observed, pending, q, seed)
         X = acquisition.optimize(acqf, self.space, q)
-        return self._distinct(X, task, mine)
+        return self._distinct(X, task, before)
 
-    def _distinct(self, X: torch.Tensor, task: str, mine: set[int]) -> torch.Tensor:
-        """Replace proposals that repeat each other or a trial of ``task`` (any state but
-        ``mine``) by fresh Sobol points.
+    def _distinct(self, X: torch.Tensor, task: str, before: int | None) -> torch.Tensor:
+        """Replace proposals that repeat each other or a trial of ``task`` (any state,
+        stored before ``before``) by fresh Sobol points.
 
         Only matters on discrete spaces; a repeated point would waste an evaluation
         (or re-run a failed one blindly).
         """
-        taken = [t.params for t in self.storage.get_trials(task) if t.id not in mine]
+        taken = [t.params for t in self._trials_before(task, before)]
         seen = {tuple(row) for row in self.space.encode(taken).tolist()}
-        spare = iter(map(tuple, self._sobol(task, 64 + len(X), mine).tolist()))
+        spare = iter(map(tuple, self._sobol(task, 64 + len(X), before).tolist()))
         rows = []
         for row in map(tuple, X.tolist()):
             if row in seen:  # keep the repeat only if the space is exhausted

@@ -74,6 +74,8 @@ def test_four_workers_store_exactly_one_hundred_distinct_trials(sql_url, study_n
     assert sorted(t.id for t in trials) == list(range(100))  # none lost, none handed out twice
     assert all(t.state is TrialState.COMPLETE for t in trials)
     assert all(t.value == value_of(t.params) for t in trials)  # each trial got its own value
+    # workers asking at once read the same trials; none was handed a point another had
+    assert len({t.params["x"] for t in trials}) == 100
 
 
 def test_worker_killed_between_ask_and_tell_is_failed_and_the_study_resumes(sql_url, study_name):

@@ -114,3 +114,15 @@ def test_stale_trials_fail_after_the_timeout_and_heartbeats_keep_them(storage):
     assert storage.get_trial(c.id).value == 3.0
     with pytest.raises(UnknownTrialError):
         storage.heartbeat(42)
+
+
+def test_set_params_replaces_a_running_trials_parameters_only(storage):
+    (running, done) = storage.create_trials("t", [{"x": 1}, {"x": 2}])
+    storage.finish_trial(done.id, TrialState.COMPLETE, 0.5)
+    moved = storage.set_params(running.id, {"x": 3})
+    assert moved.params == {"x": 3} and storage.get_trial(running.id) == moved
+    with pytest.raises(TrialStateError, match="only a running trial"):
+        storage.set_params(done.id, {"x": 4})
+    assert storage.get_trial(done.id).params == {"x": 2}
+    with pytest.raises(UnknownTrialError):
+        storage.set_params(99, {"x": 4})
