@@ -1,6 +1,8 @@
-"""Validation shared by the diagnostics: the InferenceData they read."""
+"""Validation shared by the diagnostics: the InferenceData they read, integer arguments."""
 
 from __future__ import annotations
+
+import numbers
 
 import arviz as az
 import xarray as xr
@@ -29,3 +31,8 @@ def check_var_names(post: xr.Dataset, names: list[str] | None, arg: str = "var_n
         raise InvalidArgumentError(
             f"{arg} {unknown} are not posterior variables; choose from {sorted(post.data_vars)}"
         )
+
+
+def is_integer(value: object) -> bool:
+    """An integer of any type (``int``, ``np.int64``...), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

@@ -35,10 +35,13 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from hbo.diagnostics._input import check_var_names, posterior_of
+from hbo.diagnostics._input import check_var_names, is_integer, posterior_of
 from hbo.errors import InvalidArgumentError
 
 _COLUMNS = ["r_hat", "ess_bulk", "ess_tail", "mcse_mean"]
+
+#: Default R-hat threshold (Vehtari et al. 2021); the forest plot marks it too.
+R_HAT_MAX = 1.01
 
 
 @dataclass(frozen=True)
@@ -68,22 +71,18 @@ class ConvergenceReport:
     ebfmi_min: float
 
     def problems(self) -> list[str]:
-        """One sentence per failed check; empty when :attr:`ok`."""
+        """One sentence per failed check, naming the worst parameter; empty when :attr:`ok`."""
         out = []
         t = self.table
-        bad_rhat = t.index[~(t["r_hat"] < self.r_hat_max)]
-        if len(bad_rhat):
-            out.append(
-                f"R-hat >= {self.r_hat_max} (or NaN) for {len(bad_rhat)} parameter(s), "
-                f"e.g. {bad_rhat[0]} (max {t['r_hat'].max():.3f})"
-            )
-        for col in ("ess_bulk", "ess_tail"):
-            bad = t.index[~(t[col] > self.ess_min)]
+        checks = [("r_hat", f"R-hat >= {self.r_hat_max}", t["r_hat"] < self.r_hat_max, ".3f")]
+        checks += [(col, f"{col} <= {self.ess_min:g}", t[col] > self.ess_min, ".0f")
+                   for col in ("ess_bulk", "ess_tail")]
+        for col, rule, passed, fmt in checks:
+            # worst first: NaN (undefined), then the largest R-hat or the smallest ESS
+            bad = t.loc[~passed, col].sort_values(ascending=col != "r_hat", na_position="first")
             if len(bad):
-                out.append(
-                    f"{col} <= {self.ess_min:g} (or NaN) for {len(bad)} parameter(s), "
-                    f"e.g. {bad[0]} (min {t[col].min():.0f})"
-                )
+                out.append(f"{rule} (or NaN) for {len(bad)} parameter(s); worst: "
+                           f"{bad.index[0]} ({bad.iloc[0]:{fmt}})")
         if self.divergences > self.max_divergences:
             out.append(
                 f"{self.divergences} divergent transition(s) after warm-up "
@@ -114,7 +113,7 @@ def convergence(
     idata: az.InferenceData,
     var_names: list[str] | None = None,
     *,
-    r_hat_max: float = 1.01,
+    r_hat_max: float = R_HAT_MAX,
     ess_min: float = 400.0,
     max_divergences: int = 0,
     ebfmi_min: float = 0.3,
@@ -177,12 +176,12 @@ def _check_thresholds(
         ("r_hat_max", r_hat_max, np.isfinite(r_hat_max) and r_hat_max > 1.0, "a number > 1"),
         ("ess_min", ess_min, np.isfinite(ess_min) and ess_min >= 0, "a number >= 0"),
         ("max_divergences", max_divergences,
-         isinstance(max_divergences, int | np.integer) and max_divergences >= 0,
+         is_integer(max_divergences) and max_divergences >= 0,
          "an integer >= 0"),
         ("ebfmi_min", ebfmi_min, np.isfinite(ebfmi_min) and ebfmi_min >= 0, "a number >= 0"),
         ("max_tree_depth", max_tree_depth,
          max_tree_depth is None
-         or (isinstance(max_tree_depth, int | np.integer) and max_tree_depth >= 1),
+         or (is_integer(max_tree_depth) and max_tree_depth >= 1),
          "None or an integer >= 1"),
     )
     for name, value, ok, accepted in checks:

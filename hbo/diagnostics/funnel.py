@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from hbo.diagnostics._input import check_var_names, posterior_of
+from hbo.diagnostics._input import check_var_names, is_integer, posterior_of
 from hbo.errors import InvalidArgumentError, InvalidDataError
 
 #: Labels of the two scatter layers, so that callers (and tests) can find them.
@@ -62,7 +62,7 @@ def funnel(
             f"{theta.shape} and {tau.shape}"
         )
     n_groups = theta.shape[-1]
-    if not (isinstance(group, int | np.integer) and 0 <= group < n_groups):
+    if not (is_integer(group) and 0 <= group < n_groups):
         raise InvalidArgumentError(f"group must be an integer in 0..{n_groups - 1}, got {group!r}")
     tau_v = tau.values.reshape(-1)
     if not (tau_v > 0).all():

@@ -10,7 +10,10 @@ global state, so it works headless and in threads), hands its axes to ArviZ and 
   (Vehtari et al. 2021, doi:10.1214/20-BA1221, §4.1); a chain stuck in one region shows
   as a sloped or humped histogram.
 - :func:`forest_plot`: ``az.plot_forest``, the HDI of every scalar (chains combined), with
-  the R-hat of each in a second column.
+  the R-hat of each in a second column: the rank-normalized split R-hat of ``az.rhat``, as
+  :func:`hbo.diagnostics.convergence` reports it (ArviZ's own ``r_hat=True`` column is the
+  original Gelman-Rubin R-hat, which misses chains that differ in scale or tails), and the
+  threshold :data:`~hbo.diagnostics.convergence.R_HAT_MAX` as a dotted line.
 """
 
 from __future__ import annotations
@@ -19,9 +22,14 @@ import os
 
 import arviz as az
 import numpy as np
+from arviz.sel_utils import xarray_sel_iter
 from matplotlib.figure import Figure
 
 from hbo.diagnostics._input import check_var_names, posterior_of
+from hbo.diagnostics.convergence import R_HAT_MAX
+
+#: Label of the R-hat markers of :func:`forest_plot`.
+R_HAT_LABEL = "rank-normalized split R-hat"
 
 
 def trace_plot(
@@ -65,14 +73,25 @@ def forest_plot(
     hdi_prob: float = 0.94,
     path: str | os.PathLike | None = None,
 ) -> Figure:
-    """``az.plot_forest``: ``hdi_prob`` HDI and R-hat per scalar; PNG if ``path``."""
+    """``az.plot_forest``: ``hdi_prob`` HDI per scalar and, beside it, its rank-normalized
+    split R-hat (``az.rhat``); PNG if ``path``."""
     names = _names(idata, var_names)
     post = idata.posterior
     n_rows = sum(int(np.prod(post[n].shape[2:], dtype=int)) for n in names)
     fig = Figure(figsize=(8.0, 1.0 + 0.4 * n_rows), layout="constrained")
-    axes = np.array(fig.subplots(1, 2, sharey=True, width_ratios=[3, 1]))
-    az.plot_forest(idata, var_names=names, hdi_prob=hdi_prob, combined=True, r_hat=True,
-                   ax=axes)
+    forest, rhat_ax = np.array(fig.subplots(1, 2, sharey=True, width_ratios=[3, 1]))
+    az.plot_forest(idata, var_names=names, hdi_prob=hdi_prob, combined=True, ax=forest)
+    # ArviZ draws one row per scalar, top-down in xarray_sel_iter's order
+    rows = sorted(forest.get_yticks(), reverse=True)
+    rhat = az.rhat(idata, var_names=names)
+    values = [float(rhat[name].sel(sel)) for name, sel, _ in xarray_sel_iter(post[names],
+                                                                            combined=True)]
+    rhat_ax.plot(values, rows, "o", markeredgecolor="k", label=R_HAT_LABEL)
+    rhat_ax.axvline(R_HAT_MAX, color="0.5", ls=":", lw=1)
+    rhat_ax.margins(x=0.2)
+    rhat_ax.set_title("R-hat", fontsize=forest.title.get_fontsize())
+    rhat_ax.tick_params(axis="y", left=False)
+    rhat_ax.tick_params(axis="x", labelsize=forest.xaxis.get_ticklabels()[0].get_fontsize())
     return _save(fig, path)
 
 

@@ -36,6 +36,7 @@ from pyro import poutine
 from scipy import stats
 
 from hbo._warnings import ConvergenceWarning
+from hbo.diagnostics._input import is_integer
 from hbo.errors import InvalidArgumentError
 from hbo.hierarchy.models._base import HierarchicalModel
 
@@ -60,10 +61,11 @@ class SBCResult:
         statistic ``sum_b (O_b - N / bins)^2 / (N / bins)`` is referred to chi-square with
         ``bins - 1`` degrees of freedom. Returns columns ``chi2`` and ``p_value``.
         """
-        if not (isinstance(bins, int) and 2 <= bins <= self.n_ranks and self.n_ranks % bins == 0):
+        if not (is_integer(bins) and 2 <= bins <= self.n_ranks and self.n_ranks % bins == 0):
             raise InvalidArgumentError(
                 f"bins must be an integer >= 2 that divides n_ranks = {self.n_ranks}, got {bins!r}"
             )
+        bins = int(bins)
         width = self.n_ranks // bins
         n = len(self.ranks)
         expected = n / bins
@@ -121,7 +123,7 @@ def sbc(
     """
     for name, v, lo in (("n_replications", n_replications, 2), ("batch_size", batch_size, 1),
                         ("warmup", warmup, 1), ("draws", draws, 1), ("thin", thin, 1)):
-        if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < lo:
+        if not is_integer(v) or v < lo:
             raise InvalidArgumentError(f"{name} must be an integer >= {lo}, got {v!r}")
     latent = [k for k in model.prior_draw(seed)[0] if k not in model.observed]
     names = latent if params is None else list(params)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -9,6 +11,16 @@ import numpy as np
 from hbo.errors import ArgumentTypeError, InvalidArgumentError, InvalidDataError
 
 ArrayLike = Sequence[float] | np.ndarray
+
+#: Smallest sampling variance accepted, and 1 / it the largest: the estimators square the
+#: weights 1 / v and the variances v, and both squares stay normal floats (no overflow, no
+#: precision lost to subnormals) for v in [V_MIN, 1 / V_MIN], about [1.5e-154, 6.7e153].
+V_MIN = math.sqrt(np.finfo(float).tiny)
+
+
+def is_real(value: object) -> bool:
+    """A real number of any type (``float``, ``np.float32``, ``int``...), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def as_vector(name: str, values: ArrayLike) -> np.ndarray:
@@ -53,12 +65,21 @@ def sampling_variances(
             f"{name} must be > 0 for every study; study index {bad[:5].tolist()} has "
             f"{name} <= 0 (a study with no sampling error cannot be weighted)."
         )
+    power = 1.0 if name == "vi" else 0.5  # sei = sqrt(vi)
+    lo, hi = V_MIN**power, V_MIN**-power
+    bad = np.flatnonzero((arr < lo) | (arr > hi))
+    if bad.size:
+        raise InvalidDataError(
+            f"{name} must lie in [{lo:.1e}, {hi:.1e}]; study index {bad[:5].tolist()} has "
+            f"{name} = {arr[bad[0]]:g}, beyond what the estimators can square in floating "
+            f"point. Express yi in a unit that brings {name} nearer 1."
+        )
     return arr if name == "vi" else arr**2
 
 
 def check_level(level: float) -> float:
     """``level`` as a float in (0, 1), else :class:`InvalidArgumentError`."""
-    if not isinstance(level, int | float) or not 0 < level < 1:
+    if not is_real(level) or not 0 < level < 1:
         raise InvalidArgumentError(
             f"level must be a coverage in (0, 1) such as 0.95; got {level!r}."
         )

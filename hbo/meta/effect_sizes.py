@@ -38,9 +38,15 @@ import numpy as np
 from scipy.special import gammaln
 
 from hbo.errors import InvalidArgumentError, InvalidDataError
-from hbo.meta._inputs import ArrayLike, as_vector
+from hbo.meta._inputs import ArrayLike, as_vector, is_real
 
 TO_OPTIONS = ("only0", "all", "if0all", "none")
+
+# Why vi = 0 and what to do, for the 2x2-table measures and for the mean-based ones.
+_TABLE_ZERO_VI = ("0% or 100% events in both groups; use a continuity correction (add > 0 "
+                  "with to='only0') or drop00=True, or leave those studies out")
+_MEANS_ZERO_VI = ("sd1i and sd2i are both 0; supply the studies' standard deviations, or "
+                  "leave those studies out")
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,8 @@ def log_risk_ratio(ai: ArrayLike, bi: ArrayLike, ci: ArrayLike, di: ArrayLike, *
     a, b, c, d, kept = _tables(ai, bi, ci, di, add, to, drop00)
     n1, n2 = a + b, c + d
     _require_positive({"ai": a, "ci": c}, "log risk ratio")
-    return _result(np.log(a / n1) - np.log(c / n2), 1 / a - 1 / n1 + 1 / c - 1 / n2, kept)
+    return _result(np.log(a / n1) - np.log(c / n2), 1 / a - 1 / n1 + 1 / c - 1 / n2, kept,
+                   _TABLE_ZERO_VI)
 
 
 def log_odds_ratio(ai: ArrayLike, bi: ArrayLike, ci: ArrayLike, di: ArrayLike, *,
@@ -74,7 +81,8 @@ def log_odds_ratio(ai: ArrayLike, bi: ArrayLike, ci: ArrayLike, di: ArrayLike, *
     """Log odds ratios of 2x2 tables (``k`` studies each); see the module docstring."""
     a, b, c, d, kept = _tables(ai, bi, ci, di, add, to, drop00)
     _require_positive({"ai": a, "bi": b, "ci": c, "di": d}, "log odds ratio")
-    return _result(np.log(a * d / (b * c)), 1 / a + 1 / b + 1 / c + 1 / d, kept)
+    return _result(np.log(a * d / (b * c)), 1 / a + 1 / b + 1 / c + 1 / d, kept,
+                   _TABLE_ZERO_VI)
 
 
 def risk_difference(ai: ArrayLike, bi: ArrayLike, ci: ArrayLike, di: ArrayLike, *,
@@ -83,14 +91,15 @@ def risk_difference(ai: ArrayLike, bi: ArrayLike, ci: ArrayLike, di: ArrayLike, 
     a, b, c, d, kept = _tables(ai, bi, ci, di, add, to, drop00)
     n1, n2 = a + b, c + d
     p1, p2 = a / n1, c / n2
-    return _result(p1 - p2, p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2, kept)
+    return _result(p1 - p2, p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2, kept, _TABLE_ZERO_VI)
 
 
 def mean_difference(m1i: ArrayLike, sd1i: ArrayLike, n1i: ArrayLike,
                     m2i: ArrayLike, sd2i: ArrayLike, n2i: ArrayLike) -> EffectSizes:
     """Raw mean differences ``m1 - m2`` (``k`` studies each); see the module docstring."""
     m1, s1, n1, m2, s2, n2 = _means(m1i, sd1i, n1i, m2i, sd2i, n2i)
-    return _result(m1 - m2, s1**2 / n1 + s2**2 / n2, np.ones(m1.size, dtype=bool))
+    return _result(m1 - m2, s1**2 / n1 + s2**2 / n2, np.ones(m1.size, dtype=bool),
+                   _MEANS_ZERO_VI)
 
 
 def hedges_g(m1i: ArrayLike, sd1i: ArrayLike, n1i: ArrayLike,
@@ -104,7 +113,8 @@ def hedges_g(m1i: ArrayLike, sd1i: ArrayLike, n1i: ArrayLike,
     if np.any(sp <= 0):
         raise InvalidDataError("sd1i and sd2i are both 0 in some study: the SMD is undefined.")
     g = small_sample_correction(m) * (m1 - m2) / sp
-    return _result(g, 1 / n1 + 1 / n2 + g**2 / (2 * (n1 + n2)), np.ones(g.size, dtype=bool))
+    return _result(g, 1 / n1 + 1 / n2 + g**2 / (2 * (n1 + n2)), np.ones(g.size, dtype=bool),
+                   _MEANS_ZERO_VI)
 
 
 standardized_mean_difference = hedges_g
@@ -116,15 +126,12 @@ def small_sample_correction(m: np.ndarray) -> np.ndarray:
     return np.exp(gammaln(m / 2) - 0.5 * np.log(m / 2) - gammaln((m - 1) / 2))
 
 
-def _result(yi: np.ndarray, vi: np.ndarray, kept: np.ndarray) -> EffectSizes:
-    """The dataclass, after checking that every sampling variance is positive."""
+def _result(yi: np.ndarray, vi: np.ndarray, kept: np.ndarray, zero_vi: str) -> EffectSizes:
+    """The dataclass, after checking that every sampling variance is positive (``zero_vi``
+    says why one may be 0 for this measure, and what to do)."""
     bad = np.flatnonzero(~(vi > 0))
     if bad.size:
-        raise InvalidDataError(
-            f"vi = 0 in studies {bad[:5].tolist()} (0% or 100% events in both groups, or "
-            "zero standard deviations); use a continuity correction (add > 0 with "
-            "to='only0') or drop00=True, or leave those studies out."
-        )
+        raise InvalidDataError(f"vi = 0 in studies {bad[:5].tolist()} ({zero_vi}).")
     return EffectSizes(np.asarray(yi, dtype=float), np.asarray(vi, dtype=float), kept)
 
 
@@ -149,7 +156,7 @@ def _tables(ai: ArrayLike, bi: ArrayLike, ci: ArrayLike, di: ArrayLike, add: flo
             raise InvalidDataError(f"{name} holds negative counts; cell counts must be >= 0.")
     if to not in TO_OPTIONS:
         raise InvalidArgumentError(f"to must be one of {TO_OPTIONS}; got {to!r}.")
-    if not isinstance(add, int | float) or not add >= 0 or not np.isfinite(add):
+    if not is_real(add) or not add >= 0 or not np.isfinite(add):
         raise InvalidArgumentError(f"add must be a finite number >= 0; got {add!r}.")
     a, b, c, d = cells
     kept = np.ones(a.size, dtype=bool)

@@ -6,6 +6,7 @@ they work headless and leave the caller's matplotlib configuration alone.
 - Forest plot: each study's ``y_i`` with its ``level`` confidence interval
   ``y_i +- z sqrt(v_i)``, squares sized by the random-effects weight ``1 / (v_i + tau^2)``,
   the summary ``mu`` as a diamond spanning its CI, and the prediction interval as a line.
+  A fixed-effect fit (``method="FE"``) is labelled "FE model" and its title has no tau^2.
 - Funnel plot (as metafor's ``funnel``): ``y_i`` against its standard error (axis inverted,
   precise studies on top), a vertical line at ``mu`` and the pseudo-confidence region
   ``mu +- z sei``; asymmetry suggests small-study effects (:func:`hbo.meta.egger_test`).
@@ -46,12 +47,14 @@ def forest_plot(
     ax.axvline(res.mu, color="tab:blue", lw=0.8, ls="--")
     ax.axvline(0, color="0.6", lw=0.8)
     names = [str(lab) for lab in res.labels]
-    ax.set_yticks(list(rows) + [0, -0.6],
-                  names + [f"RE model ({res.method})", f"{100 * res.level:g}% PI"])
+    fixed = res.method == "FE"
+    model = "FE model" if fixed else f"RE model ({res.method})"
+    ax.set_yticks(list(rows) + [0, -0.6], names + [model, f"{100 * res.level:g}% PI"])
     ax.set_ylim(-1.2, k + 1.8)
     ax.set_xlabel(xlabel)
+    tau2 = "" if fixed else f"tau^2 = {res.tau2:.3f}, "
     ax.set_title(title or f"Forest plot: mu = {res.mu:.3f} [{lo:.3f}, {hi:.3f}], "
-                          f"tau^2 = {res.tau2:.3f}, I^2 = {res.i2:.1f}%", fontsize=9)
+                          f"{tau2}I^2 = {res.i2:.1f}%", fontsize=9)
     for spine in ("top", "right"):
         ax.spines[spine].set_visible(False)
     return _save(fig, path)

@@ -152,8 +152,10 @@ def random_effects(
 
     Args:
         yi: observed effect sizes, shape ``k``.
-        vi: their sampling variances, shape ``k``, all > 0 (or give ``sei``).
-        sei: their standard errors, shape ``k``, all > 0 (instead of ``vi``).
+        vi: their sampling variances, shape ``k``, all in ``[V_MIN, 1 / V_MIN]``, about
+            ``[1.5e-154, 6.7e153]`` (:data:`hbo.meta._inputs.V_MIN`; or give ``sei``).
+        sei: their standard errors, shape ``k``, whose squares lie in that range (instead
+            of ``vi``).
         method: tau^2 estimator: ``"REML"`` (default), ``"DL"``, ``"PM"``, ``"ML"``,
             ``"EB"``, ``"HE"``, ``"SJ"``, ``"HS"`` or ``"FE"`` (tau^2 = 0).
         test: ``"z"`` (normal) or ``"knha"`` (Knapp-Hartung: t with ``k - 1`` df).
@@ -161,8 +163,8 @@ def random_effects(
         labels: study names, length ``k`` (default ``1..k``).
 
     Raises:
-        InvalidDataError: NaN/inf, non-positive variances, mismatched lengths, fewer than 2
-            studies when tau^2 is estimated.
+        InvalidDataError: NaN/inf, non-positive variances or variances outside the range
+            above, mismatched lengths, fewer than 2 studies when tau^2 is estimated.
         InvalidArgumentError: unknown ``method`` or ``test``, bad ``level``, both or neither
             of ``vi`` and ``sei``.
     """

@@ -2,6 +2,7 @@
 
 import arviz as az
 import numpy as np
+import pandas as pd
 import pytest
 
 from hbo.diagnostics import ConvergenceReport, convergence
@@ -127,3 +128,49 @@ def test_bad_input_raises(rng):
         convergence({"a": rng.normal(size=(2, 50))})
     with pytest.raises(InvalidArgumentError, match=r"\['c'\]"):
         convergence(_idata({"a": rng.normal(size=(2, 50))}), ["c"])
+
+
+def test_problems_name_the_worst_parameter_with_its_own_value():
+    # the tester's reproduction (its own seed: alpha's R-hat is near the threshold, 1.018
+    # here). alpha: 64 distinct draws per chain, each repeated 16 times, bulk ESS 268; beta: a
+    # random walk, R-hat 1.87 and bulk ESS 6. Both fail every check, alpha first in the table,
+    # beta worst: the message must quote beta with beta's numbers.
+    rng = np.random.default_rng(0)
+    alpha = np.repeat(rng.normal(size=(4, 1024))[:, ::16], 16, axis=1)
+    beta = np.cumsum(rng.normal(size=(4, 1024)), axis=1) * 0.05
+    report = convergence(_idata({"alpha": alpha, "beta": beta}))
+    t = report.table
+    assert (t["r_hat"] >= 1.01).all() and (t[["ess_bulk", "ess_tail"]] <= 400).all().all()
+    assert (t.loc["beta", "r_hat"] > t.loc["alpha", "r_hat"]
+            and (t.loc["beta", ["ess_bulk", "ess_tail"]]
+                 < t.loc["alpha", ["ess_bulk", "ess_tail"]]).all())
+    r_hat, bulk, tail = report.problems()
+    assert r_hat == (f"R-hat >= 1.01 (or NaN) for 2 parameter(s); worst: beta "
+                     f"({t.loc['beta', 'r_hat']:.3f})")
+    assert bulk.endswith(f"2 parameter(s); worst: beta ({t.loc['beta', 'ess_bulk']:.0f})")
+    assert tail.endswith(f"2 parameter(s); worst: beta ({t.loc['beta', 'ess_tail']:.0f})")
+
+
+def test_problems_put_an_undefined_value_first():
+    # NaN (e.g. R-hat of a constant parameter) is worse than any finite value
+    table = pd.DataFrame({"r_hat": [1.5, np.nan, 1.2], "ess_bulk": [900.0, np.nan, 100.0],
+                          "ess_tail": [900.0, 500.0, 100.0], "mcse_mean": [0.1, 0.1, 0.1]},
+                         index=["a", "b", "c"])
+    report = ConvergenceReport(table, 0, np.array([1.0]), np.nan, 4, 1000, 1.01, 400.0, 0, 0.3)
+    assert report.problems() == [
+        "R-hat >= 1.01 (or NaN) for 3 parameter(s); worst: b (nan)",
+        "ess_bulk <= 400 (or NaN) for 2 parameter(s); worst: b (nan)",
+        "ess_tail <= 400 (or NaN) for 1 parameter(s); worst: c (100)",
+    ]
+
+
+@pytest.mark.parametrize("kwargs", [{"max_divergences": True}, {"max_tree_depth": True}])
+def test_bool_is_not_an_integer_threshold(rng, kwargs):
+    with pytest.raises(InvalidArgumentError, match=next(iter(kwargs))):
+        convergence(_idata({"a": rng.normal(size=(2, 50))}), **kwargs)
+
+
+def test_numpy_integer_thresholds_are_accepted(rng):
+    report = convergence(_idata({"a": rng.normal(size=(2, 50))}),
+                         max_divergences=np.int64(0), max_tree_depth=np.int32(10))
+    assert report.max_divergences == 0

@@ -6,9 +6,9 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from hbo.diagnostics import funnel
+from hbo.diagnostics import convergence, funnel
 from hbo.diagnostics.funnel import DIVERGENT_LABEL, REGULAR_LABEL
-from hbo.diagnostics.plots import forest_plot, rank_plot, trace_plot
+from hbo.diagnostics.plots import R_HAT_LABEL, forest_plot, rank_plot, trace_plot
 from hbo.errors import InvalidArgumentError, InvalidDataError
 
 
@@ -77,3 +77,24 @@ def test_arviz_plots_write_png_with_one_panel_per_variable(idata, tmp_path, plot
     assert imread(path).ndim == 3
     with pytest.raises(InvalidArgumentError, match="nope"):
         plot(idata, ["nope"])
+
+
+def test_forest_plot_shows_the_rank_normalized_split_r_hat(rng):
+    # chains with one mean but scales 1 and 3: the original Gelman-Rubin R-hat (ArviZ's
+    # plot_forest(r_hat=True) column) stays near 1.0, the rank-normalized split R-hat that
+    # convergence() reports (its folded half sees the scales) is near 1.2
+    theta = rng.normal(size=(2, 300, 3)) * np.array([1.0, 3.0])[:, None, None]
+    idata = az.from_dict(posterior={"mu": rng.normal(size=(2, 300)), "theta": theta},
+                         dims={"theta": ["school"]}, coords={"school": ["A", "B", "C"]})
+    fig = forest_plot(idata)
+    forest, rhat_ax = fig.axes
+    (markers,) = [line for line in rhat_ax.lines if line.get_label() == R_HAT_LABEL]
+    x, y = markers.get_data()
+    expected = az.rhat(idata)
+    top_down = [float(expected["mu"])] + [float(r) for r in expected["theta"]]
+    np.testing.assert_allclose(x[np.argsort(-y)], top_down, rtol=1e-12)
+    np.testing.assert_allclose(top_down, convergence(idata).table["r_hat"], rtol=1e-12)
+    assert min(top_down[1:]) > 1.1  # the classic R-hat of theta is below 1.01 here
+    labels = [t.get_text() for t in forest.get_yticklabels()]
+    ticks = dict(zip(forest.get_yticks(), labels, strict=True))
+    assert ticks[max(y)] == "mu" and ticks[np.sort(y)[-2]] == "theta[A]"

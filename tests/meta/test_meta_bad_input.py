@@ -5,6 +5,7 @@ import pytest
 
 from hbo.errors import ArgumentTypeError, InvalidArgumentError, InvalidDataError
 from hbo.meta import random_effects
+from hbo.meta._inputs import V_MIN
 
 Y = [0.1, 0.3, -0.2, 0.5]
 V = [0.04, 0.09, 0.05, 0.02]
@@ -31,6 +32,12 @@ V = [0.04, 0.09, 0.05, 0.02]
         (([], []), {}, InvalidDataError, "yi is empty"),
         ((["a", "b"], V[:2]), {}, InvalidDataError, "yi must be numeric"),
         (("0.1 0.2", V[:2]), {}, ArgumentTypeError, "got a string"),
+        ((Y, V), {"level": True}, InvalidArgumentError, "level must be a coverage"),
+        # variances whose squares (or whose weights' squares) leave the float range: the
+        # estimators divided by zero or overflowed on these
+        ((Y, [1e-300] * 4), {}, InvalidDataError, r"vi must lie in \[1.5e-154, 6.7e\+153\]"),
+        ((Y, [0.04, 1e300, 0.05, 0.02]), {}, InvalidDataError, r"vi must lie in .*\[1\]"),
+        ((Y,), {"sei": [1e-100] * 4}, InvalidDataError, r"sei must lie in \[1.2e-77, "),
     ],
 )
 def test_bad_input_raises_a_named_error(args, kwargs, error, match):
@@ -51,3 +58,19 @@ def test_leave_one_out_needs_three_studies():
 
 def test_method_is_case_insensitive():
     assert random_effects(Y, V, method="reml").method == "REML"
+
+
+def test_numpy_numbers_are_accepted():
+    assert random_effects(Y, V, level=np.float32(0.9)).ci == pytest.approx(
+        random_effects(Y, V, level=0.9).ci, rel=1e-6)  # float32(0.9) is 0.9 to 2e-8
+    assert random_effects(Y, V, level=np.float64(0.9)).level == 0.9
+
+
+def test_variances_at_the_ends_of_the_accepted_range_give_the_unit_fit():
+    # y in units c, v in c^2: every statistic but mu's scale is unchanged, up to rounding
+    unit = random_effects(Y, V, test="knha")
+    for v_scale in (V_MIN / min(V), 1 / V_MIN / max(V)):
+        scaled = random_effects(np.array(Y) * np.sqrt(v_scale), np.array(V) * v_scale,
+                                test="knha")
+        assert (scaled.zval, scaled.pval, scaled.i2, scaled.q) == pytest.approx(
+            (unit.zval, unit.pval, unit.i2, unit.q), rel=1e-9)

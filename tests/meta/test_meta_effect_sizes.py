@@ -148,3 +148,19 @@ def test_bad_tables():
         effect_sizes.hedges_g([1], [1], [10], [2], [-1], [10])
     with pytest.raises(InvalidDataError, match="n1i holds group sizes"):
         effect_sizes.mean_difference([1], [1], [0], [2], [1], [10])
+
+
+def test_zero_standard_deviations_name_what_mean_difference_accepts():
+    # mean_difference has no continuity correction: the message must not offer one
+    with pytest.raises(InvalidDataError, match=r"vi = 0 in studies \[1\]") as err:
+        effect_sizes.mean_difference([1, 2], [1, 0], [10, 10], [0, 1], [1, 0], [10, 10])
+    assert "sd1i and sd2i are both 0" in str(err.value)
+    assert not any(arg in str(err.value) for arg in ("add", "to=", "drop00"))
+
+
+def test_numpy_continuity_correction_is_accepted():
+    plain = effect_sizes.log_odds_ratio([0], [10], [3], [9], add=0.5)
+    numpy = effect_sizes.log_odds_ratio([0], [10], [3], [9], add=np.float32(0.5))
+    assert (numpy.yi, numpy.vi) == (plain.yi, plain.vi)
+    with pytest.raises(InvalidArgumentError, match="add must be"):
+        effect_sizes.log_odds_ratio([0], [10], [3], [9], add=True)

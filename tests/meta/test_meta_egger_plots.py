@@ -14,6 +14,8 @@ from matplotlib.image import imread
 
 from hbo.errors import InvalidArgumentError, InvalidDataError
 from hbo.meta import datasets, effect_sizes, egger_test, forest_plot, funnel_plot, random_effects
+from hbo.meta import plots as meta_plots
+from hbo.meta.egger import MODELS
 
 P4 = 0.5e-4 + 1e-9
 
@@ -64,3 +66,56 @@ def test_plots_write_readable_pngs(tmp_path):
         image = imread(path)
         assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > 300
         assert image[..., :3].std() > 0.05  # not a blank canvas
+
+
+def _forest_figure(monkeypatch, res, tmp_path):
+    """The figure forest_plot saves (caught before it is written)."""
+    figures = []
+    monkeypatch.setattr(meta_plots, "_save", lambda fig, path: figures.append(fig) or path)
+    forest_plot(res, tmp_path / "forest.png")
+    (fig,) = figures
+    (ax,) = fig.axes
+    return [t.get_text() for t in ax.get_yticklabels()], ax.get_title()
+
+
+def test_forest_plot_labels_the_model_fitted(monkeypatch, tmp_path, egger2001):
+    fe = random_effects(egger2001.yi, egger2001.vi, method="FE")
+    labels, title = _forest_figure(monkeypatch, fe, tmp_path)
+    assert "FE model" in labels and not any("RE model" in lab for lab in labels)
+    assert "tau^2" not in title and f"mu = {fe.mu:.3f}" in title
+    re = random_effects(egger2001.yi, egger2001.vi, method="DL")
+    labels, title = _forest_figure(monkeypatch, re, tmp_path)
+    assert "RE model (DL)" in labels and f"tau^2 = {re.tau2:.3f}" in title
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"vi": [0.1] * 16}, {"sei": [0.1] * 16}, {"method": "DL"}, {"test": "knha"},
+     {"level": 0.9}, {"method": "REML", "level": 0.95}],
+)
+def test_egger_rejects_arguments_beside_a_fit(egger2001, kwargs):
+    res = random_effects(egger2001.yi, egger2001.vi)
+    with pytest.raises(InvalidArgumentError, match=", ".join(kwargs) + " cannot be given"):
+        egger_test(res, **kwargs)
+
+
+@pytest.mark.parametrize(("model", "test"), [("lm", "z"), ("rma", "knha")])
+@pytest.mark.parametrize("yi", [[1.0, 1.0, 1.0, 1.0], [0.5, 1.0, 1.5, 2.0]],
+                         ids=["identical", "on a line"])
+def test_egger_with_zero_residuals_is_an_error(model, test, yi):
+    # sei = 1, 2, 3, 4 (with y on a line in them, or constant): the residuals are rounding
+    # noise, a t of 0.03 (p = 0.98) or 5e15 before this check
+    with pytest.raises(InvalidDataError, match="effect sizes are identical"):
+        egger_test(yi, sei=[1.0, 2.0, 3.0, 4.0], model=model, test=test)
+
+
+def test_egger_does_not_depend_on_the_unit_of_the_effects():
+    # the same five studies with y in units 1e50 times larger (y c, v c^2): same statistic,
+    # limit estimate in the new unit. The predictor is scaled to its median, so X' W X stays
+    # well-scaled; with sei itself as predictor the second fit failed (math domain error).
+    y, v = np.array([0.5, 1.0, 0.7, 0.2, 0.9]), np.array([1.0, 2.0, 1.5, 3.0, 0.7])
+    for model in MODELS:
+        unit = egger_test(y * 1e50, v, model=model)
+        small = egger_test(y, v * 1e-100, model=model)
+        assert small.stat == pytest.approx(unit.stat, rel=1e-9)
+        assert small.limit_estimate == pytest.approx(unit.limit_estimate * 1e-50, rel=1e-9)
