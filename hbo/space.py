@@ -31,21 +31,18 @@ import torch
 from botorch.optim.optimize_mixed import MAX_DISCRETE_VALUES
 from torch import Tensor
 
+from hbo._numbers import is_real
 from hbo.errors import InvalidSpaceError, ParamKeyError, ParamTypeError, ParamValueError
 
 #: Column names of ``Study.trials_dataframe`` that a parameter may not take.
 RESERVED_NAMES = frozenset({"trial_id", "task", "state", "value", "origin"})
 
 
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
 def _same_choice(choice: Any, value: Any) -> bool:
     """Equality without Python's cross-type surprises (``True == 1``, ``np.str_`` vs ``str``)."""
     if isinstance(choice, str) and isinstance(value, str):
         return choice == value
-    if _is_real(choice) and _is_real(value):
+    if is_real(choice) and is_real(value):
         return choice == value
     return type(choice) is type(value) and choice == value
 
@@ -79,7 +76,7 @@ class _Range:
         object.__setattr__(self, "name", _check_name(self.name))
         for bound in ("low", "high"):
             value = getattr(self, bound)
-            plain = _plain_real(value) if _is_real(value) else math.nan
+            plain = _plain_real(value) if is_real(value) else math.nan
             # |plain| <= the largest float: rejects inf, nan and ints too big for a float
             if not abs(plain) <= sys.float_info.max:
                 raise InvalidSpaceError(
@@ -130,7 +127,7 @@ class _Range:
         as that bound: ``np.float32(0.1)`` widens to ``0.10000000149011612 > 0.1`` but
         stands for ``0.1``. One ulp further out is rejected.
         """
-        if not _is_real(value):
+        if not is_real(value):
             raise ParamTypeError(
                 f"parameter {self.name!r} takes a number, got {type(value).__name__} {value!r}"
             )

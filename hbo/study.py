@@ -13,7 +13,6 @@ worker processes may open it, and :meth:`Study.load` resumes it after a crash.
 from __future__ import annotations
 
 import math
-import numbers
 import secrets
 import threading
 import zlib
@@ -27,6 +26,7 @@ import torch
 from botorch.utils.sampling import manual_seed
 
 from hbo import acquisition
+from hbo._numbers import is_integer, is_real
 from hbo._warnings import FailedTrialWarning, ModelFittingWarning, warn
 from hbo.errors import (
     ArgumentTypeError,
@@ -63,7 +63,7 @@ def _as_real(value: Any, argument: str) -> float:
     one = value.numel() == 1 if isinstance(value, torch.Tensor) else np.size(value) == 1
     if isinstance(value, torch.Tensor | np.ndarray | np.generic) and one:
         value = value.item()
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+    if not is_real(value):
         raise ObjectiveTypeError(
             f"{argument} must be a real number, got {type(value).__name__} {value!r}"
         )
@@ -73,7 +73,7 @@ def _as_real(value: Any, argument: str) -> float:
 def _trial_id(trial: Any) -> int:
     if isinstance(trial, Trial):
         return trial.id
-    if isinstance(trial, numbers.Integral) and not isinstance(trial, bool | np.bool_):
+    if is_integer(trial):
         return int(trial)  # an id read from trials_dataframe() is a numpy integer
     raise ArgumentTypeError(f"trial must be an hbo.Trial or its id, got {trial!r}")
 
@@ -155,8 +155,7 @@ class Study:
         ):
             raise InvalidArgumentError(f"n_initial must be a positive int, got {n_initial!r}")
         if heartbeat_timeout is not None and not (
-            isinstance(heartbeat_timeout, numbers.Real)
-            and not isinstance(heartbeat_timeout, bool)
+            is_real(heartbeat_timeout)
             and heartbeat_timeout >= 0
             and math.isfinite(heartbeat_timeout)
         ):

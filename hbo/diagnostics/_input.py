@@ -1,8 +1,6 @@
-"""Validation shared by the diagnostics: the InferenceData they read, integer arguments."""
+"""Validation shared by the diagnostics: the InferenceData they read."""
 
 from __future__ import annotations
-
-import numbers
 
 import arviz as az
 import xarray as xr
@@ -32,7 +30,3 @@ def check_var_names(post: xr.Dataset, names: list[str] | None, arg: str = "var_n
             f"{arg} {unknown} are not posterior variables; choose from {sorted(post.data_vars)}"
         )
 
-
-def is_integer(value: object) -> bool:
-    """An integer of any type (``int``, ``np.int64``...), not a bool."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

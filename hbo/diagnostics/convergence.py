@@ -35,7 +35,8 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from hbo.diagnostics._input import check_var_names, is_integer, posterior_of
+from hbo._numbers import is_integer
+from hbo.diagnostics._input import check_var_names, posterior_of
 from hbo.errors import InvalidArgumentError
 
 _COLUMNS = ["r_hat", "ess_bulk", "ess_tail", "mcse_mean"]

@@ -18,7 +18,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from hbo.diagnostics._input import check_var_names, is_integer, posterior_of
+from hbo._numbers import is_integer
+from hbo.diagnostics._input import check_var_names, posterior_of
 from hbo.errors import InvalidArgumentError, InvalidDataError
 
 #: Labels of the two scatter layers, so that callers (and tests) can find them.

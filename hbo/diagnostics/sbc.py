@@ -35,8 +35,8 @@ import torch
 from pyro import poutine
 from scipy import stats
 
+from hbo._numbers import is_integer
 from hbo._warnings import ConvergenceWarning
-from hbo.diagnostics._input import is_integer
 from hbo.errors import InvalidArgumentError
 from hbo.hierarchy.models._base import HierarchicalModel
 

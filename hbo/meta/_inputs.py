@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 
 import numpy as np
 
+from hbo._numbers import is_real
 from hbo.errors import ArgumentTypeError, InvalidArgumentError, InvalidDataError
 
 ArrayLike = Sequence[float] | np.ndarray
@@ -16,11 +16,6 @@ ArrayLike = Sequence[float] | np.ndarray
 #: weights 1 / v and the variances v, and both squares stay normal floats (no overflow, no
 #: precision lost to subnormals) for v in [V_MIN, 1 / V_MIN], about [1.5e-154, 6.7e153].
 V_MIN = math.sqrt(np.finfo(float).tiny)
-
-
-def is_real(value: object) -> bool:
-    """A real number of any type (``float``, ``np.float32``, ``int``...), not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def as_vector(name: str, values: ArrayLike) -> np.ndarray:

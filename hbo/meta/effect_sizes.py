@@ -37,8 +37,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammaln
 
+from hbo._numbers import is_real
 from hbo.errors import InvalidArgumentError, InvalidDataError
-from hbo.meta._inputs import ArrayLike, as_vector, is_real
+from hbo.meta._inputs import ArrayLike, as_vector
 
 TO_OPTIONS = ("only0", "all", "if0all", "none")
 

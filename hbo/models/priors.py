@@ -63,12 +63,12 @@ one_step_proposals.md).
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from torch import Tensor
 
+from hbo._numbers import is_real
 from hbo.errors import InvalidArgumentError
 
 GROUPS = ("lengthscale", "outputscale", "noise", "shared_scale")
@@ -168,5 +168,4 @@ def check_group_names(names: Iterable[str], groups: Sequence[str], argument: str
 
 def is_finite_number(value: object) -> bool:
     """A real number (not a bool), finite: what a numeric option accepts."""
-    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and math.isfinite(value))
+    return is_real(value) and math.isfinite(value)
