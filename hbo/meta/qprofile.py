@@ -22,7 +22,7 @@ import numpy as np
 from scipy import stats
 from scipy.optimize import brentq
 
-from hbo.meta.tau2 import ROOT_XTOL, generalized_q, upper_bracket, variance_unit
+from hbo.meta.tau2 import ROOT_XTOL, generalized_q, in_variance_unit, upper_bracket
 
 
 def q_profile_ci(
@@ -38,8 +38,7 @@ def q_profile_ci(
     """
     k, p = X.shape
     alpha = 1 - level
-    unit = variance_unit(v)  # solve in the data's units: tolerances relative to them
-    y, v = y / np.sqrt(unit), v / unit
+    y, v, unit = in_variance_unit(y, v)  # tolerances relative to the data's units
     q0 = generalized_q(y, v, X, 0.0)
 
     def bound(target: float) -> float:

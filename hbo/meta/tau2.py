@@ -78,14 +78,13 @@ def estimate_tau2(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str) -> T
     """Estimate ``tau^2`` by ``method`` (one of :data:`METHODS`) for ``y``, ``v`` (``k``), ``X``
     (``k x p``); inputs are assumed validated (finite, ``v > 0``, ``k > p``).
 
-    The solvers run on ``y / sqrt(s)``, ``v / s`` with ``s`` = :func:`variance_unit` and the
-    estimate is scaled back, so their tolerances are relative to the data's units.
+    The solvers run on the data in :func:`in_variance_unit` and the estimate is scaled
+    back, so their tolerances are relative to the data's units.
     """
     method = check_method(method)
     if method == "FE":
         return Tau2Fit(0.0, None)
-    s = variance_unit(v)
-    y, v = y / math.sqrt(s), v / s
+    y, v, s = in_variance_unit(y, v)
     if method in ("PM", "EB"):
         fit = _paule_mandel(y, v, X)
     elif method in ("ML", "REML"):
@@ -95,10 +94,12 @@ def estimate_tau2(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str) -> T
     return Tau2Fit(fit.tau2 * s, fit.se * s, fit.iterations)
 
 
-def variance_unit(v: np.ndarray) -> float:
-    """The median sampling variance: the unit the solvers work in (``y`` in other units,
-    ``y c`` and ``v c^2``, gives ``tau^2 c^2`` to rounding)."""
-    return float(np.median(v))
+def in_variance_unit(y: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """``y / sqrt(s)``, ``v / s`` and ``s``, the median sampling variance: the unit the
+    solvers work in (``y`` in other units, ``y c`` and ``v c^2``, gives ``tau^2 c^2`` to
+    rounding); a variance found from them is ``s`` times theirs."""
+    s = float(np.median(v))
+    return y / math.sqrt(s), v / s, s
 
 
 def _dl(y: np.ndarray, v: np.ndarray, X: np.ndarray) -> Tau2Fit:
