@@ -44,8 +44,8 @@ class RandomEffectsResult:
     """Result of :func:`random_effects`; every number metafor's ``rma`` prints, and more.
 
     ``zval`` is the test statistic of ``mu = 0`` (a t statistic with ``df`` degrees of
-    freedom under ``test="t"`` and ``test="knha"``). ``i2`` is in percent. ``tau2_se`` is ``None`` for FE.
-    ``loglik`` is the (restricted) log-likelihood for ML and REML, else ``None``.
+    freedom under ``test="t"`` and ``test="knha"``). ``i2`` is in percent. ``tau2_se`` is
+    ``None`` for FE. ``loglik`` is the (restricted) log-likelihood for ML and REML, else ``None``.
     ``yi``, ``vi`` and ``labels`` are the data (shape ``k``), kept for
     :meth:`leave_one_out` and the plots.
     """
