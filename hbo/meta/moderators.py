@@ -9,8 +9,10 @@ As metafor's ``rma(yi, vi, mods=...)``, ``mods`` is one of
   names joined by ``+``, each a main effect. A numeric column enters as it is; a column of
   strings, booleans or categories, or a term written ``factor(name)``, enters as treatment
   (dummy) contrasts against its first level in sorted order (R's ``factor`` default), one
-  column per other level named ``name`` + level (``allocrandom``, as R names them). ``- 1``
-  or a leading ``0 +`` drops the intercept; ``~ 1`` is the intercept-only model.
+  column per other level named ``name`` + level (``allocrandom``, as R names them); in a
+  model without intercept the first categorical term gets a column for every level, as in R. ``- 1``
+  or a leading ``0 +`` drops the intercept; ``~ 1`` is the intercept-only model. Column
+  names are identifiers (letters, digits, ``_`` and ``.``).
 
 The formula language is deliberately small (no interactions, transformations or ``I()``);
 build such columns in ``data`` first. Every error names what is wrong and what is accepted.
@@ -30,7 +32,8 @@ import pandas as pd
 from hbo.errors import ArgumentTypeError, InvalidArgumentError, InvalidDataError
 
 INTERCEPT = "intrcpt"
-_NAME = re.compile(r"^(?:factor\(\s*(?P<factor>[^()\s]+)\s*\)|(?P<plain>[^()\s+~-]+))$")
+_IDENT = r"[A-Za-z_.][A-Za-z0-9_.]*"
+_NAME = re.compile(rf"^(?:factor\((?P<factor>{_IDENT})\)|(?P<plain>{_IDENT}))$")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,12 @@ class _Term:
 
     column: str
     levels: tuple | None = None  # None: numeric; else (reference, other levels...)
+    full: bool = False  # one column per level (the first factor of a model without intercept)
+
+    @property
+    def coded(self) -> tuple:
+        """The levels that get a dummy column."""
+        return self.levels if self.full else self.levels[1:]
 
 
 @dataclass(frozen=True)
@@ -234,7 +243,8 @@ def _formula_design(formula: str, data, k: int) -> Design:
                     f"categorical moderator {column!r} has one level ({levels[0]!r}): it "
                     "cannot be told apart from the intercept; leave it out."
                 )
-            terms.append(_Term(column, levels))
+            full = not intercept and not any(t.levels for t in terms)
+            terms.append(_Term(column, levels, full))
         else:
             terms.append(_Term(column))
     terms = tuple(terms)
@@ -244,7 +254,7 @@ def _formula_design(formula: str, data, k: int) -> Design:
         if term.levels is None:
             names.append(term.column)
         else:
-            names += [f"{term.column}{level}" for level in term.levels[1:]]
+            names += [f"{term.column}{level}" for level in term.coded]
     if X.shape[1] == 0:
         raise InvalidArgumentError(f"mods formula {formula!r} leaves no coefficient.")
     return Design(X, tuple(names), intercept, terms)
@@ -271,7 +281,7 @@ def _formula_matrix(frame: pd.DataFrame, terms, intercept: bool, what: str) -> n
                     f"{what} column {term.column!r} has level(s) {unknown} the model was not "
                     f"fitted with; known levels: {list(term.levels)}."
                 )
-            cols += [(values == level).to_numpy(dtype=float) for level in term.levels[1:]]
+            cols += [(values == level).to_numpy(dtype=float) for level in term.coded]
     return np.column_stack(cols) if cols else np.empty((len(frame), 0))
 
 
