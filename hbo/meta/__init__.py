@@ -16,15 +16,15 @@ QM and QE tests, residual tau^2, pseudo-R^2, ``predict``). Both fits have ``pred
 """
 
 from hbo.meta import datasets, effect_sizes
+from hbo.meta.case_deletion import Influence, influence
 from hbo.meta.egger import EggerTest, egger_test
-from hbo.meta.influence import Influence, influence
 from hbo.meta.mantel_haenszel import PooledTables, mantel_haenszel, peto
 from hbo.meta.plots import bubble_plot, forest_plot, funnel_plot
 from hbo.meta.random_effects import RandomEffectsResult, random_effects
-from hbo.meta.ranktest import RankTest, ranktest
+from hbo.meta.rank_correlation import RankTest, ranktest
 from hbo.meta.regression import MetaRegressionResult
 from hbo.meta.tau2 import METHODS
-from hbo.meta.trimfill import TrimFill, trimfill
+from hbo.meta.trim_and_fill import TrimFill, trimfill
 
 __all__ = [
     "METHODS",

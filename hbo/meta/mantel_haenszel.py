@@ -36,7 +36,7 @@ doi:10.1016/s0033-0620(85)80003-7; Viechtbauer (2010), doi:10.18637/jss.v036.i03
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -163,11 +163,9 @@ def mantel_haenszel(
     if measure != "OR":
         return res
     cmh, tarone, tarone_df = _cmh_tarone(a, b, c, d, R / S)
-    return PooledTables(**{**res.__dict__, "cmh": cmh,
-                           "cmh_pvalue": float(stats.chi2.sf(cmh, 1)), "tarone": tarone,
-                           "tarone_df": tarone_df,
-                           "tarone_pvalue": (float(stats.chi2.sf(tarone, tarone_df))
-                                             if tarone_df else math.nan)})
+    return replace(res, cmh=cmh, cmh_pvalue=float(stats.chi2.sf(cmh, 1)), tarone=tarone,
+                   tarone_df=tarone_df, tarone_pvalue=(float(stats.chi2.sf(tarone, tarone_df))
+                                                       if tarone_df else math.nan))
 
 
 def peto(

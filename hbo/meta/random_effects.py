@@ -32,6 +32,7 @@ from hbo.errors import InvalidArgumentError, InvalidDataError
 from hbo.meta._format import pval_text
 from hbo.meta._inputs import ArrayLike, as_vector, check_level, sampling_variances
 from hbo.meta._model import check_test, fit_model, i2_percent
+from hbo.meta.case_deletion import Influence, influence
 from hbo.meta.moderators import design_matrix
 from hbo.meta.prediction import blup, predict_rows
 from hbo.meta.qprofile import q_profile_ci
@@ -116,10 +117,8 @@ class RandomEffectsResult:
         (:func:`hbo.meta.prediction.blup`)."""
         return blup(self, transf)
 
-    def influence(self):
-        """Case deletion diagnostics (:func:`hbo.meta.influence`)."""
-        from hbo.meta.influence import influence
-
+    def influence(self) -> Influence:
+        """Case deletion diagnostics (:func:`hbo.meta.case_deletion.influence`)."""
         return influence(self)
 
     def summary(self) -> str:

@@ -36,6 +36,7 @@ from hbo._numbers import is_integer
 from hbo.errors import InvalidArgumentError
 from hbo.meta._format import pval_text
 from hbo.meta._model import fit_model, i2_percent
+from hbo.meta.case_deletion import Influence, influence
 from hbo.meta.moderators import Design
 from hbo.meta.prediction import blup, predict_rows
 from hbo.meta.qprofile import q_profile_ci
@@ -137,10 +138,8 @@ class MetaRegressionResult:
         (:func:`hbo.meta.prediction.blup`)."""
         return blup(self, transf)
 
-    def influence(self):
-        """Case deletion diagnostics (:func:`hbo.meta.influence`)."""
-        from hbo.meta.influence import influence
-
+    def influence(self) -> Influence:
+        """Case deletion diagnostics (:func:`hbo.meta.case_deletion.influence`)."""
         return influence(self)
 
     def summary(self) -> str:
