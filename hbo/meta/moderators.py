@@ -89,7 +89,7 @@ class Design:
         if arr.ndim == 0:
             arr = arr.reshape(1, 1)
         elif arr.ndim == 1:
-            arr = arr[:, None] if n_mods == 1 and arr.size != self.p else arr[None, :]
+            arr = arr[:, None] if n_mods == 1 or self.p == 1 else arr[None, :]
         if arr.ndim != 2:
             raise InvalidDataError(f"newmods must be a vector or a matrix; got shape {arr.shape}.")
         if not np.all(np.isfinite(arr)):

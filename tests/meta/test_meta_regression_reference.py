@@ -161,6 +161,9 @@ def test_ablat_matches_confint_and_predict(bcg):
     with_one = res.predict(np.column_stack([np.ones(6), [10, 20, 30, 40, 50, 60]]),
                            transf=np.exp)
     np.testing.assert_allclose(with_one.to_numpy(), pred.to_numpy(), rtol=1e-14)
+    # a vector for a one-moderator model is one study per entry, even of length p = 2
+    np.testing.assert_allclose(res.predict([10, 20], transf=np.exp).to_numpy(),
+                               pred.to_numpy()[:2], rtol=1e-14)
     # fitted values of the studies: predict(res, transf=exp), rows 1, 5 and 12
     fitted = res.predict(transf=np.exp).to_numpy()
     np.testing.assert_allclose(fitted[[0, 4, 11]], [[0.3574, 0.2714, 0.4705, 0.1947, 0.6560],
