@@ -20,6 +20,8 @@ For a fit of the model without moderators (same tau^2 estimator throughout):
    rounded (half to even, as R) and floored at 0, until ``k0`` repeats (at most 100 steps).
 3. Fill: the ``k0`` most extreme studies mirrored about the last estimate,
    ``2 b - y_i`` with their ``v_i``, and the model refitted to the ``k + k0`` studies.
+   The refit keeps the original fit's ``test`` and ``level`` (metafor's refit passes only
+   the estimator, so a Knapp-Hartung fit's filled model is reported with z tests there).
 
 References: Duval & Tweedie (2000), doi:10.1111/j.0006-341x.2000.00455.x and
 doi:10.1080/01621459.2000.10473905; Duval (2005), in *Publication bias in meta-analysis*.
