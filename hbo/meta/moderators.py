@@ -94,7 +94,7 @@ class Design:
             raise InvalidDataError(f"newmods must be a vector or a matrix; got shape {arr.shape}.")
         if not np.all(np.isfinite(arr)):
             raise InvalidDataError("newmods contains NaN or infinite values.")
-        if arr.shape[1] == self.p and not (self.intercept and intercept is True):
+        if arr.shape[1] == self.p:  # with the intercept column: intercept= is ignored
             return arr
         if arr.shape[1] == n_mods and self.intercept:
             add = 1.0 if intercept is None or intercept else 0.0

@@ -248,3 +248,14 @@ def test_ml_meta_regression_matches_van_houwelingen_2002():
     np.testing.assert_allclose(res.se, [0.1061, 0.0034], rtol=1e-3, atol=0.5e-4)
     assert res.tau2 == pytest.approx(0.0040, abs=0.5e-4)
     assert res.r2 == pytest.approx(98.6691, rel=1e-3)
+
+
+def test_predict_intercept_argument_as_metafor():
+    y, v, frame = _data(8)
+    res = random_effects(y, v, mods="~ x1 + x2", data=frame)
+    with_int = res.predict([[0.5, 2.0]])
+    without = res.predict([[0.5, 2.0]], intercept=False)
+    assert with_int.pred[0] - without.pred[0] == pytest.approx(res.beta[0], rel=1e-12)
+    # p columns: the first column decides, intercept= is ignored (metafor)
+    full = res.predict([[0.0, 0.5, 2.0]], intercept=True)
+    assert full.pred[0] == pytest.approx(without.pred[0], rel=1e-12)
