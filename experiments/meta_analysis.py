@@ -4,13 +4,18 @@
    HE, SJ, HS and FE side by side (the REML line reproduces metafor's printed
    ``rma(yi, vi, data=dat)``), Knapp-Hartung, leave-one-out, Egger's test, and the Bayesian
    counterpart of the same model (``NormalHierarchy`` with a half-Cauchy(0, 0.5) prior on tau).
+   Then the meta-regression on absolute latitude and year (``rma(yi, vi, mods = ~ ablat +
+   year)``) with its influence diagnostics and bubble plot, trim and fill, the rank
+   correlation test, and Mantel-Haenszel / Peto pooling of the 2x2 tables.
 2. A simulated 20-centre trial (seed 20261126): per centre a baseline risk, a true log odds
    ratio ``theta_j ~ N(-0.4, 0.3^2)`` and binomial events in two arms of 30-150 patients;
    log odds ratios with metafor's default continuity correction, then the same analyses.
 
     python experiments/meta_analysis.py
 
-Prints the summaries and writes ``experiments/results/meta_{bcg,multicentre}_{forest,funnel}.png``.
+Prints the summaries and writes ``experiments/results/meta_{bcg,multicentre}_{forest,funnel}.png``
+and ``experiments/results/meta_bcg_bubble.png`` (forest plot in risk ratios beside the
+bubble plot of latitude).
 """
 
 from __future__ import annotations
@@ -19,16 +24,22 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from hbo.hierarchy import NormalHierarchy
 from hbo.meta import (
     METHODS,
+    bubble_plot,
     datasets,
     effect_sizes,
     egger_test,
     forest_plot,
     funnel_plot,
+    mantel_haenszel,
+    peto,
     random_effects,
+    ranktest,
+    trimfill,
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -70,6 +81,31 @@ def analyse(name: str, yi: np.ndarray, vi: np.ndarray, labels: list[str], xlabel
     print(f"wrote {RESULTS / f'meta_{stem}_forest.png'} and ..._funnel.png")
 
 
+def moderators(bcg: pd.DataFrame, yi: np.ndarray, vi: np.ndarray, labels: list[str]) -> None:
+    """BCG: meta-regression, influence, trim and fill, rank test, MH and Peto pooling."""
+    print(f"\n{'=' * 30} BCG: moderators and small-study effects {'=' * 30}\n")
+    reg = random_effects(yi, vi, mods="~ ablat + year", data=bcg, labels=labels)
+    print(reg.summary(), "\n")
+    with pd.option_context("display.width", 200, "display.precision", 4):
+        print("Predicted risk ratios at 10 and 60 degrees (1950, 1980):")
+        print(reg.predict([[10, 1950], [60, 1950], [10, 1980], [60, 1980]], transf=np.exp), "\n")
+        print("Influence diagnostics (mods = ~ ablat + year):\n", reg.influence(), "\n")
+    res = random_effects(yi, vi, labels=labels)
+    print(trimfill(res), "\n")
+    print(ranktest(res), "\n")
+    for measure in ("OR", "RR"):
+        print(mantel_haenszel(bcg.tpos, bcg.tneg, bcg.cpos, bcg.cneg, measure=measure), "\n")
+    print(peto(bcg.tpos, bcg.tneg, bcg.cpos, bcg.cneg), "\n")
+    fig = Figure(figsize=(14, 6.5))
+    left, right = fig.subplots(1, 2)
+    forest_plot(res, ax=left, xlabel="risk ratio (log scale)", atransf=np.exp)
+    bubble_plot(random_effects(yi, vi, mods="~ ablat", data=bcg), ax=right,
+                ylabel="risk ratio", transf=np.exp)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "meta_bcg_bubble.png", dpi=110)
+    print(f"wrote {RESULTS / 'meta_bcg_bubble.png'}")
+
+
 def multicentre_trial(rng: np.random.Generator, centres: int = 20) -> pd.DataFrame:
     """Events and sizes of a simulated two-arm trial in ``centres`` centres."""
     n_treat = rng.integers(30, 151, size=centres)
@@ -88,6 +124,7 @@ def main() -> None:
     es = effect_sizes.log_risk_ratio(bcg.tpos, bcg.tneg, bcg.cpos, bcg.cneg)
     labels = [f"{a} {y}" for a, y in zip(bcg.author, bcg.year, strict=True)]
     analyse("BCG vaccine trials", es.yi, es.vi, labels, "log risk ratio")
+    moderators(bcg, es.yi, es.vi, labels)
 
     trial = multicentre_trial(np.random.default_rng(SEED))
     es = effect_sizes.log_odds_ratio(trial.ai, trial.bi, trial.ci, trial.di)

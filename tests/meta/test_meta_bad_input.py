@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from hbo._warnings import NumericalWarning
 from hbo.errors import ArgumentTypeError, InvalidArgumentError, InvalidDataError
 from hbo.meta import random_effects
 from hbo.meta._inputs import V_MIN
@@ -22,11 +23,11 @@ V = [0.04, 0.09, 0.05, 0.02]
         ((Y, V[:3]), {}, InvalidDataError, "same length; got 4 and 3"),
         (([0.1], [0.04]), {}, InvalidDataError, "at least 2"),
         ((Y, V), {"method": "BAYES"}, InvalidArgumentError, "method must be one of"),
-        ((Y, V), {"test": "t"}, InvalidArgumentError, "test must be 'z'"),
+        ((Y, V), {"test": "wald"}, InvalidArgumentError, "test must be 'z'"),
         ((Y, V), {"level": 95}, InvalidArgumentError, "level must be a coverage"),
         ((Y, V), {"sei": V}, InvalidArgumentError, "exactly one of vi .* got both"),
         ((Y,), {}, InvalidArgumentError, "got neither"),
-        ((Y, V), {"method": "FE", "test": "knha"}, InvalidArgumentError, "random-effects"),
+        ((Y, V), {"data": {"a": 1}}, InvalidArgumentError, "meta-regression only"),
         ((Y, V), {"labels": ["a", "b"]}, InvalidDataError, "labels has 2 entries"),
         (([[0.1, 0.2]], [[0.1, 0.2]]), {}, InvalidDataError, "one-dimensional"),
         (([], []), {}, InvalidDataError, "yi is empty"),
@@ -43,6 +44,15 @@ V = [0.04, 0.09, 0.05, 0.02]
 def test_bad_input_raises_a_named_error(args, kwargs, error, match):
     with pytest.raises(error, match=match):
         random_effects(*args, **kwargs)
+
+
+def test_fixed_effect_with_knapp_hartung_warns_as_metafor():
+    # metafor fits it and warns that Knapp-Hartung is meant for random-effects models
+    with pytest.warns(NumericalWarning, match="meant for random-effects"):
+        r = random_effects(Y, V, method="FE", test="knha")
+    fe = random_effects(Y, V, method="FE")
+    s2 = fe.q / (len(Y) - 1)  # the scaling: residual dispersion of the FE fit
+    assert r.se == pytest.approx(fe.se * np.sqrt(s2), rel=1e-12) and r.df == 3
 
 
 def test_single_study_fixed_effect_is_allowed():

@@ -14,7 +14,6 @@ from matplotlib.image import imread
 
 from hbo.errors import InvalidArgumentError, InvalidDataError
 from hbo.meta import datasets, effect_sizes, egger_test, forest_plot, funnel_plot, random_effects
-from hbo.meta import plots as meta_plots
 from hbo.meta.egger import MODELS
 
 P4 = 0.5e-4 + 1e-9
@@ -62,29 +61,27 @@ def test_plots_write_readable_pngs(tmp_path):
     es = effect_sizes.log_risk_ratio(d.tpos, d.tneg, d.cpos, d.cneg)
     res = random_effects(es.yi, es.vi, labels=d.author + " " + d.year.astype(str))
     for plot, name in ((forest_plot, "forest.png"), (funnel_plot, "funnel.png")):
-        path = plot(res, tmp_path / "sub" / name, xlabel="log risk ratio")
+        path = tmp_path / "sub" / name
+        ax = plot(res, path, xlabel="log risk ratio")
+        assert ax.get_xlabel() == "log risk ratio"
         image = imread(path)
         assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > 300
         assert image[..., :3].std() > 0.05  # not a blank canvas
 
 
-def _forest_figure(monkeypatch, res, tmp_path):
-    """The figure forest_plot saves (caught before it is written)."""
-    figures = []
-    monkeypatch.setattr(meta_plots, "_save", lambda fig, path: figures.append(fig) or path)
-    forest_plot(res, tmp_path / "forest.png")
-    (fig,) = figures
-    (ax,) = fig.axes
+def _forest_figure(res):
+    """The tick labels and title forest_plot draws (no file written)."""
+    ax = forest_plot(res)
     return [t.get_text() for t in ax.get_yticklabels()], ax.get_title()
 
 
-def test_forest_plot_labels_the_model_fitted(monkeypatch, tmp_path, egger2001):
+def test_forest_plot_labels_the_model_fitted(egger2001):
     fe = random_effects(egger2001.yi, egger2001.vi, method="FE")
-    labels, title = _forest_figure(monkeypatch, fe, tmp_path)
+    labels, title = _forest_figure(fe)
     assert "FE model" in labels and not any("RE model" in lab for lab in labels)
     assert "tau^2" not in title and f"mu = {fe.mu:.3f}" in title
     re = random_effects(egger2001.yi, egger2001.vi, method="DL")
-    labels, title = _forest_figure(monkeypatch, re, tmp_path)
+    labels, title = _forest_figure(re)
     assert "RE model (DL)" in labels and f"tau^2 = {re.tau2:.3f}" in title
 
 
