@@ -20,6 +20,7 @@ doi:10.3102/10769986006004377.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,9 @@ from hbo.hierarchy._mixture import mixture_moments, mixture_quantiles
 from hbo.hierarchy._quadrature import LogScaleQuadrature, density_mode, log_scale_quadrature
 from hbo.hierarchy._raw import RemlFit, reml_one_way, summarize_groups
 from hbo.hierarchy._tau_prior import LogDensity, make_tau_prior, posterior_tail_exponent
+
+if TYPE_CHECKING:
+    from arviz import InferenceData
 
 PROBS = (0.025, 0.25, 0.5, 0.75, 0.975)
 _GROUP_CHUNK = 2000
@@ -246,6 +250,36 @@ class NormalHierarchyPosterior:
         mean = (1.0 - b) * self.model.y + b * mu[:, None]
         theta = mean + np.sqrt((1.0 - b) * self._data.var) * rng.standard_normal(b.shape)
         return {"mu": mu, "tau": tau, "theta": theta}
+
+    def to_inference_data(self, draws: int = 4000, seed: int | None = 0) -> InferenceData:
+        """:meth:`sample` as ArviZ InferenceData, with the groups a NUTS fit of the same model
+        (:class:`hbo.hierarchy.models.EightSchools`) carries, so ``az.loo``, ``az.waic``,
+        ``az.compare`` and ``az.plot_ppc`` take either.
+
+        Groups: ``posterior`` (``mu``, ``tau``, ``theta``; one chain of ``draws``
+        independent draws), ``log_likelihood`` (``y``: ``log N(y_j; theta_j, sigma_j^2)`` per
+        draw and group), ``posterior_predictive`` (``y``: ``y_rep_j = theta_j + sigma_j e``,
+        ``e ~ N(0, 1)``, BDA3 §6.3) and ``observed_data`` (``y``), dimension ``group``
+        labelled by the model's labels. No ``sample_stats``: the draws are independent, not
+        a Markov chain. No ``prior``: ``tau``'s prior may be any log-density, which hbo does
+        not sample.
+        """
+        import arviz as az  # on demand: the exact model itself needs no ArviZ
+
+        rng = np.random.default_rng(seed)
+        post = self.sample(draws, seed=rng)
+        y, sigma = self.model.y, self.model.sigma
+        theta = post["theta"]
+        loglik = -0.5 * np.log(2.0 * np.pi * sigma**2) - 0.5 * ((y - theta) / sigma) ** 2
+        replicated = theta + sigma * rng.standard_normal(theta.shape)
+        return az.from_dict(
+            posterior={k: v[None] for k, v in post.items()},
+            log_likelihood={"y": loglik[None]},
+            posterior_predictive={"y": replicated[None]},
+            observed_data={"y": y},
+            coords={"group": self.model.labels},
+            dims={"theta": ["group"], "y": ["group"]},
+        )
 
     def _theta_moments(self) -> tuple[np.ndarray, np.ndarray]:
         parts = [mixture_moments(self._quad.weights, *theta_given_tau(
