@@ -11,7 +11,8 @@ pyro's kernel itself (:mod:`hbo.hierarchy.models._nuts`); it then adds the model
 generated quantities (:meth:`HierarchicalModel.generated_quantities`) and builds an ArviZ
 ``InferenceData`` with ``posterior`` (latent and ``pyro.deterministic`` sites),
 ``sample_stats`` (``diverging``, ``energy``, ``tree_depth``, ``n_steps``, ``step_size``,
-``lp``) and ``observed_data``.
+``lp``) and ``observed_data``, plus ``log_likelihood``, ``posterior_predictive``, ``prior``
+and ``prior_predictive`` from the same program (:mod:`hbo.hierarchy.models._predictive`).
 
 Models must be written so that a leading batch dimension broadcasts (plates with explicit
 ``dim``, gathers with ``x[..., idx]``): deterministic sites are recomputed for all draws in
@@ -23,7 +24,6 @@ from __future__ import annotations
 import copy
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from typing import Any
 
 import arviz as az
@@ -37,11 +37,12 @@ from pyro.infer.mcmc.util import initialize_model
 from pyro.poutine.util import site_is_subsample
 
 from hbo._warnings import ConvergenceWarning, warn
-from hbo.diagnostics.convergence import ConvergenceReport, convergence
+from hbo.diagnostics.convergence import convergence
 from hbo.errors import InvalidArgumentError, InvalidDataError
 from hbo.hierarchy.models import _predictive
 from hbo.hierarchy.models._nuts import SAMPLERS, run_chains, seeded
 from hbo.hierarchy.models._potential import FlatPotential
+from hbo.hierarchy.models._result import FitResult
 
 DTYPE = torch.float64
 SCALE_PRIORS = ("half_normal", "half_cauchy", "exponential", "uniform")
@@ -120,52 +121,32 @@ def flat() -> dist.Distribution:
     return _Flat(dist.constraints.real, torch.Size(), torch.Size())
 
 
-@dataclass
-class FitResult:
-    """The NUTS run of a model: ``idata`` (ArviZ InferenceData) and its summaries.
-
-    Attributes:
-        idata: posterior (``chain x draw x ...``), sample_stats and observed_data.
-        settings: the arguments of the ``fit`` call that produced it.
-    """
-
-    idata: az.InferenceData
-    settings: dict[str, Any] = field(default_factory=dict)
-    _report: ConvergenceReport | None = field(default=None, repr=False)
-
-    def summary(
-        self, var_names: list[str] | None = None, hdi_prob: float = 0.94
-    ) -> pd.DataFrame:
-        """ArviZ summary (``mean``, ``sd``, ``hdi_*``, ``mcse_*``, ``ess_*``, ``r_hat``)
-        plus the equal-tailed ``2.5%``, ``50%``, ``97.5%`` quantiles; one row per scalar
-        (``"theta[1]"``...)."""
-        quantiles = {
-            q: (lambda x, p=p: np.quantile(x, p))
-            for q, p in (("2.5%", 0.025), ("50%", 0.5), ("97.5%", 0.975))
-        }
-        return az.summary(
-            self.idata, var_names=var_names, hdi_prob=hdi_prob, stat_funcs=quantiles,
-            round_to="none",
-        )
-
-    def convergence(self, **thresholds: Any) -> ConvergenceReport:
-        """:func:`hbo.diagnostics.convergence` of this run (thresholds as keywords)."""
-        if not thresholds and self._report is not None:
-            return self._report
-        return convergence(self.idata, **thresholds)
-
-    def draws(self, name: str) -> np.ndarray:
-        """Posterior draws of ``name`` with chains merged: shape ``(chains * draws, ...)``."""
-        v = self.idata.posterior[name].values
-        return v.reshape((-1, *v.shape[2:]))
-
-
 class HierarchicalModel(ABC):
-    """A hierarchical model written in pyro and fitted with NUTS.
+    """A hierarchical model written in pyro and fitted with NUTS: subclass it for your own.
 
-    Subclasses set ``self.observed`` (site name -> tensor, used as ``obs=`` in
-    :meth:`model`), ``self.coords`` and ``self.dims`` (ArviZ labels) in their constructor and
-    implement :meth:`model`.
+    Use it for a model without a closed form (:class:`hbo.hierarchy.NormalHierarchy` is
+    exact for normal data with known standard errors). A subclass writes:
+
+    - ``__init__``: sets ``self.observed`` (site name -> float64 tensor of data, shape ``O``
+      per site; the ``obs=`` of :meth:`model`), ``self.coords`` (dimension name -> labels)
+      and ``self.dims`` (site name -> dimension names, without ``chain`` and ``draw``), as
+      ArviZ's ``from_dict`` takes them;
+    - :meth:`model`: the pyro program with no arguments. Latent sites
+      (``pyro.sample(name, prior)``), derived quantities
+      (``pyro.deterministic(name, value, event_dim=0)`` inside a plate) and one observed
+      site per data tensor (``pyro.sample(name, likelihood, obs=self.observed[name])``),
+      each observation one scalar distribution. It must broadcast over a leading batch of
+      draws: plates with an explicit ``dim``, arithmetic that broadcasts (``mu + tau * z``,
+      gathers as ``x[..., idx]``), no Python branching on parameter values. Priors in
+      float64 (``dist.Normal(torch.tensor(0.0, dtype=torch.float64), 1.0)``);
+    - optionally :meth:`generated_quantities`.
+
+    :meth:`fit` then returns a :class:`FitResult` whose ``idata`` holds the groups
+    ``posterior`` (latent and deterministic sites, ``chain x draw x ...``),
+    ``sample_stats``, ``log_likelihood`` and ``posterior_predictive`` (per observed site,
+    ``chain x draw x O``), ``prior`` and ``prior_predictive`` (``1 x prior_draws x ...``)
+    and ``observed_data``: ``az.loo``, ``az.waic``, ``az.compare``, ``az.plot_ppc`` work on
+    it as on a PyMC trace. ``README.md`` ("Analysts") has a worked binomial-logit example.
     """
 
     observed: dict[str, torch.Tensor]
@@ -311,9 +292,15 @@ class HierarchicalModel(ABC):
             raise InvalidArgumentError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
         if not isinstance(predictive, bool):
             raise InvalidArgumentError(f"predictive must be True or False, got {predictive!r}")
+        improper = _predictive.improper_sites(self.model)
         if prior_draws is None:
-            prior_draws = 1000 if predictive and not _predictive.improper_sites(self.model) else 0
+            prior_draws = 1000 if predictive and not improper else 0
         _check_count("prior_draws", prior_draws, 0)
+        if prior_draws and improper:  # before sampling, not after
+            raise InvalidArgumentError(
+                f"prior_draws={prior_draws}, but {type(self).__name__} has flat priors on "
+                f"{improper}: give them a proper prior or leave prior_draws at 0"
+            )
         _predictive.check_plates(self.model)
         copies = chains if vectorize else 1
         first_chain = int(np.random.SeedSequence(seed).generate_state(1)[0])
