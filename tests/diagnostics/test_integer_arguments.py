@@ -13,7 +13,7 @@ from hbo.errors import InvalidArgumentError
 def test_funnel_group_accepts_numpy_integers_not_bools(rng):
     idata = az.from_dict(posterior={"theta": rng.normal(size=(2, 50, 3)),
                                     "tau": np.exp(rng.normal(size=(2, 50)))})
-    (ax,) = funnel(idata, "theta", "tau", group=np.int64(1)).axes
+    ax = funnel(idata, "theta", "tau", group=np.int64(1))
     (drawn,) = [c for c in ax.collections if c.get_label().startswith(REGULAR_LABEL)]
     np.testing.assert_allclose(drawn.get_offsets()[:, 0],
                                idata.posterior["theta"].values[..., 1].reshape(-1))
