@@ -25,7 +25,7 @@ from pyro import poutine
 from pyro.poutine.util import site_is_subsample
 from scipy import stats
 
-from hbo._warnings import ConvergenceWarning
+from hbo._warnings import ConvergenceWarning, HBOWarning
 from hbo.errors import InvalidArgumentError
 from hbo.hierarchy import HierarchicalModel, NormalHierarchy
 from hbo.hierarchy.models import (
@@ -34,6 +34,7 @@ from hbo.hierarchy.models import (
     FootballHomeAdvantage,
     MrP,
     StochasticVolatility,
+    _base,
     _predictive,
     simulate_irt,
     simulate_poll,
@@ -242,6 +243,19 @@ def test_predictive_false_leaves_the_groups_out():
         EightSchools().fit(predictive=1)
 
 
+@SHORT_RUN
+def test_predictive_groups_too_large_for_memory_are_left_out_with_a_warning(monkeypatch):
+    # 2 x 50 draws x 8 schools = 800 numbers per group; a limit of 799 turns them off
+    monkeypatch.setattr(_base, "PREDICTIVE_MAX", 799)
+    with pytest.warns(HBOWarning, match="predictive=True"):
+        fit = EightSchools(**PRIORS).fit(chains=2, warmup=50, draws=50, seed=0,
+                                         progress=False, jit=False)
+    assert "log_likelihood" not in fit.idata.groups() and "prior" not in fit.idata.groups()
+    fit = EightSchools(**PRIORS).fit(chains=2, warmup=50, draws=50, seed=0, progress=False,
+                                     jit=False, predictive=True)  # asked for: no warning
+    assert "log_likelihood" in fit.idata.groups()
+
+
 class _DeterministicWithoutEventDim(HierarchicalModel):
     def __init__(self) -> None:
         self.observed = {"y": torch.zeros(3, dtype=DTYPE)}
@@ -257,3 +271,23 @@ class _DeterministicWithoutEventDim(HierarchicalModel):
 def test_a_deterministic_site_across_a_plate_is_refused_before_sampling():
     with pytest.raises(InvalidArgumentError, match="event_dim=0"):
         _DeterministicWithoutEventDim().fit(chains=1, warmup=5, draws=5, progress=False)
+
+
+def test_exact_posterior_carries_the_same_groups_as_a_nuts_fit(exact, noncentered):
+    idata = exact.to_inference_data(2000, seed=3)
+    nuts_groups = set(noncentered.idata.groups()) - {"sample_stats"}  # no chain: no stats
+    assert set(idata.groups()) == nuts_groups
+    theta = idata.posterior["theta"].values
+    np.testing.assert_allclose(idata.log_likelihood["y"].values,
+                               stats.norm.logpdf(np.asarray(Y), theta, np.asarray(SIGMA)))
+    prior = idata.prior
+    assert stats.kstest(prior["tau"].values.ravel(), stats.halfcauchy(scale=5).cdf).pvalue > 1e-3
+    assert stats.kstest(prior["mu"].values.ravel(), stats.norm(0, 5).cdf).pvalue > 1e-3
+    z = (prior["theta"].values - prior["mu"].values[..., None]) / prior["tau"].values[..., None]
+    e = (idata.prior_predictive["y"].values - prior["theta"].values) / np.asarray(SIGMA)
+    for standard_normal in (z, e):  # 8000 draws each: mean and sd to about 0.011
+        assert abs(standard_normal.mean()) < 0.05 and abs(standard_normal.std() - 1) < 0.05
+    flat = NormalHierarchy(Y, SIGMA).fit()  # flat mu, flat tau: nothing to draw from
+    assert "prior" not in flat.to_inference_data(100).groups()
+    with pytest.raises(InvalidArgumentError, match="prior draws need"):
+        flat.to_inference_data(100, prior_draws=10)

@@ -36,7 +36,7 @@ from pyro.infer import Predictive
 from pyro.infer.mcmc.util import initialize_model
 from pyro.poutine.util import site_is_subsample
 
-from hbo._warnings import ConvergenceWarning, warn
+from hbo._warnings import ConvergenceWarning, HBOWarning, warn
 from hbo.diagnostics.convergence import convergence
 from hbo.errors import InvalidArgumentError, InvalidDataError
 from hbo.hierarchy.models import _predictive
@@ -46,6 +46,8 @@ from hbo.hierarchy.models._result import FitResult
 
 DTYPE = torch.float64
 SCALE_PRIORS = ("half_normal", "half_cauchy", "exponential", "uniform")
+#: Most numbers the log_likelihood or posterior_predictive group holds by default (fit).
+PREDICTIVE_MAX = 25_000_000
 
 
 def as_tensor(x: Any, name: str, dtype: torch.dtype = DTYPE, ndim: int = 1) -> torch.Tensor:
@@ -206,7 +208,7 @@ class HierarchicalModel(ABC):
         sampler: str = "hbo",
         progress: bool = True,
         parallel: bool = True,
-        predictive: bool = True,
+        predictive: bool | None = None,
         prior_draws: int | None = None,
     ) -> FitResult:
         """Sample the posterior with NUTS, ``chains`` chains at once where the machine allows.
@@ -267,7 +269,10 @@ class HierarchicalModel(ABC):
                 ``posterior_predictive`` (``y_rep ~ p(y | theta)`` per draw, for
                 ``az.plot_ppc``), named and shaped as ``observed_data``
                 (:mod:`hbo.hierarchy.models._predictive`). Each holds ``chains x draws x
-                N`` numbers for ``N`` observations: ``False`` where that is too much memory.
+                N`` numbers for ``N`` observations; ``None``: on up to
+                :data:`PREDICTIVE_MAX` numbers per group (200 MB in float64), beyond that
+                off with an :class:`hbo.HBOWarning` (IRT's 30,000 responses x 4,000 draws
+                are 1.2e8); ``True`` / ``False``: on / off whatever the size.
             prior_draws: draws of the prior and prior predictive (groups ``prior`` and
                 ``prior_predictive``, chain dimension 1), as :meth:`sample_prior`; ``None``:
                 1000 if the model's priors are all proper and ``predictive`` is on, else 0
@@ -290,8 +295,12 @@ class HierarchicalModel(ABC):
                 raise InvalidArgumentError(f"{name} must be True or False, got {flag!r}")
         if sampler not in SAMPLERS:
             raise InvalidArgumentError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+        if predictive is None:
+            predictive = self._predictive_fits(chains * draws)
         if not isinstance(predictive, bool):
-            raise InvalidArgumentError(f"predictive must be True or False, got {predictive!r}")
+            raise InvalidArgumentError(
+                f"predictive must be True, False or None, got {predictive!r}"
+            )
         improper = _predictive.improper_sites(self.model)
         if prior_draws is None:
             prior_draws = 1000 if predictive and not improper else 0
@@ -402,6 +411,7 @@ class HierarchicalModel(ABC):
             Raises :class:`InvalidArgumentError` if a prior is improper (a flat ``mu``).
         """
         _check_count("draws", draws, 1)
+        _predictive.check_plates(self.model)
         with seeded(seed):
             drawn = _predictive.prior(self.model, draws)
         masks = _predictive.observation_mask(self.model, self.observed)
@@ -432,6 +442,18 @@ class HierarchicalModel(ABC):
             log_likelihood=grouped(loglik), posterior_predictive=grouped(replicated),
             coords=self.coords, dims=self._dims(masks),
         )
+
+    def _predictive_fits(self, n_draws: int) -> bool:
+        """Whether ``n_draws`` draws' log-likelihood and predictive groups stay within
+        :data:`PREDICTIVE_MAX` numbers each; warns when they do not."""
+        size = n_draws * sum(v.numel() for v in self.observed.values())
+        if size <= PREDICTIVE_MAX:
+            return True
+        warn(f"{type(self).__name__} fit: no log_likelihood and posterior_predictive groups "
+             f"({n_draws} draws x {size // n_draws} observations = {size:.2g} numbers each, "
+             f"more than {PREDICTIVE_MAX:.2g}); fit(predictive=True) keeps them, "
+             "fit(predictive=False) leaves them out without this warning", HBOWarning)
+        return False
 
     def _latent_sites(self) -> list[str]:
         """The sites NUTS samples (not observed, not deterministic)."""
