@@ -138,6 +138,18 @@ def test_pointwise_log_likelihood_sums_to_the_log_likelihood_of_each_draw(name):
     assert masked == (["correct"] if name == "irt_missing_responses" else [])
 
 
+@pytest.mark.parametrize("name", list(MODELS))
+def test_prior_predictive_has_the_shape_of_the_data_and_plots(name):
+    model = MODELS[name]()
+    idata = model.sample_prior(draws=40, seed=1)
+    for k, observed in idata.observed_data.items():
+        assert idata.prior_predictive[k].shape == (1, 40, *observed.shape)
+        assert idata.prior_predictive[k].dims[2:] == observed.dims
+    axes = az.plot_ppc(idata, group="prior", num_pp_samples=20, random_seed=0)
+    assert np.asarray(axes).size == len(model.observed)  # one panel per observed site
+    plt.close("all")
+
+
 def test_log_likelihood_group_is_the_normal_density_of_each_draw(noncentered):
     # closed form: log N(y_j; theta_j, sigma_j^2), theta from the same fit's posterior
     idata = noncentered.idata
