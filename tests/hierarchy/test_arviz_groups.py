@@ -263,6 +263,21 @@ def test_flat_prior_has_no_prior_draws_and_says_so():
 
 
 @SHORT_RUN
+def test_groups_leave_the_callers_random_stream_alone():
+    # fit's contract: the run is seeded by seed, the global generators are restored
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    model = EightSchools(**PRIORS)
+    model.sample_prior(20, seed=0)
+    fit = model.fit(chains=2, warmup=50, draws=50, seed=0, progress=False, jit=False)
+    assert torch.equal(torch.get_rng_state(), before)
+    again = model.fit(chains=2, warmup=50, draws=50, seed=0, progress=False, jit=False)
+    for group in ("posterior_predictive", "prior", "prior_predictive"):  # same seed, same draws
+        np.testing.assert_array_equal(fit.idata[group]["y" if "predictive" in group else "mu"],
+                                      again.idata[group]["y" if "predictive" in group else "mu"])
+
+
+@SHORT_RUN
 def test_predictive_false_leaves_the_groups_out():
     fit = EightSchools(**PRIORS).fit(chains=2, warmup=50, draws=50, seed=0, progress=False,
                                      jit=False, predictive=False)

@@ -47,6 +47,13 @@ def _trace(fn: Callable[[], None]) -> poutine.Trace:
     return poutine.trace(fn).get_trace()
 
 
+def _structure(fn: Callable[[], None]) -> poutine.Trace:
+    """A trace read for the model's sites and shapes only: its random draws are thrown away
+    and torch's generator is left as it was (the caller's random stream is the caller's)."""
+    with torch.random.fork_rng(devices=[]):
+        return _trace(fn)
+
+
 def _sample_sites(tr: poutine.Trace) -> Iterator[tuple[str, dict]]:
     for name, site in tr.nodes.items():
         if site["type"] == "sample" and not site_is_subsample(site):
@@ -56,7 +63,7 @@ def _sample_sites(tr: poutine.Trace) -> Iterator[tuple[str, dict]]:
 def plate_nesting(model: Callable[[], None]) -> int:
     """How many batch dimensions the plates of ``model`` use (``-min dim``; 0 without
     plates). Batch dimensions beyond them belong to a site's own distribution."""
-    dims = [f.dim for _, s in _sample_sites(_trace(model)) for f in s["cond_indep_stack"]
+    dims = [f.dim for _, s in _sample_sites(_structure(model)) for f in s["cond_indep_stack"]
             if f.dim is not None]
     return -min(dims, default=0)
 
@@ -66,7 +73,7 @@ def check_plates(model: Callable[[], None]) -> None:
     it is in: the classic ``pyro.deterministic(name, value)`` inside a plate without
     ``event_dim=0`` (pyro then takes every dimension of ``value`` as an event dimension,
     and under an outer plate of draws the site's shape doubles)."""
-    for name, site in _sample_sites(_trace(model)):
+    for name, site in _sample_sites(_structure(model)):
         event_dim = site["fn"].event_dim
         for f in site["cond_indep_stack"]:
             if f.dim is not None and -f.dim <= event_dim:
@@ -81,7 +88,7 @@ def check_plates(model: Callable[[], None]) -> None:
 def improper_sites(model: Callable[[], None]) -> list[str]:
     """Latent sites of ``model`` with an improper prior (``dist.ImproperUniform``): their
     'draws' are placeholders, so no prior draw of the model is a draw from its prior."""
-    tr = _trace(poutine.uncondition(model))
+    tr = _structure(poutine.uncondition(model))
     return [n for n, s in _sample_sites(tr) if isinstance(s["fn"], dist.ImproperUniform)]
 
 
@@ -89,7 +96,7 @@ def observation_mask(model: Callable[[], None], observed: dict[str, torch.Tensor
                      ) -> dict[str, torch.Tensor | None]:
     """Per observed site, the boolean mask (shape of the data) of the entries that enter the
     likelihood, or ``None`` where all do."""
-    tr = _trace(model)
+    tr = _structure(model)
     masks = {}
     for name in observed:
         site = tr.nodes.get(name)
@@ -149,7 +156,7 @@ def pointwise(
     """
     n = len(next(iter(draws.values())))
     nesting = plate_nesting(model)
-    event_dims = {k: s["fn"].event_dim for k, s in _sample_sites(_trace(model))}
+    event_dims = {k: s["fn"].event_dim for k, s in _sample_sites(_structure(model))}
     per_draw = sum(v.numel() for v in observed.values())
     loglik = {k: [] for k in observed}
     predictive = {k: [] for k in observed}
@@ -184,7 +191,7 @@ def prior(model: Callable[[], None], n: int) -> dict[str, torch.Tensor]:
             "them a proper prior (e.g. mu_prior=(0, 5)), or ask for no prior draws"
         )
     nesting = plate_nesting(model)
-    shapes = {k: s["value"].shape for k, s in _sample_sites(_trace(model))}
+    shapes = {k: s["value"].shape for k, s in _sample_sites(_structure(model))}
     per_draw = sum(max(1, torch.Size(s).numel()) for s in shapes.values())
     out = {k: [] for k in shapes}
     for part in _chunks(n, per_draw):
