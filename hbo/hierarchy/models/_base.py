@@ -148,7 +148,10 @@ class HierarchicalModel(ABC):
     ``sample_stats``, ``log_likelihood`` and ``posterior_predictive`` (per observed site,
     ``chain x draw x O``), ``prior`` and ``prior_predictive`` (``1 x prior_draws x ...``)
     and ``observed_data``: ``az.loo``, ``az.waic``, ``az.compare``, ``az.plot_ppc`` work on
-    it as on a PyMC trace. ``README.md`` ("Analysts") has a worked binomial-logit example.
+    it as on a PyMC trace. A model with several observed sites (football's home and away
+    goals) has one ``log_likelihood`` variable each: ``az.loo(idata, var_name=...)`` picks
+    one, or their sum per observation unit (per match) added as a variable of its own gives
+    the joint one. ``README.md`` ("Analysts") has a worked binomial-logit example.
     """
 
     observed: dict[str, torch.Tensor]
