@@ -5,6 +5,7 @@
   of a level and per-group shrinkage.
 - :func:`funnel`: ``log tau`` against a group coefficient, divergent draws marked.
 - :mod:`hbo.diagnostics.plots`: trace, rank and forest plots (ArviZ) saved as PNG.
+- :mod:`hbo.diagnostics.figures`: the ``ax=`` / ``path=`` contract every hbo plot keeps.
 """
 
 from hbo.diagnostics.convergence import ConvergenceReport, convergence

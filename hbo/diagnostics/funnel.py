@@ -16,10 +16,10 @@ import os
 import arviz as az
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 from hbo._numbers import is_integer
 from hbo.diagnostics._input import check_var_names, posterior_of
+from hbo.diagnostics.figures import save, single_axes
 from hbo.errors import InvalidArgumentError, InvalidDataError
 
 #: Labels of the two scatter layers, so that callers (and tests) can find them.
@@ -35,7 +35,7 @@ def funnel(
     group: int = 0,
     ax: Axes | None = None,
     path: str | os.PathLike | None = None,
-) -> Figure:
+) -> Axes:
     """Scatter ``log tau`` against one group's coefficient, divergent draws in red.
 
     Args:
@@ -46,12 +46,12 @@ def funnel(
         scale_param: the group-level standard deviation ``tau > 0`` (y axis: ``log tau``).
         group: position ``0..J-1`` of the group along ``group_param``'s last dimension.
         ax: draw into these axes; by default a new ``Figure`` (no pyplot state).
-        path: if given, save the figure there as PNG.
+        path: if given, save the figure of ``ax`` there as PNG.
 
     Returns:
-        The figure that holds the plot. The regular draws are the scatter labelled
-        :data:`REGULAR_LABEL`, the divergent ones :data:`DIVERGENT_LABEL` (``"divergent
-        (n)"`` in the legend).
+        The Axes drawn on (:mod:`hbo.diagnostics.figures`). The regular draws are the
+        scatter labelled :data:`REGULAR_LABEL`, the divergent ones :data:`DIVERGENT_LABEL`
+        (``"divergent (n)"`` in the legend).
     """
     post = posterior_of(idata)
     check_var_names(post, [group_param], "group_param")
@@ -79,8 +79,7 @@ def funnel(
         raise InvalidDataError(
             f"sample_stats.diverging has {divergent.size} entries for {x.size} draws"
         )
-    if ax is None:
-        ax = Figure(figsize=(5.0, 4.0), layout="constrained").add_subplot()
+    ax = single_axes(ax, width=5.0, height=4.0)
     ax.scatter(x[~divergent], y[~divergent], s=4, alpha=0.35, color="0.35", label=REGULAR_LABEL,
                rasterized=True)
     ax.scatter(x[divergent], y[divergent], s=12, color="tab:red",
@@ -89,7 +88,5 @@ def funnel(
     ax.set_xlabel(f"{group_param}[{coord}]")
     ax.set_ylabel(f"log {scale_param}")
     ax.legend(loc="lower right", fontsize="small")
-    fig = ax.figure
-    if path is not None:
-        fig.savefig(path, format="png", dpi=120)
-    return fig
+    save(ax, path)
+    return ax

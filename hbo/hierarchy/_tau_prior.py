@@ -45,11 +45,36 @@ _SLOPE_TOL = 1e-6
 
 @dataclass(frozen=True)
 class TauPrior:
-    """A prior on ``tau``: unnormalized ``log_density`` and the upper end of its support."""
+    """A prior on ``tau``: unnormalized ``log_density``, the upper end of its support and,
+    for a named proper prior, its ``scale`` (then :meth:`sample` draws from it)."""
 
     name: str
     log_density: LogDensity
     upper: float = np.inf
+    scale: float | None = None
+
+    @property
+    def samplable(self) -> bool:
+        """A named prior with a scale: proper, and :meth:`sample` knows it."""
+        return self.scale is not None
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` draws: ``|N(0, s^2)|``, ``|Cauchy(0, s)|``, ``Exponential(mean s)`` or
+        ``U(0, s)``; :class:`InvalidArgumentError` for a callable or the improper flat
+        prior."""
+        if self.scale is None:
+            raise InvalidArgumentError(
+                f"the {self.name} tau prior cannot be sampled (a callable log-density, or the "
+                "flat prior without an upper bound): give a named prior with tau_scale"
+            )
+        s = self.scale
+        if self.name == "half_normal":
+            return np.abs(rng.normal(0.0, s, n))
+        if self.name == "half_cauchy":
+            return np.abs(s * rng.standard_cauchy(n))
+        if self.name == "exponential":
+            return rng.exponential(s, n)
+        return rng.uniform(0.0, s, n)
 
 
 def make_tau_prior(tau_prior: str | LogDensity, tau_scale: float | None) -> TauPrior:
@@ -70,12 +95,13 @@ def make_tau_prior(tau_prior: str | LogDensity, tau_scale: float | None) -> TauP
         return TauPrior("uniform", lambda tau: np.zeros_like(tau))
     s = _positive_scale(tau_prior, tau_scale)
     if tau_prior == "uniform":
-        return TauPrior("uniform", lambda tau: np.where(tau <= s, 0.0, -np.inf), upper=s)
+        return TauPrior("uniform", lambda tau: np.where(tau <= s, 0.0, -np.inf), upper=s,
+                        scale=s)
     if tau_prior == "half_normal":
-        return TauPrior(tau_prior, lambda tau: -0.5 * (tau / s) ** 2)
+        return TauPrior(tau_prior, lambda tau: -0.5 * (tau / s) ** 2, scale=s)
     if tau_prior == "half_cauchy":
-        return TauPrior(tau_prior, lambda tau: -np.log1p((tau / s) ** 2))
-    return TauPrior(tau_prior, lambda tau: -tau / s)
+        return TauPrior(tau_prior, lambda tau: -np.log1p((tau / s) ** 2), scale=s)
+    return TauPrior(tau_prior, lambda tau: -tau / s, scale=s)
 
 
 def posterior_tail_exponent(

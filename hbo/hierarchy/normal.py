@@ -20,6 +20,7 @@ doi:10.3102/10769986006004377.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,9 @@ from hbo.hierarchy._mixture import mixture_moments, mixture_quantiles
 from hbo.hierarchy._quadrature import LogScaleQuadrature, density_mode, log_scale_quadrature
 from hbo.hierarchy._raw import RemlFit, reml_one_way, summarize_groups
 from hbo.hierarchy._tau_prior import LogDensity, make_tau_prior, posterior_tail_exponent
+
+if TYPE_CHECKING:
+    from arviz import InferenceData
 
 PROBS = (0.025, 0.25, 0.5, 0.75, 0.975)
 _GROUP_CHUNK = 2000
@@ -247,6 +251,52 @@ class NormalHierarchyPosterior:
         theta = mean + np.sqrt((1.0 - b) * self._data.var) * rng.standard_normal(b.shape)
         return {"mu": mu, "tau": tau, "theta": theta}
 
+    def to_inference_data(
+        self, draws: int = 4000, seed: int | None = 0, *, prior_draws: int | None = None
+    ) -> InferenceData:
+        """:meth:`sample` as ArviZ InferenceData, with the groups a NUTS fit of the same model
+        (:class:`hbo.hierarchy.models.EightSchools`) carries, so ``az.loo``, ``az.waic``,
+        ``az.compare`` and ``az.plot_ppc`` take either.
+
+        Groups: ``posterior`` (``mu``, ``tau``, ``theta``; one chain of ``draws``
+        independent draws), ``log_likelihood`` (``y``: ``log N(y_j; theta_j, sigma_j^2)`` per
+        draw and group), ``posterior_predictive`` (``y``: ``y_rep_j = theta_j + sigma_j e``,
+        ``e ~ N(0, 1)``, BDA3 §6.3), ``observed_data`` (``y``), and ``prior`` /
+        ``prior_predictive`` (``prior_draws`` draws of ``mu``, ``tau``, ``theta`` and ``y``;
+        ``None``: 1000 where both priors can be drawn from, a normal ``mu_prior`` and a named
+        tau prior with a scale, else none); dimension ``group``, labelled by the model's
+        labels. No ``sample_stats``: the draws are independent, not a Markov chain.
+        """
+        import arviz as az  # on demand: the exact model itself needs no ArviZ
+
+        model = self.model
+        proper = model.mu_prior is not None and model.tau_prior.samplable
+        if prior_draws is None:
+            prior_draws = 1000 if proper else 0
+        if not (isinstance(prior_draws, int | np.integer) and not isinstance(prior_draws, bool)
+                and prior_draws >= 0):
+            raise InvalidArgumentError(f"prior_draws must be an integer >= 0; got {prior_draws!r}.")
+        if prior_draws and not proper:
+            raise InvalidArgumentError(
+                "prior draws need a normal mu_prior and a named tau prior with tau_scale; "
+                f"this model has mu_prior={model.mu_prior!r}, tau prior {model.tau_prior.name!r}."
+            )
+        rng = np.random.default_rng(seed)
+        post = self.sample(draws, seed=rng)
+        groups = {"posterior": {k: v[None] for k, v in post.items()},
+                  "log_likelihood": {"y": _log_likelihood(model, post["theta"])[None]},
+                  "posterior_predictive": {"y": _replicate(model, post["theta"], rng)[None]}}
+        if prior_draws:
+            loc, scale = model.mu_prior
+            tau = model.tau_prior.sample(prior_draws, rng)
+            mu = rng.normal(loc, scale, prior_draws)
+            theta = mu[:, None] + tau[:, None] * rng.standard_normal((prior_draws, len(model.y)))
+            groups["prior"] = {"mu": mu[None], "tau": tau[None], "theta": theta[None]}
+            groups["prior_predictive"] = {"y": _replicate(model, theta, rng)[None]}
+        return az.from_dict(**groups, observed_data={"y": model.y},
+                            coords={"group": model.labels},
+                            dims={"theta": ["group"], "y": ["group"]})
+
     def _theta_moments(self) -> tuple[np.ndarray, np.ndarray]:
         parts = [mixture_moments(self._quad.weights, *theta_given_tau(
             self._data, self._quad.tau, self._mu_hat, self._v_mu, g))
@@ -265,6 +315,17 @@ class NormalHierarchyPosterior:
         b = var / (var + reml.tau**2)
         blup = (1.0 - b) * self.model.y + b * reml.mu
         return np.concatenate([[reml.mu, reml.tau], blup])
+
+
+def _log_likelihood(model: NormalHierarchy, theta: np.ndarray) -> np.ndarray:
+    """``log N(y_j; theta_j, sigma_j^2)`` per draw of ``theta`` (``S x J``)."""
+    z = (model.y - theta) / model.sigma
+    return -0.5 * np.log(2.0 * np.pi * model.sigma**2) - 0.5 * z**2
+
+
+def _replicate(model: NormalHierarchy, theta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``y_rep = theta + sigma e``, ``e ~ N(0, 1)``, per draw of ``theta`` (``S x J``)."""
+    return theta + model.sigma * rng.standard_normal(theta.shape)
 
 
 def _vector(name: str, values) -> np.ndarray:

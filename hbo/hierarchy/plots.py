@@ -1,7 +1,9 @@
 """Plots of a :class:`~hbo.hierarchy.NormalHierarchyPosterior` (matplotlib, headless).
 
-Each function draws on a new :class:`matplotlib.figure.Figure` (no pyplot global state) and
-returns it; :func:`write_plots` saves all four as PNG files.
+Each function draws one panel into ``ax`` (by default a new pyplot-free
+:class:`matplotlib.figure.Figure`), returns that :class:`~matplotlib.axes.Axes` and saves its
+figure as PNG if given a ``path`` (:mod:`hbo.diagnostics.figures`), so they compose into
+one figure; :func:`write_plots` saves all four as PNG files.
 
 - :func:`forest_plot`: per group, the no-pooling estimate ``y_j +- z sigma_j`` beside the
   partial-pooling posterior mean of ``theta_j`` with its equal-tailed interval, and the
@@ -23,13 +25,15 @@ models, *Technometrics* 48(2), doi:10.1198/004017005000000517.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
+from matplotlib.axes import Axes
 from scipy.special import ndtri
 
+from hbo.diagnostics.figures import save, single_axes
 from hbo.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -40,14 +44,20 @@ _PARTIAL = "tab:blue"
 _POOLED = "tab:red"
 
 
-def forest_plot(posterior: NormalHierarchyPosterior, prob: float = 0.95) -> Figure:
+def forest_plot(
+    posterior: NormalHierarchyPosterior,
+    prob: float = 0.95,
+    *,
+    ax: Axes | None = None,
+    path: str | os.PathLike | None = None,
+) -> Axes:
     """No-pooling vs partial-pooling estimates with ``prob`` intervals, one row per group.
 
     Lines (by label): ``"no pooling"`` at ``y_j`` with ``y_j +- z sigma_j``
     (``z = Phi^-1((1 + prob) / 2)``) and ``"partial pooling"`` at ``E[theta_j | y]`` with the
     equal-tailed posterior interval; a vertical line ``"median of mu"`` (the median exists
     for every proper posterior; the mean of ``mu`` may not). Row ``j`` (top to bottom) is at
-    height ``J - 1 - j`` (``j = 0..J-1``).
+    height ``J - 1 - j`` (``j = 0..J-1``). The legend sits below the axes.
     """
     z, lo_p, hi_p = _interval(prob)
     summary = posterior.summary(probs=(lo_p, 0.5, hi_p))
@@ -55,8 +65,7 @@ def forest_plot(posterior: NormalHierarchyPosterior, prob: float = 0.95) -> Figu
     n_groups = len(model.y)
     rows = np.arange(n_groups)[::-1].astype(float)
     theta = summary.iloc[2:]
-    fig = _figure(width=6.4, height=1.6 + 0.35 * n_groups)
-    ax = fig.add_subplot()
+    ax = single_axes(ax, width=6.4, height=1.8 + 0.35 * n_groups)
     ax.errorbar(model.y, rows + 0.15, xerr=z * model.sigma, fmt="o", color=_NO_POOL,
                 capsize=2, label="no pooling")
     lo, hi = theta.iloc[:, 2].to_numpy(), theta.iloc[:, 4].to_numpy()
@@ -68,17 +77,22 @@ def forest_plot(posterior: NormalHierarchyPosterior, prob: float = 0.95) -> Figu
     ax.set_xlabel(f"effect ({100 * prob:g}% intervals)")
     ax.set_ylabel("group")
     ax.set_title("No pooling vs partial pooling")
-    fig.legend(loc="outside lower center", ncols=3, fontsize="small")
-    return fig
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=3, fontsize="small")
+    save(ax, path)
+    return ax
 
 
-def shrinkage_plot(posterior: NormalHierarchyPosterior) -> Figure:
+def shrinkage_plot(
+    posterior: NormalHierarchyPosterior,
+    *,
+    ax: Axes | None = None,
+    path: str | os.PathLike | None = None,
+) -> Axes:
     """Lines from ``(0, y_j)`` to ``(1, E[theta_j | y])``, one per group, labelled
     ``"group <label>"``; a dashed line ``"complete pooling"`` at the precision-weighted mean."""
     table = posterior.shrinkage()
     pooled = float(posterior.pooling_table()["complete_pooling"].iloc[0])
-    fig = _figure(width=5.0, height=5.0)
-    ax = fig.add_subplot()
+    ax = single_axes(ax, width=5.0, height=5.0)
     for label, row in table.iterrows():
         ax.plot([0.0, 1.0], [row["y"], row["theta_mean"]], "o-", color=_PARTIAL, alpha=0.8,
                 label=f"group {label}")
@@ -90,10 +104,17 @@ def shrinkage_plot(posterior: NormalHierarchyPosterior) -> Figure:
     ax.set_xlim(-0.3, 1.2)
     ax.set_ylabel("estimate")
     ax.set_title("Shrinkage toward the population mean")
-    return fig
+    save(ax, path)
+    return ax
 
 
-def tau_posterior_plot(posterior: NormalHierarchyPosterior, upper_prob: float = 0.995) -> Figure:
+def tau_posterior_plot(
+    posterior: NormalHierarchyPosterior,
+    upper_prob: float = 0.995,
+    *,
+    ax: Axes | None = None,
+    path: str | os.PathLike | None = None,
+) -> Axes:
     """``p(tau | y)`` (line ``"p(tau | y)"``) on ``[0, q_upper]``, ``q_upper`` its
     ``upper_prob`` quantile; vertical lines ``"median"`` and, for raw observations,
     ``"REML"``."""
@@ -103,8 +124,7 @@ def tau_posterior_plot(posterior: NormalHierarchyPosterior, upper_prob: float = 
     summary = posterior.summary(probs=(0.5, upper_prob))
     top = float(summary.loc["tau", f"{100 * upper_prob:g}%"])
     shown = grid[grid["tau"] <= top]
-    fig = _figure(width=6.0, height=4.0)
-    ax = fig.add_subplot()
+    ax = single_axes(ax, width=6.0, height=4.0)
     ax.plot(shown["tau"], shown["density"], color=_PARTIAL, label="p(tau | y)")
     ax.axvline(summary.loc["tau", "50%"], color=_NO_POOL, ls=":", label="median")
     reml = posterior.model.reml
@@ -116,10 +136,17 @@ def tau_posterior_plot(posterior: NormalHierarchyPosterior, upper_prob: float = 
     ax.set_ylabel("posterior density")
     ax.set_title("Marginal posterior of tau")
     ax.legend(loc="best", fontsize="small")
-    return fig
+    save(ax, path)
+    return ax
 
 
-def funnel_plot(posterior: NormalHierarchyPosterior, prob: float = 0.95) -> Figure:
+def funnel_plot(
+    posterior: NormalHierarchyPosterior,
+    prob: float = 0.95,
+    *,
+    ax: Axes | None = None,
+    path: str | os.PathLike | None = None,
+) -> Axes:
     """Points ``|y_j - mu_med|`` (collection ``"groups"``) against ``n_j`` for raw
     observations, else against ``sigma_j``; lines ``"tau = 0"`` (``z sigma``) and
     ``"tau = median"`` (``z sqrt(sigma^2 + tau_med^2)``) over a grid of the x axis."""
@@ -128,8 +155,7 @@ def funnel_plot(posterior: NormalHierarchyPosterior, prob: float = 0.95) -> Figu
     medians = posterior.summary(probs=(0.5,))["50%"]
     dev = np.abs(model.y - medians["mu"])
     tau_med = float(medians["tau"])
-    fig = _figure(width=6.0, height=4.0)
-    ax = fig.add_subplot()
+    ax = single_axes(ax, width=6.0, height=4.0)
     if model.n is not None:
         x = model.n
         within_sd = float(np.mean(model.sigma * np.sqrt(model.n)))  # s_pooled, same for all j
@@ -148,7 +174,8 @@ def funnel_plot(posterior: NormalHierarchyPosterior, prob: float = 0.95) -> Figu
     ax.set_ylabel("$|y_j - \\mathrm{median}(\\mu)|$")
     ax.set_title(f"Funnel plot ({100 * prob:g}% bands)")
     ax.legend(loc="best", fontsize="small")
-    return fig
+    save(ax, path)
+    return ax
 
 
 def write_plots(
@@ -163,7 +190,7 @@ def write_plots(
     paths = {}
     for name, make in makers.items():
         paths[name] = directory / f"{prefix}{name}.png"
-        make(posterior).savefig(paths[name], format="png", dpi=120)
+        make(posterior, path=paths[name])
     return paths
 
 
@@ -174,6 +201,3 @@ def _interval(prob: float) -> tuple[float, float, float]:
     tail = 0.5 * (1.0 - prob)
     return float(ndtri(1.0 - tail)), tail, 1.0 - tail
 
-
-def _figure(width: float, height: float) -> Figure:
-    return Figure(figsize=(width, height), layout="constrained")

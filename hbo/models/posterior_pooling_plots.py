@@ -9,35 +9,37 @@
   (:func:`hbo.diagnostics.funnel`), divergent draws in red; in the non-centered
   coordinates the cloud has no neck.
 
-All build :class:`matplotlib.figure.Figure` directly (no pyplot state; headless).
+Each has one panel per group or hyperparameter, so each returns the Figure; ``ax=`` takes
+the caller's Axes, one per panel in the order of ``report``'s groups (hyperparameters for
+:func:`shrinkage_figure`), and then leaves the figure's title and shared legend to the
+caller; without it the plot makes a pyplot-free Figure (headless) with both; ``path=`` saves
+PNG (:mod:`hbo.diagnostics.figures`).
 """
 
 from __future__ import annotations
 
-import math
+import os
+from collections.abc import Sequence
 
 import arviz as az
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
+from hbo.diagnostics.figures import panel_axes, save
 from hbo.diagnostics.funnel import funnel
 
-
-def _grid(n: int, width: float = 3.6, height: float = 3.0) -> tuple[Figure, np.ndarray]:
-    cols = min(n, 4)
-    rows = math.ceil(n / cols)
-    fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    return fig, axes
+Panels = Sequence[Axes] | np.ndarray
 
 
-def tau_figure(report) -> Figure:
-    """Histogram of the tau draws of every group with the Half-Normal prior density."""
+def tau_figure(
+    report, *, ax: Panels | None = None, path: str | os.PathLike | None = None
+) -> Figure:
+    """Histogram of the tau draws of every group with the Half-Normal prior density; one
+    panel per group of ``report.tau_draws``."""
     groups = list(report.tau_draws)
-    fig, axes = _grid(len(groups))
+    fig, axes, made = panel_axes(ax, len(groups))
     for ax, g in zip(axes, groups, strict=False):
         draws = report.tau_draws[g]
         scale = report.tau_scales[g]
@@ -53,15 +55,20 @@ def tau_figure(report) -> Figure:
                      fontsize="medium")
         ax.set_xlabel("tau (spread of log values between tasks)")
         ax.legend(fontsize="x-small")
-    fig.suptitle("How different are the tasks? Posterior of each tau (90% interval in title)")
+    if made:
+        fig.suptitle("How different are the tasks? Posterior of each tau (90% interval in title)")
+    save(fig, path)
     return fig
 
 
-def shrinkage_figure(report) -> Figure:
-    """Per-task posterior value with 90% interval against the shared value, per hyperparameter."""
+def shrinkage_figure(
+    report, *, ax: Panels | None = None, path: str | os.PathLike | None = None
+) -> Figure:
+    """Per-task posterior value with 90% interval against the shared value; one panel per
+    hyperparameter, in the order of ``report.tasks``."""
     hypers = list(dict.fromkeys(report.tasks.index.get_level_values("hyperparameter")))
     tasks = list(dict.fromkeys(report.tasks.index.get_level_values("task")))
-    fig, axes = _grid(len(hypers), width=4.0, height=0.5 * len(tasks) + 1.6)
+    fig, axes, made = panel_axes(ax, len(hypers), width=4.0, height=0.5 * len(tasks) + 1.6)
     y = np.arange(len(tasks))
     for ax, name in zip(axes, hypers, strict=False):
         rows = report.tasks.xs(name, level="hyperparameter").loc[tasks]
@@ -81,17 +88,22 @@ def shrinkage_figure(report) -> Figure:
         ax.set_yticks(y, tasks)
         ax.set_ylim(len(tasks) - 0.5, -0.5)
         ax.set_title(name, fontsize="medium")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", fontsize="small")
-    fig.suptitle("Per-task hyperparameters (median, 90% interval) and posterior shrinkage B "
-                 "toward the shared value (0 = own data, 1 = fully pooled; target in red)")
+    if made:
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", fontsize="small")
+        fig.suptitle("Per-task hyperparameters (median, 90% interval) and posterior shrinkage "
+                     "B toward the shared value (0 = own data, 1 = fully pooled; target in red)")
+    save(fig, path)
     return fig
 
 
-def funnel_figure(report) -> Figure:
-    """``log tau`` against the target's ``z`` for each group whose tau was sampled."""
+def funnel_figure(
+    report, *, ax: Panels | None = None, path: str | os.PathLike | None = None
+) -> Figure:
+    """``log tau`` against the target's ``z``; one panel per group whose tau was sampled
+    (in the order of ``report.log_tau_z``; one empty panel if none was)."""
     groups = [g for g, (log_tau, _, _) in report.log_tau_z.items() if np.ptp(log_tau) > 0]
-    fig, axes = _grid(max(len(groups), 1))
+    fig, axes, made = panel_axes(ax, max(len(groups), 1))
     for ax, g in zip(axes, groups, strict=False):
         log_tau, z, divergent = report.log_tau_z[g]
         idata = az.from_dict(
@@ -102,5 +114,8 @@ def funnel_figure(report) -> Figure:
         funnel(idata, "z", "tau", ax=ax)
         ax.set_xlabel(f"z of the target ({g}{'[0]' if g == 'lengthscale' else ''})")
         ax.set_ylabel(f"log tau of {g}")
-    fig.suptitle("Funnel check: log tau against the target's z (non-centered: no neck expected)")
+    if made:
+        fig.suptitle("Funnel check: log tau against the target's z (non-centered: no neck "
+                     "expected)")
+    save(fig, path)
     return fig

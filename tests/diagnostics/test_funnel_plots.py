@@ -23,23 +23,23 @@ def idata(rng):
                         dims={"theta": ["school"]}, coords={"school": ["A", "B", "C"]})
 
 
-def _layer(fig, label):
-    (ax,) = fig.axes
+def _layer(ax, label):
     (coll,) = [c for c in ax.collections if c.get_label().startswith(label)]
     return coll.get_offsets()
 
 
 def test_funnel_marks_exactly_the_divergent_draws(idata, tmp_path):
     path = tmp_path / "funnel.png"
-    fig = funnel(idata, "theta", "tau", group=1, path=path)
+    ax = funnel(idata, "theta", "tau", group=1, path=path)
     div = idata.sample_stats["diverging"].values.reshape(-1)
     x = idata.posterior["theta"].values[..., 1].reshape(-1)
     y = np.log(idata.posterior["tau"].values.reshape(-1))
     assert 5 < div.sum() < 200  # the fixture has divergences and regular draws
-    np.testing.assert_allclose(_layer(fig, DIVERGENT_LABEL), np.column_stack([x[div], y[div]]))
-    np.testing.assert_allclose(_layer(fig, REGULAR_LABEL), np.column_stack([x[~div], y[~div]]))
-    assert fig.axes[0].get_xlabel() == "theta[B]" and fig.axes[0].get_ylabel() == "log tau"
-    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    np.testing.assert_allclose(_layer(ax, DIVERGENT_LABEL), np.column_stack([x[div], y[div]]))
+    np.testing.assert_allclose(_layer(ax, REGULAR_LABEL), np.column_stack([x[~div], y[~div]]))
+    assert ax.get_xlabel() == "theta[B]" and ax.get_ylabel() == "log tau"
+    assert ax.figure.axes == [ax]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert f"{DIVERGENT_LABEL} ({div.sum()})" in legend
     image = imread(path)
     assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > 300
@@ -48,10 +48,9 @@ def test_funnel_marks_exactly_the_divergent_draws(idata, tmp_path):
 def test_funnel_without_sample_stats_marks_nothing_and_draws_into_given_axes(idata):
     plain = az.from_dict(posterior={k: idata.posterior[k].values for k in ("theta", "tau")})
     ax = Figure().add_subplot()
-    fig = funnel(plain, "theta", "tau", ax=ax)
-    assert fig is ax.figure
-    assert len(_layer(fig, DIVERGENT_LABEL)) == 0
-    assert len(_layer(fig, REGULAR_LABEL)) == 600
+    assert funnel(plain, "theta", "tau", ax=ax) is ax
+    assert len(_layer(ax, DIVERGENT_LABEL)) == 0
+    assert len(_layer(ax, REGULAR_LABEL)) == 600
 
 
 def test_funnel_bad_input(idata):
@@ -98,3 +97,20 @@ def test_forest_plot_shows_the_rank_normalized_split_r_hat(rng):
     labels = [t.get_text() for t in forest.get_yticklabels()]
     ticks = dict(zip(forest.get_yticks(), labels, strict=True))
     assert ticks[max(y)] == "mu" and ticks[np.sort(y)[-2]] == "theta[A]"
+
+
+def test_diagnostic_plots_draw_into_the_callers_axes(idata, tmp_path):
+    # one figure of the caller's: a funnel, a trace (2 variables x 2 panels) and a forest
+    fig = Figure(figsize=(14, 8), layout="constrained")
+    grid = fig.subplots(2, 4)
+    path = tmp_path / "composed.png"
+    assert funnel(idata, "theta", "tau", ax=grid[0, 0]) is grid[0, 0]
+    assert trace_plot(idata, ["mu", "tau"], ax=grid[:, 1:3], path=path) is fig
+    assert forest_plot(idata, ["mu"], ax=[grid[0, 3], grid[1, 3]]) is fig
+    assert len(fig.axes) == 8  # no panel added, none taken away
+    assert imread(path).ndim == 3
+    assert grid[1, 3].get_ylim() == grid[0, 3].get_ylim()  # R-hat beside its forest row
+    with pytest.raises(InvalidArgumentError, match="4 matplotlib Axes"):
+        trace_plot(idata, ["mu", "tau"], ax=grid[0, :3])
+    with pytest.raises(InvalidArgumentError, match="one figure"):
+        rank_plot(idata, ["theta"], ax=[grid[0, 0], grid[0, 1], Figure().add_subplot()])

@@ -1,27 +1,19 @@
-"""Integer arguments of the diagnostics: any integer type (numpy's too), never a bool."""
+"""Integer arguments of the diagnostics: any integer type (numpy's too), never a bool.
+(SBC's moved with it: tests/hierarchy/test_sbc_nuts_models.py.)"""
 
 import arviz as az
 import numpy as np
-import pandas as pd
 import pytest
 
 from hbo.diagnostics import funnel
 from hbo.diagnostics.funnel import REGULAR_LABEL
-from hbo.diagnostics.sbc import SBCResult
 from hbo.errors import InvalidArgumentError
-
-
-def test_sbc_uniformity_accepts_numpy_integer_bins():
-    result = SBCResult(pd.DataFrame({"x": np.arange(10 * 22) % 22}), n_ranks=22)
-    pd.testing.assert_frame_equal(result.uniformity(np.int64(11)), result.uniformity(11))
-    with pytest.raises(InvalidArgumentError, match="bins must be an integer"):
-        result.uniformity(True)
 
 
 def test_funnel_group_accepts_numpy_integers_not_bools(rng):
     idata = az.from_dict(posterior={"theta": rng.normal(size=(2, 50, 3)),
                                     "tau": np.exp(rng.normal(size=(2, 50)))})
-    (ax,) = funnel(idata, "theta", "tau", group=np.int64(1)).axes
+    ax = funnel(idata, "theta", "tau", group=np.int64(1))
     (drawn,) = [c for c in ax.collections if c.get_label().startswith(REGULAR_LABEL)]
     np.testing.assert_allclose(drawn.get_offsets()[:, 0],
                                idata.posterior["theta"].values[..., 1].reshape(-1))

@@ -79,8 +79,7 @@ def test_centered_diverges_and_non_centered_does_not(centered, noncentered):
 
 
 def test_centered_divergences_sit_in_the_neck_of_the_funnel(centered):
-    fig = funnel(centered.idata, "theta", "tau")
-    (ax,) = fig.axes
+    ax = funnel(centered.idata, "theta", "tau")
     (div,) = [c for c in ax.collections if c.get_label().startswith(DIVERGENT_LABEL)]
     log_tau = np.log(centered.draws("tau"))
     # divergences happen where the curvature is large: small tau

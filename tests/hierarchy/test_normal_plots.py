@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from scipy.special import ndtri
 
 from hbo.errors import InvalidArgumentError
@@ -55,7 +57,7 @@ def test_write_plots_writes_four_pngs(fit, tmp_path):
 
 
 def test_forest_plot_values(fit):
-    ax = forest_plot(fit, prob=0.9).axes[0]
+    ax = forest_plot(fit, prob=0.9)
     z = ndtri(0.95)
     x, lo, hi = _errorbar(ax, "no pooling")
     np.testing.assert_allclose(x, Y)
@@ -72,7 +74,7 @@ def test_forest_plot_values(fit):
 
 
 def test_shrinkage_plot_values(fit):
-    ax = shrinkage_plot(fit).axes[0]
+    ax = shrinkage_plot(fit)
     theta_mean = fit.shrinkage()["theta_mean"].to_numpy()
     for label, y, target in zip("ABCDEFGH", Y, theta_mean, strict=True):
         line = _line(ax, f"group {label}")
@@ -83,7 +85,7 @@ def test_shrinkage_plot_values(fit):
 
 
 def test_tau_posterior_plot_values(fit, raw_fit):
-    ax = tau_posterior_plot(fit).axes[0]
+    ax = tau_posterior_plot(fit)
     line = _line(ax, "p(tau | y)")
     grid = fit.tau_posterior()
     top = fit.summary(probs=(0.995,)).loc["tau", "99.5%"]
@@ -93,14 +95,14 @@ def test_tau_posterior_plot_values(fit, raw_fit):
     assert _line(ax, "median").get_xdata()[0] == pytest.approx(
         fit.summary(probs=(0.5,)).loc["tau", "50%"])
     assert not [ln for ln in ax.get_lines() if ln.get_label() == "REML"]
-    raw_ax = tau_posterior_plot(raw_fit).axes[0]
+    raw_ax = tau_posterior_plot(raw_fit)
     assert _line(raw_ax, "REML").get_xdata()[0] == raw_fit.model.reml.tau
     with pytest.raises(InvalidArgumentError, match="upper_prob"):
         tau_posterior_plot(fit, upper_prob=1.0)
 
 
 def test_funnel_plot_against_sigma(fit):
-    ax = funnel_plot(fit).axes[0]
+    ax = funnel_plot(fit)
     (points,) = [c for c in ax.collections if c.get_label() == "groups"]
     xy = points.get_offsets()
     mu_med = fit.summary(probs=(0.5,)).loc["mu", "50%"]
@@ -113,7 +115,7 @@ def test_funnel_plot_against_sigma(fit):
 
 def test_funnel_plot_against_group_size(raw_fit):
     """With raw observations the x axis is n_j and the tau = 0 band is z s_pooled / sqrt(n)."""
-    ax = funnel_plot(raw_fit, prob=0.5).axes[0]
+    ax = funnel_plot(raw_fit, prob=0.5)
     (points,) = [c for c in ax.collections if c.get_label() == "groups"]
     np.testing.assert_allclose(points.get_offsets()[:, 0], raw_fit.model.n)
     s_pooled = raw_fit.model.sigma[0] * np.sqrt(raw_fit.model.n[0])
@@ -131,3 +133,17 @@ def test_funnel_plot_against_group_size(raw_fit):
 def test_bad_probability_raises(fit, plot):
     with pytest.raises(InvalidArgumentError, match="prob must lie in"):
         plot(fit, prob=1.5)
+
+
+def test_plots_compose_into_one_figure_of_the_callers(fit, tmp_path):
+    fig = Figure(figsize=(12, 8), layout="constrained")
+    axes = fig.subplots(2, 2).ravel()
+    plots = (forest_plot, shrinkage_plot, tau_posterior_plot, funnel_plot)
+    path = tmp_path / "all.png"
+    for plot, ax in zip(plots, axes, strict=True):
+        assert plot(fit, ax=ax, path=path) is ax
+    assert fig.axes == list(axes)  # nothing added: no new axes, no figure of their own
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    assert isinstance(forest_plot(fit), Axes)  # without ax: the axes of a new figure
+    with pytest.raises(InvalidArgumentError, match="Axes"):
+        forest_plot(fit, ax=fig)

@@ -13,15 +13,16 @@ non-centered runs below have ESS per draw around 0.3 to 1, i.e. autocorrelation 
 import warnings
 
 import numpy as np
+import pandas as pd
 import pyro
 import pytest
 import torch
 
 from hbo._warnings import ConvergenceWarning
-from hbo.diagnostics.sbc import SBCResult, sbc
 from hbo.errors import InvalidArgumentError
 from hbo.hierarchy.models import EightSchools, HierarchicalModel
 from hbo.hierarchy.models._base import DTYPE, normal
+from hbo.hierarchy.sbc import SBCResult, sbc
 
 N_REP, DRAWS, THIN, BINS = 100, 100, 5, 7
 LEVEL = 0.01
@@ -112,3 +113,10 @@ def test_sbc_arguments_are_checked():
         warnings.simplefilter("error", ConvergenceWarning)  # sbc keeps its own fits quiet
         small = sbc(EightSchools(), 3, batch_size=2, warmup=20, draws=10, thin=5, seed=0)
     assert len(small.ranks) == 3 and small.n_ranks == 3
+
+
+def test_sbc_uniformity_accepts_numpy_integer_bins():
+    result = SBCResult(pd.DataFrame({"x": np.arange(10 * 22) % 22}), n_ranks=22)
+    pd.testing.assert_frame_equal(result.uniformity(np.int64(11)), result.uniformity(11))
+    with pytest.raises(InvalidArgumentError, match="bins must be an integer"):
+        result.uniformity(True)

@@ -1,9 +1,12 @@
 """Hierarchical models without a closed form, fitted with NUTS (pyro) and checked with ArviZ.
 
 Each model is a small class; ``fit(chains=4, warmup=..., draws=..., seed=...)`` returns a
-:class:`FitResult` with ``.idata`` (ArviZ ``InferenceData``), ``.summary()`` and
-``.convergence()``. Each seed model ships a data set (real or simulated with known truth)
-through a loader or simulator beside it.
+:class:`FitResult` with ``.idata`` (ArviZ ``InferenceData``: posterior, sample_stats,
+log_likelihood, posterior_predictive, prior, prior_predictive, observed_data),
+``.summary()`` and ``.convergence()``; ``sample_prior(draws)`` draws the prior alone. Each
+seed model ships a data set (real or simulated with known truth) through a loader or
+simulator beside it. A model of your own subclasses :class:`HierarchicalModel` (also
+``hbo.hierarchy.HierarchicalModel``).
 """
 
 from hbo.hierarchy.models._base import FitResult, HierarchicalModel

@@ -11,7 +11,8 @@ pyro's kernel itself (:mod:`hbo.hierarchy.models._nuts`); it then adds the model
 generated quantities (:meth:`HierarchicalModel.generated_quantities`) and builds an ArviZ
 ``InferenceData`` with ``posterior`` (latent and ``pyro.deterministic`` sites),
 ``sample_stats`` (``diverging``, ``energy``, ``tree_depth``, ``n_steps``, ``step_size``,
-``lp``) and ``observed_data``.
+``lp``) and ``observed_data``, plus ``log_likelihood``, ``posterior_predictive``, ``prior``
+and ``prior_predictive`` from the same program (:mod:`hbo.hierarchy.models._predictive`).
 
 Models must be written so that a leading batch dimension broadcasts (plates with explicit
 ``dim``, gathers with ``x[..., idx]``): deterministic sites are recomputed for all draws in
@@ -23,7 +24,6 @@ from __future__ import annotations
 import copy
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from typing import Any
 
 import arviz as az
@@ -36,14 +36,18 @@ from pyro.infer import Predictive
 from pyro.infer.mcmc.util import initialize_model
 from pyro.poutine.util import site_is_subsample
 
-from hbo._warnings import ConvergenceWarning, warn
-from hbo.diagnostics.convergence import ConvergenceReport, convergence
+from hbo._warnings import ConvergenceWarning, HBOWarning, warn
+from hbo.diagnostics.convergence import convergence
 from hbo.errors import InvalidArgumentError, InvalidDataError
+from hbo.hierarchy.models import _predictive
 from hbo.hierarchy.models._nuts import SAMPLERS, run_chains, seeded
 from hbo.hierarchy.models._potential import FlatPotential
+from hbo.hierarchy.models._result import FitResult
 
 DTYPE = torch.float64
 SCALE_PRIORS = ("half_normal", "half_cauchy", "exponential", "uniform")
+#: Most numbers the log_likelihood or posterior_predictive group holds by default (fit).
+PREDICTIVE_MAX = 25_000_000
 
 
 def as_tensor(x: Any, name: str, dtype: torch.dtype = DTYPE, ndim: int = 1) -> torch.Tensor:
@@ -119,52 +123,35 @@ def flat() -> dist.Distribution:
     return _Flat(dist.constraints.real, torch.Size(), torch.Size())
 
 
-@dataclass
-class FitResult:
-    """The NUTS run of a model: ``idata`` (ArviZ InferenceData) and its summaries.
-
-    Attributes:
-        idata: posterior (``chain x draw x ...``), sample_stats and observed_data.
-        settings: the arguments of the ``fit`` call that produced it.
-    """
-
-    idata: az.InferenceData
-    settings: dict[str, Any] = field(default_factory=dict)
-    _report: ConvergenceReport | None = field(default=None, repr=False)
-
-    def summary(
-        self, var_names: list[str] | None = None, hdi_prob: float = 0.94
-    ) -> pd.DataFrame:
-        """ArviZ summary (``mean``, ``sd``, ``hdi_*``, ``mcse_*``, ``ess_*``, ``r_hat``)
-        plus the equal-tailed ``2.5%``, ``50%``, ``97.5%`` quantiles; one row per scalar
-        (``"theta[1]"``...)."""
-        quantiles = {
-            q: (lambda x, p=p: np.quantile(x, p))
-            for q, p in (("2.5%", 0.025), ("50%", 0.5), ("97.5%", 0.975))
-        }
-        return az.summary(
-            self.idata, var_names=var_names, hdi_prob=hdi_prob, stat_funcs=quantiles,
-            round_to="none",
-        )
-
-    def convergence(self, **thresholds: Any) -> ConvergenceReport:
-        """:func:`hbo.diagnostics.convergence` of this run (thresholds as keywords)."""
-        if not thresholds and self._report is not None:
-            return self._report
-        return convergence(self.idata, **thresholds)
-
-    def draws(self, name: str) -> np.ndarray:
-        """Posterior draws of ``name`` with chains merged: shape ``(chains * draws, ...)``."""
-        v = self.idata.posterior[name].values
-        return v.reshape((-1, *v.shape[2:]))
-
-
 class HierarchicalModel(ABC):
-    """A hierarchical model written in pyro and fitted with NUTS.
+    """A hierarchical model written in pyro and fitted with NUTS: subclass it for your own.
 
-    Subclasses set ``self.observed`` (site name -> tensor, used as ``obs=`` in
-    :meth:`model`), ``self.coords`` and ``self.dims`` (ArviZ labels) in their constructor and
-    implement :meth:`model`.
+    Use it for a model without a closed form (:class:`hbo.hierarchy.NormalHierarchy` is
+    exact for normal data with known standard errors). A subclass writes:
+
+    - ``__init__``: sets ``self.observed`` (site name -> float64 tensor of data, shape ``O``
+      per site; the ``obs=`` of :meth:`model`), ``self.coords`` (dimension name -> labels)
+      and ``self.dims`` (site name -> dimension names, without ``chain`` and ``draw``), as
+      ArviZ's ``from_dict`` takes them;
+    - :meth:`model`: the pyro program with no arguments. Latent sites
+      (``pyro.sample(name, prior)``), derived quantities
+      (``pyro.deterministic(name, value, event_dim=0)`` inside a plate) and one observed
+      site per data tensor (``pyro.sample(name, likelihood, obs=self.observed[name])``),
+      each observation one scalar distribution. It must broadcast over a leading batch of
+      draws: plates with an explicit ``dim``, arithmetic that broadcasts (``mu + tau * z``,
+      gathers as ``x[..., idx]``), no Python branching on parameter values. Priors in
+      float64 (``dist.Normal(torch.tensor(0.0, dtype=torch.float64), 1.0)``);
+    - optionally :meth:`generated_quantities`.
+
+    :meth:`fit` then returns a :class:`FitResult` whose ``idata`` holds the groups
+    ``posterior`` (latent and deterministic sites, ``chain x draw x ...``),
+    ``sample_stats``, ``log_likelihood`` and ``posterior_predictive`` (per observed site,
+    ``chain x draw x O``), ``prior`` and ``prior_predictive`` (``1 x prior_draws x ...``)
+    and ``observed_data``: ``az.loo``, ``az.waic``, ``az.compare``, ``az.plot_ppc`` work on
+    it as on a PyMC trace. A model with several observed sites (football's home and away
+    goals) has one ``log_likelihood`` variable each: ``az.loo(idata, var_name=...)`` picks
+    one, or their sum per observation unit (per match) added as a variable of its own gives
+    the joint one. ``README.md`` ("Analysts") has a worked binomial-logit example.
     """
 
     observed: dict[str, torch.Tensor]
@@ -200,8 +187,7 @@ class HierarchicalModel(ABC):
         """
         with seeded(seed):
             tr = poutine.trace(poutine.uncondition(self.model)).get_trace()
-        improper = [n for n, s in tr.nodes.items()
-                    if s["type"] == "sample" and isinstance(s["fn"], dist.ImproperUniform)]
+        improper = _predictive.improper_sites(self.model)
         if improper:
             raise InvalidArgumentError(
                 f"prior_draw needs proper priors; {type(self).__name__} has flat priors on "
@@ -225,6 +211,8 @@ class HierarchicalModel(ABC):
         sampler: str = "hbo",
         progress: bool = True,
         parallel: bool = True,
+        predictive: bool | None = None,
+        prior_draws: int | None = None,
     ) -> FitResult:
         """Sample the posterior with NUTS, ``chains`` chains at once where the machine allows.
 
@@ -279,14 +267,26 @@ class HierarchicalModel(ABC):
                 after another. A forked chain runs on one thread; at one thread the draws
                 are the same either way. Eight Schools, 4 x (500 + 500), compiled, 2 cores:
                 1.1 s against 1.7 s in sequence.
+            predictive: add the groups ``log_likelihood`` (``log p(y_i | theta)`` per draw
+                and observation, for ``az.loo``, ``az.waic``, ``az.compare``) and
+                ``posterior_predictive`` (``y_rep ~ p(y | theta)`` per draw, for
+                ``az.plot_ppc``), named and shaped as ``observed_data``
+                (:mod:`hbo.hierarchy.models._predictive`). Each holds ``chains x draws x
+                N`` numbers for ``N`` observations; ``None``: on up to
+                :data:`PREDICTIVE_MAX` numbers per group (200 MB in float64), beyond that
+                off with an :class:`hbo.HBOWarning` (IRT's 30,000 responses x 4,000 draws
+                are 1.2e8); ``True`` / ``False``: on / off whatever the size.
+            prior_draws: draws of the prior and prior predictive (groups ``prior`` and
+                ``prior_predictive``, chain dimension 1), as :meth:`sample_prior`; ``None``:
+                1000 if the model's priors are all proper and ``predictive`` is on, else 0
+                (a flat prior has no draws); 0: none.
 
         Returns:
             A :class:`FitResult`. Warns :class:`hbo._warnings.ConvergenceWarning` when its
             convergence report is not ok, naming what failed.
         """
         for name, v, lo in (("chains", chains, 1), ("warmup", warmup, 0), ("draws", draws, 1)):
-            if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < lo:
-                raise InvalidArgumentError(f"{name} must be an integer >= {lo}, got {v!r}")
+            _check_count(name, v, lo)
         if not 0.0 < target_accept < 1.0:
             raise InvalidArgumentError(f"target_accept must lie in (0, 1), got {target_accept}")
         if not isinstance(max_tree_depth, int) or max_tree_depth < 1:
@@ -298,6 +298,22 @@ class HierarchicalModel(ABC):
                 raise InvalidArgumentError(f"{name} must be True or False, got {flag!r}")
         if sampler not in SAMPLERS:
             raise InvalidArgumentError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+        if predictive is None:
+            predictive = self._predictive_fits(chains * draws)
+        if not isinstance(predictive, bool):
+            raise InvalidArgumentError(
+                f"predictive must be True, False or None, got {predictive!r}"
+            )
+        improper = _predictive.improper_sites(self.model)
+        if prior_draws is None:
+            prior_draws = 1000 if predictive and not improper else 0
+        _check_count("prior_draws", prior_draws, 0)
+        if prior_draws and improper:  # before sampling, not after
+            raise InvalidArgumentError(
+                f"prior_draws={prior_draws}, but {type(self).__name__} has flat priors on "
+                f"{improper}: give them a proper prior or leave prior_draws at 0"
+            )
+        _predictive.check_plates(self.model)
         copies = chains if vectorize else 1
         first_chain = int(np.random.SeedSequence(seed).generate_state(1)[0])
         with seeded(first_chain):  # the layout and potential (one compilation for all chains)
@@ -321,9 +337,15 @@ class HierarchicalModel(ABC):
             samples.append({k: transforms[k].inv(v) if k in transforms else v
                             for k, v in unconstrained.items()})
         idata = self._inference_data(samples, stats, max_tree_depth)
+        if predictive and self.observed:
+            with seeded(_substream(seed, 1)):
+                idata.extend(self._predictive_groups(idata))
+        if prior_draws:
+            idata.extend(self.sample_prior(prior_draws, seed=_substream(seed, 2)))
         settings = dict(chains=chains, warmup=warmup, draws=draws, seed=seed,
                         target_accept=target_accept, max_tree_depth=max_tree_depth, jit=jit,
-                        vectorize=vectorize, sampler=sampler, parallel=parallel)
+                        vectorize=vectorize, sampler=sampler, parallel=parallel,
+                        predictive=predictive, prior_draws=prior_draws)
         result = FitResult(idata, settings)
         result._report = convergence(idata)
         if not result._report.ok:
@@ -358,12 +380,13 @@ class HierarchicalModel(ABC):
         for k, v in generated.items():
             posterior[k] = v.reshape(n_chains, n_draws, *v.shape[1:]).numpy()
         sample_stats = {k: np.array([s[k] for s in stats]) for k in stats[0]}
+        masks = _predictive.observation_mask(self.model, self.observed)
         idata = az.from_dict(
             posterior=posterior,
             sample_stats=sample_stats,
-            observed_data={k: v.numpy() for k, v in self.observed.items()},
+            observed_data=self._observed_data(masks),
             coords=self.coords,
-            dims=self.dims,
+            dims=self._dims(masks),
         )
         # az.from_dict drops ``attrs`` (ArviZ 0.2x); without them the tree-depth saturation
         # of the convergence report could not be computed
@@ -375,3 +398,92 @@ class HierarchicalModel(ABC):
         with seeded(0):  # a prior run of the model: leave the caller's RNG alone
             tr = poutine.trace(self.model).get_trace()
         return [n for n, s in tr.nodes.items() if s.get("infer", {}).get("_deterministic")]
+
+    def sample_prior(self, draws: int = 1000, seed: int = 0) -> az.InferenceData:
+        """Draws from the prior and the prior predictive, as PyMC's ``sample_prior_predictive``.
+
+        ``theta^(s) ~ p(theta)`` (every latent and deterministic site) and
+        ``y^(s) ~ p(y | theta^(s))`` (every observed site), ``s = 1..draws``, in one
+        vectorized pass of the model (:func:`hbo.hierarchy.models._predictive.prior`).
+        :meth:`generated_quantities` are posterior-side and not drawn here.
+
+        Returns:
+            InferenceData with groups ``prior`` and ``prior_predictive`` (``1 x draws x
+            ...``) and ``observed_data``; ``fit_result.idata.extend(...)`` it to compare
+            prior and posterior (``az.plot_dist_comparison``, ``az.plot_ppc(group="prior")``).
+            Raises :class:`InvalidArgumentError` if a prior is improper (a flat ``mu``).
+        """
+        _check_count("draws", draws, 1)
+        _predictive.check_plates(self.model)
+        with seeded(seed):
+            drawn = _predictive.prior(self.model, draws)
+        masks = _predictive.observation_mask(self.model, self.observed)
+        prior = {k: v[None].numpy() for k, v in drawn.items() if k not in self.observed}
+        predictive = {k: _entries(drawn[k][None].numpy(), masks[k]) for k in self.observed}
+        return az.from_dict(
+            prior=prior, prior_predictive=predictive, observed_data=self._observed_data(masks),
+            coords=self.coords, dims=self._dims(masks),
+        )
+
+    def _predictive_groups(self, idata: az.InferenceData) -> az.InferenceData:
+        """``log_likelihood`` and ``posterior_predictive`` (``chains x draws x ...``) of the
+        posterior draws of every latent site in ``idata``."""
+        masks = _predictive.observation_mask(self.model, self.observed)
+        latent = self._latent_sites()
+        post = idata.posterior
+        n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
+        draws = {k: torch.as_tensor(post[k].values).reshape(n_chains * n_draws,
+                                                              *post[k].shape[2:])
+                 for k in latent}
+        loglik, replicated = _predictive.pointwise(self.model, self.observed, draws)
+
+        def grouped(values: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+            return {k: _entries(v.reshape(n_chains, n_draws, *v.shape[1:]).numpy(), masks[k])
+                    for k, v in values.items()}
+
+        return az.from_dict(
+            log_likelihood=grouped(loglik), posterior_predictive=grouped(replicated),
+            coords=self.coords, dims=self._dims(masks),
+        )
+
+    def _predictive_fits(self, n_draws: int) -> bool:
+        """Whether ``n_draws`` draws' log-likelihood and predictive groups stay within
+        :data:`PREDICTIVE_MAX` numbers each; warns when they do not."""
+        size = n_draws * sum(v.numel() for v in self.observed.values())
+        if size <= PREDICTIVE_MAX:
+            return True
+        warn(f"{type(self).__name__} fit: no log_likelihood and posterior_predictive groups "
+             f"({n_draws} draws x {size // n_draws} observations = {size:.2g} numbers each, "
+             f"more than {PREDICTIVE_MAX:.2g}); fit(predictive=True) keeps them, "
+             "fit(predictive=False) leaves them out without this warning", HBOWarning)
+        return False
+
+    def _latent_sites(self) -> list[str]:
+        """The sites NUTS samples (not observed, not deterministic)."""
+        with seeded(0):
+            tr = poutine.trace(self.model).get_trace()
+        return [n for n, s in tr.nodes.items()
+                if s["type"] == "sample" and not s["is_observed"] and not site_is_subsample(s)]
+
+    def _observed_data(self, masks: dict[str, torch.Tensor | None]) -> dict[str, np.ndarray]:
+        return {k: _entries(v.numpy(), masks[k]) for k, v in self.observed.items()}
+
+    def _dims(self, masks: dict[str, torch.Tensor | None]) -> dict[str, list[str]]:
+        """ArviZ dims, a masked observed site's entries along ``<site>_observed``."""
+        return {**self.dims, **{k: [f"{k}_observed"] for k, m in masks.items() if m is not None}}
+
+
+def _entries(values: np.ndarray, mask: torch.Tensor | None) -> np.ndarray:
+    """``values`` (``... x O``) at the observed entries of an ``O``-shaped ``mask``
+    (``... x n_observed``); unchanged without a mask."""
+    return values if mask is None else values[(..., mask.numpy())]
+
+
+def _check_count(name: str, value: Any, lo: int) -> None:
+    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < lo:
+        raise InvalidArgumentError(f"{name} must be an integer >= {lo}, got {value!r}")
+
+
+def _substream(seed: int, k: int) -> int:
+    """A seed for the ``k``-th random step after sampling, independent of the chains'."""
+    return int(np.random.SeedSequence([seed, k]).generate_state(1)[0])

@@ -65,8 +65,9 @@ def ar1_filter(b: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
 
 class AR1(dist.TorchDistribution):
     """Stationary Gaussian AR(1) path ``h_1..h_T`` (event shape ``T``) with mean ``mu``,
-    persistence ``phi`` in (-1, 1) and innovation SD ``sigma``; parameters of batch shape
-    ``B`` broadcast (give them a trailing singleton dimension, e.g. ``B x 1``).
+    persistence ``phi`` in (-1, 1) and innovation SD ``sigma``; the parameters broadcast to
+    the batch shape ``B`` (pyro's convention: under a plate at dim ``-2`` they are ``n x 1``
+    and a path is ``n x 1 x T``).
 
     ``log_prob(h) = log N(h_1; mu, sigma^2 / (1 - phi^2))
     + sum_{t>1} log N(h_t; mu + phi (h_{t-1} - mu), sigma^2)``.
@@ -84,21 +85,22 @@ class AR1(dist.TorchDistribution):
             *(torch.as_tensor(v, dtype=DTYPE) for v in (mu, phi, sigma))
         )
         self.T = T
-        batch = self.mu.shape[:-1] if self.mu.ndim else torch.Size()
-        super().__init__(batch_shape=batch, event_shape=torch.Size([T]))
+        super().__init__(batch_shape=self.mu.shape, event_shape=torch.Size([T]))
 
     def sample(self, sample_shape: tuple[int, ...] = ()) -> torch.Tensor:
         shape = torch.Size(sample_shape) + self.batch_shape + self.event_shape
         eta = torch.randn(shape, dtype=DTYPE)
-        first = eta[..., :1] / torch.sqrt(1.0 - self.phi**2)
-        x = ar1_filter(torch.cat([first, eta[..., 1:]], dim=-1), self.phi)
-        return self.mu + self.sigma * x
+        phi = self.phi[..., None]
+        first = eta[..., :1] / torch.sqrt(1.0 - phi**2)
+        x = ar1_filter(torch.cat([first, eta[..., 1:]], dim=-1), phi)
+        return self.mu[..., None] + self.sigma[..., None] * x
 
     def log_prob(self, h: torch.Tensor) -> torch.Tensor:
-        dev = h - self.mu
-        sd0 = self.sigma / torch.sqrt(1.0 - self.phi**2)
+        mu, phi, sigma = self.mu[..., None], self.phi[..., None], self.sigma[..., None]
+        dev = h - mu
+        sd0 = sigma / torch.sqrt(1.0 - phi**2)
         first = dist.Normal(0.0, sd0).log_prob(dev[..., :1]).squeeze(-1)
-        rest = dist.Normal(self.phi * dev[..., :-1], self.sigma).log_prob(dev[..., 1:])
+        rest = dist.Normal(phi * dev[..., :-1], sigma).log_prob(dev[..., 1:])
         return first + rest.sum(-1)
 
 
@@ -164,6 +166,8 @@ class StochasticVolatility(HierarchicalModel):
         sigma = pyro.sample("sigma_eta", dist.HalfNormal(self.sigma_scale))
         if self.centered:
             h = pyro.sample("h", AR1(mu, phi, sigma, self.T))
+            if h.ndim > 1:  # batched: B x 1 x T, the 1 the time plate's slot
+                h = h.squeeze(-2)
         with pyro.plate("time", self.T, dim=-1):
             if not self.centered:
                 eta = pyro.sample("eta", normal(0.0, 1.0))

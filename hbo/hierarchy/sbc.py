@@ -21,6 +21,10 @@ then needs about 27 leapfrog steps per iteration for 10 replications, against 7 
 one).
 The model must broadcast over a leading batch dimension, as :mod:`hbo.hierarchy.models`
 requires of every model.
+
+SBC lives beside the models it checks, not in :mod:`hbo.diagnostics`: it fits them, and
+the models' results use the diagnostics (``hbo.diagnostics`` -> ``hbo.hierarchy`` ->
+``hbo.diagnostics`` was an import cycle).
 """
 
 from __future__ import annotations
@@ -151,7 +155,7 @@ def _batch_ranks(
         # a short chain per batch is the design: its ESS check is meaningless here
         warnings.simplefilter("ignore", ConvergenceWarning)
         result = fitted.fit(chains=1, warmup=warmup, draws=draws, seed=seed, jit=jit,
-                            progress=False)
+                            progress=False, predictive=False)
     columns = {}
     for name in names:
         kept = result.idata.posterior[name].values[0, ::thin]  # L x (n-batched site shape)
