@@ -17,12 +17,19 @@ space's unit cube, which is log-uniform on log-scaled parameters, as ConfigSpace
 
 The data are the public ``slds-lmu/yahpo_data`` repository (Apache-2.0); a copy of the two
 scenarios lies in ``../shared/yahpo_data`` of this project. Nothing is downloaded.
+
+The surrogate is evaluated with ``onnxruntime`` as ``yahpo_gym.BenchmarkSet.objective_function``
+does (``_config_to_xs``): the categorical inputs (dataset, then the scenario's own
+categoricals) as the integer codes of ``encoding.json``, the numeric ones as they are
+(float32), in the scenario's column order; the output's columns are its metrics. The
+``yahpo-gym`` package itself requires ``numpy < 2`` and ``ConfigSpace <= 0.6.1``, which break
+Ray Tune (pyarrow needs NumPy 2), so hbo does not depend on it;
+``tests/experiments/test_yahpo_benchmark.py`` checks this reader against outputs of
+yahpo-gym 1.0.2.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from dataclasses import dataclass
 from functools import cached_property
@@ -40,28 +47,47 @@ GET_DATA = (
 
 @dataclass(frozen=True)
 class Scenario:
-    """A YAHPO scenario: which metric at which fidelity, and which column names the dataset."""
+    """A YAHPO scenario: the surrogate's input columns (yahpo-gym's ``cat_names`` and
+    ``cont_names``) and outputs (``y_names``), the metric, the fidelity it is read at, and
+    the column that names the dataset."""
 
     name: str
     metric: str
     instance_key: str
     fidelity: tuple[tuple[str, float], ...]
+    cat_names: tuple[str, ...]
+    cont_names: tuple[str, ...]
+    y_names: tuple[str, ...]
 
 
 SCENARIOS = {
-    "lcbench": Scenario("lcbench", "val_balanced_accuracy", "OpenML_task_id", (("epoch", 52),)),
-    "rbv2_rpart": Scenario("rbv2_rpart", "acc", "task_id", (("trainsize", 1.0), ("repl", 10))),
+    "lcbench": Scenario(
+        "lcbench", "val_balanced_accuracy", "OpenML_task_id", (("epoch", 52),),
+        cat_names=("OpenML_task_id",),
+        cont_names=("epoch", "batch_size", "learning_rate", "momentum", "weight_decay",
+                    "num_layers", "max_units", "max_dropout"),
+        y_names=("time", "val_accuracy", "val_cross_entropy", "val_balanced_accuracy",
+                 "test_cross_entropy", "test_balanced_accuracy"),
+    ),
+    "rbv2_rpart": Scenario(
+        "rbv2_rpart", "acc", "task_id", (("trainsize", 1.0), ("repl", 10)),
+        cat_names=("task_id", "num.impute.selected.cpo"),
+        cont_names=("cp", "maxdepth", "minbucket", "minsplit", "trainsize", "repl"),
+        y_names=("acc", "bac", "auc", "brier", "f1", "logloss", "timetrain", "timepredict",
+                 "memory"),
+    ),
 }
 
 
 def check_data_dir(data_dir: Path | str | None) -> Path:
     """The YAHPO data folder (default ``../shared/yahpo_data``), or a clear error."""
     path = Path(data_dir) if data_dir is not None else DEFAULT_DATA
-    missing = [s for s in SCENARIOS if not (path / s / "model.onnx").is_file()]
+    files = ("model.onnx", "encoding.json", "config_space.json")
+    missing = [s for s in SCENARIOS if not all((path / s / f).is_file() for f in files)]
     if missing:
         raise FileNotFoundError(
             f"YAHPO data folder {path} lacks the scenario(s) {missing} (each needs "
-            f"<folder>/<scenario>/model.onnx and config_space.json): {GET_DATA}"
+            f"<folder>/<scenario>/{{{', '.join(files)}}}): {GET_DATA}"
         )
     return path
 
@@ -81,13 +107,18 @@ class YahpoProblem:
         self.data_dir = check_data_dir(data_dir)
 
     @cached_property
-    def _benchmark(self):
-        from yahpo_gym import benchmark_set, local_config
+    def _session(self):
+        import onnxruntime
 
-        local_config.init_config()
-        local_config.set_data_path(str(self.data_dir))
-        with contextlib.redirect_stdout(io.StringIO()):  # it prints citations on load
-            return benchmark_set.BenchmarkSet(self.scenario.name, active_session=True)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        path = self.data_dir / self.scenario.name / "model.onnx"
+        return onnxruntime.InferenceSession(str(path), options,
+                                            providers=["CPUExecutionProvider"])
+
+    @cached_property
+    def _encoding(self) -> dict[str, dict[str, int]]:
+        return json.loads((self.data_dir / self.scenario.name / "encoding.json").read_text())
 
     @cached_property
     def _config_space(self) -> list[dict]:
@@ -125,10 +156,14 @@ class YahpoProblem:
         """The metric (to maximize) of each configuration on dataset ``instance``: shape ``n``."""
         if instance not in self.instances:
             raise ValueError(f"{self.scenario.name} has no dataset {instance!r}")
-        extra = {self.scenario.instance_key: instance, **dict(self.scenario.fidelity)}
-        configs = [{**p, **extra} for p in params]
-        out = self._benchmark.objective_function(configs, seed=0)
-        return np.array([row[self.scenario.metric] for row in out], dtype=float)
+        rows = [{**p, self.scenario.instance_key: instance, **dict(self.scenario.fidelity)}
+                for p in params]
+        x_cat = np.array([[self._encoding[c][str(r[c])] for c in self.scenario.cat_names]
+                          for r in rows], dtype=np.int32)
+        x_cont = np.array([[r[c] for c in self.scenario.cont_names] for r in rows],
+                          dtype=np.float32)
+        out = self._session.run(None, {"x_cat": x_cat, "x_cont": x_cont})[0]
+        return out[:, self.scenario.y_names.index(self.scenario.metric)].astype(float)
 
     def random_params(self, n: int, rng: np.random.Generator) -> list[dict]:
         """``n`` configurations uniform in the space's unit cube (categories uniform)."""

@@ -1,15 +1,31 @@
 """The YAHPO transfer benchmark's plumbing: data, history, arms and scores
 (experiments/yahpo_problems.py, experiments/yahpo_benchmark.py)."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yahpo_benchmark as yb
 from yahpo_problems import YahpoProblem, check_data_dir
 
+#: 12 random configurations per scenario and yahpo-gym 1.0.2's objective_function on them
+#: (two datasets each), written with that package beside this data.
+YAHPO_GYM_OUTPUTS = Path(__file__).parent / "data" / "yahpo_gym_outputs.json"
+
 
 def test_a_missing_data_folder_says_how_to_get_the_data(tmp_path):
     with pytest.raises(FileNotFoundError, match="slds-lmu/yahpo_data"):
         check_data_dir(tmp_path)
+
+
+@pytest.mark.parametrize("scenario", ["lcbench", "rbv2_rpart"])
+def test_the_surrogate_reads_as_yahpo_gym_does(yahpo_data, scenario):
+    expected = json.loads(YAHPO_GYM_OUTPUTS.read_text())[scenario]
+    p = YahpoProblem(scenario, yahpo_data)
+    for instance, values in expected["values"].items():
+        # float32 network: the same inputs give the same outputs up to its rounding
+        np.testing.assert_allclose(p.evaluate(instance, expected["params"]), values, rtol=1e-6)
 
 
 def test_lcbench_space_and_objective(yahpo_data):
