@@ -547,12 +547,14 @@ class Study:
         labels = torch.tensor([[float(label[t.task])] for t in done], dtype=torch.double)
         sign = -1.0 if self.direction == "minimize" else 1.0
         Y = torch.tensor([[sign * t.value] for t in done], dtype=torch.double)
-        # in each task's standard units, as the model fits them: the posterior the
-        # acquisition reads is then O(1) whatever the objective's size (GPyTorch raises
-        # variances below 1e-10 to 1e-10, the whole variance of an objective of size 1e-5)
+        # each task centred, all in the target's standard units (the model standardizes
+        # each task again, to the same result: task_standardization is equivariant): the
+        # posterior the acquisition reads is then O(1) whatever the objective's size
+        # (GPyTorch raises variances below 1e-10 to 1e-10, the whole variance of an
+        # objective of size 1e-5)
         index = labels[:, 0].long()
         mean, std = task_standardization(Y, index, len(self.tasks))
-        Y = (Y - mean[index, None]) / std[index, None]
+        Y = (Y - mean[index, None]) / std[label[task]]
 
         def build(shared_function: bool | None) -> HierarchicalGP:
             return HierarchicalGP(

@@ -25,11 +25,14 @@ from hbo.models import HierarchicalGP, Hyperprior
 from hbo.models.hierarchical_gp import MIN_NOISE
 
 
-def single_task_peer(X, Y, model: HierarchicalGP | None = None, task: int = 0) -> SingleTaskGP:
+def single_task_peer(X, Y, model: HierarchicalGP | None = None, task: int = 0,
+                     standardized: bool = False) -> SingleTaskGP:
     """BoTorch's SingleTaskGP with hbo's kernel and priors (Matern-5/2, outputscale
     LogNormal(1, 1), dimension-scaled lengthscale prior, noise LogNormal(4, 3), i.e.
     N(-5, 3) on log noise);
-    with ``model``, its hyperparameters are set to that model's values for ``task``."""
+    with ``model``, its hyperparameters are set to that model's values for ``task``.
+    ``standardized``: ``Y`` is in ``model``'s standard units for ``task`` (with several
+    tasks, a scale pooled across them), and no outcome transform is applied."""
     covar = ScaleKernel(
         get_covar_module_with_dim_scaled_prior(X.shape[-1], use_rbf_kernel=False),
         outputscale_prior=LogNormalPrior(1.0, 1.0),
@@ -40,7 +43,8 @@ def single_task_peer(X, Y, model: HierarchicalGP | None = None, task: int = 0) -
         noise_constraint=GreaterThan(MIN_INFERRED_NOISE_LEVEL, transform=None,
                                      initial_value=noise_prior.mode),
     )
-    peer = SingleTaskGP(X, Y, likelihood=likelihood, covar_module=covar)
+    transform = {"outcome_transform": None} if standardized else {}
+    peer = SingleTaskGP(X, Y, likelihood=likelihood, covar_module=covar, **transform)
     if model is not None:
         theta = {k: v.detach()[task] for k, v in model.log_hyperparameters().items()}
         peer.covar_module.base_kernel.lengthscale = theta["lengthscale"].exp()
@@ -101,8 +105,13 @@ def related(rng, lengthscales, n=25, noise=0.1):
 
 
 def test_tau_large_gives_independent_per_task_fits(rng):
-    """tau = 20 on the log scale makes each task's prior flat over any plausible value, so
-    each task's fit equals a GP fitted to that task alone with flat priors."""
+    """tau = 100 on the log scale makes each task's prior flat over any plausible value, so
+    each task's fit equals a GP fitted to that task alone with flat priors. Variances are
+    compared in the data's units: the joint model standardizes a task by a scale pooled
+    across tasks (task_standardization), the model alone by the task's own; a task's log
+    variance then lies a few units from the shared m, and tau = 20 (enough when every task
+    was standardized by its own spread) left a pull of 0.053 along the long-lengthscale
+    task's lengthscale-outputscale ridge."""
     X, Y = related(rng, [0.08, 0.3, 1.0])
     flat = {g: dict(scale=50.0) for g in ("lengthscale", "outputscale", "noise")}
     from hbo.models import Hyperprior, default_hyperpriors
@@ -112,16 +121,19 @@ def test_tau_large_gives_independent_per_task_fits(rng):
         for g, p in default_hyperpriors().items()
         if g in flat
     }
-    pooled = HierarchicalGP(X, Y, shared_function=False, fixed_tau=20.0).fit()
+    pooled = HierarchicalGP(X, Y, shared_function=False, fixed_tau=100.0).fit()
     theta = pooled.log_hyperparameters()
     for t in range(3):
         rows = X[:, -1] == t
         alone = HierarchicalGP(X[rows], Y[rows], hyperpriors=priors).fit()
         solo = alone.log_hyperparameters()
         for g in ("lengthscale", "outputscale", "noise"):
-            # 0.05 on the log scale = 5 %: the residual pull of z's N(0, 1) prior at tau = 20
+            # 0.05 on the log scale = 5 %: the residual pull of z's N(0, 1) prior at tau = 100
             # and of m's scale-50 prior is far smaller; the rest is optimizer tolerance
             ours, alone_value = theta[g][t].detach().numpy(), solo[g][0].detach().numpy()
+            if g != "lengthscale":  # log variances, from standard units to the data's
+                ours = ours + 2 * pooled._y_std[t].log().item()
+                alone_value = alone_value + 2 * alone._y_std[0].log().item()
             assert ours == pytest.approx(alone_value, abs=0.05), (g, t)
 
 
@@ -161,7 +173,8 @@ def test_log_likelihood_without_g_is_sum_of_per_task_gp_likelihoods(rng):
     expected = 0.0
     for t in range(3):
         rows = model._tasks == t
-        peer = single_task_peer(model._Z[rows], model._y[rows].unsqueeze(-1), model, t)
+        peer = single_task_peer(model._Z[rows], model._y[rows].unsqueeze(-1), model, t,
+                                standardized=True)
         peer.train()
         mll = ExactMarginalLogLikelihood(peer.likelihood, peer)
         out = peer(*peer.train_inputs)
@@ -218,11 +231,14 @@ def test_prediction_without_g_uses_only_the_task_asked_for(rng):
     X, Y = related(rng, [0.1, 0.4, 0.9], n=12)
     model = HierarchicalGP(X, Y, shared_function=False, output_tasks=[1]).fit()
     rows = X[:, -1] == 1
-    peer = single_task_peer(X[rows, :-1], Y[rows], model, task=1)
+    mean, std = model._y_mean[1], model._y_std[1]  # the model's units for task 1
+    peer = single_task_peer(X[rows, :-1], (Y[rows] - mean) / std, model, task=1,
+                            standardized=True)
     X_test = torch.tensor(rng.random((7, 1)))
-    torch.testing.assert_close(model.posterior(X_test).mean, peer.posterior(X_test).mean)
+    theirs = peer.posterior(X_test)
+    torch.testing.assert_close(model.posterior(X_test).mean, theirs.mean * std + mean)
     torch.testing.assert_close(
-        model.posterior(X_test).variance, peer.posterior(X_test).variance, rtol=1e-6, atol=1e-9
+        model.posterior(X_test).variance, theirs.variance * std**2, rtol=1e-6, atol=1e-9
     )
     L, w = model._posterior_cache()
     assert L.shape == (3, 12, 12) and w.shape == (3, 12)  # per-task blocks, no N x N
