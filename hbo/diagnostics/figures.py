@@ -1,7 +1,8 @@
 """Axes for hbo's plots: the caller's, or new ones on a pyplot-free Figure; saving as PNG.
 
-Every plot function of :mod:`hbo.diagnostics`, :mod:`hbo.hierarchy.plots` and
-:mod:`hbo.models.posterior_pooling_plots` takes ``ax=`` and ``path=``:
+Every plot function of :mod:`hbo.diagnostics`, :mod:`hbo.hierarchy.plots`,
+:mod:`hbo.meta.plots` and :mod:`hbo.models.posterior_pooling_plots` takes ``ax=`` and
+``path=``:
 
 - a single-panel plot takes one :class:`~matplotlib.axes.Axes` and returns the Axes it drew
   on; a multi-panel plot takes a sequence (or array) of Axes, one per panel in the order
@@ -21,12 +22,13 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, SubFigure
 
-from hbo.errors import InvalidArgumentError
+from hbo.errors import ArgumentTypeError, InvalidArgumentError
 
 #: Resolution of the saved PNGs.
 DPI = 120
@@ -37,7 +39,7 @@ def single_axes(ax: Axes | None, width: float, height: float) -> Axes:
     if ax is None:
         return Figure(figsize=(width, height), layout="constrained").add_subplot()
     if not isinstance(ax, Axes):
-        raise InvalidArgumentError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
+        raise ArgumentTypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
     return ax
 
 
@@ -76,6 +78,7 @@ def panel_axes(
 
 def save(drawn: Axes | Figure | SubFigure, path: str | os.PathLike | None) -> None:
     """Write the whole figure ``drawn`` lies on (the root one, when in a subfigure) to
-    ``path`` as PNG; nothing if ``path`` is None."""
+    ``path`` as PNG, making its folder if need be; nothing if ``path`` is None."""
     if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         drawn.get_figure(root=True).savefig(path, format="png", dpi=DPI)

@@ -25,15 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from os import PathLike
-from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from matplotlib.patches import Polygon
 from matplotlib.ticker import FuncFormatter
 from scipy import stats
 
+from hbo.diagnostics.figures import save, single_axes
 from hbo.errors import ArgumentTypeError, InvalidArgumentError
 from hbo.meta.prediction import predict_rows
 
@@ -52,7 +51,7 @@ def forest_plot(
     z = stats.norm.ppf(0.5 + res.level / 2)
     se = np.sqrt(res.vi)
     k = res.k
-    ax = _axes(ax, (7.5, 0.32 * k + 2.2))
+    ax = single_axes(ax, 7.5, 0.32 * k + 2.2)
     rows = np.arange(k, 0, -1) + 1.0  # studies top-down, summary at row 0
     weights = 1 / (res.vi + res.tau2)
     ax.hlines(rows, f(res.yi - z * se), f(res.yi + z * se), color="0.2", lw=1)
@@ -90,7 +89,8 @@ def forest_plot(
     ax.set_title(title or default, fontsize=9)
     for spine in ("top", "right"):
         ax.spines[spine].set_visible(False)
-    return _finish(ax, path)
+    save(ax, path)
+    return ax
 
 
 def funnel_plot(
@@ -105,7 +105,7 @@ def funnel_plot(
     z = stats.norm.ppf(0.5 + res.level / 2)
     se = np.sqrt(res.vi)
     top = 1.05 * se.max()
-    ax = _axes(ax, (6, 5.4))
+    ax = single_axes(ax, 6, 5.4)
     grid = np.array([0.0, top])
     ax.fill_betweenx(grid, res.mu - z * grid, res.mu + z * grid, color="0.92", zorder=0,
                      label=f"pseudo {100 * res.level:g}% region")
@@ -119,7 +119,8 @@ def funnel_plot(
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3,
               frameon=False)  # below the axes: no study is hidden
     ax.set_title(title or f"Funnel plot (k = {res.k})", fontsize=9)
-    return _finish(ax, path)
+    save(ax, path)
+    return ax
 
 
 def bubble_plot(
@@ -153,7 +154,7 @@ def bubble_plot(
     X = np.tile(res.X.mean(axis=0), (points, 1))
     X[:, j] = grid
     band = predict_rows(X, res.beta, res.vb, res.tau2, res.crit)
-    ax = _axes(ax, (6.5, 5))
+    ax = single_axes(ax, 6.5, 5)
     weights = 1 / (res.vi + res.tau2)
     ax.fill_between(grid, f(band.pi_lb), f(band.pi_ub), color="0.93", zorder=0,
                     label=f"{100 * res.level:g}% PI")
@@ -167,7 +168,8 @@ def bubble_plot(
     ax.legend(fontsize=8, frameon=False)
     ax.set_title(title or f"Bubble plot: {names[j]} (slope {res.beta[j]:.4f}, "
                           f"tau^2 = {res.tau2:.3f})", fontsize=9)
-    return _finish(ax, path)
+    save(ax, path)
+    return ax
 
 
 def _function(name: str, f: Callable | None) -> Callable:
@@ -176,25 +178,3 @@ def _function(name: str, f: Callable | None) -> Callable:
     if not callable(f):
         raise ArgumentTypeError(f"{name} must be a function such as np.exp; got {f!r}.")
     return f
-
-
-def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
-    if ax is None:
-        return Figure(figsize=figsize).add_subplot()
-    if not isinstance(ax, Axes):
-        raise ArgumentTypeError(f"ax must be a matplotlib Axes; got {type(ax).__name__}.")
-    return ax
-
-
-def _finish(ax: Axes, path: str | PathLike | None) -> Axes:
-    if path is not None:
-        _save(ax.figure, path)
-    return ax
-
-
-def _save(fig: Figure, path: str | PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, format="png", dpi=120)
-    return path
