@@ -435,7 +435,14 @@ def checks(regret: dict, scenarios: list[str]) -> list[str]:
 
 def report(records: list[dict], data_dir: str, cache_file: Path, title: str) -> str:
     regret = normalized_regrets(records, data_dir, cache_file)
-    parts = [f"# {title}", ""]
+    seeds = sorted({r["seed"] for r in records})
+    budget = max(len(r["values"]) for r in records)
+    parts = [f"# {title}", "",
+             f"`python experiments/{Path(__file__).name}`: targets are datasets of each "
+             f"scenario, sources other datasets with uniformly random evaluations as history; "
+             f"seeds {seeds}, {budget} evaluations per run. Targets, seeds and runs per arm "
+             "are in each table; an arm with fewer runs than hbo is compared on the pairs "
+             "it has.", ""]
     for scenario in SCENARIOS:
         for setting in SETTINGS:
             if not any((r["scenario"], r["setting"]) == (scenario, setting) for r in records):
