@@ -6,7 +6,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy.special import ndtri
 
-from hbo.errors import InvalidArgumentError
+from hbo.errors import ArgumentTypeError, InvalidArgumentError
 from hbo.hierarchy import NormalHierarchy
 from hbo.hierarchy.plots import (
     forest_plot,
@@ -145,5 +145,5 @@ def test_plots_compose_into_one_figure_of_the_callers(fit, tmp_path):
     assert fig.axes == list(axes)  # nothing added: no new axes, no figure of their own
     assert path.read_bytes()[:8] == PNG_MAGIC
     assert isinstance(forest_plot(fit), Axes)  # without ax: the axes of a new figure
-    with pytest.raises(InvalidArgumentError, match="Axes"):
+    with pytest.raises(ArgumentTypeError, match="Axes"):  # a Figure is not an Axes
         forest_plot(fit, ax=fig)
