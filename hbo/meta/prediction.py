@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from hbo.errors import ArgumentTypeError
+from hbo.meta.case_deletion import Influence, influence
 
 
 def predict_rows(
@@ -70,3 +71,16 @@ def _frame(columns: dict, transf: Callable | None, index) -> pd.DataFrame:
         columns = {name: np.asarray(transf(values), dtype=float)
                    for name, values in columns.items() if name != "se"}
     return pd.DataFrame(columns, index=None if index is None else list(index))
+
+
+class StudyLevelMethods:
+    """``blup`` and ``influence`` for a fitted model: one definition for both result classes
+    (:class:`hbo.meta.RandomEffectsResult` and :class:`hbo.meta.MetaRegressionResult`)."""
+
+    def blup(self, transf: Callable | None = None) -> pd.DataFrame:
+        """Best linear unbiased predictions of the studies' true effects (:func:`blup`)."""
+        return blup(self, transf)
+
+    def influence(self) -> Influence:
+        """Case deletion diagnostics (:func:`hbo.meta.case_deletion.influence`)."""
+        return influence(self)

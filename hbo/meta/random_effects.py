@@ -32,16 +32,15 @@ from hbo.errors import InvalidArgumentError, InvalidDataError
 from hbo.meta._format import pval_text
 from hbo.meta._inputs import ArrayLike, as_vector, check_level, sampling_variances
 from hbo.meta._model import check_test, fit_model, i2_percent
-from hbo.meta.case_deletion import Influence, influence
 from hbo.meta.moderators import design_matrix
-from hbo.meta.prediction import blup, predict_rows
+from hbo.meta.prediction import StudyLevelMethods, predict_rows
 from hbo.meta.qprofile import q_profile_ci
 from hbo.meta.regression import MetaRegressionResult, fit_meta_regression
 from hbo.meta.tau2 import check_method, log_likelihood
 
 
 @dataclass(frozen=True)
-class RandomEffectsResult:
+class RandomEffectsResult(StudyLevelMethods):
     """Result of :func:`random_effects`; every number metafor's ``rma`` prints, and more.
 
     ``zval`` is the test statistic of ``mu = 0`` (a t statistic with ``df`` degrees of
@@ -111,15 +110,6 @@ class RandomEffectsResult:
         one row with ``pred``, ``se`` (without ``transf``), ``ci_lb``, ``ci_ub``, ``pi_lb``,
         ``pi_ub``."""
         return predict_rows(np.ones((1, 1)), self.beta, self.vb, self.tau2, self.crit, transf)
-
-    def blup(self, transf: Callable | None = None) -> pd.DataFrame:
-        """Best linear unbiased predictions of the studies' true effects
-        (:func:`hbo.meta.prediction.blup`)."""
-        return blup(self, transf)
-
-    def influence(self) -> Influence:
-        """Case deletion diagnostics (:func:`hbo.meta.case_deletion.influence`)."""
-        return influence(self)
 
     def summary(self) -> str:
         """A readable report in the layout of metafor's ``print.rma.uni``."""

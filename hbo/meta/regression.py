@@ -36,9 +36,8 @@ from hbo._numbers import is_integer
 from hbo.errors import InvalidArgumentError
 from hbo.meta._format import pval_text
 from hbo.meta._model import fit_model, i2_percent
-from hbo.meta.case_deletion import Influence, influence
 from hbo.meta.moderators import Design
-from hbo.meta.prediction import blup, predict_rows
+from hbo.meta.prediction import StudyLevelMethods, predict_rows
 from hbo.meta.qprofile import q_profile_ci
 from hbo.meta.tau2 import log_likelihood
 
@@ -46,7 +45,7 @@ _DATA = ("yi", "vi", "X", "labels", "design")
 
 
 @dataclass(frozen=True)
-class MetaRegressionResult:
+class MetaRegressionResult(StudyLevelMethods):
     """Result of :func:`hbo.meta.random_effects` with ``mods``: every number metafor's
     ``rma(yi, vi, mods=...)`` prints.
 
@@ -132,15 +131,6 @@ class MetaRegressionResult:
             X = self.design.rows(newmods, intercept)
             index = newmods.index if isinstance(newmods, pd.DataFrame) else None
         return predict_rows(X, self.beta, self.vb, self.tau2, self.crit, transf, index)
-
-    def blup(self, transf: Callable | None = None) -> pd.DataFrame:
-        """Best linear unbiased predictions of the studies' true effects
-        (:func:`hbo.meta.prediction.blup`)."""
-        return blup(self, transf)
-
-    def influence(self) -> Influence:
-        """Case deletion diagnostics (:func:`hbo.meta.case_deletion.influence`)."""
-        return influence(self)
 
     def summary(self) -> str:
         """A readable report in the layout of metafor's ``print.rma.uni``."""
