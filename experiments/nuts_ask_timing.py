@@ -98,9 +98,10 @@ def main() -> None:
     d = X.shape[-1]
     trial, hbo_cpu, hbo_wall = _timed(study.ask)
     report = study.diagnostics()
-    stats = study._model.result.idata.sample_stats
+    stats = study.proposer.model.result.idata.sample_stats
+    surrogate = study.proposer.model.model
     in_sequence, *_ = _study(family, seed)
-    in_sequence.nuts = dataclasses.replace(in_sequence.nuts, parallel=False)
+    in_sequence.proposer.nuts = dataclasses.replace(in_sequence.proposer.nuts, parallel=False)
     trial_seq, seq_cpu, seq_wall = _timed(in_sequence.ask)
     same = "the same proposal" if trial.params == trial_seq.params else "a DIFFERENT proposal"
     Y = -torch.tensor(values).unsqueeze(-1)
@@ -113,8 +114,8 @@ def main() -> None:
         "",
         "| arm | CPU s | wall s | notes |",
         "|---|---|---|---|",
-        f"| hbo_nuts | {hbo_cpu:.1f} | {hbo_wall:.1f} | {study._model.model._tasks.numel()} "
-        f"observations, shared function {'on' if study._model.model.shared_function else 'off'}"
+        f"| hbo_nuts | {hbo_cpu:.1f} | {hbo_wall:.1f} | {surrogate._tasks.numel()} "
+        f"observations, shared function {'on' if surrogate.shared_function else 'off'}"
         f"; mean leapfrog steps {float(stats['n_steps'].mean()):.1f}, tree-depth saturation "
         f"{report.tree_depth_saturation:.0%}, max R-hat {report.table['r_hat'].max():.3f}, "
         f"divergences {report.divergences}; its 2 chains in forked processes |",
@@ -123,7 +124,7 @@ def main() -> None:
         f"| saas | {saas_cpu:.1f} | {saas_wall:.1f} | 5 observations (target only), BoTorch "
         "defaults (512 warm-up, 256 draws, thinning 16) |",
         f"| saas_multi_task | {mt_cpu:.1f} | {mt_wall:.1f} | the same "
-        f"{study._model.model._tasks.numel()} observations as hbo_nuts, BoTorch's "
+        f"{surrogate._tasks.numel()} observations as hbo_nuts, BoTorch's "
         "SaasFullyBayesianMultiTaskGP with the same defaults |",
         "",
         f"hbo / saas CPU time: {hbo_cpu / saas_cpu:.1f}x (target only), "

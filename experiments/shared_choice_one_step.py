@@ -49,7 +49,7 @@ def propose(job: tuple[str, int, int]) -> dict:
         study = tb.study_with_history(target, sources, seed, target_points=n,
                                       shared_function=shared)
         trial = study.ask()
-        model = study._fit_model("target")  # the surrogate ask() just fitted (cached)
+        model = study.proposer.fit(study, "target")  # the surrogate ask() just fitted (cached)
         x = np.array([trial.params[name] for name in study.space.names])
         record[f"g={shared}"] = {"loo": float(model.loo_log_density(0)),  # target: task 0
                                  "regret": float(target(x)[0]) - f_min, "x": x.tolist()}

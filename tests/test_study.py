@@ -260,7 +260,7 @@ def test_hyperpriors_reach_the_surrogate(space, rng):
         first = study.ask()  # Sobol: the model takes over from the target's second point
         study.tell(first, objective(first.params))
         study.ask()
-        fits[name] = study._model
+        fits[name] = study.proposer.model
     assert fits["tight"].hyperpriors["noise"] == tight
     assert fits["tight"].hyperpriors["lengthscale"] == fits["default"].hyperpriors["lengthscale"]
     assert fits["tight"].m["noise"].item() == pytest.approx(-1.0, abs=0.05)
@@ -330,9 +330,10 @@ def test_seed_reproducible_across_processes(tmp_path):
 def test_history_makes_the_model_usable_at_once(study, space, rng):
     params, values = history(space, rng)
     study.add_history("mnist", params, values)
-    assert study._n_initial("cifar10") == 1  # history is enough: the 2nd ask uses the model
+    # history is enough: the 2nd ask uses the model
+    assert study.proposer.initial_points(study, "cifar10") == 1
     fresh = hbo.Study(space, task="t", seed=0)
-    assert fresh._n_initial("t") == 5
+    assert fresh.proposer.initial_points(fresh, "t") == 5
 
 
 def test_sobol_start_is_space_filling_per_task(space):
@@ -496,7 +497,7 @@ def test_a_surrogate_that_cannot_be_fitted_gives_quasi_random_points_with_a_warn
     def fail(*args, **kwargs):
         raise ModelFittingError("every restart of the optimizer failed")
 
-    monkeypatch.setattr(hbo.study, "fit_surrogate", fail)
+    monkeypatch.setattr(hbo.proposer, "fit_surrogate", fail)
     sobol_only = hbo.Study(space, task="cifar10", seed=0, n_initial=10)
     expected = [sobol_only.ask().params for _ in range(5)][3:]
     with pytest.warns(hbo.ModelFittingWarning, match="could not be fitted on 'cifar10'"):

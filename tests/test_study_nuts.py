@@ -38,7 +38,7 @@ def test_nuts_study_asks_reports_and_plots(tmp_path):
     report = study.diagnostics()
     assert (report.n_chains, report.n_draws) == (2, 30)
     assert {"tau_lengthscale", "tau_noise"} <= {i.split("[")[0] for i in report.table.index}
-    assert study._model.num_draws == 2 * 10  # chains x ceil(draws / thinning)
+    assert study.proposer.model.num_draws == 2 * 10  # chains x ceil(draws / thinning)
     study.tell(trial, 0.3)
     pair = study.ask(2)  # qLogNEI over the ensemble
     assert len({t.params["x"] for t in pair}) == 2

@@ -1,0 +1,312 @@
+"""Proposers: what a :class:`~hbo.Study` asks for its next points, apart from the Study.
+
+The Study owns the trials (its storage), validates input and hands out trials; a
+*proposer* chooses the points, as a sampler does in Optuna. A proposer implements one
+method, :meth:`Proposer.propose` (``q`` encoded points for a task, from the study's
+stored trials); :meth:`Proposer.ask` stores them and settles concurrent asks, the same
+for every proposer.
+
+* :class:`HierarchicalProposer` (the default): the task's Sobol points until it has
+  ``n_initial`` results, then Expected Improvement on the
+  :class:`~hbo.models.HierarchicalGP` fitted to every completed trial (MAP or NUTS),
+  with the shared-function choice of :mod:`hbo.models.shared_choice`.
+* :class:`SobolProposer`: the task's own scrambled Sobol sequence, a baseline with the
+  same bookkeeping.
+
+Reproducibility: every proposal is drawn under a seed made of the study's seed and the
+number of trials stored before the ask, so a study replayed with the same seed and the
+same results asks the same points (also after :meth:`~hbo.Study.load`).
+"""
+
+from __future__ import annotations
+
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import torch
+from botorch.utils.sampling import manual_seed
+
+from hbo import acquisition
+from hbo._warnings import ModelFittingWarning, warn
+from hbo.errors import InvalidArgumentError, ModelFittingError, NotReadyError
+from hbo.models import HierarchicalGP, Hyperprior
+from hbo.models.nuts_options import NUTSOptions
+from hbo.models.priors import check_hyperpriors
+from hbo.models.shared_choice import SharedFunctionChoice, fit_surrogate
+from hbo.models.training_data import task_standardization
+from hbo.trial import Origin, Trial, TrialState
+
+if TYPE_CHECKING:  # the fully Bayesian modules load pyro and ArviZ: imported where used
+    from hbo.diagnostics import ConvergenceReport
+    from hbo.models.fully_bayesian import FullyBayesianHierarchicalGP
+    from hbo.study import Study
+
+#: Rounds of :meth:`Proposer.ask`'s settlement (each a concurrent ask found and proposed
+#: around).
+SETTLE_ROUNDS = 8
+INFERENCE = ("map", "nuts")
+
+
+def trials_before(
+    study: Study, task: str | None, before: int | None, states: list[TrialState] | None = None
+) -> list[Trial]:
+    """The study's stored trials (of ``task``, in ``states``) with ids below ``before``
+    (None: all)."""
+    trials = study.storage.get_trials(task, states)
+    return trials if before is None else [t for t in trials if t.id < before]
+
+
+def sobol_points(study: Study, task: str, q: int, before: int | None = None) -> torch.Tensor:
+    """The next ``q`` points of the task's own scrambled Sobol sequence, after its asked
+    trials (stored before ``before``): ``q x d`` encoded."""
+    asked = [t for t in trials_before(study, task, before) if t.origin is Origin.ASKED]
+    task_seed = (study.seed + zlib.crc32(task.encode())) % 2**31
+    return study.space.sobol(q, seed=task_seed, skip=len(asked))
+
+
+class Proposer(ABC):
+    """Chooses a study's next points. Subclasses implement :meth:`propose`."""
+
+    @abstractmethod
+    def propose(
+        self, study: Study, task: str, q: int, seed: int, before: int | None = None
+    ) -> torch.Tensor:
+        """``q`` distinct points for ``task``, ``q x d`` in the space's encoding.
+
+        Reads the study's trials only. ``seed``: this ask's seed (:meth:`ask` has also
+        seeded torch's generator with it). ``before``: when an ask proposes again (see
+        :meth:`ask`), only the trials stored before its own first id count, as pending
+        or taken.
+        """
+
+    def ask(self, study: Study, task: str, q: int) -> list[Trial]:
+        """Propose ``q`` points for ``task``, store them as running trials, settle, return them.
+
+        Settlement: while other workers' asks were stored between this ask's reading and
+        its storing, both proposals came from the same trials, and with one seed they are
+        one point. The ask with the lower ids keeps its points; the other proposes again
+        from the trials stored before its own (the earlier asks pending, and counted in the
+        Sobol sequence, so each ask's Sobol points follow from its ids) and replaces its
+        points before handing them out. Later trials are left out: they do the same
+        around this one.
+        """
+        known = {t.id for t in study.storage.get_trials(task)}
+        trials = study.storage.create_trials(task, study.space.decode(self._seeded(study, task, q)))
+        first = trials[0].id
+        for _ in range(SETTLE_ROUNDS):
+            earlier = {t.id for t in trials_before(study, task, first)} - known
+            if not earlier:
+                break
+            known |= earlier
+            X = self._seeded(study, task, len(trials), before=first)
+            trials = [study.storage.set_params(t.id, params)
+                      for t, params in zip(trials, study.space.decode(X), strict=True)]
+        return trials
+
+    def _seeded(self, study: Study, task: str, q: int, before: int | None = None) -> torch.Tensor:
+        stored = len(trials_before(study, None, before))
+        seed = (study.seed * 1_000_003 + stored) % 2**31
+        with manual_seed(seed):
+            return self.propose(study, task, q, seed, before)
+
+
+class SobolProposer(Proposer):
+    """The task's own scrambled Sobol sequence (no model): a space-filling baseline."""
+
+    def propose(
+        self, study: Study, task: str, q: int, seed: int, before: int | None = None
+    ) -> torch.Tensor:
+        return sobol_points(study, task, q, before)
+
+    def __repr__(self) -> str:
+        return "SobolProposer()"
+
+
+class HierarchicalProposer(Proposer):
+    """Expected Improvement on the hierarchical GP fitted to every task's results.
+
+    Args:
+        n_initial: Number of Sobol points on a task before the model takes over.
+            Default: 1 when other tasks already hold ``max(5, d + 1)`` observations
+            (the model is usable from history), else ``max(5, d + 1)``.
+        shared_function: Whether the surrogate includes the shared function ``g``
+            (:class:`~hbo.models.HierarchicalGP`). None (default): when the model would
+            include it, it is kept until the model without it predicts the target's own
+            observations clearly better (leave-one-out, by ``LOO_MARGIN`` nats of
+            :mod:`hbo.models.shared_choice`); :meth:`pooling` says which was used.
+        inference: ``"map"`` (default): the surrogate's hyperparameters at their MAP
+            estimate. ``"nuts"``: fully Bayesian; NUTS draws of ``(m, tau, z)`` form an
+            ensemble and Expected Improvement is averaged over them
+            (:mod:`hbo.models.fully_bayesian`). The shared function ``g`` is chosen first
+            as in MAP mode (leave-one-out at the MAP fits, which also start the chains);
+            NUTS then samples the chosen model. :meth:`diagnostics` reports convergence.
+        nuts: NUTS settings for ``inference="nuts"``: a dict with any of ``warmup``,
+            ``draws``, ``chains``, ``thinning``, ``target_accept``, ``max_tree_depth``,
+            ``progress``, or a :class:`~hbo.models.nuts_options.NUTSOptions`.
+        hyperpriors: Replace the surrogate's default hyperprior of some groups: a dict
+            of group (``"lengthscale"``, ``"outputscale"``, ``"noise"``,
+            ``"shared_scale"``) -> :class:`~hbo.models.Hyperprior` (:mod:`hbo.models.priors`),
+            e.g. ``{"shared_scale": Hyperprior(loc=0.0, scale=3.0, tau_scale=0.3)}`` (the
+            default loc and scale) for a stronger pull of the tasks towards each other.
+
+    The last fitted surrogate is :attr:`model`; fits are reused while the study's
+    completed trials are unchanged, and each fit starts from the previous one.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_initial: int | None = None,
+        shared_function: bool | None = None,
+        inference: str = "map",
+        nuts: NUTSOptions | Mapping[str, Any] | None = None,
+        hyperpriors: Mapping[str, Hyperprior] | None = None,
+    ) -> None:
+        if n_initial is not None and (
+            not isinstance(n_initial, int) or isinstance(n_initial, bool) or n_initial < 1
+        ):
+            raise InvalidArgumentError(f"n_initial must be a positive int, got {n_initial!r}")
+        if shared_function is not None and not isinstance(shared_function, bool):
+            raise InvalidArgumentError(
+                f"shared_function must be True, False or None, got {shared_function!r}"
+            )
+        if inference not in INFERENCE:
+            raise InvalidArgumentError(f"inference must be one of {INFERENCE}, got {inference!r}")
+        if nuts is not None and inference != "nuts":
+            raise InvalidArgumentError('nuts options are used only with inference="nuts"')
+        self.n_initial = n_initial
+        self.shared_function = shared_function
+        self.inference = inference
+        self.nuts = NUTSOptions.from_value(nuts)
+        self.hyperpriors = check_hyperpriors(hyperpriors)
+        self.model: HierarchicalGP | FullyBayesianHierarchicalGP | None = None
+        self.shared_choice: SharedFunctionChoice | None = None
+        self._model_key: tuple[Any, ...] = ()
+        self._fitted: dict[bool, HierarchicalGP] = {}  # warm starts, by shared_function
+
+    def __repr__(self) -> str:
+        return (f"HierarchicalProposer(n_initial={self.n_initial!r}, "
+                f"shared_function={self.shared_function!r}, inference={self.inference!r})")
+
+    def initial_points(self, study: Study, task: str) -> int:
+        """Sobol points on ``task`` before the model takes over (see ``n_initial``)."""
+        if self.n_initial is not None:
+            return self.n_initial
+        usable = max(5, study.space.dim + 1)
+        done = study.storage.get_trials(states=[TrialState.COMPLETE])
+        return 1 if sum(t.task != task for t in done) >= usable else usable
+
+    def propose(
+        self, study: Study, task: str, q: int, seed: int, before: int | None = None
+    ) -> torch.Tensor:
+        """Sobol points until ``task`` has ``n_initial`` results, then the model's.
+
+        A surrogate that cannot be fitted (every restart of the optimizer failed) does
+        not end a long loop: as Ax's Sobol fallback does, the ask goes on with the task's
+        Sobol points and a :class:`~hbo.ModelFittingWarning`, and the next ask tries
+        again with one more observation.
+        """
+        done = study.storage.get_trials(task, [TrialState.COMPLETE])
+        if len(done) < self.initial_points(study, task):
+            return self._distinct(study, sobol_points(study, task, q, before), task, before)
+        try:
+            X = self._expected_improvement(study, task, q, seed, before)
+        except ModelFittingError as exc:
+            warn(
+                f"ask: the surrogate could not be fitted on {task!r} ({exc}); proposing "
+                f"{q} quasi-random point(s) instead. The next ask refits. If this recurs, "
+                "look for duplicated or extreme objective values, or set hyperpriors",
+                ModelFittingWarning,
+            )
+            X = sobol_points(study, task, q, before)
+        return self._distinct(study, X, task, before)
+
+    def _expected_improvement(
+        self, study: Study, task: str, q: int, seed: int, before: int | None
+    ) -> torch.Tensor:
+        model = self.fit(study, task)
+        encode = study.space.encode
+        observed = encode([t.params for t in study.storage.get_trials(task, [TrialState.COMPLETE])])
+        waiting = trials_before(study, task, before, [TrialState.RUNNING, TrialState.FAILED])
+        pending = encode([t.params for t in waiting]) if waiting else None
+        acqf = acquisition.build_acquisition(model, observed, pending, q, seed)
+        return acquisition.optimize(acqf, study.space, q)
+
+    def fit(self, study: Study, task: str) -> HierarchicalGP | FullyBayesianHierarchicalGP:
+        """Fit (or reuse) the surrogate on all completed trials, with output on ``task``."""
+        done = study.storage.get_trials(states=[TrialState.COMPLETE])
+        tasks = study.tasks
+        key = (id(study), tasks.index(task), *(t.id for t in done))
+        if self.model is not None and key == self._model_key:
+            return self.model
+        label = {name: i for i, name in enumerate(tasks)}
+        X = study.space.encode([t.params for t in done])
+        labels = torch.tensor([[float(label[t.task])] for t in done], dtype=torch.double)
+        sign = -1.0 if study.direction == "minimize" else 1.0
+        Y = torch.tensor([[sign * t.value] for t in done], dtype=torch.double)
+        # each task centred, all in the target's standard units (the model standardizes
+        # each task again, to the same result: task_standardization is equivariant): the
+        # posterior the acquisition reads is then O(1) whatever the objective's size
+        # (GPyTorch raises variances below 1e-10 to 1e-10, the whole variance of an
+        # objective of size 1e-5)
+        index = labels[:, 0].long()
+        mean, std = task_standardization(Y, index, len(tasks))
+        Y = (Y - mean[index, None]) / std[label[task]]
+
+        def build(shared_function: bool | None) -> HierarchicalGP:
+            return HierarchicalGP(
+                torch.cat([X, labels], dim=-1),
+                Y,
+                task_feature=-1,
+                output_tasks=[label[task]],
+                categorical_dims=study.space.categorical_dims(),
+                shared_function=shared_function,
+                hyperpriors=self.hyperpriors,
+            )
+
+        model, self.shared_choice, self._fitted = fit_surrogate(
+            build, label[task], self._fitted, self.shared_function
+        )
+        if self.inference == "nuts":  # chains start at the MAP fit of the chosen model
+            from hbo.models.fully_bayesian import fit_fully_bayesian
+
+            seed = int(torch.randint(2**31 - 1, ()))  # from the caller's seeded RNG
+            model = fit_fully_bayesian(model, self.nuts, seed)
+        self.model, self._model_key = model, key
+        return model
+
+    def _distinct(
+        self, study: Study, X: torch.Tensor, task: str, before: int | None
+    ) -> torch.Tensor:
+        """Replace proposals that repeat each other or a trial of ``task`` (any state,
+        stored before ``before``) by fresh Sobol points.
+
+        Only matters on discrete spaces; a repeated point would waste an evaluation
+        (or re-run a failed one blindly).
+        """
+        taken = [t.params for t in trials_before(study, task, before)]
+        seen = {tuple(row) for row in study.space.encode(taken).tolist()}
+        spare = iter(map(tuple, sobol_points(study, task, 64 + len(X), before).tolist()))
+        rows = []
+        for row in map(tuple, X.tolist()):
+            if row in seen:  # keep the repeat only if the space is exhausted
+                row = next((s for s in spare if s not in seen), row)
+            seen.add(row)
+            rows.append(row)
+        return torch.tensor(rows, dtype=torch.double)
+
+    def diagnostics(self) -> ConvergenceReport:
+        """Convergence of the last NUTS run (``inference="nuts"``): R-hat, ESS, divergences."""
+        if self.inference != "nuts":
+            raise InvalidArgumentError(
+                'diagnostics() reports on NUTS; this study uses inference="map" (create it '
+                'with hbo.Study(..., inference="nuts"))'
+            )
+        if self.model is None:
+            raise NotReadyError(
+                "no NUTS fit yet: call study.ask() once the model is in use, or "
+                "study.pooling(), first"
+            )
+        return self.model.convergence
