@@ -332,8 +332,9 @@ class Study:
         task = self._check_task(task)
         if self.heartbeat_timeout is not None:
             self.storage.fail_stale_trials(self.heartbeat_timeout)
-        known = {t.id for t in self.storage.get_trials(task)}
-        X = self._propose(task, 1 if n is None else n)
+        with self.storage.snapshot():  # the proposal's reads: one view, read once
+            known = {t.id for t in self.storage.get_trials(task)}
+            X = self._propose(task, 1 if n is None else n)
         trials = self._settle(task, self.storage.create_trials(task, self.space.decode(X)), known)
         return trials[0] if n is None else trials
 
@@ -520,11 +521,12 @@ class Study:
         """
         first = trials[0].id
         for _ in range(SETTLE_ROUNDS):
-            earlier = {t.id for t in self._trials_before(task, first)} - known
-            if not earlier:
-                break
-            known |= earlier
-            X = self._propose(task, len(trials), before=first)
+            with self.storage.snapshot():  # reads only: set_params writes after it
+                earlier = {t.id for t in self._trials_before(task, first)} - known
+                if not earlier:
+                    break
+                known |= earlier
+                X = self._propose(task, len(trials), before=first)
             trials = [self.storage.set_params(t.id, params)
                       for t, params in zip(trials, self.space.decode(X), strict=True)]
         return trials
