@@ -91,16 +91,22 @@ class Proposer(ABC):
         Sobol sequence, so each ask's Sobol points follow from its ids) and replaces its
         points before handing them out. Later trials are left out: they do the same
         around this one.
+
+        Each proposal reads the study in one storage snapshot (:meth:`~hbo.storage.Storage.snapshot`:
+        one read of the trials, no write lock), and the writes come after it.
         """
-        known = {t.id for t in study.storage.get_trials(task)}
-        trials = study.storage.create_trials(task, study.space.decode(self._seeded(study, task, q)))
+        with study.storage.snapshot():  # the proposal's reads: one view, read once
+            known = {t.id for t in study.storage.get_trials(task)}
+            X = self._seeded(study, task, q)
+        trials = study.storage.create_trials(task, study.space.decode(X))
         first = trials[0].id
         for _ in range(SETTLE_ROUNDS):
-            earlier = {t.id for t in trials_before(study, task, first)} - known
-            if not earlier:
-                break
-            known |= earlier
-            X = self._seeded(study, task, len(trials), before=first)
+            with study.storage.snapshot():  # reads only: set_params writes after it
+                earlier = {t.id for t in trials_before(study, task, first)} - known
+                if not earlier:
+                    break
+                known |= earlier
+                X = self._seeded(study, task, len(trials), before=first)
             trials = [study.storage.set_params(t.id, params)
                       for t, params in zip(trials, study.space.decode(X), strict=True)]
         return trials

@@ -10,6 +10,7 @@ from hbo.errors import ArgumentTypeError, InvalidArgumentError
 from hbo.storage.base import Storage
 from hbo.storage.errors import (
     SchemaVersionError,
+    SnapshotWriteError,
     StorageError,
     StudyMismatchError,
     UnknownStudyError,
@@ -53,6 +54,7 @@ def open_storage(
 __all__ = [
     "InMemoryStorage",
     "SchemaVersionError",
+    "SnapshotWriteError",
     "Storage",
     "StorageError",
     "StudyMismatchError",

@@ -9,12 +9,17 @@ JSON-ready dict ``{"space": ..., "task": ..., "direction": ..., "seed": ...}``) 
 its trials, numbered ``0, 1, 2, ...`` in the order they were created. Each trial
 carries the time it was last known alive (its heartbeat); ``fail_stale_trials`` marks
 running trials whose worker stopped beating as failed.
+
+Reads may be grouped in a :meth:`Storage.snapshot`: one consistent view of the study
+for a whole proposal, read once (see :mod:`hbo.storage.sql` for why that matters when
+many workers share a database).
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from hbo.trial import Origin, Trial, TrialState
@@ -39,6 +44,18 @@ def new_trials(
             origin=origin,
         )
         for i, params in enumerate(params_list)
+    ]
+
+
+def select_trials(
+    trials: Iterable[Trial], task: str | None, states: Iterable[TrialState] | None
+) -> list[Trial]:
+    """The ``trials`` of ``task`` (None: any) in ``states`` (None: any), in the given order."""
+    wanted = None if states is None else set(states)
+    return [
+        t
+        for t in trials
+        if (task is None or t.task == task) and (wanted is None or t.state in wanted)
     ]
 
 
@@ -103,6 +120,23 @@ class Storage(abc.ABC):
         self, task: str | None = None, states: Iterable[TrialState] | None = None
     ) -> list[Trial]:
         """Trials in id order, optionally only of one task and/or some states."""
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Within the block, this thread's reads see one consistent view of the study.
+
+        For a computation that reads many times and must see one state, like
+        :meth:`hbo.Study.ask`'s proposal: a storage may answer every read in the block
+        (``study_config``, ``get_trial``, ``get_trials``) from one read of the study, so
+        trials stored meanwhile by other workers are not seen until the block ends.
+        Nested blocks share the outermost one's view; other threads are not affected.
+
+        Do not write in the block: the view would not show the write, so a storage may
+        raise :class:`~hbo.storage.SnapshotWriteError` (:class:`~hbo.storage.sql.SQLStorage`
+        does). This default is a no-op (every read reads the current state), right for
+        storages whose reads are cheap and lock nothing, such as the in-memory one.
+        """
+        yield
 
     @abc.abstractmethod
     def heartbeat(self, trial_id: int) -> None:

@@ -19,3 +19,8 @@ class UnknownStudyError(HBOError, KeyError):
 
 class StudyMismatchError(HBOError, ValueError):
     """A study is opened with a space, task, direction or seed that differs from the stored one."""
+
+
+class SnapshotWriteError(HBOError, RuntimeError):
+    """A write inside a read snapshot (:meth:`~hbo.storage.Storage.snapshot`), where the
+    snapshot's reads would not see it; write after the ``with`` block."""

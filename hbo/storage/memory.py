@@ -1,4 +1,8 @@
-"""In-memory storage: the default, for one process."""
+"""In-memory storage: the default, for one process.
+
+Its :meth:`~hbo.storage.Storage.snapshot` is the interface's no-op: a read is a lookup
+under a lock held for that read only.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hbo.errors import UnknownTrialError
-from hbo.storage.base import Storage, new_trials
+from hbo.storage.base import Storage, new_trials, select_trials
 from hbo.trial import Origin, Trial, TrialState, check_running, check_transition
 
 
@@ -72,13 +76,8 @@ class InMemoryStorage(Storage):
     def get_trials(
         self, task: str | None = None, states: Iterable[TrialState] | None = None
     ) -> list[Trial]:
-        wanted = None if states is None else set(states)
         with self._lock:
-            return [
-                t
-                for t in self._trials.values()
-                if (task is None or t.task == task) and (wanted is None or t.state in wanted)
-            ]
+            return select_trials(self._trials.values(), task, states)
 
     def heartbeat(self, trial_id: int) -> None:
         with self._lock:
