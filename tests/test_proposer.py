@@ -1,0 +1,94 @@
+"""Proposers: the Study's pluggable choice of points (hbo.proposer)."""
+
+import pytest
+
+import hbo
+from hbo.errors import ArgumentTypeError, InvalidArgumentError
+from hbo.proposer import HierarchicalProposer, Proposer, SobolProposer, sobol_points
+from hbo.storage.sql import list_studies
+
+
+@pytest.fixture
+def space() -> hbo.SearchSpace:
+    return hbo.SearchSpace([hbo.Float("x", 0.0, 1.0), hbo.Categorical("c", ["a", "b", "c"])])
+
+
+def bowl(params: dict) -> float:
+    return (params["x"] - 0.3) ** 2 + {"a": 0.0, "b": 0.2, "c": 0.5}[params["c"]]
+
+
+class Corner(Proposer):
+    """Always proposes the same point: settlement and storage are the base class's."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, int | None]] = []
+
+    def propose(self, study, task, q, seed, before=None):
+        self.calls.append((task, q, before))
+        return study.space.encode([{"x": 0.0, "c": "a"}] * q)
+
+
+def test_a_custom_proposer_only_proposes_and_the_study_stores_its_points(space):
+    corner = Corner()
+    study = hbo.Study(space, task="t", seed=1, proposer=corner)
+    trials = study.ask(2)
+    assert [t.params for t in trials] == [{"x": 0.0, "c": "a"}] * 2
+    assert corner.calls == [("t", 2, None)]
+    assert [t.state for t in study.storage.get_trials()] == [hbo.TrialState.RUNNING] * 2
+
+
+def test_sobol_proposer_follows_the_task_sequence_whatever_the_results(space):
+    study = hbo.Study(space, task="t", seed=5, proposer=SobolProposer())
+    asked = []
+    for _ in range(4):
+        trial = study.ask()
+        asked.append(trial.params)
+        study.tell(trial, bowl(trial.params))
+    expected = space.decode(sobol_points(hbo.Study(space, task="t", seed=5), "t", 4))
+    assert asked == expected
+    with pytest.raises(InvalidArgumentError, match="pooling.*SobolProposer"):
+        study.pooling()
+    with pytest.raises(InvalidArgumentError, match="diagnostics.*SobolProposer"):
+        study.diagnostics()
+
+
+def test_the_default_proposer_is_hierarchical_with_the_study_options(space):
+    study = hbo.Study(space, seed=0, n_initial=2, shared_function=False)
+    assert isinstance(study.proposer, HierarchicalProposer)
+    assert (study.proposer.n_initial, study.proposer.shared_function) == (2, False)
+    for _ in range(3):
+        trial = study.ask()
+        study.tell(trial, bowl(trial.params))
+    assert not study.proposer.model.shared_function  # the third ask used the model
+    assert study.proposer.initial_points(study, "default") == 2
+
+
+def test_an_explicit_proposer_gives_the_same_points_as_the_same_options(space):
+    def run(**kwargs):
+        study = hbo.Study(space, task="t", seed=3, **kwargs)
+        study.add_history("s", [{"x": v / 7, "c": "abc"[i % 3]} for i, v in enumerate(range(7))],
+                          [float(v) for v in range(7)])
+        out = []
+        for _ in range(3):
+            trial = study.ask()
+            out.append(trial.params)
+            study.tell(trial, bowl(trial.params))
+        return out
+
+    assert run(n_initial=2) == run(proposer=HierarchicalProposer(n_initial=2))
+
+
+def test_bad_proposer_arguments_are_named_and_store_nothing(space, tmp_path):
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    with pytest.raises(ArgumentTypeError, match="proposer must be an hbo.proposer.Proposer"):
+        hbo.Study(space, storage=url, name="s", proposer="random")
+    with pytest.raises(InvalidArgumentError, match=r"\['n_initial'\] configure the default"):
+        hbo.Study(space, storage=url, name="s", proposer=SobolProposer(), n_initial=3)
+    with pytest.raises(InvalidArgumentError, match="n_initial must be a positive int"):
+        HierarchicalProposer(n_initial=0)
+    with pytest.raises(InvalidArgumentError, match="shared_function must be True, False or None"):
+        HierarchicalProposer(shared_function="yes")
+    with pytest.raises(InvalidArgumentError, match="inference must be one of"):
+        HierarchicalProposer(inference="vi")
+    assert not (tmp_path / "p.db").exists() or list_studies(url) == []
+
