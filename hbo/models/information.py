@@ -30,8 +30,6 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from hbo.models.kernels import matern52, matern52_log_lengthscale_grad
-
 
 def fisher_information(model, theta: Mapping[str, Tensor], L: Tensor) -> dict[str, Tensor]:
     """Diagonal Fisher information per task and log hyperparameter.
@@ -47,20 +45,21 @@ def fisher_information(model, theta: Mapping[str, Tensor], L: Tensor) -> dict[st
     Zp, mask = model.padded_inputs()
     pair = (mask[:, :, None] & mask[:, None, :]).to(Zp.dtype)
     P = _inverse_blocks(model, L, mask) * pair
+    kernel = model.kernel
     ell = theta["lengthscale"].exp()[:, None, None, :]
     s2 = theta["outputscale"].exp()[:, None, None]
     derivatives = {
-        "outputscale": s2 * matern52(Zp, Zp, ell) * pair,
+        "outputscale": s2 * kernel(Zp, Zp, ell) * pair,
         "noise": theta["noise"].exp()[:, None, None] * torch.diag_embed(mask.to(Zp.dtype)),
         # T x D x n x n: one matrix per input dimension
-        "lengthscale": (s2[..., None] * matern52_log_lengthscale_grad(Zp, Zp, ell)).permute(
+        "lengthscale": (s2[..., None] * kernel.log_lengthscale_grad(Zp, Zp, ell)).permute(
             0, 3, 1, 2
         )
         * pair[:, None],
     }
     if model.shared_function:
         a2 = theta["shared_scale"].exp()[:, None, None]
-        derivatives["shared_scale"] = a2 * matern52(Zp, Zp, model.g_log_lengthscale.exp()) * pair
+        derivatives["shared_scale"] = a2 * kernel(Zp, Zp, model.g_log_lengthscale.exp()) * pair
     info = {}
     for group, D in derivatives.items():
         Pb = P if D.dim() == 3 else P[:, None]
