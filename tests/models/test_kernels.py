@@ -113,7 +113,7 @@ def test_kernel_argument_defaults_to_matern52(rng, related_fns, make_task_data):
 
 
 def test_group_table():
-    assert GROUPS == tuple(spec.name for spec in GROUP_SPECS)
+    assert tuple(spec.name for spec in GROUP_SPECS) == GROUPS
     assert GROUPS == ("lengthscale", "outputscale", "noise", "shared_scale")
     assert model_groups(shared_function=True) == GROUPS
     assert model_groups(shared_function=False) == ("lengthscale", "outputscale", "noise")
