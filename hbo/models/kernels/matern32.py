@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from hbo.models.kernels.base import StationaryKernel
+from hbo.models.kernels.base import StationaryKernel, distance
 
 _SQRT3 = math.sqrt(3.0)
 
@@ -18,13 +18,10 @@ class Matern32(StationaryKernel):
     ``k(r) = (1 + sqrt3 r) exp(-sqrt3 r)``, ``r = ||(x - x') / ell||`` (Rasmussen &
     Williams 2006, eq. 4.17 with ``nu = 3/2``): sample paths once differentiable, for
     objectives rougher than the Matern-5/2 default assumes.
-
-    The squared distance is clamped at ``1e-36`` before the square root so that the
-    gradient at ``r = 0`` (diagonal entries) is finite, as in GPyTorch.
     """
 
     name = "matern32"
 
     def of_squared_distance(self, sq: Tensor) -> Tensor:
-        r = sq.clamp_min(1e-36).sqrt()
+        r = distance(sq)
         return (1.0 + _SQRT3 * r) * torch.exp(-_SQRT3 * r)

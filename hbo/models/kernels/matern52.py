@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from hbo.models.kernels.base import StationaryKernel
+from hbo.models.kernels.base import StationaryKernel, distance
 
 _SQRT5 = math.sqrt(5.0)
 
@@ -18,13 +18,10 @@ class Matern52(StationaryKernel):
     ``k(r) = (1 + sqrt5 r + 5/3 r^2) exp(-sqrt5 r)``, ``r = ||(x - x') / ell||``
     (Rasmussen & Williams 2006, eq. 4.17 with ``nu = 5/2``): twice differentiable sample
     paths, the usual default for Bayesian optimization (Snoek et al. 2012).
-
-    The squared distance is clamped at ``1e-36`` before the square root so that the
-    gradient at ``r = 0`` (diagonal entries) is finite, as in GPyTorch.
     """
 
     name = "matern52"
 
     def of_squared_distance(self, sq: Tensor) -> Tensor:
-        r = sq.clamp_min(1e-36).sqrt()
+        r = distance(sq)
         return (1.0 + _SQRT5 * r + (5.0 / 3.0) * sq) * torch.exp(-_SQRT5 * r)
