@@ -174,6 +174,12 @@ class HierarchicalGP(Prediction, Model):
             )
         return torch.tensor([index[int(v)] for v in labels], dtype=torch.long)
 
+    def num_observations(self, task: int) -> int:
+        """Number of training observations of task label ``task`` (0 if it has none)."""
+        if task not in self.task_labels:
+            return 0
+        return int(self._counts[self.task_labels.index(task)])
+
     def encode(self, X: Tensor) -> Tensor:
         """``... x d`` features -> ``... x D`` kernel inputs (categorical columns one-hot)."""
         if not self._categorical_dims:

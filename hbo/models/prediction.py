@@ -43,12 +43,6 @@ class Prediction:
             self._cache = (version, L, w)
         return self._cache[1], self._cache[2]
 
-    def num_observations(self, task: int) -> int:
-        """Number of training observations of task label ``task`` (0 if it has none)."""
-        if task not in self.task_labels:
-            return 0
-        return int(self._counts[self.task_labels.index(task)])
-
     def loo_log_density(self, task: int) -> Tensor:
         r"""Leave-one-out log predictive density of one task's observations.
 
