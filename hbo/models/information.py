@@ -9,7 +9,10 @@ others; only its within-task block is counted), so
 
     I_t = 1/2 tr(P_tt D_t P_tt D_t),   P_tt = (K^{-1})_{tt},   D_t = dK_tt / d log theta_t,
 
-and with ``T`` tasks the cost is one inverse (``T`` blocks of ``n_t``, or one ``N x N``
+where the lengthscale's ``D_t`` (one per input) is the model kernel's
+:meth:`~hbo.models.kernels.Kernel.log_lengthscale_grad`, automatic differentiation of the
+kernel itself, and the other groups' are the terms they scale (``d(s^2 k)/d log s^2 =
+s^2 k``). With ``T`` tasks the cost is one inverse (``T`` blocks of ``n_t``, or one ``N x N``
 with ``g``) plus ``T (D + 3)`` small products.
 
 Its uses, one quantity (the ``sigma_j^2 = 1 / I`` of the Eight Schools):
