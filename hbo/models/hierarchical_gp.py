@@ -4,11 +4,15 @@ Model (DESIGN.md, "The hierarchical GP"), for tasks ``t = 1..T`` with outputs
 standardized per task:
 
     f_t(x) = a_t g(x) + h_t(x)                          (a_t g only with a shared function)
-    h_t ~ GP(c_t, s_t^2 k_52(x, x'; ell_t)),   g ~ GP(0, k_52(x, x'; ell_g))
+    h_t ~ GP(c_t, s_t^2 k(x, x'; ell_t)),   g ~ GP(0, k(x, x'; ell_g))
     y = f_t(x) + eps,   eps ~ N(0, sigma_t^2)
     log ell_t[i] = m_ell[i] + tau_ell z_t[i]      log s_t^2     = m_s + tau_s z_s[t]
     log sigma_t^2 = m_sig + tau_sig z_sig[t]       log a_t^2    = m_a + tau_a z_a[t]
     z ~ N(0, 1),   m ~ Normal(loc, scale),   tau ~ HalfNormal(tau_scale)
+
+with ``k`` a unit-variance correlation with ARD lengthscales (``kernel``, Matern-5/2 by
+default; :mod:`hbo.models.kernels`). The groups and their default hyperpriors are the
+table :data:`~hbo.models.priors.GROUP_SPECS`.
 
 ``tau -> 0`` gives one shared set of hyperparameters (complete pooling, as the data
 kernel of BoTorch's ``MultiTaskGP``); ``tau -> inf`` gives independent GPs (no
@@ -27,91 +31,48 @@ batched cost ``sum_t n_t^3`` (tasks independent given the hyperparameters, one
 Cholesky per task, no ``N x N`` matrix); ``True`` costs one ``N x N`` Cholesky.
 
 With one task there is nothing to pool: ``z`` and ``tau`` are dropped and the model
-is BoTorch's ``SingleTaskGP`` with a scaled Matern-5/2 kernel and the priors of
-:mod:`hbo.models.priors`.
+is BoTorch's ``SingleTaskGP`` with a scaled Matern-5/2 kernel (the default ``kernel``)
+and the priors of :mod:`hbo.models.priors`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import torch
 from botorch.models.model import Model
-from botorch.posteriors.gpytorch import GPyTorchPosterior
-from gpytorch.distributions import MultitaskMultivariateNormal, MultivariateNormal
-from linear_operator.operators import DenseLinearOperator
 from torch import Tensor, nn
 
-from hbo.errors import InvalidArgumentError, InvalidDataError, ModelFittingError
+from hbo.errors import InvalidArgumentError, ModelFittingError
 from hbo.models.information import fisher_information
-from hbo.models.kernels import matern52
+from hbo.models.kernels import Kernel, resolve_kernel
+from hbo.models.linalg import robust_cholesky
+from hbo.models.prediction import Prediction
 from hbo.models.priors import (
-    GROUPS,
+    GROUP_SPEC,
+    MIN_NOISE,
     Hyperprior,
     check_hyperpriors,
     half_normal_log_prob_of_log,
+    model_groups,
     normal_log_prob,
 )
 from hbo.models.training_data import (
     check_categorical,
     check_fixed_tau,
-    drop_column,
     split_inputs,
     task_standardization,
 )
 
 #: Largest number of observations for which ``shared_function=None`` switches ``g`` on.
 MAX_SHARED_POINTS = 600
-#: Noise variance floor (standardized units), added to ``exp(log sigma^2)``.
-MIN_NOISE = 1e-6
 # prior sd of each task's constant mean in the fully Bayesian model (standardized units,
 # where the data's own mean is 0): see HierarchicalGP.constant_marginal
 CONSTANT_PRIOR_SCALE = 2.0
-_JITTERS = (1e-8, 1e-6, 1e-4)
 
 
-def robust_cholesky(K: Tensor, traceable: bool = False) -> tuple[Tensor, float]:
-    """Cholesky factor of (a batch of) ``K``, adding diagonal jitter only if needed.
-
-    Returns the factor and the jitter used (relative to the mean diagonal; 0 if none).
-    Tried in order: none, then ``1e-8, 1e-6, 1e-4``. The fit reports the jitter once
-    instead of warning on every likelihood evaluation.
-
-    ``traceable=True`` never branches in Python on the values of ``K`` (a traced graph
-    cannot): a first factorization without gradient decides, per matrix, whether the
-    first jitter level is added, the second factorization (the one gradients flow
-    through) uses it, and the factor is NaN where that still fails, so that a sampler's
-    energy is NaN there and the step is rejected. The returned jitter is then 0 (the
-    jitter is a tensor in the graph). Always adding the jitter instead would be simpler
-    but is not harmless: relative to the mean diagonal, it grows with the outputscale
-    like extra noise, and on the Branin family of :mod:`hbo.models.nuts` NUTS then
-    saturated its tree depth in every transition (3 seeds).
-    """
-    if traceable:
-        _, needs_jitter = torch.linalg.cholesky_ex(K.detach())
-        scale = K.diagonal(dim1=-2, dim2=-1).mean(-1).detach()
-        jitter = torch.where(needs_jitter != 0, _JITTERS[0] * scale, 0.0)[..., None, None]
-        eye = torch.eye(K.shape[-1], dtype=K.dtype, device=K.device)
-        L, info = torch.linalg.cholesky_ex(K + jitter * eye)
-        failed = torch.where(info != 0, math.nan, 0.0).to(K.dtype)
-        return L + failed[..., None, None], 0.0
-    L, info = torch.linalg.cholesky_ex(K)
-    if not info.any():
-        return L, 0.0
-    eye = torch.eye(K.shape[-1], dtype=K.dtype, device=K.device)
-    scale = K.diagonal(dim1=-2, dim2=-1).mean().detach()
-    for jitter in _JITTERS:
-        L, info = torch.linalg.cholesky_ex(K + jitter * scale * eye)
-        if not info.any():
-            return L, jitter
-    raise ModelFittingError(
-        f"kernel matrix is not positive definite even with jitter {_JITTERS[-1]:g}"
-    )
-
-
-class HierarchicalGP(Model):
+class HierarchicalGP(Prediction, Model):
     r"""Partially pooled per-task GPs (optionally plus a shared function), a BoTorch Model.
 
     Use it like BoTorch's ``MultiTaskGP`` when tasks are related but not identical:
@@ -137,6 +98,9 @@ class HierarchicalGP(Model):
             ``Standardize``) before fitting; the default priors are stated in those
             units. ``False`` fits ``train_Y`` as given, for outputs already on that
             scale (simulation-based calibration, :mod:`hbo.models.simulation`).
+        kernel: The correlation ``k`` of every task's GP and of ``g``: a
+            :class:`~hbo.models.kernels.Kernel` or its name (``"matern52"``, the default,
+            or ``"matern32"``; :func:`~hbo.models.kernels.kernel_names` lists them).
     """
 
     def __init__(
@@ -151,6 +115,7 @@ class HierarchicalGP(Model):
         fixed_tau: float | Mapping[str, float] | None = None,
         hyperpriors: Mapping[str, Hyperprior] | None = None,
         standardize: bool = True,
+        kernel: str | Kernel = "matern52",
     ) -> None:
         super().__init__()
         X, labels, Y = split_inputs(train_X, train_Y, task_feature)
@@ -191,7 +156,8 @@ class HierarchicalGP(Model):
             )
         self.shared_function = bool(shared_function)
         self.hierarchical = self.num_tasks >= 2
-        self.groups = GROUPS if self.shared_function else GROUPS[:3]
+        self.groups = model_groups(self.shared_function)
+        self.kernel = resolve_kernel(kernel)
         self.hyperpriors = check_hyperpriors(hyperpriors)
         self.fixed_tau = check_fixed_tau(fixed_tau, self.groups)
         self._init_parameters()
@@ -207,6 +173,12 @@ class HierarchicalGP(Model):
                 f"{argument}: task labels {unknown} are not in train_X (tasks: {self.task_labels})"
             )
         return torch.tensor([index[int(v)] for v in labels], dtype=torch.long)
+
+    def num_observations(self, task: int) -> int:
+        """Number of training observations of task label ``task`` (0 if it has none)."""
+        if task not in self.task_labels:
+            return 0
+        return int(self._counts[self.task_labels.index(task)])
 
     def encode(self, X: Tensor) -> Tensor:
         """``... x d`` features -> ``... x D`` kernel inputs (categorical columns one-hot)."""
@@ -225,7 +197,7 @@ class HierarchicalGP(Model):
 
     def _init_parameters(self) -> None:
         D, T = self._Z.shape[-1], self.num_tasks
-        shapes = {"lengthscale": (D,), "outputscale": (), "noise": (), "shared_scale": ()}
+        shapes = {g: GROUP_SPEC[g].shape(D) for g in self.groups}
         self.m = nn.ParameterDict(
             {
                 g: nn.Parameter(torch.full(shapes[g], self.hyperpriors[g].location(D)).double())
@@ -354,7 +326,7 @@ class HierarchicalGP(Model):
         """
         Zp, mask = self.padded_inputs()
         ell = theta["lengthscale"].exp()[:, None, None, :]
-        blocks = theta["outputscale"].exp()[:, None, None] * matern52(Zp, Zp, ell)
+        blocks = theta["outputscale"].exp()[:, None, None] * self.kernel(Zp, Zp, ell)
         noise = theta["noise"].exp() + MIN_NOISE
         resid = self._y - (self.constant if constant is None else constant)[self._tasks]
         if self.shared_function:
@@ -362,7 +334,7 @@ class HierarchicalGP(Model):
                 *[b[:n, :n] for b, n in zip(blocks, self._count_list, strict=True)]
             )
             a = (0.5 * theta["shared_scale"][self._tasks]).exp()
-            K_g = matern52(self._Z, self._Z, self.g_log_lengthscale.exp())
+            K_g = self.kernel(self._Z, self._Z, self.g_log_lengthscale.exp())
             K = K + a[:, None] * a[None, :] * K_g + torch.diag(noise[self._tasks])
             L, jitter = robust_cholesky(K, traceable)
         else:
@@ -468,240 +440,3 @@ class HierarchicalGP(Model):
 
         fit_map(self, maxiter=maxiter, max_attempts=max_attempts)
         return self
-
-    # ------------------------------------------------------------------ prediction
-    def _posterior_cache(self) -> tuple[Tensor, Tensor]:
-        """``(L, w)``: ``K = L L^T``, ``w = K^{-1}(y - c)``; recomputed when parameters change.
-
-        With ``g``: ``N x N`` and ``N``. Without: per-task padded blocks ``T x n_max x n_max``
-        and ``T x n_max`` (zero on the padding), so no ``N x N`` matrix is ever formed.
-        """
-        version = sum(p._version for p in self.parameters())
-        if self._cache is None or self._cache[0] != version:
-            with torch.no_grad():
-                L, r = self._factor(self.log_hyperparameters())
-                w = torch.cholesky_solve(r.unsqueeze(-1), L).squeeze(-1)
-            self._cache = (version, L, w)
-        return self._cache[1], self._cache[2]
-
-    def num_observations(self, task: int) -> int:
-        """Number of training observations of task label ``task`` (0 if it has none)."""
-        if task not in self.task_labels:
-            return 0
-        return int(self._counts[self.task_labels.index(task)])
-
-    def loo_log_density(self, task: int) -> Tensor:
-        r"""Leave-one-out log predictive density of one task's observations.
-
-        For each observation ``i`` of task ``task`` (a label of ``train_X``), the density of
-        ``y_i`` under the model conditioned on every other observation (all tasks), at the
-        fitted hyperparameters, summed over ``i``. In closed form (Rasmussen & Williams
-        2006, eqs. 5.10-5.12): with ``w = K^{-1}(y - c)``,
-
-            y_i - mu_{-i} = w_i / [K^{-1}]_ii,      sigma_{-i}^2 = 1 / [K^{-1}]_ii.
-
-        Standardized units (per task, the same in any model of the same data), so the
-        values of two models of the same data can be compared. Returns a scalar.
-        """
-        t = self._task_indices([task], "task").item()
-        L, w = self._posterior_cache()
-        if self.shared_function:
-            rows = self._tasks == t
-            K_inv_diag = torch.cholesky_inverse(L).diagonal()[rows]
-            w = w[rows]
-        else:
-            n = int(self._counts[t])
-            K_inv_diag = torch.cholesky_inverse(L[t, :n, :n]).diagonal()
-            w = w[t, :n]
-        var = 1.0 / K_inv_diag
-        return (-0.5 * (torch.log(2 * math.pi * var) + w.pow(2) * var)).sum()  # (w var)^2 / var
-
-    def _reference(
-        self, tasks: Tensor, L: Tensor, w: Tensor
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Training inputs, task indices, Cholesky factor and weights that ``tasks`` depend on.
-
-        ``L`` and ``w`` are :meth:`_posterior_cache`'s, with a leading batch of ``S`` draws
-        (``S = 1`` for this model's own parameters). With ``g`` every training point
-        matters. Without ``g`` the tasks are independent given the hyperparameters: only the
-        blocks of the tasks asked for are assembled (one block when predicting for one
-        task, the usual case).
-        """
-        if self.shared_function:
-            return self._Z, self._tasks, L, w
-        wanted = tasks.unique().tolist()
-        counts = self._count_list
-        ref = torch.isin(self._tasks, tasks.unique())
-        sizes = [counts[t] for t in wanted]
-        L_ref = L.new_zeros(L.shape[0], sum(sizes), sum(sizes))
-        start = 0
-        for t, n in zip(wanted, sizes, strict=True):
-            L_ref[:, start : start + n, start : start + n] = L[:, t, :n, :n]
-            start += n
-        w_ref = torch.cat([w[:, t, :n] for t, n in zip(wanted, sizes, strict=True)], dim=-1)
-        return self._Z[ref], self._tasks[ref], L_ref, w_ref
-
-    def predict_standardized(
-        self, X: Tensor, tasks: Tensor, observation_noise: bool = False
-    ) -> tuple[Tensor, Tensor]:
-        """Joint posterior of ``f_{tasks}(X)`` in standardized units.
-
-        Args:
-            X: ``batch x n x d`` features (no task column).
-            tasks: ``batch x n`` (or ``n``) task *indices* (0..T-1).
-
-        Returns:
-            ``batch x n`` mean and ``batch x n x n`` covariance.
-        """
-        params = {
-            "theta": {k: v.detach().unsqueeze(0) for k, v in self.log_hyperparameters().items()},
-            "constant": self.constant.detach().unsqueeze(0),
-        }
-        if self.shared_function:
-            params["g_log_lengthscale"] = self.g_log_lengthscale.detach().unsqueeze(0)
-        L, w = self._posterior_cache()
-        Xs = X.unsqueeze(-3)
-        tasks = tasks.expand(X.shape[:-1]).unsqueeze(-2)
-        mean, cov = self.conditional(params, L.unsqueeze(0), w.unsqueeze(0), Xs, tasks,
-                                     observation_noise)
-        return mean.squeeze(-2), cov.squeeze(-3)
-
-    def conditional(
-        self,
-        params: Mapping[str, Any],
-        L: Tensor,
-        w: Tensor,
-        X: Tensor,
-        tasks: Tensor,
-        observation_noise: bool = False,
-    ) -> tuple[Tensor, Tensor]:
-        r"""GP conditional of ``f_{tasks}(X)`` for a batch of ``S`` parameter sets at once.
-
-        The formulas are the usual ones (Rasmussen & Williams 2006, eq. 2.25-2.26),
-
-            mean = c_t + K_*^T w,   cov = K_** - V^T V,   V = L^{-1} K_*,
-
-        evaluated for every parameter set ``s`` in one batched pass (the ``S`` draws of a
-        fully Bayesian fit, or ``S = 1`` for this model's own parameters).
-
-        Args:
-            params: ``{"theta": group -> S x T x ... per-task log hyperparameters,
-                "constant": S x T, "g_log_lengthscale": S x D (with g)}``.
-            L: ``S x ...`` Cholesky factors of :meth:`_posterior_cache` for each set.
-            w: ``S x ...`` weights ``K^{-1}(y - c)`` for each set.
-            X: ``batch x S x n x d`` features (``S`` may be 1 and broadcast).
-            tasks: ``batch x S x n`` task indices (``S`` may be 1 and broadcast).
-
-        Returns:
-            ``batch x S x n`` mean and ``batch x S x n x n`` covariance (standardized).
-        """
-        theta = params["theta"]
-        S = params["constant"].shape[0]
-        Zs = self.encode(X)
-        tasks = tasks.expand(*Zs.shape[:-3], S, Zs.shape[-2])
-        Z_ref, t_ref, L_ref, w_ref = self._reference(tasks, L, w)
-        draw = torch.arange(S).unsqueeze(-1)  # S x 1: row s of each parameter for set s
-
-        def rows(value: Tensor) -> Tensor:  # S x T x ... -> batch x S x n x ...
-            return value[draw, tasks]
-
-        ell_rows = rows(theta["lengthscale"]).exp().unsqueeze(-2)
-        s2_rows = rows(theta["outputscale"]).exp().unsqueeze(-1)
-        same_ref = tasks.unsqueeze(-1) == t_ref
-        cross = s2_rows * matern52(Zs, Z_ref, ell_rows) * same_ref
-        prior = s2_rows * matern52(Zs, Zs, ell_rows) * (tasks.unsqueeze(-1) == tasks.unsqueeze(-2))
-        if self.shared_function:
-            a = (0.5 * theta["shared_scale"]).exp()
-            ell_g = params["g_log_lengthscale"].exp()[:, None, None, :]
-            a_rows = rows(a).unsqueeze(-1)
-            cross = cross + a_rows * a[:, t_ref].unsqueeze(-2) * matern52(Zs, Z_ref, ell_g)
-            prior = prior + a_rows * a_rows.transpose(-1, -2) * matern52(Zs, Zs, ell_g)
-        mean = rows(params["constant"]) + (cross @ w_ref.unsqueeze(-1)).squeeze(-1)
-        V = _solve_lower(L_ref, cross.transpose(-1, -2))
-        cov = prior - V.transpose(-1, -2) @ V
-        if observation_noise:
-            noise = rows(theta["noise"]).exp() + MIN_NOISE
-            cov = cov + torch.diag_embed(noise)
-        return mean, cov
-
-    def _parse_inputs(
-        self, X: Tensor, output_indices: list[int] | None
-    ) -> tuple[Tensor, Tensor, int]:
-        """``posterior``'s ``X`` -> features, task indices and the number of outputs.
-
-        Features are ``batch x n x d``, with ``n = q`` (task column given) or
-        ``num_out * q`` in task-major blocks of ``q``; tasks are ``batch x n`` or ``n``.
-        """
-        d = self.train_inputs[0].shape[-1] - 1
-        if X.shape[-1] == d + 1:
-            feats, labels = drop_column(X, self._task_feature)
-            tasks = self._task_indices(labels.reshape(-1).long().tolist(), "X")
-            return feats, tasks.reshape(labels.shape), 1
-        if X.shape[-1] == d:
-            outputs = self._output_tasks
-            if output_indices is not None:
-                outputs = outputs[list(output_indices)]
-            num_out, q = len(outputs), X.shape[-2]
-            feats = X.repeat(*([1] * (X.dim() - 2)), num_out, 1)  # task-major blocks of q
-            return feats, outputs.repeat_interleave(q), num_out
-        raise InvalidDataError(
-            f"X must have {d} feature columns (or {d + 1} with the task "
-            f"column), got shape {tuple(X.shape)}"
-        )
-
-    def _posterior_of(
-        self, mean: Tensor, cov: Tensor, tasks: Tensor, num_out: int
-    ) -> GPyTorchPosterior:
-        """Standardized ``... x n`` mean and covariance -> posterior in ``train_Y`` units."""
-        tasks = tasks.expand(mean.shape)
-        std = self._y_std[tasks]
-        mean = mean * std + self._y_mean[tasks]
-        cov = cov * std.unsqueeze(-1) * std.unsqueeze(-2)
-        cov = cov + 1e-10 * torch.diag_embed(std.pow(2))  # numerical floor for sampling
-        cov = DenseLinearOperator(cov)  # lazy: factored (with jitter if needed) only to sample
-        if num_out == 1:
-            return GPyTorchPosterior(MultivariateNormal(mean, cov))
-        q = mean.shape[-1] // num_out
-        mean = mean.reshape(*mean.shape[:-1], num_out, q).transpose(-1, -2)
-        return GPyTorchPosterior(MultitaskMultivariateNormal(mean, cov, interleaved=False))
-
-    def posterior(
-        self,
-        X: Tensor,
-        output_indices: list[int] | None = None,
-        observation_noise: bool | Tensor = False,
-        posterior_transform: Any = None,
-    ) -> GPyTorchPosterior:
-        """Posterior of the outputs at ``X``, in the units of ``train_Y``.
-
-        Args:
-            X: ``batch x q x d`` (outputs for ``output_tasks``, or the subset
-                ``output_indices``) or ``batch x q x (d + 1)`` with the task column
-                (one output, each point on its own task).
-            observation_noise: If True, add each task's noise variance.
-        """
-        feats, tasks, num_out = self._parse_inputs(X, output_indices)
-        mean, cov = self.predict_standardized(feats, tasks, bool(observation_noise))
-        posterior = self._posterior_of(mean, cov, tasks, num_out)
-        return posterior if posterior_transform is None else posterior_transform(posterior)
-
-    @property
-    def num_outputs(self) -> int:
-        return len(self._output_tasks)
-
-    @property
-    def batch_shape(self) -> torch.Size:
-        return torch.Size()
-
-
-def _solve_lower(L: Tensor, B: Tensor) -> Tensor:
-    """``L^{-1} B`` for ``S x M x M`` factors and ``batch x S x M x k`` right-hand sides.
-
-    The batch is folded into the columns, so each factor is used once instead of being
-    broadcast (copied) over the batch: ``batch x S`` copies of an ``M x M`` matrix would
-    dominate the memory of an acquisition call.
-    """
-    batch, (S, M, k) = B.shape[:-3], B.shape[-3:]
-    cols = B.reshape(-1, S, M, k).permute(1, 2, 0, 3).reshape(S, M, -1)
-    V = torch.linalg.solve_triangular(L, cols, upper=False)
-    return V.reshape(S, M, -1, k).permute(2, 0, 1, 3).reshape(*batch, S, M, k)

@@ -9,7 +9,10 @@ others; only its within-task block is counted), so
 
     I_t = 1/2 tr(P_tt D_t P_tt D_t),   P_tt = (K^{-1})_{tt},   D_t = dK_tt / d log theta_t,
 
-and with ``T`` tasks the cost is one inverse (``T`` blocks of ``n_t``, or one ``N x N``
+where the lengthscale's ``D_t`` (one per input) is the model kernel's
+:meth:`~hbo.models.kernels.Kernel.log_lengthscale_grad`, automatic differentiation of the
+kernel itself, and the other groups' are the terms they scale (``d(s^2 k)/d log s^2 =
+s^2 k``). With ``T`` tasks the cost is one inverse (``T`` blocks of ``n_t``, or one ``N x N``
 with ``g``) plus ``T (D + 3)`` small products.
 
 Its uses, one quantity (the ``sigma_j^2 = 1 / I`` of the Eight Schools):
@@ -30,8 +33,6 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from hbo.models.kernels import matern52, matern52_log_lengthscale_grad
-
 
 def fisher_information(model, theta: Mapping[str, Tensor], L: Tensor) -> dict[str, Tensor]:
     """Diagonal Fisher information per task and log hyperparameter.
@@ -47,20 +48,21 @@ def fisher_information(model, theta: Mapping[str, Tensor], L: Tensor) -> dict[st
     Zp, mask = model.padded_inputs()
     pair = (mask[:, :, None] & mask[:, None, :]).to(Zp.dtype)
     P = _inverse_blocks(model, L, mask) * pair
+    kernel = model.kernel
     ell = theta["lengthscale"].exp()[:, None, None, :]
     s2 = theta["outputscale"].exp()[:, None, None]
     derivatives = {
-        "outputscale": s2 * matern52(Zp, Zp, ell) * pair,
+        "outputscale": s2 * kernel(Zp, Zp, ell) * pair,
         "noise": theta["noise"].exp()[:, None, None] * torch.diag_embed(mask.to(Zp.dtype)),
         # T x D x n x n: one matrix per input dimension
-        "lengthscale": (s2[..., None] * matern52_log_lengthscale_grad(Zp, Zp, ell)).permute(
+        "lengthscale": (s2[..., None] * kernel.log_lengthscale_grad(Zp, Zp, ell)).permute(
             0, 3, 1, 2
         )
         * pair[:, None],
     }
     if model.shared_function:
         a2 = theta["shared_scale"].exp()[:, None, None]
-        derivatives["shared_scale"] = a2 * matern52(Zp, Zp, model.g_log_lengthscale.exp()) * pair
+        derivatives["shared_scale"] = a2 * kernel(Zp, Zp, model.g_log_lengthscale.exp()) * pair
     info = {}
     for group, D in derivatives.items():
         Pb = P if D.dim() == 3 else P[:, None]

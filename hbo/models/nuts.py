@@ -69,6 +69,7 @@ from hbo.hierarchy.models._potential import FLAT, FlatPotential
 from hbo.models.hierarchical_gp import HierarchicalGP
 from hbo.models.information import shrinkage
 from hbo.models.nuts_options import NUTSOptions
+from hbo.models.priors import GROUP_SPEC
 
 #: Standard deviation of each chain's start around the MAP fit, in units of the Laplace
 #: posterior standard deviation (preconditioned coordinates): overdispersed enough for
@@ -347,10 +348,10 @@ def _inference_data(
             posterior[f"tau_{group}"] = np.exp(array)
         elif kind == "m":
             posterior[f"m_{group}"] = array
-            dims[f"m_{group}"] = ["input"] if group == "lengthscale" else []
+            dims[f"m_{group}"] = ["input"] if GROUP_SPEC[group].per_input else []
         elif kind == "z":
             posterior[f"z_{group}"] = array
-            dims[f"z_{group}"] = ["task", "input"] if group == "lengthscale" else ["task"]
+            dims[f"z_{group}"] = ["task", "input"] if GROUP_SPEC[group].per_input else ["task"]
         else:  # constant (per task), g_log_lengthscale (per input)
             posterior[name] = array
             dims[name] = ["task"] if name == "constant" else ["input"]

@@ -28,25 +28,20 @@ import pandas as pd
 import torch
 
 from hbo.models.information import shrinkage
+from hbo.models.priors import GROUP_SPEC
 from hbo.models.shared_choice import SharedFunctionChoice
-
-_GROUP_TEXT = {
-    "lengthscale": "how far apart inputs stay correlated",
-    "outputscale": "signal variance s_t^2",
-    "noise": "noise variance sigma_t^2",
-    "shared_scale": "loading a_t^2 of the shared function",
-}
 
 
 def hyperparameter_names(
     group: str, feature_names: Sequence[str] | None, dim: int
 ) -> list[str]:
-    """Row names of a group in the per-task table: ``lengthscale[<feature>]`` per input
-    (features named ``0 .. dim-1`` when no names are given), else the group's name."""
-    if group != "lengthscale":
+    """Row names of a group in the per-task table: ``<group>[<feature>]`` for a group with
+    one value per input, the lengthscale (features named ``0 .. dim-1`` when no names are
+    given), else the group's name."""
+    if not GROUP_SPEC[group].per_input:
         return [group]
     features = list(feature_names) if feature_names is not None else [str(i) for i in range(dim)]
-    return [f"lengthscale[{f}]" for f in features]
+    return [f"{group}[{f}]" for f in features]
 
 
 @dataclass
@@ -93,7 +88,7 @@ class PoolingReport:
                     "group": g,
                     "shared_value": float(m.mean().exp()),
                     "tau": tau,
-                    "meaning": _GROUP_TEXT[g],
+                    "meaning": GROUP_SPEC[g].meaning,
                 }
             )
             value = theta[g].reshape(model.num_tasks, -1)

@@ -37,7 +37,8 @@ import torch
 from matplotlib.figure import Figure
 
 from hbo.models.information import fisher_information
-from hbo.models.pooling import _GROUP_TEXT, hyperparameter_names
+from hbo.models.pooling import hyperparameter_names
+from hbo.models.priors import GROUP_SPEC
 from hbo.models.shared_choice import SharedFunctionChoice
 
 #: The target's share is "near 0" when its posterior 95% quantile is below this.
@@ -115,7 +116,7 @@ class PosteriorPoolingReport:
             t_med, t_lo, t_hi = _summary(tau)
             group_rows.append({
                 "group": g, "shared_value": med, "shared_value_5%": lo, "shared_value_95%": hi,
-                "tau": t_med, "tau_5%": t_lo, "tau_95%": t_hi, "meaning": _GROUP_TEXT[g],
+                "tau": t_med, "tau_5%": t_lo, "tau_95%": t_hi, "meaning": GROUP_SPEC[g].meaning,
             })
             value = theta[g].reshape(ensemble.num_draws, model.num_tasks, -1)
             shrink = 1.0 / (1.0 + tau[:, None, None] ** 2 * info[g].reshape(value.shape))

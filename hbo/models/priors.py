@@ -71,8 +71,6 @@ from torch import Tensor
 from hbo._numbers import is_real
 from hbo.errors import InvalidArgumentError
 
-GROUPS = ("lengthscale", "outputscale", "noise", "shared_scale")
-
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
@@ -85,6 +83,11 @@ def half_normal_log_prob_of_log(log_x: Tensor, scale: float) -> Tensor:
     """Sum of the log density of ``log x`` when ``x ~ HalfNormal(scale)`` (Jacobian included)."""
     x = log_x.exp()
     return (-0.5 * (x / scale) ** 2 - math.log(scale) + 0.5 * math.log(2 / math.pi) + log_x).sum()
+
+
+def is_finite_number(value: object) -> bool:
+    """A real number (not a bool), finite: what a numeric option accepts."""
+    return is_real(value) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -120,18 +123,67 @@ class Hyperprior:
         return math.sqrt(2.0) + 0.5 * math.log(dim) - 3.0
 
 
+@dataclass(frozen=True)
+class GroupSpec:
+    """One hyperparameter group: declared once here, read wherever groups are looped over.
+
+    Attributes:
+        name: The group's key in ``hyperpriors``, ``fixed_tau`` and the parameter names
+            (``m.<name>``, ``log_tau.<name>``, ``z.<name>``).
+        per_input: One value per kernel input dimension (a task's value has shape ``D``)
+            instead of one per task (shape ``()``).
+        shared_only: Exists only in a model with the shared function ``g``.
+        default_prior: Its :class:`Hyperprior` unless one is given (see the module doc).
+        meaning: How it enters the covariance, for reports (the formulas are in
+            :mod:`hbo.models.hierarchical_gp`).
+    """
+
+    name: str
+    per_input: bool
+    shared_only: bool
+    default_prior: Hyperprior
+    meaning: str
+
+    def shape(self, dim: int) -> tuple[int, ...]:
+        """Shape of one task's value (and of ``m``) for ``dim`` kernel inputs."""
+        return (dim,) if self.per_input else ()
+
+
+#: Noise variance floor (standardized units), added to ``exp(log sigma^2)``.
+MIN_NOISE = 1e-6
+
+#: Every hyperparameter group, in the order the model creates their parameters.
+GROUP_SPECS = (
+    GroupSpec(name="lengthscale", per_input=True, shared_only=False,
+              default_prior=Hyperprior(loc=None, scale=math.sqrt(3.0)),
+              meaning="how far apart inputs stay correlated"),
+    GroupSpec(name="outputscale", per_input=False, shared_only=False,
+              default_prior=Hyperprior(loc=0.0, scale=1.0),
+              meaning="signal variance s_t^2"),
+    # tighter spread: tasks evaluated alike have similar noise (MultiTaskGP ties it), and
+    # a task whose fit is poor must not explain its misfit away as noise
+    GroupSpec(name="noise", per_input=False, shared_only=False,
+              default_prior=Hyperprior(loc=-5.0, scale=3.0, tau_scale=0.5),
+              meaning="noise variance sigma_t^2"),
+    # log of the per-task loading a_t^2 of the shared function g (see HierarchicalGP);
+    # wide: a long lengthscale of g needs a large loading (a ridge, see above)
+    GroupSpec(name="shared_scale", per_input=False, shared_only=True,
+              default_prior=Hyperprior(loc=0.0, scale=3.0),
+              meaning="loading a_t^2 of the shared function"),
+)
+GROUP_SPEC = {spec.name: spec for spec in GROUP_SPECS}
+#: Names of every group (accepted by ``hyperpriors`` and ``fixed_tau``).
+GROUPS = tuple(GROUP_SPEC)
+
+
+def model_groups(shared_function: bool) -> tuple[str, ...]:
+    """Names of the groups of a model with or without the shared function ``g``."""
+    return tuple(s.name for s in GROUP_SPECS if shared_function or not s.shared_only)
+
+
 def default_hyperpriors() -> dict[str, Hyperprior]:
     """The default hyperprior of every group (see the module docstring)."""
-    return {
-        "lengthscale": Hyperprior(loc=None, scale=math.sqrt(3.0)),
-        "outputscale": Hyperprior(loc=0.0, scale=1.0),
-        # tighter spread: tasks evaluated alike have similar noise (MultiTaskGP ties it),
-        # and a task whose fit is poor must not explain its misfit away as noise
-        "noise": Hyperprior(loc=-5.0, scale=3.0, tau_scale=0.5),
-        # log of the per-task loading a_t^2 of the shared function g (see HierarchicalGP)
-        # wide: a long lengthscale of g needs a large loading (a ridge, see above)
-        "shared_scale": Hyperprior(loc=0.0, scale=3.0),
-    }
+    return {spec.name: spec.default_prior for spec in GROUP_SPECS}
 
 
 def check_hyperpriors(hyperpriors: Mapping[str, Hyperprior] | None) -> dict[str, Hyperprior]:
@@ -165,7 +217,3 @@ def check_group_names(names: Iterable[str], groups: Sequence[str], argument: str
         raise InvalidArgumentError(f"{argument}: unknown groups {unknown}; accepted: "
                                    f"{list(groups)}")
 
-
-def is_finite_number(value: object) -> bool:
-    """A real number (not a bool), finite: what a numeric option accepts."""
-    return is_real(value) and math.isfinite(value)

@@ -6,9 +6,10 @@ Every hyperparameter group of the model without ``g`` is drawn from its hyperpri
 
     m ~ N(loc, scale^2),   tau ~ HalfNormal(tau_scale),   theta_t = m + tau z_t,
     z_t ~ N(0, 1),   c_t ~ N(0, s_c^2),
-    y_t ~ N(c_t, s2_t K_52(ell_t) + (sigma2_t + MIN_NOISE) I),
+    y_t ~ N(c_t, s2_t K(ell_t) + (sigma2_t + MIN_NOISE) I),
 
-on ``n`` uniform points of ``[0, 1]`` per task. The outputs are on the model's
+on ``n`` uniform points of ``[0, 1]`` per task, ``K`` the model's kernel (the same
+:class:`~hbo.models.kernels.Kernel` object, Matern-5/2 by default). The outputs are on the model's
 standardized scale: fit them with ``HierarchicalGP(..., standardize=False)``, and the
 family is a draw from exactly the model's prior predictive. (Standardizing them again
 would rescale each task's outputscale and noise by its sample variance; a slowly varying
@@ -33,8 +34,9 @@ import torch
 from torch import Tensor
 
 from hbo.errors import InvalidArgumentError
-from hbo.models.hierarchical_gp import CONSTANT_PRIOR_SCALE, MIN_NOISE
-from hbo.models.priors import Hyperprior, default_hyperpriors
+from hbo.models.hierarchical_gp import CONSTANT_PRIOR_SCALE
+from hbo.models.kernels import Kernel, resolve_kernel
+from hbo.models.priors import MIN_NOISE, Hyperprior, default_hyperpriors, model_groups
 
 
 @dataclass(frozen=True)
@@ -58,15 +60,17 @@ class SimulatedFamily:
 
 
 def simulate_family(rng: np.random.Generator, hyperpriors: Mapping[str, Hyperprior],
-                    T: int, n: int) -> SimulatedFamily:
+                    T: int, n: int, kernel: str | Kernel = "matern52") -> SimulatedFamily:
     """Draw every group's ``(m, tau, z)`` and ``T`` tasks of ``n`` points from the prior
-    predictive of a model with ``hyperpriors`` (groups not given: the defaults). The
-    lengthscale's ``loc`` must be set (its default depends on the dimension)."""
+    predictive of a model with ``hyperpriors`` (groups not given: the defaults) and
+    ``kernel`` (as ``HierarchicalGP``'s). The lengthscale's ``loc`` must be set (its
+    default depends on the dimension)."""
+    kernel = resolve_kernel(kernel)
     priors = {**default_hyperpriors(), **hyperpriors}
     if priors["lengthscale"].loc is None:
         raise InvalidArgumentError("hyperpriors['lengthscale'].loc must be set, got None")
     m, tau, theta = {}, {}, {}
-    for group in ("lengthscale", "outputscale", "noise"):
+    for group in model_groups(shared_function=False):
         prior = priors[group]
         m[group] = float(rng.normal(prior.loc, prior.scale))
         tau[group] = float(abs(rng.normal(0.0, prior.tau_scale)))
@@ -74,9 +78,9 @@ def simulate_family(rng: np.random.Generator, hyperpriors: Mapping[str, Hyperpri
     Xs, Ys = [], []
     for t in range(T):
         x = np.sort(rng.random(n))
-        r = np.abs(x[:, None] - x[None, :]) / math.exp(theta["lengthscale"][t])
-        K = math.exp(theta["outputscale"][t]) * (1 + math.sqrt(5) * r + 5 / 3 * r**2) \
-            * np.exp(-math.sqrt(5) * r)
+        x_col = torch.from_numpy(x).unsqueeze(-1)
+        ell = torch.tensor([math.exp(theta["lengthscale"][t])], dtype=torch.double)
+        K = math.exp(theta["outputscale"][t]) * kernel(x_col, x_col, ell).numpy()
         K += (math.exp(theta["noise"][t]) + MIN_NOISE) * np.eye(n)
         Xs.append(np.column_stack([x, np.full(n, t)]))
         Ys.append(np.linalg.cholesky(K) @ rng.standard_normal(n))
