@@ -32,6 +32,7 @@ from hbo import acquisition
 from hbo._warnings import ModelFittingWarning, warn
 from hbo.errors import InvalidArgumentError, ModelFittingError, NotReadyError
 from hbo.models import HierarchicalGP, Hyperprior
+from hbo.models.kernels import Kernel, resolve_kernel
 from hbo.models.nuts_options import NUTSOptions
 from hbo.models.priors import check_hyperpriors
 from hbo.models.shared_choice import SharedFunctionChoice, fit_surrogate
@@ -92,8 +93,9 @@ class Proposer(ABC):
         points before handing them out. Later trials are left out: they do the same
         around this one.
 
-        Each proposal reads the study in one storage snapshot (:meth:`~hbo.storage.Storage.snapshot`:
-        one read of the trials, no write lock), and the writes come after it.
+        Each proposal reads the study in one storage snapshot
+        (:meth:`~hbo.storage.Storage.snapshot`: one read of the trials, no write lock), and
+        the writes come after it.
         """
         with study.storage.snapshot():  # the proposal's reads: one view, read once
             known = {t.id for t in study.storage.get_trials(task)}
@@ -156,6 +158,8 @@ class HierarchicalProposer(Proposer):
             ``"shared_scale"``) -> :class:`~hbo.models.Hyperprior` (:mod:`hbo.models.priors`),
             e.g. ``{"shared_scale": Hyperprior(loc=0.0, scale=3.0, tau_scale=0.3)}`` (the
             default loc and scale) for a stronger pull of the tasks towards each other.
+        kernel: The surrogate's correlation kernel: a name (``"matern52"``, the default,
+            ``"matern32"``) or a :class:`~hbo.models.kernels.Kernel` (:mod:`hbo.models.kernels`).
 
     The last fitted surrogate is :attr:`model`; fits are reused while the study's
     completed trials are unchanged, and each fit starts from the previous one.
@@ -169,6 +173,7 @@ class HierarchicalProposer(Proposer):
         inference: str = "map",
         nuts: NUTSOptions | Mapping[str, Any] | None = None,
         hyperpriors: Mapping[str, Hyperprior] | None = None,
+        kernel: str | Kernel = "matern52",
     ) -> None:
         if n_initial is not None and (
             not isinstance(n_initial, int) or isinstance(n_initial, bool) or n_initial < 1
@@ -187,6 +192,7 @@ class HierarchicalProposer(Proposer):
         self.inference = inference
         self.nuts = NUTSOptions.from_value(nuts)
         self.hyperpriors = check_hyperpriors(hyperpriors)
+        self.kernel = resolve_kernel(kernel)
         self.model: HierarchicalGP | FullyBayesianHierarchicalGP | None = None
         self.shared_choice: SharedFunctionChoice | None = None
         self._model_key: tuple[Any, ...] = ()
@@ -194,7 +200,8 @@ class HierarchicalProposer(Proposer):
 
     def __repr__(self) -> str:
         return (f"HierarchicalProposer(n_initial={self.n_initial!r}, "
-                f"shared_function={self.shared_function!r}, inference={self.inference!r})")
+                f"shared_function={self.shared_function!r}, inference={self.inference!r}, "
+                f"kernel={self.kernel.name!r})")
 
     def initial_points(self, study: Study, task: str) -> int:
         """Sobol points on ``task`` before the model takes over (see ``n_initial``)."""
@@ -270,6 +277,7 @@ class HierarchicalProposer(Proposer):
                 categorical_dims=study.space.categorical_dims(),
                 shared_function=shared_function,
                 hyperpriors=self.hyperpriors,
+                kernel=self.kernel,
             )
 
         model, self.shared_choice, self._fitted = fit_surrogate(

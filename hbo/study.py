@@ -37,6 +37,7 @@ from hbo.errors import (
     UnknownTaskError,
 )
 from hbo.models import Hyperprior
+from hbo.models.kernels import Kernel
 from hbo.models.nuts_options import NUTSOptions
 from hbo.models.pooling import PoolingReport
 from hbo.proposer import HierarchicalProposer, Proposer
@@ -49,8 +50,6 @@ if TYPE_CHECKING:  # the fully Bayesian modules load pyro and ArviZ: imported wh
     from hbo.models.posterior_pooling import PosteriorPoolingReport
 
 DIRECTIONS = ("minimize", "maximize")
-#: Study options that configure the default proposer (:class:`HierarchicalProposer`).
-PROPOSER_OPTIONS = ("n_initial", "shared_function", "inference", "nuts", "hyperpriors")
 
 
 def _as_real(value: Any, argument: str) -> float:
@@ -96,10 +95,11 @@ class Study:
         name: The study's name in the database (required with a URL).
         proposer: What chooses the next points (:mod:`hbo.proposer`); default: a
             :class:`~hbo.proposer.HierarchicalProposer` made of the options below.
-        n_initial, shared_function, inference, nuts, hyperpriors: Options of the default
-            :class:`~hbo.proposer.HierarchicalProposer` (see there; not with ``proposer``):
-            Sobol points before the model, the shared function ``g``, ``"map"`` or
-            ``"nuts"`` inference and its settings, and replaced hyperpriors.
+        n_initial, shared_function, inference, nuts, hyperpriors, kernel: Options of the
+            default :class:`~hbo.proposer.HierarchicalProposer` (see there; not with
+            ``proposer``): Sobol points before the model, the shared function ``g``,
+            ``"map"`` or ``"nuts"`` inference and its settings, replaced hyperpriors, and
+            the kernel (``"matern52"``, the default, or ``"matern32"``).
         heartbeat_timeout: Seconds after which a running trial without a heartbeat
             (:meth:`heartbeat`, :meth:`keep_alive`, or its ``ask``) is presumed dead:
             ``ask`` then marks it failed. None (default): running trials wait forever.
@@ -121,6 +121,7 @@ class Study:
         inference: str = "map",
         nuts: NUTSOptions | Mapping[str, Any] | None = None,
         hyperpriors: Mapping[str, Hyperprior] | None = None,
+        kernel: str | Kernel = "matern52",
     ) -> None:
         if not isinstance(space, SearchSpace):
             raise ArgumentTypeError(f"space must be an hbo.SearchSpace, got {type(space).__name__}")
@@ -140,7 +141,8 @@ class Study:
                 f"{heartbeat_timeout!r}"
             )
         options = {"n_initial": n_initial, "shared_function": shared_function,
-                   "inference": inference, "nuts": nuts, "hyperpriors": hyperpriors}
+                   "inference": inference, "nuts": nuts, "hyperpriors": hyperpriors,
+                   "kernel": kernel}
         if proposer is None:
             proposer = HierarchicalProposer(**options)
         elif not isinstance(proposer, Proposer):
@@ -149,7 +151,8 @@ class Study:
                 f"{type(proposer).__name__}"
             )
         else:
-            given = [k for k, v in options.items() if v != (None if k != "inference" else "map")]
+            defaults = {"inference": "map", "kernel": "matern52"}
+            given = [k for k, v in options.items() if v != defaults.get(k)]
             if given:
                 raise InvalidArgumentError(
                     f"{given} configure the default proposer; with proposer= given, pass "
@@ -184,7 +187,8 @@ class Study:
             name: The study's name.
             storage: A database URL or the :class:`~hbo.storage.Storage` holding it.
             options: ``proposer``, ``n_initial``, ``shared_function``,
-                ``heartbeat_timeout``, ``inference``, ``nuts``, ``hyperpriors`` (not stored).
+                ``heartbeat_timeout``, ``inference``, ``nuts``, ``hyperpriors``, ``kernel``
+                (not stored).
 
         Raises:
             UnknownStudyError: no study of this name is stored there.
@@ -195,7 +199,7 @@ class Study:
             raise InvalidArgumentError(
                 f"Study.load: {stored} are read from the stored study and cannot be given; "
                 "accepted options: proposer, n_initial, shared_function, heartbeat_timeout, "
-                "inference, nuts, hyperpriors"
+                "inference, nuts, hyperpriors, kernel"
             )
         store = open_storage(storage, name if isinstance(storage, str) else None, create=False)
         config = store.study_config()

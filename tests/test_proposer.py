@@ -92,3 +92,13 @@ def test_bad_proposer_arguments_are_named_and_store_nothing(space, tmp_path):
         HierarchicalProposer(inference="vi")
     assert not (tmp_path / "p.db").exists() or list_studies(url) == []
 
+
+
+def test_the_kernel_option_reaches_the_surrogate(space):
+    study = hbo.Study(space, task="t", seed=0, n_initial=3, kernel="matern32")
+    for _ in range(4):
+        trial = study.ask()
+        study.tell(trial, bowl(trial.params))
+    assert study.proposer.model.kernel.name == "matern32"
+    with pytest.raises(InvalidArgumentError, match="kernel: unknown name 'rbf'"):
+        hbo.Study(space, kernel="rbf")
