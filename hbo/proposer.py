@@ -36,6 +36,7 @@ from hbo.models.kernels import Kernel, resolve_kernel
 from hbo.models.nuts_options import NUTSOptions
 from hbo.models.priors import check_hyperpriors
 from hbo.models.shared_choice import SharedFunctionChoice, fit_surrogate
+from hbo.models.source_screening import SourceScreen, screen_source
 from hbo.models.training_data import task_standardization
 from hbo.trial import Origin, Trial, TrialState
 
@@ -160,6 +161,11 @@ class HierarchicalProposer(Proposer):
             default loc and scale) for a stronger pull of the tasks towards each other.
         kernel: The surrogate's correlation kernel: a name (``"matern52"``, the default,
             ``"matern32"``) or a :class:`~hbo.models.kernels.Kernel` (:mod:`hbo.models.kernels`).
+        screen_sources: Leave out of the surrogate each other task whose own observations
+            show no function (a likelihood-ratio test against a constant plus noise,
+            :mod:`hbo.models.source_screening`): its fitted lengthscales would be an
+            overfit to noise, and pooled they would be the target's. ``False`` pools every
+            task.
 
     The last fitted surrogate is :attr:`model`; fits are reused while the study's
     completed trials are unchanged, and each fit starts from the previous one.
@@ -174,6 +180,7 @@ class HierarchicalProposer(Proposer):
         nuts: NUTSOptions | Mapping[str, Any] | None = None,
         hyperpriors: Mapping[str, Hyperprior] | None = None,
         kernel: str | Kernel = "matern52",
+        screen_sources: bool = True,
     ) -> None:
         if n_initial is not None and (
             not isinstance(n_initial, int) or isinstance(n_initial, bool) or n_initial < 1
@@ -185,6 +192,10 @@ class HierarchicalProposer(Proposer):
             )
         if inference not in INFERENCE:
             raise InvalidArgumentError(f"inference must be one of {INFERENCE}, got {inference!r}")
+        if not isinstance(screen_sources, bool):
+            raise InvalidArgumentError(
+                f"screen_sources must be True or False, got {screen_sources!r}"
+            )
         if nuts is not None and inference != "nuts":
             raise InvalidArgumentError('nuts options are used only with inference="nuts"')
         self.n_initial = n_initial
@@ -193,6 +204,8 @@ class HierarchicalProposer(Proposer):
         self.nuts = NUTSOptions.from_value(nuts)
         self.hyperpriors = check_hyperpriors(hyperpriors)
         self.kernel = resolve_kernel(kernel)
+        self.screen_sources = screen_sources
+        self._screens: dict[tuple[int, str], tuple[tuple[int, ...], SourceScreen]] = {}
         self.model: HierarchicalGP | FullyBayesianHierarchicalGP | None = None
         self.shared_choice: SharedFunctionChoice | None = None
         self._model_key: tuple[Any, ...] = ()
@@ -208,8 +221,36 @@ class HierarchicalProposer(Proposer):
         if self.n_initial is not None:
             return self.n_initial
         usable = max(5, study.space.dim + 1)
-        done = study.storage.get_trials(states=[TrialState.COMPLETE])
+        done = self._pooled(study, task)
         return 1 if sum(t.task != task for t in done) >= usable else usable
+
+    def source_screens(self, study: Study, task: str) -> list[SourceScreen]:
+        """The screen of every other task with results (empty with ``screen_sources=False``),
+        each computed once per set of its trials."""
+        if not self.screen_sources:
+            return []
+        done = study.storage.get_trials(states=[TrialState.COMPLETE])
+        screens = []
+        for source in dict.fromkeys(t.task for t in done if t.task != task):
+            trials = [t for t in done if t.task == source]
+            ids = tuple(t.id for t in trials)
+            cached = self._screens.get((id(study), source))
+            if cached is None or cached[0] != ids:
+                X = study.space.encode([t.params for t in trials])
+                Y = torch.tensor([[t.value] for t in trials], dtype=torch.double)
+                result = screen_source(source, X, Y,
+                                       categorical_dims=study.space.categorical_dims(),
+                                       hyperpriors=self.hyperpriors, kernel=self.kernel)
+                cached = self._screens[(id(study), source)] = (ids, result)
+            screens.append(cached[1])
+        return screens
+
+    def _pooled(self, study: Study, task: str) -> list[Trial]:
+        """The completed trials the surrogate of ``task`` is fitted to: the task's own and
+        those of every other task the screen keeps."""
+        left_out = {s.task for s in self.source_screens(study, task) if not s.kept}
+        done = study.storage.get_trials(states=[TrialState.COMPLETE])
+        return [t for t in done if t.task not in left_out]
 
     def propose(
         self, study: Study, task: str, q: int, seed: int, before: int | None = None
@@ -248,8 +289,9 @@ class HierarchicalProposer(Proposer):
         return acquisition.optimize(acqf, study.space, q)
 
     def fit(self, study: Study, task: str) -> HierarchicalGP | FullyBayesianHierarchicalGP:
-        """Fit (or reuse) the surrogate on all completed trials, with output on ``task``."""
-        done = study.storage.get_trials(states=[TrialState.COMPLETE])
+        """Fit (or reuse) the surrogate on the completed trials of ``task`` and of the
+        other tasks the screen keeps (:meth:`source_screens`), with output on ``task``."""
+        done = self._pooled(study, task)
         tasks = study.tasks
         key = (id(study), tasks.index(task), *(t.id for t in done))
         if self.model is not None and key == self._model_key:

@@ -435,8 +435,9 @@ class Study:
             )
         # before the target's first result, the report covers the tasks with data
         has_target = any(t.task == self.task for t in done)
+        focus = self.task if has_target else done[0].task
         with manual_seed(self.seed):
-            model = proposer.fit(self, self.task if has_target else done[0].task)
+            model = proposer.fit(self, focus)
         if proposer.inference == "nuts":
             from hbo.models.posterior_pooling import PosteriorPoolingReport
 
@@ -445,9 +446,10 @@ class Study:
             report = PoolingReport.from_model
         base = getattr(model, "model", model)
         tasks = [self.tasks[label] for label in base.task_labels]
+        left_out = [s for s in proposer.source_screens(self, focus) if not s.kept]
         return report(
             model, tasks, self.space.feature_names(), target=self.task if has_target else None,
-            shared_choice=proposer.shared_choice if has_target else None,
+            shared_choice=proposer.shared_choice if has_target else None, left_out=left_out,
         )
 
     def diagnostics(self) -> ConvergenceReport:

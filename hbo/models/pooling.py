@@ -30,6 +30,7 @@ import torch
 from hbo.models.information import shrinkage
 from hbo.models.priors import GROUP_SPEC
 from hbo.models.shared_choice import SharedFunctionChoice
+from hbo.models.source_screening import SourceScreen, left_out_lines
 
 
 def hyperparameter_names(
@@ -57,6 +58,8 @@ class PoolingReport:
         target: The task suggestions are made for, if any.
         shared_choice: Whether ``g`` was kept for the target, and why
             (:mod:`hbo.models.shared_choice`), when that was decided by the data.
+        left_out: The other tasks left out of the model because their own observations
+            showed no function (:mod:`hbo.models.source_screening`).
     """
 
     groups: pd.DataFrame
@@ -64,6 +67,7 @@ class PoolingReport:
     function_share: pd.Series | None
     target: str | None = None
     shared_choice: SharedFunctionChoice | None = None
+    left_out: tuple[SourceScreen, ...] = ()
 
     @classmethod
     def from_model(
@@ -73,6 +77,7 @@ class PoolingReport:
         feature_names: Sequence[str] | None = None,
         target: str | None = None,
         shared_choice: SharedFunctionChoice | None = None,
+        left_out: Sequence[SourceScreen] = (),
     ) -> PoolingReport:
         """Build the report from a fitted model (task names in the model's label order)."""
         with torch.no_grad():
@@ -115,6 +120,7 @@ class PoolingReport:
             function_share=share,
             target=target,
             shared_choice=shared_choice,
+            left_out=tuple(left_out),
         )
 
     def to_frame(self) -> pd.DataFrame:
@@ -155,4 +161,5 @@ class PoolingReport:
             ]
         if self.shared_choice is not None:
             lines += ["", str(self.shared_choice)]
+        lines += left_out_lines(self.left_out)
         return "\n".join(lines)

@@ -40,6 +40,7 @@ from hbo.models.information import fisher_information
 from hbo.models.pooling import hyperparameter_names
 from hbo.models.priors import GROUP_SPEC
 from hbo.models.shared_choice import SharedFunctionChoice
+from hbo.models.source_screening import SourceScreen, left_out_lines
 
 #: The target's share is "near 0" when its posterior 95% quantile is below this.
 NEGATIVE_TRANSFER_SHARE = 0.1
@@ -74,6 +75,8 @@ class PosteriorPoolingReport:
             first input's ``z`` for the lengthscale), and whether each draw diverged.
         target: The task suggestions are made for.
         shared_choice: Whether ``g`` was kept (:mod:`hbo.models.shared_choice`).
+        left_out: The other tasks left out of the model because their own observations
+            showed no function (:mod:`hbo.models.source_screening`).
         tau_scales: Group -> Half-Normal scale of tau's prior.
     """
 
@@ -85,6 +88,7 @@ class PosteriorPoolingReport:
     tau_scales: dict[str, float]
     target: str | None = None
     shared_choice: SharedFunctionChoice | None = None
+    left_out: tuple[SourceScreen, ...] = ()
 
     @classmethod
     def from_ensemble(
@@ -94,6 +98,7 @@ class PosteriorPoolingReport:
         feature_names: Sequence[str] | None = None,
         target: str | None = None,
         shared_choice: SharedFunctionChoice | None = None,
+        left_out: Sequence[SourceScreen] = (),
     ) -> PosteriorPoolingReport:
         """Build the report from the draws of a fully Bayesian model."""
         model = ensemble.model
@@ -149,6 +154,7 @@ class PosteriorPoolingReport:
             tau_scales={g: model.hyperpriors[g].tau_scale for g in model.groups},
             target=target,
             shared_choice=shared_choice,
+            left_out=tuple(left_out),
         )
 
     @property
@@ -217,6 +223,7 @@ class PosteriorPoolingReport:
                 ]
         if self.shared_choice is not None:
             lines += ["", str(self.shared_choice)]
+        lines += left_out_lines(self.left_out)
         return "\n".join(lines)
 
     def plot_tau(self, path: str | os.PathLike | None = None) -> Figure:
