@@ -64,8 +64,8 @@ import torch
 from torch import Tensor, nn
 
 from hbo.errors import ModelFittingError
-from hbo.hierarchy.models._nuts import run_chains, seeded
-from hbo.hierarchy.models._potential import FLAT, FlatPotential
+from hbo.mcmc.potential import FLAT, FlatPotential
+from hbo.mcmc.trajectory import run_chains, seeded
 from hbo.models.hierarchical_gp import HierarchicalGP
 from hbo.models.information import shrinkage
 from hbo.models.nuts_options import NUTSOptions

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from hbo.errors import ModelFittingError
-from hbo.hierarchy.models import _nuts
-from hbo.hierarchy.models._nuts import can_fork, in_forked_processes, run_chains
-from hbo.hierarchy.models._potential import FlatPotential
+from hbo.mcmc import trajectory as _nuts
+from hbo.mcmc.potential import FlatPotential
+from hbo.mcmc.trajectory import can_fork, in_forked_processes, run_chains
 
 needs_fork = pytest.mark.skipif(not can_fork(2), reason="forked chains need Linux and 2 cores")
 

@@ -40,9 +40,9 @@ from hbo._warnings import ConvergenceWarning, HBOWarning, warn
 from hbo.diagnostics.convergence import convergence
 from hbo.errors import InvalidArgumentError, InvalidDataError
 from hbo.hierarchy.models import _predictive
-from hbo.hierarchy.models._nuts import SAMPLERS, run_chains, seeded
-from hbo.hierarchy.models._potential import FlatPotential
 from hbo.hierarchy.models._result import FitResult
+from hbo.mcmc.potential import FlatPotential
+from hbo.mcmc.trajectory import SAMPLERS, run_chains, seeded
 
 DTYPE = torch.float64
 SCALE_PRIORS = ("half_normal", "half_cauchy", "exponential", "uniform")

@@ -55,7 +55,7 @@ import pyro
 import torch
 from pyro.infer import MCMC, NUTS
 
-from hbo.hierarchy.models._potential import FLAT, FlatPotential
+from hbo.mcmc.potential import FLAT, FlatPotential
 
 SAMPLERS = ("hbo", "pyro")
 #: Energy error ``H - H_0`` beyond which a trajectory is called divergent (pyro's and Stan's).
