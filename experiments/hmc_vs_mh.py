@@ -44,7 +44,7 @@ import torch
 from matplotlib.figure import Figure
 from pyro.infer import MCMC
 
-from hbo.hierarchy.models._nuts import RecordingNUTS
+from hbo.mcmc import RecordingNUTS
 
 RESULTS = Path(__file__).parent / "results"
 RHO = 0.5

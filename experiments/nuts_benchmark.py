@@ -13,9 +13,9 @@ directory) and warm (the same fit again: the graph traced anew, its compiled cod
 caches). Each NumPyro run is compared with hbo's best run of the same phase.
 hbo is run with ``--jit torchscript`` (``fit(jit=True)``: potential and gradient traced into
 one frozen TorchScript graph over one flat parameter vector,
-:mod:`hbo.hierarchy.models._potential`), ``inductor`` (``jit="inductor"``: the same graph
+:mod:`hbo.mcmc.potential`), ``inductor`` (``jit="inductor"``: the same graph
 compiled to C++ by TorchInductor) and/or ``eager`` (``jit=False``), with hbo's trajectory
-builder (``--sampler hbo``, the default: :class:`hbo.hierarchy.models._nuts.FlatNUTS`)
+builder (``--sampler hbo``, the default: :class:`hbo.mcmc.FlatNUTS`)
 and/or pyro's NUTS kernel (``--sampler pyro``). The ratio ``NumPyro ESS/s / hbo ESS/s`` is
 reported for the fastest hbo run. NumPyro compiles the whole NUTS transition with XLA;
 hbo builds the tree in Python (about 30 us per leapfrog step; pyro's kernel about 500 us)

@@ -28,7 +28,7 @@ _FROM_MODELS = ("FitResult", "HierarchicalModel")
 
 def __getattr__(name: str) -> Any:  # noqa: ANN401 - PEP 562: the class asked for
     if name in _FROM_MODELS:
-        from hbo.hierarchy.models import _base
+        from hbo.hierarchy import models
 
-        return getattr(_base, name)
+        return getattr(models, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

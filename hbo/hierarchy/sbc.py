@@ -42,7 +42,7 @@ from scipy import stats
 from hbo._numbers import is_integer
 from hbo._warnings import ConvergenceWarning
 from hbo.errors import InvalidArgumentError
-from hbo.hierarchy.models._base import HierarchicalModel
+from hbo.hierarchy.models import HierarchicalModel
 
 
 @dataclass(frozen=True)

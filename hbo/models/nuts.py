@@ -20,14 +20,14 @@ started at the MAP fit plus ``INIT_SPREAD`` Laplace standard deviations of noise
 R-hat compares chains that did not start at one point. Each chain adapts its step size
 and a diagonal mass matrix (on top of the preconditioning) during warm-up. The sampler
 and its per-draw statistics (divergences, energy, tree depth) are those of
-:mod:`hbo.hierarchy.models` (``RecordingNUTS``), so the InferenceData read by
+:mod:`hbo.hierarchy.models` (:mod:`hbo.mcmc`'s ``FlatNUTS``), so the InferenceData read by
 :func:`hbo.diagnostics.convergence` has the same layout.
 
 Defaults (:class:`NUTSOptions`): 2 chains x (128 warm-up + 128 draws), every 2nd draw
 kept, so the ensemble holds 128 draws; tree depth at most 6 (63 leapfrog steps, as
 BoTorch's SAAS fit). The choice is set by cost, not by convergence. The potential and its
 gradient are traced into one TorchScript graph (:class:`FlatPotential` of
-:mod:`hbo.hierarchy.models`): about 2.7 ms per gradient with the shared function at
+:mod:`hbo.mcmc`): about 2.7 ms per gradient with the shared function at
 ``N = 155`` observations against 4.1 ms eager (one thread). Measured on the benchmark's
 branin family with history (155 observations, 41 sampled parameters;
 experiments/results/nuts_ask_timing.txt): 45 to 72 CPU-s per ask (run to run) against 9
@@ -64,8 +64,7 @@ import torch
 from torch import Tensor, nn
 
 from hbo.errors import ModelFittingError
-from hbo.hierarchy.models._nuts import run_chains, seeded
-from hbo.hierarchy.models._potential import FLAT, FlatPotential
+from hbo.mcmc import FLAT, FlatPotential, run_chains, seeded
 from hbo.models.hierarchical_gp import HierarchicalGP
 from hbo.models.information import shrinkage
 from hbo.models.nuts_options import NUTSOptions

@@ -30,7 +30,7 @@ class NUTSOptions:
         max_tree_depth: NUTS doubling limit.
         progress: Show pyro's progress bar.
         parallel: Run the chains at once in forked processes where that helps (Linux, two
-            or more usable cores: :func:`hbo.hierarchy.models._nuts.can_fork`), else one
+            or more usable cores: :func:`hbo.mcmc.can_fork`), else one
             after another. The draws do not depend on it at one thread per chain; the wall
             time of an ask roughly divides by the number of chains.
     """

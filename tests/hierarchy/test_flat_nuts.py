@@ -10,8 +10,7 @@ from scipy import stats
 from hbo._warnings import ConvergenceWarning
 from hbo.errors import InvalidArgumentError
 from hbo.hierarchy.models import EightSchools
-from hbo.hierarchy.models._nuts import FlatNUTS, RecordingNUTS, seeded
-from hbo.hierarchy.models._potential import FLAT, FlatPotential
+from hbo.mcmc import FLAT, FlatNUTS, FlatPotential, RecordingNUTS, seeded
 
 # Two targets with exact draws, each written as ``U`` and a map of its draws to independent
 # N(0, 1) coordinates:

@@ -13,7 +13,7 @@ from hbo.hierarchy.models import (
     simulate_irt,
     simulate_returns,
 )
-from hbo.hierarchy.models._potential import FLAT, FlatPotential
+from hbo.mcmc import FLAT, FlatPotential
 
 
 def _irt(missing: float = 0.0):

@@ -6,9 +6,7 @@ import pytest
 import torch
 
 from hbo.errors import ModelFittingError
-from hbo.hierarchy.models import _nuts
-from hbo.hierarchy.models._nuts import can_fork, in_forked_processes, run_chains
-from hbo.hierarchy.models._potential import FlatPotential
+from hbo.mcmc import FlatPotential, can_fork, chains, in_forked_processes, run_chains
 
 needs_fork = pytest.mark.skipif(not can_fork(2), reason="forked chains need Linux and 2 cores")
 
@@ -65,6 +63,6 @@ def test_chains_run_in_sequence_where_forking_does_not_help(monkeypatch):
     def no_fork(*args, **kwargs):
         raise AssertionError("forked although it should not")
 
-    monkeypatch.setattr(_nuts, "in_forked_processes", no_fork)
+    monkeypatch.setattr(chains, "in_forked_processes", no_fork)
     samples, stats = _gaussian_chains(parallel=True)
     assert samples.shape == (3, 15, 3) and len(stats) == 3

@@ -10,7 +10,7 @@ from botorch.optim import optimize_acqf
 from botorch.posteriors.fully_bayesian import GaussianMixturePosterior
 
 from hbo.errors import InvalidArgumentError, NotReadyError
-from hbo.hierarchy.models._nuts import can_fork
+from hbo.mcmc import can_fork
 from hbo.models import HierarchicalGP
 from hbo.models.fully_bayesian import FullyBayesianHierarchicalGP
 from hbo.models.nuts import NUTSOptions, run_nuts, sampled_parameters

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from hbo.hierarchy.models._potential import FLAT, FlatPotential
+from hbo.mcmc import FLAT, FlatPotential
 from hbo.models import HierarchicalGP, nuts
 from hbo.models.hierarchical_gp import CONSTANT_PRIOR_SCALE, robust_cholesky
 from hbo.models.information import shrinkage

@@ -6,8 +6,8 @@ pyro's NUTS algorithm (Hoffman & Gelman 2014, https://jmlr.org/papers/v15/hoffma
 with multinomial sampling and dual-averaging step size plus diagonal mass-matrix adaptation,
 one chain after another with a seed per chain, on one flat vector of unconstrained
 parameters whose potential energy and gradient come from one compiled graph
-(:mod:`hbo.hierarchy.models._potential`), its trajectories built by hbo's lean loop or by
-pyro's kernel itself (:mod:`hbo.hierarchy.models._nuts`); it then adds the model's
+(:mod:`hbo.mcmc.potential`), its trajectories built by hbo's lean loop or by
+pyro's kernel itself (:mod:`hbo.mcmc`); it then adds the model's
 generated quantities (:meth:`HierarchicalModel.generated_quantities`) and builds an ArviZ
 ``InferenceData`` with ``posterior`` (latent and ``pyro.deterministic`` sites),
 ``sample_stats`` (``diverging``, ``energy``, ``tree_depth``, ``n_steps``, ``step_size``,
@@ -40,9 +40,8 @@ from hbo._warnings import ConvergenceWarning, HBOWarning, warn
 from hbo.diagnostics.convergence import convergence
 from hbo.errors import InvalidArgumentError, InvalidDataError
 from hbo.hierarchy.models import _predictive
-from hbo.hierarchy.models._nuts import SAMPLERS, run_chains, seeded
-from hbo.hierarchy.models._potential import FlatPotential
 from hbo.hierarchy.models._result import FitResult
+from hbo.mcmc import SAMPLERS, FlatPotential, run_chains, seeded
 
 DTYPE = torch.float64
 SCALE_PRIORS = ("half_normal", "half_cauchy", "exponential", "uniform")
@@ -218,7 +217,7 @@ class HierarchicalModel(ABC):
 
         The sampler sees one flat vector of unconstrained parameters, and the potential
         energy and its gradient come from one compiled function
-        (:class:`hbo.hierarchy.models._potential.FlatPotential`), traced once per fit.
+        (:class:`hbo.mcmc.FlatPotential`), traced once per fit.
 
         Args:
             chains: number of chains (each seeded from ``seed`` by ``numpy.random.SeedSequence``).
@@ -257,13 +256,13 @@ class HierarchicalModel(ABC):
                 sample statistics (divergences, tree depth, energy) are the joint
                 trajectory's, repeated for every chain.
             sampler: ``"hbo"``: hbo's lean NUTS trajectory builder on the flat vector
-                (:class:`hbo.hierarchy.models._nuts.FlatNUTS`: pyro's algorithm, set-up and
+                (:class:`hbo.mcmc.FlatNUTS`: pyro's algorithm, set-up and
                 warm-up, without pyro's per-step Python); ``"pyro"``: pyro's ``NUTS`` kernel
                 itself (the reference; slower on small models).
             progress: show pyro's progress bar (the first chain's, when they run at once).
             parallel: run the chains at once, each in a process forked from this one after
                 the potential is compiled, where that helps (Linux, two or more usable cores:
-                :func:`hbo.hierarchy.models._nuts.can_fork`); else, or with ``False``, one
+                :func:`hbo.mcmc.can_fork`); else, or with ``False``, one
                 after another. A forked chain runs on one thread; at one thread the draws
                 are the same either way. Eight Schools, 4 x (500 + 500), compiled, 2 cores:
                 1.1 s against 1.7 s in sequence.

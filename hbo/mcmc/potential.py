@@ -20,13 +20,12 @@ ten parameters with pyro's TorchScript trace, against about 5 us of floating-poi
      subgraphs are folded; under a second), no autograd at run time, but an interpreter
      that dispatches each of the graph's 100 to 500 operations one by one;
    - ``jit="inductor"``: TorchInductor (``compile_fx`` on the graph as it is, without
-     TorchDynamo's re-tracing and per-call guards) generates C++ that fuses the elementwise
-     work into a few loops. Measured on one core (2026-11-26, one call of value and
-     gradient): Eight Schools 18 us against 117 us for TorchScript, stochastic volatility
-     (T = 250) 54 against 427 us, IRT (10,000 responses) 175 against 618 us; compilation
-     takes 1.5 to 7 s per model, from the on-disk cache (``/tmp/torchinductor_<user>``,
-     see :func:`_inductor`) about 1 s; Inductor's checks of the C++ compiler add about
-     9 s once per cache directory and about 2 s in each new process;
+     TorchDynamo's re-tracing and per-call guards,
+     :func:`hbo.mcmc._private_apis.torch_compile.compile_inductor`) generates C++ that
+     fuses the elementwise work into a few loops: 3.5 to 8 times faster per call than
+     TorchScript on Eight Schools, stochastic volatility and IRT, for 1.5 to 7 s of
+     compilation per model, about 1 s from Inductor's on-disk cache
+     (experiments/results/flat_potential_timing.md);
    - ``jit=False``: no tracing; pyro's potential with autograd on each call.
 
 Tracing runs with pyro's and torch's argument validation off: validation branches on the
@@ -45,54 +44,16 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import pyro
 import torch
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from hbo._warnings import HBOWarning, warn
 from hbo.errors import InvalidArgumentError
+from hbo.mcmc._private_apis.torch_compile import compile_inductor, validation_disabled
 
 #: Name of the one site the sampler sees.
 FLAT = "params"
 JIT_MODES = (False, True, "inductor")
-
-
-def _inductor(graph: torch.fx.GraphModule, x0: torch.Tensor) -> Callable:
-    """TorchInductor straight on the traced ATen graph, without TorchDynamo: torch.compile
-    would re-trace it and check guards on every call (about 50 us, more than Eight Schools'
-    whole compiled gradient).
-
-    Outside Dynamo there is no shape environment, and Inductor's FX graph cache refuses such
-    graphs ("No shape env"); an empty tracing context with one gives it the cache, so a graph
-    compiled before (same operations and the same data: constants are hashed by value) loads
-    in about a second instead of 1 to 7 s of code generation, across processes too.
-    AOTAutograd's own cache stays off: it cannot pickle this graph's key and would log a
-    warning trying.
-
-    Inductor inlines an elementwise expression into each of its readers until the
-    expression exceeds ``realize_cpu_opcount_threshold`` operations (50 on CPU) and only
-    then stores it in a buffer. A scan (stochastic volatility's ``ar1_filter``: each of its
-    ``log2 T`` levels reads the one before twice) doubles the inlined C++ at every level.
-    Storing every expression past 10 operations cut stochastic volatility's (T = 500)
-    compilation from 25 to 5 s with the call time unchanged within noise
-    (45-60 us), and left Eight Schools, IRT, football and MrP within noise in both.
-
-    ``cpp_wrapper``: the code that allocates the graph's buffers and calls its kernels is
-    C++ too, not Python; stochastic volatility has about 45 buffers, and a call took 42 to
-    45 us against 62 to 68 us with the Python wrapper; the other models' calls were equal
-    within noise. It costs 1 to 2 s more compilation per model.
-    """
-    # heavy imports, on demand
-    from torch._guards import TracingContext, tracing
-    from torch._inductor import config as inductor_config
-    from torch._inductor.compile_fx import compile_fx
-    from torch._subclasses.fake_tensor import FakeTensorMode
-    from torch.fx.experimental.symbolic_shapes import ShapeEnv
-
-    context = TracingContext(FakeTensorMode(shape_env=ShapeEnv()))
-    with (tracing(context), torch._functorch.config.patch(enable_autograd_cache=False),
-          inductor_config.patch(realize_cpu_opcount_threshold=10, cpp_wrapper=True)):
-        return compile_fx(graph, [x0])
 
 
 class _ValueWithGrad(torch.autograd.Function):
@@ -160,25 +121,20 @@ class FlatPotential:
         return sum(self._energy(c) for c in x.view(self.copies, -1))
 
     def _compile(self, x0: torch.Tensor, jit: bool | str) -> Callable:
-        validate = torch.distributions.Distribution._validate_args
-        torch.distributions.Distribution.set_default_validate_args(False)
-        try:
-            with pyro.validation_enabled(False):
-                # a plain function: make_fx reads the signature of what it traces
-                def energy(x: torch.Tensor) -> torch.Tensor:
-                    return self._energy(x)
+        with validation_disabled():
+            # a plain function: make_fx reads the signature of what it traces
+            def energy(x: torch.Tensor) -> torch.Tensor:
+                return self._energy(x)
 
-                fn = torch.func.grad_and_value(energy)
-                if self.copies > 1:
-                    fn, x0 = torch.func.vmap(fn), x0.expand(self.copies, -1).clone()
-                graph = make_fx(fn)(x0)
-        finally:
-            torch.distributions.Distribution.set_default_validate_args(validate)
+            fn = torch.func.grad_and_value(energy)
+            if self.copies > 1:
+                fn, x0 = torch.func.vmap(fn), x0.expand(self.copies, -1).clone()
+            graph = make_fx(fn)(x0)
         graph.graph.eliminate_dead_code()
         graph.recompile()
         if jit == "inductor":
             try:
-                return _inductor(graph, x0)
+                return compile_inductor(graph, x0)
             except Exception as exc:  # noqa: BLE001 - no C++ compiler, unsupported platform...
                 # Inductor's failures have many types (compiler errors, OSError, backend
                 # errors); each leaves the graph intact for TorchScript, which needs no compiler
