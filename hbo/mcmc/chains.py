@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import random
+import sys
 from collections.abc import Callable, Iterator
 
 import numpy as np
 import pyro
 import torch
 from pyro.infer import MCMC
+from tqdm.auto import tqdm
 
 from hbo.mcmc._private_apis.pyro_nuts import FlatNUTS, RecordingNUTS
 from hbo.mcmc.forking import can_fork, in_forked_processes
@@ -82,8 +84,9 @@ def run_chains(
             init = initial_point()
             if show:
                 where = f", {chains} in parallel processes" if forked else ""
-                print(f"NUTS chain {chain + 1}/{chains} ({init.numel()} parameters{where})",
-                      flush=True)
+                # the bar's own title line, on its stream (not print: library code)
+                tqdm.write(f"NUTS chain {chain + 1}/{chains} ({init.numel()} parameters{where})",
+                           file=sys.stderr)
             mcmc = MCMC(kernel, num_samples=draws, warmup_steps=warmup,
                         initial_params={FLAT: init}, disable_progbar=not show)
             mcmc.run()
