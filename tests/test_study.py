@@ -497,7 +497,7 @@ def test_a_surrogate_that_cannot_be_fitted_gives_quasi_random_points_with_a_warn
     def fail(*args, **kwargs):
         raise ModelFittingError("every restart of the optimizer failed")
 
-    monkeypatch.setattr(hbo.proposer, "fit_surrogate", fail)
+    monkeypatch.setattr(hbo.proposer.hierarchical, "fit_surrogate", fail)
     sobol_only = hbo.Study(space, task="cifar10", seed=0, n_initial=10)
     expected = [sobol_only.ask().params for _ in range(5)][3:]
     with pytest.warns(hbo.ModelFittingWarning, match="could not be fitted on 'cifar10'"):
