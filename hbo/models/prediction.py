@@ -35,6 +35,13 @@ def _cat_points(a: Tensor, b: Tensor, trailing: int) -> Tensor:
     return torch.cat(parts, -trailing)
 
 
+def _task_major(values: Tensor, q: int) -> Tensor:
+    """``batch x q x m`` values per point and output (``q`` may be 1 and broadcast) ->
+    ``batch x (m q)``, output-major as the inputs of :meth:`Prediction._parse_inputs`."""
+    values = values.expand(*values.shape[:-2], q, values.shape[-1])
+    return values.transpose(-1, -2).flatten(-2)
+
+
 class Prediction:
     """Posterior methods of :class:`~hbo.models.HierarchicalGP` (a mixin: it reads the
     model's training buffers, :attr:`kernel` and ``_factor``)."""
@@ -276,8 +283,8 @@ class Prediction:
         """
         if not isinstance(observation_noise, Tensor):
             return bool(observation_noise)
-        noise = observation_noise.expand(*observation_noise.shape[:-2], X.shape[-2], num_out)
-        return noise.transpose(-1, -2).flatten(-2)
+        return _task_major(observation_noise.expand(*observation_noise.shape[:-2], -1, num_out),
+                           X.shape[-2])
 
     def posterior(
         self,
@@ -344,14 +351,12 @@ class Prediction:
                 f"Y must be ... x {X.shape[-2]} x {num_out} for X of shape {tuple(X.shape)}, "
                 f"got {tuple(Y.shape)}"
             )
-        y = Y.transpose(-1, -2).flatten(-2)  # task-major, as feats
-        y = (y - self._y_mean[tasks]) / self._y_std[tasks]
-        var = self.task_noise()[tasks] if noise is None else noise.expand(Y.shape)
-        if noise is not None:
-            var = var.transpose(-1, -2).flatten(-2)
+        y = (_task_major(Y, X.shape[-2]) - self._y_mean[tasks]) / self._y_std[tasks]
+        var = self.task_noise()[tasks] if noise is None else _task_major(noise, X.shape[-2])
         batch = torch.broadcast_shapes(feats.shape[:-2], y.shape[:-1], var.shape[:-1])
         n = feats.shape[-2]
-        new = (feats.expand(*batch, *feats.shape[-2:]), *(v.expand(*batch, n) for v in (tasks, y, var)))
+        new = (feats.expand(*batch, n, feats.shape[-1]),
+               *(v.expand(*batch, n) for v in (tasks, y, var)))
         if self._conditioned_on is not None:
             new = tuple(
                 _cat_points(a, b, k)
