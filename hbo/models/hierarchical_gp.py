@@ -78,8 +78,10 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
 
     Use it like BoTorch's ``MultiTaskGP`` when tasks are related but not identical:
     each task keeps its own GP, and how much they share is fitted. ``posterior(X)``
-    returns a ``GPyTorchPosterior`` in the units of ``train_Y``, so every BoTorch
-    acquisition function and optimizer takes this model.
+    returns a ``GPyTorchPosterior`` in the units of ``train_Y``, and
+    ``condition_on_observations`` / ``fantasize`` condition it exactly at the fitted
+    hyperparameters, so BoTorch's acquisition functions (look-ahead ones included) and
+    optimizers take this model (``tests/models/test_botorch_contract.py``).
 
     Args:
         train_X: ``n x (d + 1)`` training inputs; column ``task_feature`` holds integer

@@ -4,7 +4,9 @@ r"""Prediction of the hierarchical GP: its posterior, GP conditionals and leave-
 fitted covariance (its Cholesky factor, cached) rather than fit it: the GP conditional
 (Rasmussen & Williams 2006, eqs. 2.25-2.26), evaluated for a batch of parameter sets at
 once (the draws of :class:`~hbo.models.FullyBayesianHierarchicalGP`), BoTorch's
-``posterior`` in the units of ``train_Y``, and the closed-form leave-one-out density.
+``posterior`` in the units of ``train_Y``, the closed-form leave-one-out density, and
+BoTorch's ``condition_on_observations`` (hence ``fantasize``): the posterior given the
+training data, conditioned on the new observations at the same hyperparameters.
 """
 
 from __future__ import annotations
@@ -119,8 +121,8 @@ class Prediction:
         Args:
             X: ``batch x n x d`` features (no task column).
             tasks: ``batch x n`` (or ``n``) task *indices* (0..T-1).
-            observation_noise: True adds each task's noise variance, a ``batch x n``
-                tensor these (standardized) variances.
+            observation_noise: True adds each task's noise variance; a ``batch x n``
+                tensor adds these (standardized) variances.
 
         Returns:
             ``batch x n`` mean and ``batch x n x n`` covariance, given the training data
@@ -188,8 +190,8 @@ class Prediction:
             w: ``S x ...`` weights ``K^{-1}(y - c)`` for each set.
             X: ``batch x S x n x d`` features (``S`` may be 1 and broadcast).
             tasks: ``batch x S x n`` task indices (``S`` may be 1 and broadcast).
-            observation_noise: True adds each task's noise variance (of each set), a
-                tensor broadcastable to ``batch x S x n`` these (standardized) variances.
+            observation_noise: True adds each task's noise variance (of each set); a
+                tensor broadcastable to ``batch x S x n`` adds these (standardized) variances.
 
         Returns:
             ``batch x S x n`` mean and ``batch x S x n x n`` covariance (standardized).
@@ -238,7 +240,7 @@ class Prediction:
         if X.dtype != self._Z.dtype or X.device != self._Z.device:
             raise UnsupportedError(
                 f"HierarchicalGP computes in {self._Z.dtype} on {self._Z.device}, got X of "
-                f"{X.dtype} on {X.device}: pass X.to(torch.double) (as the training data)"
+                f"{X.dtype} on {X.device}: pass X with the dtype and device of the training data"
             )
         if X.shape[-1] == d + 1:
             feats, labels = drop_column(X, self._task_feature)
