@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
+from botorch.exceptions.errors import UnsupportedError
 from botorch.models.model import Model
 from botorch.posteriors.fully_bayesian import MCMC_DIM, GaussianMixturePosterior
 from torch import Tensor
@@ -124,17 +125,39 @@ class FullyBayesianHierarchicalGP(Model):
         Args:
             X: ``batch x q x d`` or ``batch x q x (d + 1)`` with the task column, as for
                 :meth:`HierarchicalGP.posterior`.
-            observation_noise: If True, add each task's noise variance of each draw.
+            observation_noise: If True, add each task's noise variance of each draw; a
+                tensor as for :meth:`HierarchicalGP.posterior` (the same for every draw).
         """
         feats, tasks, num_out = self.model._parse_inputs(X, output_indices)
         tasks = tasks.expand(feats.shape[:-1]).unsqueeze(-2)
+        noise = self.model._point_noise(observation_noise, X, num_out)
+        if isinstance(noise, Tensor):
+            noise = noise.unsqueeze(-2)  # the same for every draw
         mean, cov = self.model.conditional(
-            self._params, self._L, self._w, feats.unsqueeze(MCMC_DIM), tasks,
-            bool(observation_noise),
+            self._params, self._L, self._w, feats.unsqueeze(MCMC_DIM), tasks, noise
         )
         posterior = self.model._posterior_of(mean, cov, tasks, num_out)
         posterior = GaussianMixturePosterior(distribution=posterior.distribution)
         return posterior if posterior_transform is None else posterior_transform(posterior)
+
+    def subset_output(self, idcs: list[int]) -> FullyBayesianHierarchicalGP:
+        """The ensemble with the outputs ``output_tasks[i] for i in idcs`` (same draws)."""
+        return FullyBayesianHierarchicalGP(self.model.subset_output(idcs), self.draws, self.result)
+
+    def condition_on_observations(self, *args: Any, **kwargs: Any) -> NoReturn:
+        """Not supported (nor ``fantasize``): raises BoTorch's ``UnsupportedError``.
+
+        Conditioning each draw is exact (:meth:`HierarchicalGP.condition_on_observations`),
+        but the fantasy batch would have to be threaded through the draws' dimension
+        ``MCMC_DIM`` of every acquisition function; the MAP model supports it.
+        """
+        raise UnsupportedError(
+            "FullyBayesianHierarchicalGP does not support condition_on_observations or "
+            "fantasize (so no qKnowledgeGradient): use the MAP-fitted HierarchicalGP, e.g. "
+            "hbo.Study(..., inference='map'), for look-ahead acquisition functions"
+        )
+
+    fantasize = condition_on_observations
 
     @property
     def num_outputs(self) -> int:

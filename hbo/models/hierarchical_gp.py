@@ -41,7 +41,8 @@ import math
 from collections.abc import Mapping, Sequence
 
 import torch
-from botorch.models.model import Model
+from botorch.exceptions.errors import UnsupportedError
+from botorch.models.model import FantasizeMixin, Model
 from torch import Tensor, nn
 
 from hbo.errors import InvalidArgumentError, ModelFittingError
@@ -72,13 +73,15 @@ MAX_SHARED_POINTS = 600
 CONSTANT_PRIOR_SCALE = 2.0
 
 
-class HierarchicalGP(Prediction, Model):
+class HierarchicalGP(Prediction, Model, FantasizeMixin):
     r"""Partially pooled per-task GPs (optionally plus a shared function), a BoTorch Model.
 
     Use it like BoTorch's ``MultiTaskGP`` when tasks are related but not identical:
     each task keeps its own GP, and how much they share is fitted. ``posterior(X)``
-    returns a ``GPyTorchPosterior`` in the units of ``train_Y``, so every BoTorch
-    acquisition function and optimizer takes this model.
+    returns a ``GPyTorchPosterior`` in the units of ``train_Y``, and
+    ``condition_on_observations`` / ``fantasize`` condition it exactly at the fitted
+    hyperparameters, so BoTorch's acquisition functions (look-ahead ones included) and
+    optimizers take this model (``tests/models/test_botorch_contract.py``).
 
     Args:
         train_X: ``n x (d + 1)`` training inputs; column ``task_feature`` holds integer
@@ -102,6 +105,10 @@ class HierarchicalGP(Prediction, Model):
             :class:`~hbo.models.kernels.Kernel` or its name (``"matern52"``, the default,
             or ``"matern32"``; :func:`~hbo.models.kernels.kernel_names` lists them).
     """
+
+    #: No GPyTorch likelihood: each task's noise is a hyperparameter group. ``None`` tells
+    #: BoTorch's ``Model.fantasize`` that the noise is fitted, not fixed.
+    likelihood = None
 
     def __init__(
         self,
@@ -162,6 +169,9 @@ class HierarchicalGP(Prediction, Model):
         self.fixed_tau = check_fixed_tau(fixed_tau, self.groups)
         self._init_parameters()
         self._cache: tuple[int, Tensor, Tensor] | None = None
+        # (features, task indices, standardized values, noise variances) of the
+        # observations added by condition_on_observations, batched: ``B x n' x d``, ``B x n'``
+        self._conditioned_on: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
         self.fit_jitter = 0.0
 
     # ------------------------------------------------------------------ set-up
@@ -438,5 +448,10 @@ class HierarchicalGP(Prediction, Model):
         """Fit by MAP (L-BFGS-B); restarts from the prior on failure. Returns ``self``."""
         from hbo.models.fit import fit_map
 
+        if self._conditioned_on is not None:
+            raise UnsupportedError(
+                "fit: this model was conditioned on observations at fixed hyperparameters "
+                "(condition_on_observations / fantasize); fit a HierarchicalGP of all the data"
+            )
         fit_map(self, maxiter=maxiter, max_attempts=max_attempts)
         return self

@@ -62,3 +62,22 @@ def solve_lower(L: Tensor, B: Tensor) -> Tensor:
     cols = B.reshape(-1, S, M, k).permute(1, 2, 0, 3).reshape(S, M, -1)
     V = torch.linalg.solve_triangular(L, cols, upper=False)
     return V.reshape(S, M, -1, k).permute(2, 0, 1, 3).reshape(*batch, S, M, k)
+
+
+def condition_gaussian(mean: Tensor, cov: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    r"""Condition a joint Gaussian ``[a; b] ~ N(mean, cov)`` on its last block ``b = y``.
+
+    With ``a`` the first ``n`` entries and ``b`` the last ``n'`` (``n' = y.shape[-1]``),
+
+        a | b = y ~ N(mu_a + V^T L^{-1}(y - mu_b),  S_aa - V^T V),
+        L L^T = S_bb,   V = L^{-1} S_ba,
+
+    (Rasmussen & Williams 2006, eq. A.6). Batched: ``... x (n + n')`` mean, ``... x (n + n')
+    x (n + n')`` covariance and ``... x n'`` values. Returns ``... x n`` and ``... x n x n``.
+    """
+    n = mean.shape[-1] - y.shape[-1]
+    L, _ = robust_cholesky(cov[..., n:, n:])
+    V = torch.linalg.solve_triangular(L, cov[..., n:, :n], upper=False)
+    r = torch.linalg.solve_triangular(L, (y - mean[..., n:]).unsqueeze(-1), upper=False)
+    a_mean = mean[..., :n] + (V.transpose(-1, -2) @ r).squeeze(-1)
+    return a_mean, cov[..., :n, :n] - V.transpose(-1, -2) @ V

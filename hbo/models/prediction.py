@@ -4,25 +4,44 @@ r"""Prediction of the hierarchical GP: its posterior, GP conditionals and leave-
 fitted covariance (its Cholesky factor, cached) rather than fit it: the GP conditional
 (Rasmussen & Williams 2006, eqs. 2.25-2.26), evaluated for a batch of parameter sets at
 once (the draws of :class:`~hbo.models.FullyBayesianHierarchicalGP`), BoTorch's
-``posterior`` in the units of ``train_Y``, and the closed-form leave-one-out density.
+``posterior`` in the units of ``train_Y``, the closed-form leave-one-out density, and
+BoTorch's ``condition_on_observations`` (hence ``fantasize``): the posterior given the
+training data, conditioned on the new observations at the same hyperparameters.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Self
 
 import torch
+from botorch.exceptions.errors import UnsupportedError
 from botorch.posteriors.gpytorch import GPyTorchPosterior
 from gpytorch.distributions import MultitaskMultivariateNormal, MultivariateNormal
 from linear_operator.operators import DenseLinearOperator
 from torch import Tensor
 
 from hbo.errors import InvalidDataError
-from hbo.models.linalg import solve_lower
+from hbo.models.linalg import condition_gaussian, solve_lower
 from hbo.models.priors import MIN_NOISE
 from hbo.models.training_data import drop_column
+
+
+def _cat_points(a: Tensor, b: Tensor, trailing: int) -> Tensor:
+    """``a`` and ``b`` broadcast over their batch dimensions (all but the last
+    ``trailing``) and concatenated along the points, dimension ``-trailing``."""
+    batch = torch.broadcast_shapes(a.shape[:-trailing], b.shape[:-trailing])
+    parts = [v.expand(*batch, *v.shape[-trailing:]) for v in (a, b)]
+    return torch.cat(parts, -trailing)
+
+
+def _task_major(values: Tensor, q: int) -> Tensor:
+    """``batch x q x m`` values per point and output (``q`` may be 1 and broadcast) ->
+    ``batch x (m q)``, output-major as the inputs of :meth:`Prediction._parse_inputs`."""
+    values = values.expand(*values.shape[:-2], q, values.shape[-1])
+    return values.transpose(-1, -2).flatten(-2)
 
 
 class Prediction:
@@ -95,17 +114,38 @@ class Prediction:
         return self._Z[ref], self._tasks[ref], L_ref, w_ref
 
     def predict_standardized(
-        self, X: Tensor, tasks: Tensor, observation_noise: bool = False
+        self, X: Tensor, tasks: Tensor, observation_noise: bool | Tensor = False
     ) -> tuple[Tensor, Tensor]:
         """Joint posterior of ``f_{tasks}(X)`` in standardized units.
 
         Args:
             X: ``batch x n x d`` features (no task column).
             tasks: ``batch x n`` (or ``n``) task *indices* (0..T-1).
+            observation_noise: True adds each task's noise variance; a ``batch x n``
+                tensor adds these (standardized) variances.
 
         Returns:
-            ``batch x n`` mean and ``batch x n x n`` covariance.
+            ``batch x n`` mean and ``batch x n x n`` covariance, given the training data
+            and the observations the model was conditioned on
+            (:meth:`condition_on_observations`).
         """
+        if self._conditioned_on is None:
+            return self._predict_fitted(X, tasks, observation_noise)
+        X_new, t_new, y_new, noise_new = self._conditioned_on
+        if not isinstance(observation_noise, Tensor):
+            noise = self.task_noise()[tasks]
+            observation_noise = noise if observation_noise else torch.zeros_like(noise)
+        mean, cov = self._predict_fitted(
+            _cat_points(X, X_new, 2),
+            _cat_points(tasks, t_new, 1),
+            _cat_points(observation_noise, noise_new, 1),
+        )
+        return condition_gaussian(mean, cov, y_new)
+
+    def _predict_fitted(
+        self, X: Tensor, tasks: Tensor, observation_noise: bool | Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """:meth:`predict_standardized` given the training data only."""
         params = {
             "theta": {k: v.detach().unsqueeze(0) for k, v in self.log_hyperparameters().items()},
             "constant": self.constant.detach().unsqueeze(0),
@@ -115,9 +155,15 @@ class Prediction:
         L, w = self._posterior_cache()
         Xs = X.unsqueeze(-3)
         tasks = tasks.expand(X.shape[:-1]).unsqueeze(-2)
+        if isinstance(observation_noise, Tensor):
+            observation_noise = observation_noise.unsqueeze(-2)
         mean, cov = self.conditional(params, L.unsqueeze(0), w.unsqueeze(0), Xs, tasks,
                                      observation_noise)
         return mean.squeeze(-2), cov.squeeze(-3)
+
+    def task_noise(self) -> Tensor:
+        """Each task's fitted noise variance ``sigma_t^2`` (standardized units, ``T``)."""
+        return self.log_hyperparameters()["noise"].detach().exp() + MIN_NOISE
 
     def conditional(
         self,
@@ -126,7 +172,7 @@ class Prediction:
         w: Tensor,
         X: Tensor,
         tasks: Tensor,
-        observation_noise: bool = False,
+        observation_noise: bool | Tensor = False,
     ) -> tuple[Tensor, Tensor]:
         r"""GP conditional of ``f_{tasks}(X)`` for a batch of ``S`` parameter sets at once.
 
@@ -144,6 +190,8 @@ class Prediction:
             w: ``S x ...`` weights ``K^{-1}(y - c)`` for each set.
             X: ``batch x S x n x d`` features (``S`` may be 1 and broadcast).
             tasks: ``batch x S x n`` task indices (``S`` may be 1 and broadcast).
+            observation_noise: True adds each task's noise variance (of each set); a
+                tensor broadcastable to ``batch x S x n`` adds these (standardized) variances.
 
         Returns:
             ``batch x S x n`` mean and ``batch x S x n x n`` covariance (standardized).
@@ -173,7 +221,9 @@ class Prediction:
         mean = rows(params["constant"]) + (cross @ w_ref.unsqueeze(-1)).squeeze(-1)
         V = solve_lower(L_ref, cross.transpose(-1, -2))
         cov = prior - V.transpose(-1, -2) @ V
-        if observation_noise:
+        if isinstance(observation_noise, Tensor):
+            cov = cov + torch.diag_embed(observation_noise.expand(mean.shape))
+        elif observation_noise:
             noise = rows(theta["noise"]).exp() + MIN_NOISE
             cov = cov + torch.diag_embed(noise)
         return mean, cov
@@ -187,6 +237,11 @@ class Prediction:
         ``num_out * q`` in task-major blocks of ``q``; tasks are ``batch x n`` or ``n``.
         """
         d = self.train_inputs[0].shape[-1] - 1
+        if X.dtype != self._Z.dtype or X.device != self._Z.device:
+            raise UnsupportedError(
+                f"HierarchicalGP computes in {self._Z.dtype} on {self._Z.device}, got X of "
+                f"{X.dtype} on {X.device}: pass X with the dtype and device of the training data"
+            )
         if X.shape[-1] == d + 1:
             feats, labels = drop_column(X, self._task_feature)
             tasks = self._task_indices(labels.reshape(-1).long().tolist(), "X")
@@ -219,6 +274,20 @@ class Prediction:
         mean = mean.reshape(*mean.shape[:-1], num_out, q).transpose(-1, -2)
         return GPyTorchPosterior(MultitaskMultivariateNormal(mean, cov, interleaved=False))
 
+    def _point_noise(
+        self, observation_noise: bool | Tensor, X: Tensor, num_out: int
+    ) -> bool | Tensor:
+        """BoTorch's ``observation_noise`` -> a bool, or ``batch x n`` variances per point.
+
+        A tensor is ``batch x q x m`` (or ``batch x 1 x m``) noise variances in the
+        model's standardized units (BoTorch's "outcome-transformed space"), put in the
+        task-major order of :meth:`_parse_inputs`.
+        """
+        if not isinstance(observation_noise, Tensor):
+            return bool(observation_noise)
+        return _task_major(observation_noise.expand(*observation_noise.shape[:-2], -1, num_out),
+                           X.shape[-2])
+
     def posterior(
         self,
         X: Tensor,
@@ -231,13 +300,86 @@ class Prediction:
         Args:
             X: ``batch x q x d`` (outputs for ``output_tasks``, or the subset
                 ``output_indices``) or ``batch x q x (d + 1)`` with the task column
-                (one output, each point on its own task).
-            observation_noise: If True, add each task's noise variance.
+                (one output, each point on its own task). ``torch.double``.
+            observation_noise: True adds each task's noise variance; a ``batch x q x m``
+                tensor adds these variances, in standardized units (as BoTorch's models
+                take them in the outcome-transformed space).
+            posterior_transform: Applied to the posterior before it is returned.
         """
         feats, tasks, num_out = self._parse_inputs(X, output_indices)
-        mean, cov = self.predict_standardized(feats, tasks, bool(observation_noise))
+        noise = self._point_noise(observation_noise, X, num_out)
+        mean, cov = self.predict_standardized(feats, tasks, noise)
         posterior = self._posterior_of(mean, cov, tasks, num_out)
         return posterior if posterior_transform is None else posterior_transform(posterior)
+
+    def condition_on_observations(
+        self, X: Tensor, Y: Tensor, noise: Tensor | None = None, **kwargs: Any
+    ) -> Self:
+        r"""This model conditioned on observations ``(X, Y)`` at the same hyperparameters.
+
+        Exact GP conditioning, as BoTorch's ``SingleTaskGP.condition_on_observations``
+        (and hence ``Model.fantasize``): with ``D`` the training data and ``D' = (X', y')``
+        the new observations (standardized as the training data, ``y' = f(X') + eps'``,
+        ``eps' ~ N(0, N')``), the joint posterior of ``[f(X_*); f(X')]`` given ``D`` is
+        conditioned on ``y'`` (:func:`~hbo.models.linalg.condition_gaussian`),
+
+            f(X_*) | D, D' ~ N(mu_* + S_*' A^{-1}(y' - mu'),  S_** - S_*' A^{-1} S_'*),
+            A = S_'' + N',
+
+        with ``mu, S`` the posterior given ``D``. This is the GP posterior given the union
+        ``D u D'`` at the same hyperparameters, constant means and standardization (a
+        Gaussian conditioned in two steps); nothing is refitted.
+
+        Args:
+            X: ``batch x n' x d`` (the outputs of ``output_tasks``) or ``batch x n' x
+                (d + 1)`` with the task column, as :meth:`posterior` takes them.
+            Y: ``batch' x batch x n' x m`` observations in the units of ``train_Y``
+                (``m`` outputs, 1 with the task column); ``batch'`` is, for instance,
+                ``fantasize``'s ``num_fantasies``.
+            noise: Noise variances of ``Y`` (its shape, standardized units as BoTorch's
+                outcome-transformed space); default each task's fitted noise.
+
+        Returns:
+            A model of batch shape ``batch' x batch`` (broadcast with this model's, when it
+            is itself conditioned: the observations are then added to the earlier ones).
+        """
+        if kwargs:
+            raise UnsupportedError(
+                f"HierarchicalGP.condition_on_observations: unsupported arguments {sorted(kwargs)}"
+            )
+        feats, tasks, num_out = self._parse_inputs(X, None)
+        if Y.shape[-1] != num_out or Y.shape[-2] != X.shape[-2]:
+            raise InvalidDataError(
+                f"Y must be ... x {X.shape[-2]} x {num_out} for X of shape {tuple(X.shape)}, "
+                f"got {tuple(Y.shape)}"
+            )
+        y = (_task_major(Y, X.shape[-2]) - self._y_mean[tasks]) / self._y_std[tasks]
+        var = self.task_noise()[tasks] if noise is None else _task_major(noise, X.shape[-2])
+        batch = torch.broadcast_shapes(feats.shape[:-2], y.shape[:-1], var.shape[:-1])
+        n = feats.shape[-2]
+        new = (feats.expand(*batch, n, feats.shape[-1]),
+               *(v.expand(*batch, n) for v in (tasks, y, var)))
+        if self._conditioned_on is not None:
+            new = tuple(
+                _cat_points(a, b, k)
+                for a, b, k in zip(self._conditioned_on, new, (2, 1, 1, 1), strict=True)
+            )
+        return self._copy_with(_conditioned_on=new)
+
+    def subset_output(self, idcs: list[int]) -> Self:
+        """This model with the outputs ``output_tasks[i] for i in idcs`` (inputs without a
+        task column); the same parameters and data."""
+        return self._copy_with(_output_tasks=self._output_tasks[list(idcs)])
+
+    def _copy_with(self, **attributes: Any) -> Self:
+        """A deep copy of this model with ``attributes`` replaced. The observations it was
+        conditioned on are shared, not copied: a ``fantasize`` carries the gradient to
+        ``X`` through them (and ``deepcopy`` refuses tensors that are not graph leaves)."""
+        memo = {id(t): t for t in self._conditioned_on or ()}
+        model = copy.deepcopy(self, memo)
+        for name, value in attributes.items():
+            setattr(model, name, value)
+        return model
 
     @property
     def num_outputs(self) -> int:
@@ -245,4 +387,8 @@ class Prediction:
 
     @property
     def batch_shape(self) -> torch.Size:
-        return torch.Size()
+        """Empty, or the batch of the observations conditioned on (``fantasize``'s
+        ``num_fantasies x batch``)."""
+        if self._conditioned_on is None:
+            return torch.Size()
+        return self._conditioned_on[2].shape[:-1]
