@@ -19,7 +19,7 @@ failure:
    data give alone: the pull of the prior on its ``z`` outweighs its likelihood.
 3. **The target's leave-one-out cannot tell this early.** Comparing the target's
    leave-one-out density under the pooled model and under the target-alone GP is how
-   :mod:`hbo.models.shared_choice` decides about the shared function. For the target-alone
+   :mod:`hbo.surrogate.shared_choice` decides about the shared function. For the target-alone
    GP the closed form (hyperparameters fitted with the held-out point) is optimistic by
    several nats on 10 points; exact leave-one-out (refitted without each point) is not.
 
@@ -45,7 +45,7 @@ sys.path.insert(0, os.fspath(Path(__file__).resolve().parent))
 import yahpo_benchmark as yb  # noqa: E402
 from yahpo_problems import check_data_dir  # noqa: E402
 
-from hbo.models import HierarchicalGP  # noqa: E402
+from hbo.surrogate import HierarchicalGP  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SETTING, SEED = "5x50", 0

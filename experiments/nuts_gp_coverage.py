@@ -2,8 +2,8 @@
 
 Simulation-based calibration (Cook, Gelman & Rubin 2006, doi:10.1198/106186006X136976;
 Talts et al. 2018, arXiv:1804.06788): task families are drawn from the model's own prior
-(:mod:`hbo.models.simulation`; every group, outputs on the model's scale), the model is
-fitted by NUTS (:mod:`hbo.models.nuts`), and the rank of each drawn ``m`` and ``log tau``
+(:mod:`hbo.surrogate.simulation`; every group, outputs on the model's scale), the model is
+fitted by NUTS (:mod:`hbo.surrogate.nuts`), and the rank of each drawn ``m`` and ``log tau``
 (lengthscale, outputscale, noise) among the posterior draws is recorded: the fraction of
 draws below the truth. The central ``l`` interval covers the truth when that rank lies in
 ``[(1 - l) / 2, (1 + l) / 2]``; when the sampler is right it does so at the rate ``l``.
@@ -19,7 +19,7 @@ and settings, is written to ``results/<--out>.md`` (default ``nuts_gp_coverage.m
     python experiments/nuts_gp_coverage.py      # 360 families at the default NUTS
         # settings: about 50 CPU-min, half that with the default 2 workers
 
-The larger version of tests/models/test_nuts_recovery.py.
+The larger version of tests/surrogate/test_nuts_recovery.py.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import numpy as np
 from resumable import read_records, run_jobs
 
 if TYPE_CHECKING:
-    from hbo.models.simulation import SimulatedFamily
+    from hbo.surrogate.simulation import SimulatedFamily
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = RESULTS / "nuts_gp_coverage_runs.jsonl"
@@ -50,14 +50,14 @@ LENGTHSCALE_PRIOR = {"loc": math.log(0.25), "scale": 0.5, "tau_scale": 0.5}
 
 
 def lengthscale_prior() -> dict:
-    from hbo.models import Hyperprior
+    from hbo.surrogate import Hyperprior
 
     return {"lengthscale": Hyperprior(**LENGTHSCALE_PRIOR)}
 
 
 def draw_families(settings: dict, seed: int, count: int) -> list[SimulatedFamily]:
     """The first ``count`` families of generator ``default_rng(seed)``, in order."""
-    from hbo.models.simulation import simulate_family
+    from hbo.surrogate.simulation import simulate_family
 
     rng = np.random.default_rng(seed)
     return [simulate_family(rng, lengthscale_prior(), settings["tasks"], settings["points"])
@@ -70,8 +70,8 @@ def fit_family(job: tuple[dict, int, int, SimulatedFamily]) -> dict:
     settings, seed, rep, family = job
     import torch
 
-    from hbo.models import HierarchicalGP
-    from hbo.models.nuts import NUTSOptions, run_nuts
+    from hbo.surrogate import HierarchicalGP
+    from hbo.surrogate.nuts import NUTSOptions, run_nuts
 
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")

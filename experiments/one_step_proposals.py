@@ -45,7 +45,7 @@ def propose(job: tuple[str, int, int, dict]) -> dict:
     its regret. ``hyperpriors``: group -> ``(loc, scale, tau_scale)`` replacing the default."""
     import transfer_benchmark as tb
 
-    from hbo.models import Hyperprior
+    from hbo.surrogate import Hyperprior
 
     family, seed, n, priors = job
     hyperpriors = {g: Hyperprior(*v) for g, v in priors.items()} or None

@@ -2,7 +2,7 @@
 
 ``hbo.Study`` fits the surrogate with and without the shared function ``g`` and drops
 ``g`` when the target's leave-one-out log density is higher without it by more than
-``LOO_MARGIN`` nats (:mod:`hbo.models.shared_choice`), once the target has
+``LOO_MARGIN`` nats (:mod:`hbo.surrogate.shared_choice`), once the target has
 ``MIN_TARGET_POINTS`` observations. This measures what that choice would do on fewer: for
 each family, seed and ``n``, the benchmark's 5 x 30 source history and the first ``n``
 scrambled-Sobol target points, both models are fitted (MAP) and each proposes one point
@@ -81,7 +81,7 @@ def table(records: list[dict], margin: float) -> str:
 def main(argv: list[str] | None = None) -> None:
     import transfer_benchmark as tb
 
-    from hbo.models.shared_choice import LOO_MARGIN
+    from hbo.surrogate.shared_choice import LOO_MARGIN
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--families", nargs="+", default=["branin", "unrelated"],

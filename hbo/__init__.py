@@ -12,9 +12,9 @@ from hbo._warnings import (
     NumericalWarning,
 )
 from hbo.errors import HBOError
-from hbo.models.pooling import PoolingReport
 from hbo.space import Categorical, Float, Int, SearchSpace
 from hbo.study import Study
+from hbo.surrogate.pooling import PoolingReport
 from hbo.trial import Origin, Trial, TrialState
 
 __version__ = "0.1.0"

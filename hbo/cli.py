@@ -209,7 +209,7 @@ def _check_image_path(output: str) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
-    from hbo.study_plots import save_study_figure
+    from hbo.study.plots import save_study_figure
 
     output = args.output or f"{args.name}.png"
     _check_image_path(output)
@@ -219,7 +219,7 @@ def cmd_plot(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from hbo import study_io
+    from hbo.study import io as study_io
 
     suffix = Path(args.output).suffix.lower()
     if suffix not in (".json", ".csv"):
@@ -230,7 +230,7 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> None:
-    from hbo import study_io
+    from hbo.study import io as study_io
 
     study = study_io.load_json(args.path, args.storage, args.name)
     print(f"stored study {study.name!r} ({len(study.storage.get_trials())} trials)")

@@ -6,7 +6,7 @@ from botorch.acquisition import LogExpectedImprovement, qLogNoisyExpectedImprove
 
 import hbo
 from hbo import acquisition
-from hbo.models import HierarchicalGP
+from hbo.surrogate import HierarchicalGP
 
 
 @pytest.fixture

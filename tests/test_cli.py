@@ -92,7 +92,7 @@ def test_studies_and_show(stored, capsys):
 
 
 def test_plot_draws_best_so_far_and_pooling(stored, tmp_path, capsys):
-    from hbo import study_plots
+    from hbo.study import plots as study_plots
 
     url, study = stored
     png = tmp_path / "s1.png"

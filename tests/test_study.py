@@ -238,8 +238,8 @@ def test_bad_study_arguments(space, kwargs, error):
 @pytest.mark.parametrize(
     ("hyperpriors", "match"),
     [
-        ({"noize": hbo.models.Hyperprior(0.0, 1.0)}, r"unknown groups \['noize'\]; accepted"),
-        ({"noise": (-5.0, 3.0)}, r"hyperpriors\['noise'\] must be an hbo.models.Hyperprior"),
+        ({"noize": hbo.surrogate.Hyperprior(0.0, 1.0)}, r"unknown groups \['noize'\]; accepted"),
+        ({"noise": (-5.0, 3.0)}, r"hyperpriors\['noise'\] must be an hbo.surrogate.Hyperprior"),
         ([("noise", None)], "must be a dict of group name"),
     ],
 )
@@ -252,7 +252,7 @@ def test_hyperpriors_reach_the_surrogate(space, rng):
     """A Study's ``hyperpriors`` replace those groups' defaults in the fitted model, and
     change its fit: ``m`` of the noise follows a tight prior far from the default's."""
     params, values = history(space, rng)
-    tight = hbo.models.Hyperprior(loc=-1.0, scale=0.01, tau_scale=0.5)
+    tight = hbo.surrogate.Hyperprior(loc=-1.0, scale=0.01, tau_scale=0.5)
     fits = {}
     for name, hyperpriors in (("default", None), ("tight", {"noise": tight})):
         study = hbo.Study(space, task="cifar10", seed=0, hyperpriors=hyperpriors)

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 import hbo
-from hbo import study_io
 from hbo.errors import InvalidArgumentError, InvalidDataError, ParamValueError
 from hbo.storage.sql import list_studies
+from hbo.study import io as study_io
 
 SPACE = hbo.SearchSpace(
     [hbo.Float("lr", 1e-4, 1.0, log=True), hbo.Int("k", 1, 4), hbo.Categorical("a", ["x", 2])]

@@ -10,10 +10,10 @@ import pytest
 import hbo
 from hbo._warnings import ConvergenceWarning
 from hbo.errors import InvalidArgumentError, NotReadyError
-from hbo.models.posterior_pooling import PosteriorPoolingReport
+from hbo.surrogate.posterior_pooling import PosteriorPoolingReport
 
 # short chains: enough to exercise the path, not to converge (the convergence of the
-# sampler is tested in tests/models/test_nuts_recovery.py)
+# sampler is tested in tests/surrogate/test_nuts_recovery.py)
 SHORT = {"warmup": 30, "draws": 30, "chains": 2, "thinning": 3, "progress": False}
 
 
@@ -116,10 +116,10 @@ def test_import_hbo_leaves_the_fully_bayesian_modules_unloaded():
         "    hbo.Study(space, task='t', inference='nuts', nuts={'warmups': 5})\n"
         "except hbo.HBOError as error:\n"
         "    print(type(error).__name__)\n"
-        "print(sorted(m for m in ('arviz', 'matplotlib', 'hbo.models.nuts',\n"
-        "                          'hbo.models.fully_bayesian') if m in sys.modules))\n"
-        "from hbo.models import FullyBayesianHierarchicalGP, fit_fully_bayesian\n"
-        "print('hbo.models.fully_bayesian' in sys.modules)\n"
+        "print(sorted(m for m in ('arviz', 'matplotlib', 'hbo.surrogate.nuts',\n"
+        "                          'hbo.surrogate.fully_bayesian') if m in sys.modules))\n"
+        "from hbo.surrogate import FullyBayesianHierarchicalGP, fit_fully_bayesian\n"
+        "print('hbo.surrogate.fully_bayesian' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-W", "ignore", "-c", script], capture_output=True,
                          text=True, check=True).stdout.split("\n")

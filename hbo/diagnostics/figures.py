@@ -1,7 +1,7 @@
 """Axes for hbo's plots: the caller's, or new ones on a pyplot-free Figure; saving as PNG.
 
 Every plot function of :mod:`hbo.diagnostics`, :mod:`hbo.hierarchy.plots`,
-:mod:`hbo.meta.plots` and :mod:`hbo.models.posterior_pooling_plots` takes ``ax=`` and
+:mod:`hbo.meta.plots` and :mod:`hbo.surrogate.posterior_pooling_plots` takes ``ax=`` and
 ``path=``:
 
 - a single-panel plot takes one :class:`~matplotlib.axes.Axes` and returns the Axes it drew

@@ -1,4 +1,5 @@
-"""What Ax needs to build, fit and use :class:`~hbo.models.HierarchicalGP` (registered on import).
+"""What Ax needs to build, fit and use :class:`~hbo.surrogate.HierarchicalGP` (registered on
+import).
 
 Ax's modular BoTorch generator (``ax/generators/torch/botorch_modular/surrogate.py``)
 builds a model through two dispatchers keyed by the model class, and this module
@@ -52,7 +53,7 @@ from botorch.utils.datasets import MultiTaskDataset, SupervisedDataset
 from torch import Tensor
 
 from hbo.errors import InvalidArgumentError, InvalidSpaceError
-from hbo.models import HierarchicalGP
+from hbo.surrogate import HierarchicalGP
 
 SUPPORTED = (
     "RangeParameter (float or int, linear or log scale), ChoiceParameter (ordered, or "

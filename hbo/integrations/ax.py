@@ -1,4 +1,4 @@
-"""hbo inside Ax: a generation strategy with :class:`~hbo.models.HierarchicalGP` as surrogate.
+"""hbo inside Ax: a generation strategy with :class:`~hbo.surrogate.HierarchicalGP` as surrogate.
 
 Use with Ax's ``Client`` (ax-platform 1.x)::
 
@@ -65,7 +65,7 @@ from hbo.integrations._ax_glue import (
     UnsupportedParameterError,
     check_search_space,
 )
-from hbo.models import HierarchicalGP
+from hbo.surrogate import HierarchicalGP
 
 __all__ = [
     "SUPPORTED",
@@ -105,7 +105,7 @@ def hbo_generation_strategy(
         num_sobol_trials: Trials drawn by Sobol before the model takes over (at least 1);
             the model waits until that many are completed.
         seed: Seed of the Sobol sequence.
-        shared_function: Passed to :class:`~hbo.models.HierarchicalGP`.
+        shared_function: Passed to :class:`~hbo.surrogate.HierarchicalGP`.
         fit_options: Keywords of :meth:`HierarchicalGP.fit` (``maxiter``, ``max_attempts``).
     """
     if not isinstance(num_sobol_trials, int) or isinstance(num_sobol_trials, bool):

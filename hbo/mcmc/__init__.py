@@ -1,7 +1,7 @@
 """NUTS on one flat vector of unconstrained parameters, for any model with a potential energy.
 
 Used by the hierarchical models (:mod:`hbo.hierarchy.models`) and by the fully Bayesian fit
-of the GP surrogate (:mod:`hbo.models.nuts`). Two kernels, one algorithm: pyro's NUTS
+of the GP surrogate (:mod:`hbo.surrogate.nuts`). Two kernels, one algorithm: pyro's NUTS
 (Hoffman & Gelman 2014, https://jmlr.org/papers/v15/hoffman14a.html) with multinomial
 sampling (Betancourt 2017, arXiv:1701.02434), and pyro's warm-up (dual-averaging step size,
 diagonal mass matrix estimated in Stan's windows).

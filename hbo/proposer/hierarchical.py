@@ -1,10 +1,10 @@
 """The default proposer: Expected Improvement on the hierarchical GP of every task's results.
 
 :class:`HierarchicalProposer` proposes the task's Sobol points until it has ``n_initial``
-results, then maximizes Expected Improvement on the :class:`~hbo.models.HierarchicalGP`
+results, then maximizes Expected Improvement on the :class:`~hbo.surrogate.HierarchicalGP`
 fitted (MAP or NUTS) to the task's results and to those of every other task the source
-screen keeps (:mod:`hbo.models.source_screening`), with the shared-function choice of
-:mod:`hbo.models.shared_choice`. Fits are cached while the trials are unchanged, and each
+screen keeps (:mod:`hbo.surrogate.source_screening`), with the shared-function choice of
+:mod:`hbo.surrogate.shared_choice`. Fits are cached while the trials are unchanged, and each
 starts from the last.
 """
 
@@ -18,20 +18,20 @@ import torch
 from hbo import acquisition
 from hbo._warnings import ModelFittingWarning, warn
 from hbo.errors import InvalidArgumentError, ModelFittingError, NotReadyError
-from hbo.models import HierarchicalGP, Hyperprior
-from hbo.models.kernels import Kernel, resolve_kernel
-from hbo.models.nuts_options import NUTSOptions
-from hbo.models.priors import check_hyperpriors
-from hbo.models.shared_choice import SharedFunctionChoice, fit_surrogate
-from hbo.models.source_screening import SourceScreen, screen_source
-from hbo.models.training_data import task_standardization
 from hbo.proposer.base import Proposer, sobol_points, trials_before
+from hbo.surrogate import HierarchicalGP, Hyperprior
+from hbo.surrogate.kernels import Kernel, resolve_kernel
+from hbo.surrogate.nuts_options import NUTSOptions
+from hbo.surrogate.priors import check_hyperpriors
+from hbo.surrogate.shared_choice import SharedFunctionChoice, fit_surrogate
+from hbo.surrogate.source_screening import SourceScreen, screen_source
+from hbo.surrogate.training_data import task_standardization
 from hbo.trial import Trial, TrialState
 
 if TYPE_CHECKING:  # the fully Bayesian modules load pyro and ArviZ: imported where used
     from hbo.diagnostics import ConvergenceReport
-    from hbo.models.fully_bayesian import FullyBayesianHierarchicalGP
     from hbo.study import Study
+    from hbo.surrogate.fully_bayesian import FullyBayesianHierarchicalGP
 
 INFERENCE = ("map", "nuts")
 
@@ -44,29 +44,30 @@ class HierarchicalProposer(Proposer):
             Default: 1 when other tasks already hold ``max(5, d + 1)`` observations
             (the model is usable from history), else ``max(5, d + 1)``.
         shared_function: Whether the surrogate includes the shared function ``g``
-            (:class:`~hbo.models.HierarchicalGP`). None (default): when the model would
+            (:class:`~hbo.surrogate.HierarchicalGP`). None (default): when the model would
             include it, it is kept until the model without it predicts the target's own
             observations clearly better (leave-one-out, by ``LOO_MARGIN`` nats of
-            :mod:`hbo.models.shared_choice`); :meth:`pooling` says which was used.
+            :mod:`hbo.surrogate.shared_choice`); :meth:`pooling` says which was used.
         inference: ``"map"`` (default): the surrogate's hyperparameters at their MAP
             estimate. ``"nuts"``: fully Bayesian; NUTS draws of ``(m, tau, z)`` form an
             ensemble and Expected Improvement is averaged over them
-            (:mod:`hbo.models.fully_bayesian`). The shared function ``g`` is chosen first
+            (:mod:`hbo.surrogate.fully_bayesian`). The shared function ``g`` is chosen first
             as in MAP mode (leave-one-out at the MAP fits, which also start the chains);
             NUTS then samples the chosen model. :meth:`diagnostics` reports convergence.
         nuts: NUTS settings for ``inference="nuts"``: a dict with any of ``warmup``,
             ``draws``, ``chains``, ``thinning``, ``target_accept``, ``max_tree_depth``,
-            ``progress``, or a :class:`~hbo.models.nuts_options.NUTSOptions`.
+            ``progress``, or a :class:`~hbo.surrogate.nuts_options.NUTSOptions`.
         hyperpriors: Replace the surrogate's default hyperprior of some groups: a dict
             of group (``"lengthscale"``, ``"outputscale"``, ``"noise"``,
-            ``"shared_scale"``) -> :class:`~hbo.models.Hyperprior` (:mod:`hbo.models.priors`),
+            ``"shared_scale"``) -> :class:`~hbo.surrogate.Hyperprior` (:mod:`hbo.surrogate.priors`),
             e.g. ``{"shared_scale": Hyperprior(loc=0.0, scale=3.0, tau_scale=0.3)}`` (the
             default loc and scale) for a stronger pull of the tasks towards each other.
         kernel: The surrogate's correlation kernel: a name (``"matern52"``, the default,
-            ``"matern32"``) or a :class:`~hbo.models.kernels.Kernel` (:mod:`hbo.models.kernels`).
+            ``"matern32"``) or a :class:`~hbo.surrogate.kernels.Kernel`
+            (:mod:`hbo.surrogate.kernels`).
         screen_sources: Leave out of the surrogate each other task whose own observations
             show no function (a likelihood-ratio test against a constant plus noise,
-            :mod:`hbo.models.source_screening`): its fitted lengthscales would be an
+            :mod:`hbo.surrogate.source_screening`): its fitted lengthscales would be an
             overfit to noise, and pooled they would be the target's. ``False`` pools every
             task.
 
@@ -229,7 +230,7 @@ class HierarchicalProposer(Proposer):
             build, label[task], self._fitted, self.shared_function
         )
         if self.inference == "nuts":  # chains start at the MAP fit of the chosen model
-            from hbo.models.fully_bayesian import fit_fully_bayesian
+            from hbo.surrogate.fully_bayesian import fit_fully_bayesian
 
             seed = int(torch.randint(2**31 - 1, ()))  # from the caller's seeded RNG
             model = fit_fully_bayesian(model, self.nuts, seed)

@@ -32,7 +32,7 @@ from hbo.integrations.ax import (  # noqa: E402
     add_source_tasks,
     hbo_generation_strategy,
 )
-from hbo.models import HierarchicalGP  # noqa: E402
+from hbo.surrogate import HierarchicalGP  # noqa: E402
 
 # Ax's own calls into its deprecated APIs (e.g. Client.configure_optimization calls
 # Experiment.add_tracking_metric): not ours to fix.

@@ -1,0 +1,466 @@
+"""Study: the ask/tell loop users touch.
+
+A thin façade over a :class:`~hbo.storage.Storage` (which holds every trial) and a
+:class:`~hbo.proposer.Proposer` (which chooses the next points: by default
+:class:`~hbo.proposer.HierarchicalProposer`, Expected Improvement on the
+:class:`~hbo.surrogate.HierarchicalGP` surrogate). Data flow one way: space -> study ->
+proposer -> study.
+
+Each call validates all of its input before it stores anything, so a rejected call
+leaves the study as it was. With ``storage="sqlite:///tuning.db"`` (or a PostgreSQL URL)
+and a ``name``, the study lives in a database (:mod:`hbo.storage.sql`): any number of
+worker processes may open it, and :meth:`Study.load` resumes it after a crash.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import torch
+from botorch.utils.sampling import manual_seed
+
+from hbo._numbers import is_integer, is_real
+from hbo._warnings import FailedTrialWarning, warn
+from hbo.errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    InvalidDataError,
+    NotReadyError,
+    ObjectiveTypeError,
+    UnknownTaskError,
+)
+from hbo.proposer import HierarchicalProposer, Proposer
+from hbo.space import SearchSpace, space_differences, space_from_dict, space_to_dict
+from hbo.storage import Storage, StudyMismatchError, UnknownStudyError, open_storage
+from hbo.surrogate import Hyperprior
+from hbo.surrogate.kernels import Kernel
+from hbo.surrogate.nuts_options import NUTSOptions
+from hbo.surrogate.pooling import PoolingReport
+from hbo.trial import Origin, Trial, TrialState, check_transition
+
+if TYPE_CHECKING:  # the fully Bayesian modules load pyro and ArviZ: imported where used
+    from hbo.diagnostics import ConvergenceReport
+    from hbo.surrogate.posterior_pooling import PosteriorPoolingReport
+
+DIRECTIONS = ("minimize", "maximize")
+
+
+def _as_real(value: Any, argument: str) -> float:
+    """``value`` as a float if it is a real number (or a one-element array/tensor of one)."""
+    one = value.numel() == 1 if isinstance(value, torch.Tensor) else np.size(value) == 1
+    if isinstance(value, torch.Tensor | np.ndarray | np.generic) and one:
+        value = value.item()
+    if not is_real(value):
+        raise ObjectiveTypeError(
+            f"{argument} must be a real number, got {type(value).__name__} {value!r}"
+        )
+    return float(value)
+
+
+def _trial_id(trial: Any) -> int:
+    if isinstance(trial, Trial):
+        return trial.id
+    if is_integer(trial):
+        return int(trial)  # an id read from trials_dataframe() is a numpy integer
+    raise ArgumentTypeError(f"trial must be an hbo.Trial or its id, got {trial!r}")
+
+
+def _check_name(value: Any, argument: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ArgumentTypeError(f"{argument} must be a non-empty string, got {value!r}")
+    return value
+
+
+class Study:
+    """Tune a target task with the help of related tasks.
+
+    Args:
+        space: The search space.
+        task: Name of the target task (the one ``ask()`` proposes for by default).
+        direction: ``"minimize"`` or ``"maximize"``.
+        seed: Makes the study reproducible end to end; drawn at random if None
+            (and kept in ``study.seed``).
+        storage: Where trials live: None (in memory, the default), a database URL
+            (``"sqlite:///tuning.db"``, ``"postgresql+psycopg://user@host/db"``) or a
+            :class:`~hbo.storage.Storage`. A study already stored under ``name`` is
+            resumed; its space, task and direction must equal the given ones, and so must
+            its seed when one is given (else :class:`~hbo.storage.StudyMismatchError`).
+        name: The study's name in the database (required with a URL).
+        proposer: What chooses the next points (:mod:`hbo.proposer`); default: a
+            :class:`~hbo.proposer.HierarchicalProposer` made of the options below.
+        n_initial, shared_function, inference, nuts, hyperpriors, kernel: Options of the
+            default :class:`~hbo.proposer.HierarchicalProposer` (see there; not with
+            ``proposer``): Sobol points before the model, the shared function ``g``,
+            ``"map"`` or ``"nuts"`` inference and its settings, replaced hyperpriors, and
+            the kernel (``"matern52"``, the default, or ``"matern32"``).
+        heartbeat_timeout: Seconds after which a running trial without a heartbeat
+            (:meth:`heartbeat`, :meth:`keep_alive`, or its ``ask``) is presumed dead:
+            ``ask`` then marks it failed. None (default): running trials wait forever.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        task: str = "default",
+        direction: str = "minimize",
+        seed: int | None = None,
+        *,
+        storage: Storage | str | None = None,
+        name: str | None = None,
+        proposer: Proposer | None = None,
+        n_initial: int | None = None,
+        shared_function: bool | None = None,
+        heartbeat_timeout: float | None = None,
+        inference: str = "map",
+        nuts: NUTSOptions | Mapping[str, Any] | None = None,
+        hyperpriors: Mapping[str, Hyperprior] | None = None,
+        kernel: str | Kernel = "matern52",
+    ) -> None:
+        if not isinstance(space, SearchSpace):
+            raise ArgumentTypeError(f"space must be an hbo.SearchSpace, got {type(space).__name__}")
+        if direction not in DIRECTIONS:
+            raise InvalidArgumentError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise ArgumentTypeError(f"seed must be an int or None, got {seed!r}")
+        if seed is not None and not -(2**63) <= seed < 2**63:
+            raise InvalidArgumentError(f"seed must fit in 64 bits (|seed| < 2**63), got {seed}")
+        if heartbeat_timeout is not None and not (
+            is_real(heartbeat_timeout)
+            and heartbeat_timeout >= 0
+            and math.isfinite(heartbeat_timeout)
+        ):
+            raise InvalidArgumentError(
+                f"heartbeat_timeout must be a finite number of seconds >= 0, got "
+                f"{heartbeat_timeout!r}"
+            )
+        options = {"n_initial": n_initial, "shared_function": shared_function,
+                   "inference": inference, "nuts": nuts, "hyperpriors": hyperpriors,
+                   "kernel": kernel}
+        if proposer is None:
+            proposer = HierarchicalProposer(**options)
+        elif not isinstance(proposer, Proposer):
+            raise ArgumentTypeError(
+                f"proposer must be an hbo.proposer.Proposer (e.g. HierarchicalProposer()), got "
+                f"{type(proposer).__name__}"
+            )
+        else:
+            defaults = {"inference": "map", "kernel": "matern52"}
+            given = [k for k, v in options.items() if v != defaults.get(k)]
+            if given:
+                raise InvalidArgumentError(
+                    f"{given} configure the default proposer; with proposer= given, pass "
+                    f"them to it instead (e.g. HierarchicalProposer({given[0]}=...))"
+                )
+        self.proposer = proposer
+        self.space = space
+        self.task = _check_name(task, "task")
+        self.direction = direction
+        self.storage = open_storage(storage, None if name is None else _check_name(name, "name"))
+        self.name = getattr(self.storage, "study_name", name)
+        config = {
+            "space": space_to_dict(space),
+            "task": self.task,
+            "direction": direction,
+            "seed": secrets.randbits(31) if seed is None else seed,
+        }
+        stored = self.storage.create_study(config)
+        self._check_stored(stored, config, seed_given=seed is not None)
+        self.seed = stored["seed"]
+        self.heartbeat_timeout = heartbeat_timeout
+
+    def __repr__(self) -> str:
+        n = len(self.storage.get_trials())
+        return f"Study(task={self.task!r}, direction={self.direction!r}, trials={n})"
+
+    @classmethod
+    def load(cls, name: str, storage: Storage | str, **options: Any) -> Study:
+        """Resume a stored study: its space, task, direction, seed and every trial.
+
+        Args:
+            name: The study's name.
+            storage: A database URL or the :class:`~hbo.storage.Storage` holding it.
+            options: ``proposer``, ``n_initial``, ``shared_function``,
+                ``heartbeat_timeout``, ``inference``, ``nuts``, ``hyperpriors``, ``kernel``
+                (not stored).
+
+        Raises:
+            UnknownStudyError: no study of this name is stored there.
+        """
+        _check_name(name, "name")
+        stored = sorted({"space", "task", "direction", "seed"} & set(options))
+        if stored:
+            raise InvalidArgumentError(
+                f"Study.load: {stored} are read from the stored study and cannot be given; "
+                "accepted options: proposer, n_initial, shared_function, heartbeat_timeout, "
+                "inference, nuts, hyperpriors, kernel"
+            )
+        store = open_storage(storage, name if isinstance(storage, str) else None, create=False)
+        config = store.study_config()
+        if config is None or getattr(store, "study_name", name) != name:
+            listed = ""
+            if isinstance(storage, str):
+                from hbo.storage.sql import list_studies
+
+                listed = f"; studies there: {[s['name'] for s in list_studies(storage)]}"
+            raise UnknownStudyError(f"no study named {name!r} in {store!r}{listed}")
+        space = space_from_dict(config["space"])
+        direction, seed = config["direction"], config["seed"]
+        return cls(space, config["task"], direction, seed, storage=store, **options)
+
+    def _check_stored(self, stored: dict, config: dict, *, seed_given: bool) -> None:
+        """Raise :class:`StudyMismatchError` naming each difference from the stored study."""
+        notes = space_differences(space_from_dict(stored["space"]), self.space)
+        notes += [
+            f"{key}: stored {stored[key]!r}, given {config[key]!r}"
+            for key in ("task", "direction", "seed")
+            if stored[key] != config[key] and (key != "seed" or seed_given)
+        ]
+        if notes:
+            raise StudyMismatchError(
+                f"study {self.name!r} is stored with another definition: {'; '.join(notes)}. "
+                "Open it with hbo.Study.load(name, storage) to use the stored one"
+            )
+
+    # ------------------------------------------------------------------ tasks
+    @property
+    def tasks(self) -> list[str]:
+        """Every task the study knows: the target first, then in order of appearance."""
+        names = [self.task] + [t.task for t in self.storage.get_trials()]
+        return list(dict.fromkeys(names))
+
+    def _check_task(self, task: str | None) -> str:
+        task = self.task if task is None else _check_name(task, "task")
+        if task not in self.tasks:
+            raise UnknownTaskError(
+                f"task {task!r} is unknown; known tasks: {self.tasks} "
+                "(add data for a new task with study.add_history)"
+            )
+        return task
+
+    # ------------------------------------------------------------------ history
+    def add_history(
+        self,
+        task: str,
+        params: Sequence[Mapping[str, Any]] | pd.DataFrame,
+        values: Sequence[float] | None = None,
+    ) -> list[Trial]:
+        """Add completed evaluations of a (related) task, of any size.
+
+        Args:
+            task: Task name (a source task, or the target itself).
+            params: Parameter dicts, or a DataFrame with one column per parameter
+                plus ``value`` (then ``values`` must be None).
+            values: Objective values, one per parameter dict.
+
+        Returns:
+            The stored trials. Nothing is stored if any row is invalid.
+        """
+        task = _check_name(task, "task")
+        if isinstance(params, pd.DataFrame):
+            if values is not None:
+                raise InvalidArgumentError(
+                    "add_history: with a DataFrame, give values in its 'value' column, "
+                    "not as the values argument"
+                )
+            if "value" not in params.columns:
+                raise InvalidDataError(
+                    f"add_history: the DataFrame needs a 'value' column; it has {list(params)}"
+                )
+            values = params["value"].tolist()
+            params = params.drop(columns="value").to_dict("records")
+        if isinstance(params, Mapping) or not isinstance(params, Sequence):
+            raise ArgumentTypeError(
+                "add_history: params must be a list of dicts or a DataFrame, "
+                f"got {type(params).__name__}"
+            )
+        if isinstance(values, np.ndarray | pd.Series | torch.Tensor) and values.ndim == 1:
+            values = values.tolist()
+        if values is None or isinstance(values, str) or not isinstance(values, Sequence):
+            raise ArgumentTypeError(
+                "add_history: values must be a list (or 1-D array) of numbers, got "
+                f"{type(values).__name__}"
+            )
+        if len(params) != len(values):
+            raise InvalidDataError(
+                f"add_history: params has {len(params)} rows but values has {len(values)}"
+            )
+        if not params:
+            raise InvalidDataError("add_history: params is empty; give at least one evaluation")
+        rows = [self.space.validate(p, f"params[{i}]") for i, p in enumerate(params)]
+        vals = [_as_real(v, f"values[{i}]") for i, v in enumerate(values)]
+        bad = [i for i, v in enumerate(vals) if not math.isfinite(v)]
+        if bad:
+            raise InvalidDataError(
+                f"add_history: values at rows {bad} are not finite; drop failed runs from history"
+            )
+        return self.storage.create_trials(task, rows, vals, origin=Origin.HISTORY)
+
+    # ------------------------------------------------------------------ ask / tell
+    def ask(self, n: int | None = None, *, task: str | None = None) -> Trial | list[Trial]:
+        """Propose parameters to evaluate on ``task`` (default: the target).
+
+        Args:
+            n: None for one :class:`Trial`; an int for a list of ``n`` distinct trials
+                for parallel workers.
+            task: Any task the study knows.
+        """
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+            raise InvalidArgumentError(f"n must be a positive int or None, got {n!r}")
+        task = self._check_task(task)
+        if self.heartbeat_timeout is not None:
+            self.storage.fail_stale_trials(self.heartbeat_timeout)
+        trials = self.proposer.ask(self, task, 1 if n is None else n)
+        return trials[0] if n is None else trials
+
+    def tell(
+        self, trial: Trial | int, value: float | None = None, *, failed: bool = False
+    ) -> Trial:
+        """Record the outcome of a trial: its value, or ``failed=True``.
+
+        A NaN or infinite value records the trial as failed, with a warning, so that a
+        long loop goes on. The value is stored in one transaction.
+        """
+        trial_id = _trial_id(trial)
+        stored = self.storage.get_trial(trial_id)
+        check_transition(stored, TrialState.FAILED)
+        if failed:
+            if value is not None:
+                raise InvalidArgumentError("tell: give either a value or failed=True, not both")
+            return self.storage.finish_trial(trial_id, TrialState.FAILED, None)
+        if value is None:
+            raise InvalidArgumentError("tell: give the trial's value, or failed=True")
+        number = _as_real(value, "value")
+        if not math.isfinite(number):
+            warn(
+                f"trial {trial_id}: objective value {number} is not finite; "
+                "the trial is recorded as failed",
+                FailedTrialWarning,
+            )
+            return self.storage.finish_trial(trial_id, TrialState.FAILED, None)
+        return self.storage.finish_trial(trial_id, TrialState.COMPLETE, number)
+
+    def heartbeat(self, trial: Trial | int) -> None:
+        """Tell the storage that the worker evaluating ``trial`` is alive.
+
+        Call it more often than ``heartbeat_timeout`` during long evaluations.
+        """
+        self.storage.heartbeat(_trial_id(trial))
+
+    @contextmanager
+    def keep_alive(self, trial: Trial | int, every: float) -> Iterator[None]:
+        """Send heartbeats for ``trial`` every ``every`` seconds while the block runs.
+
+        For evaluations longer than ``heartbeat_timeout``::
+
+            with study.keep_alive(trial, every=60):
+                value = train(trial.params)
+        """
+        trial_id = _trial_id(trial)
+        if not (_as_real(every, "every") > 0 and math.isfinite(every)):
+            raise InvalidArgumentError(f"every must be a positive number of seconds, got {every}")
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(every):
+                self.storage.heartbeat(trial_id)
+
+        thread = threading.Thread(target=beat, name=f"hbo-heartbeat-{trial_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def fail_stale_trials(self, timeout: float | None = None) -> list[Trial]:
+        """Mark failed the running trials without a heartbeat for ``timeout`` seconds.
+
+        ``timeout`` defaults to the study's ``heartbeat_timeout``. Returns those trials.
+        """
+        timeout = self.heartbeat_timeout if timeout is None else timeout
+        if timeout is None or not (_as_real(timeout, "timeout") >= 0):
+            raise InvalidArgumentError(
+                f"timeout must be a number of seconds >= 0 (or set heartbeat_timeout), "
+                f"got {timeout!r}"
+            )
+        return self.storage.fail_stale_trials(timeout)
+
+    # ------------------------------------------------------------------ results
+    @property
+    def best(self) -> Trial:
+        """The best completed trial on the target task."""
+        done = self.storage.get_trials(self.task, [TrialState.COMPLETE])
+        if not done:
+            raise NotReadyError(
+                f"no completed trial on task {self.task!r} yet: call study.tell(trial, value) "
+                "after study.ask()"
+            )
+        pick = min if self.direction == "minimize" else max
+        return pick(done, key=lambda t: t.value)
+
+    def trials_dataframe(self) -> pd.DataFrame:
+        """One row per trial, every task: id, task, origin, state, value, then parameters."""
+        columns = ["trial_id", "task", "origin", "state", "value", *self.space.names]
+        rows = [
+            {
+                "trial_id": t.id,
+                "task": t.task,
+                "origin": t.origin.value,
+                "state": t.state.value,
+                "value": t.value,
+                **t.params,
+            }
+            for t in self.storage.get_trials()
+        ]
+        return pd.DataFrame(rows, columns=columns)
+
+    def pooling(self) -> PoolingReport | PosteriorPoolingReport:
+        """How much the tasks shared, from the surrogate fitted to all completed trials.
+
+        With ``inference="nuts"``, a
+        :class:`~hbo.surrogate.posterior_pooling.PosteriorPoolingReport` of the posterior
+        draws (medians and 90% intervals).
+        """
+        proposer = self._hierarchical("pooling()")
+        done = self.storage.get_trials(states=[TrialState.COMPLETE])
+        if not done:
+            raise NotReadyError(
+                "pooling() needs completed trials: call study.add_history or study.tell first"
+            )
+        # before the target's first result, the report covers the tasks with data
+        has_target = any(t.task == self.task for t in done)
+        focus = self.task if has_target else done[0].task
+        with manual_seed(self.seed):
+            model = proposer.fit(self, focus)
+        if proposer.inference == "nuts":
+            from hbo.surrogate.posterior_pooling import PosteriorPoolingReport
+
+            report = PosteriorPoolingReport.from_ensemble
+        else:
+            report = PoolingReport.from_model
+        base = getattr(model, "model", model)
+        tasks = [self.tasks[label] for label in base.task_labels]
+        left_out = [s for s in proposer.source_screens(self, focus) if not s.kept]
+        return report(
+            model, tasks, self.space.feature_names(), target=self.task if has_target else None,
+            shared_choice=proposer.shared_choice if has_target else None, left_out=left_out,
+        )
+
+    def diagnostics(self) -> ConvergenceReport:
+        """Convergence of the last NUTS run (``inference="nuts"``): R-hat, ESS, divergences."""
+        return self._hierarchical("diagnostics()").diagnostics()
+
+    def _hierarchical(self, method: str) -> HierarchicalProposer:
+        if not isinstance(self.proposer, HierarchicalProposer):
+            raise InvalidArgumentError(
+                f"{method} reports on the hierarchical surrogate; this study's proposer is "
+                f"{self.proposer!r}"
+            )
+        return self.proposer

@@ -1,0 +1,77 @@
+"""The likelihood-ratio screen of sources (hbo.surrogate.source_screening)."""
+
+import math
+
+import pytest
+import torch
+
+import hbo
+from hbo.proposer import HierarchicalProposer
+from hbo.surrogate.source_screening import ALPHA, SourceScreen, screen_source
+
+
+def inputs(n: int, d: int, seed: int) -> torch.Tensor:
+    return torch.rand(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.double)
+
+
+def smooth(X: torch.Tensor) -> torch.Tensor:
+    return (torch.sin(4 * X[:, :1]) + X[:, 1:2] ** 2).double()
+
+
+def test_noise_sources_rarely_pass_and_functions_pass_by_far():
+    # under no function the test is conservative (boundary null, MAP priors): at most about
+    # ALPHA = 5% pass; 3 or more of 12 would have probability 0.02 at 5%
+    kept = 0
+    for seed in range(12):
+        noise = torch.randn(40, 1, generator=torch.Generator().manual_seed(100 + seed),
+                            dtype=torch.double)
+        screen = screen_source("noise", inputs(40, 3, seed), noise)
+        assert screen.bar == pytest.approx(0.5 * 9.4877, abs=1e-3)  # chi2_0.95(4) / 2
+        kept += screen.kept
+    assert kept <= 2
+    X = inputs(40, 3, 0)
+    screen = screen_source("smooth", X, smooth(X) + 0.05 * torch.randn(40, 1, dtype=torch.double))
+    assert screen.kept and screen.gain > 5 * screen.bar
+    assert "kept (GP log likelihood" in str(screen)
+
+
+def test_constant_and_tiny_sources():
+    X = inputs(20, 2, 1)
+    constant = screen_source("flat", X, torch.full((20, 1), 0.7, dtype=torch.double))
+    assert not constant.kept and constant.gain == 0.0
+    assert "left out: no function shown" in str(constant)
+    tiny = screen_source("tiny", X[:11], smooth(X[:11]))  # k = 3: 11 < 4 k points
+    assert tiny.kept and tiny.gain is None and "untested" in str(tiny)
+    assert screen_source("enough", X[:12], smooth(X[:12])).gain is not None
+    assert SourceScreen("t", 9, 1.0, 2.0).kept is False
+    assert math.isclose(ALPHA, 0.05)
+
+
+def test_a_study_leaves_a_shuffled_source_out_and_says_so():
+    space = hbo.SearchSpace([hbo.Float("x", 0.0, 1.0), hbo.Float("y", 0.0, 1.0)])
+    X = inputs(40, 2, 3)
+    values = smooth(X)[:, 0]
+    params = [{"x": float(a), "y": float(b)} for a, b in X.tolist()]
+    shuffled = values[torch.randperm(40, generator=torch.Generator().manual_seed(0))]
+
+    def study(**options):
+        s = hbo.Study(space, task="target", seed=0, **options)
+        s.add_history("related", params, (values + 0.1).tolist())
+        s.add_history("shuffled", params, shuffled.tolist())
+        s.add_history("target", params[:3], (values[:3] - 0.2).tolist())
+        return s
+
+    screened = study()
+    report = screened.pooling()
+    assert report.tasks.index.get_level_values("task").unique().tolist() == ["target", "related"]
+    assert [s.task for s in report.left_out] == ["shuffled"]
+    assert "Left out of the model" in str(report) and "shuffled: left out" in str(report)
+    pooled_all = study(proposer=HierarchicalProposer(screen_sources=False)).pooling()
+    assert set(pooled_all.tasks.index.get_level_values("task")) == {"target", "related",
+                                                                      "shuffled"}
+    assert pooled_all.left_out == ()
+
+
+def test_screen_sources_must_be_a_bool():
+    with pytest.raises(hbo.HBOError, match="screen_sources must be True or False, got 'yes'"):
+        HierarchicalProposer(screen_sources="yes")
