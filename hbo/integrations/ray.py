@@ -40,6 +40,7 @@ from ray.tune.search.variant_generator import parse_spec_vars
 from ray.tune.utils.util import flatten_dict, unflatten_dict
 
 from hbo.errors import ArgumentTypeError, InvalidArgumentError, InvalidSpaceError, NotReadyError
+from hbo.proposer import Proposer
 from hbo.space import Categorical, Float, Int, SearchSpace
 from hbo.study import Study
 from hbo.trial import Origin, TrialState
@@ -111,9 +112,11 @@ class HBOSearch(Searcher):
         history: Related task name -> DataFrame with one column per parameter (nested
             names as ``"a/b"``) and a column named ``metric``.
         study: Wrap this :class:`hbo.Study` instead of creating one (its space,
-            task and direction are used; ``space``, ``task``, ``seed``, ``n_initial``
-            and ``shared_function`` must then be left out).
-        seed, n_initial, shared_function: Passed to :class:`hbo.Study`.
+            task and direction are used; ``space``, ``task``, ``seed``, ``n_initial``,
+            ``shared_function`` and ``proposer`` must then be left out).
+        seed, n_initial, shared_function, proposer: Passed to :class:`hbo.Study`
+            (``proposer``: what chooses the points, :mod:`hbo.proposer`; default the
+            hierarchical GP's Expected Improvement).
     """
 
     def __init__(
@@ -128,6 +131,7 @@ class HBOSearch(Searcher):
         seed: int | None = None,
         n_initial: int | None = None,
         shared_function: bool | None = None,
+        proposer: Proposer | None = None,
     ) -> None:
         if mode is not None and mode not in _DIRECTIONS:
             raise InvalidArgumentError(f"mode must be 'min' or 'max', got {mode!r}")
@@ -142,6 +146,7 @@ class HBOSearch(Searcher):
                 "seed": seed,
                 "n_initial": n_initial,
                 "shared_function": shared_function,
+                "proposer": proposer,
             }
             clash = [k for k, v in given.items() if v is not None]
             if clash:
@@ -155,7 +160,8 @@ class HBOSearch(Searcher):
                 )
             self._mode = wanted
             space, task = study.space, study.task
-        self._options = {"seed": seed, "n_initial": n_initial, "shared_function": shared_function}
+        self._options = {"seed": seed, "n_initial": n_initial, "shared_function": shared_function,
+                         "proposer": proposer}
         self._task = task
         self._history = dict(history or {})
         self._space = self._convert(space)

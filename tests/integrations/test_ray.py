@@ -26,6 +26,7 @@ from hbo.integrations.ray import (  # noqa: E402
     UnsupportedSearchSpaceError,
     to_search_space,
 )
+from hbo.proposer import SobolProposer, sobol_points  # noqa: E402
 
 # Ray's own deprecations and resource notices, raised inside Ray: not ours to fix.
 pytestmark = [
@@ -220,3 +221,15 @@ def test_searcher_bad_input():
         HBOSearch(study="study")
     wrapped = HBOSearch(study=study, metric="acc")
     assert wrapped.mode == "max" and wrapped.suggest("t").keys() == {"x"}
+
+
+def test_the_searcher_passes_a_proposer_to_its_study():
+    sobol = SobolProposer()
+    search = HBOSearch({"x": tune.uniform(0, 1)}, "loss", "min", seed=4, proposer=sobol)
+    first = search.suggest("t1")
+    assert search.study.proposer is sobol
+    fresh = Study(search.study.space, task="target", seed=4)
+    assert first == fresh.space.decode(sobol_points(fresh, "target", 1))[0]  # no model
+    study = Study(SearchSpace([Float("x", 0, 1)]))
+    with pytest.raises(InvalidArgumentError, match=r"leave out \['proposer'\]"):
+        HBOSearch(study=study, proposer=sobol)
