@@ -40,9 +40,9 @@ def test_constant_and_tiny_sources():
     constant = screen_source("flat", X, torch.full((20, 1), 0.7, dtype=torch.double))
     assert not constant.kept and constant.gain == 0.0
     assert "left out: no function shown" in str(constant)
-    tiny = screen_source("tiny", X[:11], smooth(X[:11]))  # k = 3: 11 < 4 k points
+    tiny = screen_source("tiny", X[:17], smooth(X[:17]))  # k = 3: 17 < 6 k points
     assert tiny.kept and tiny.gain is None and "untested" in str(tiny)
-    assert screen_source("enough", X[:12], smooth(X[:12])).gain is not None
+    assert screen_source("enough", X[:18], smooth(X[:18])).gain is not None
     assert SourceScreen("t", 9, 1.0, 2.0).kept is False
     assert math.isclose(ALPHA, 0.05)
 
