@@ -39,6 +39,7 @@ from hbo.errors import (
 from hbo.proposer import HierarchicalProposer, Proposer
 from hbo.space import SearchSpace, space_differences, space_from_dict, space_to_dict
 from hbo.storage import Storage, StudyMismatchError, UnknownStudyError, open_storage
+from hbo.study.optimize import Callback, Objective, optimize
 from hbo.surrogate import Hyperprior
 from hbo.surrogate.kernels import Kernel
 from hbo.surrogate.nuts_options import NUTSOptions
@@ -392,7 +393,31 @@ class Study:
             )
         return self.storage.fail_stale_trials(timeout)
 
+    def optimize(
+        self,
+        func: Objective,
+        n_trials: int | None = None,
+        timeout: float | None = None,
+        callbacks: Sequence[Callback] = (),
+        catch: type[Exception] | Sequence[type[Exception]] = (),
+    ) -> None:
+        """Ask, evaluate ``func(trial) -> value`` and tell, ``n_trials`` times or until
+        ``timeout`` seconds, as Optuna's ``optimize``; ``callbacks`` are called with
+        ``(study, finished_trial)`` after each trial, exceptions in ``catch`` mark the trial
+        failed and the loop goes on (:mod:`hbo.study.optimize`)."""
+        optimize(self, func, n_trials, timeout, callbacks, catch)
+
     # ------------------------------------------------------------------ results
+    @property
+    def best_params(self) -> dict[str, Any]:
+        """The parameters of :attr:`best`."""
+        return self.best.params
+
+    @property
+    def best_value(self) -> float:
+        """The value of :attr:`best`."""
+        return self.best.value
+
     @property
     def best(self) -> Trial:
         """The best completed trial on the target task."""
