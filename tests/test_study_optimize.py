@@ -7,12 +7,13 @@ import pytest
 import hbo
 import hbo.study.optimize as loop
 from hbo.errors import ArgumentTypeError, InvalidArgumentError
+from hbo.proposer import SobolProposer
 
 
 @pytest.fixture
 def study() -> hbo.Study:
     space = hbo.SearchSpace([hbo.Float("x", -2.0, 2.0)])
-    return hbo.Study(space, task="t", seed=0, proposer=hbo.proposer.SobolProposer())
+    return hbo.Study(space, task="t", seed=0, proposer=SobolProposer())
 
 
 def square(trial: hbo.Trial) -> float:

@@ -1,0 +1,35 @@
+"""``import hbo`` loads no torch, BoTorch or pandas: the heavy names load on first use."""
+
+import subprocess
+import sys
+
+import pytest
+
+import hbo
+
+
+def run(script: str) -> list[str]:
+    return subprocess.run([sys.executable, "-W", "ignore", "-c", script], capture_output=True,
+                          text=True, check=True).stdout.split()
+
+
+def test_import_hbo_loads_no_heavy_module_until_a_name_is_used():
+    heavy = "('torch', 'botorch', 'pandas', 'scipy', 'hbo.study', 'hbo.space')"
+    out = run("import sys, hbo\n"
+              f"print(sorted(m for m in {heavy} if m in sys.modules) or 'none')\n"
+              "space = hbo.SearchSpace([hbo.Float('x', 0.0, 1.0)])\n"
+              "print(hbo.Study.__module__, 'torch' in sys.modules)\n")
+    assert out == ["none", "hbo.study.study", "True"]
+
+
+def test_the_command_line_help_loads_no_torch():
+    out = run("import sys\nfrom hbo import cli\n"
+              "print(any(m in sys.modules for m in ('torch', 'botorch')))\n")
+    assert out == ["False"]
+
+
+def test_lazy_names_are_listed_and_unknown_ones_named():
+    assert {"Study", "SearchSpace", "PoolingReport"} <= set(dir(hbo))
+    assert set(hbo.__all__) <= set(dir(hbo))
+    with pytest.raises(AttributeError, match="module 'hbo' has no attribute 'Sturdy'"):
+        hbo.Sturdy  # noqa: B018
