@@ -33,3 +33,14 @@ def test_lazy_names_are_listed_and_unknown_ones_named():
     assert set(hbo.__all__) <= set(dir(hbo))
     with pytest.raises(AttributeError, match="module 'hbo' has no attribute 'Sturdy'"):
         hbo.Sturdy  # noqa: B018
+
+
+@pytest.mark.parametrize(("module", "integration", "extra"), [
+    ("ax", "hbo.integrations.ax", "ax"), ("ray", "hbo.integrations.ray", "ray"),
+])
+def test_an_integration_without_its_extra_says_what_to_install(module, integration, extra):
+    script = (f"import sys\nsys.modules[{module!r}] = None  # as if not installed\n"
+              f"try:\n    import {integration}\nexcept ImportError as e:\n    print(e)\n")
+    out = " ".join(run(script))
+    assert f"{integration} needs {module!r}, which is not installed" in out
+    assert f"pip install 'hbo[{extra}]'" in out

@@ -35,6 +35,13 @@ parameter.
 
 from __future__ import annotations
 
+try:  # the extra first, so that its absence is said plainly
+    import ax  # noqa: F401
+except ImportError as exc:
+    from hbo.integrations import missing_extra
+
+    raise missing_extra("ax", "ax", __name__) from exc
+
 from collections.abc import Mapping
 from typing import Any
 

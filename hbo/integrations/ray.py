@@ -26,6 +26,13 @@ normal samplers) raises :class:`UnsupportedSearchSpaceError` naming the paramete
 
 from __future__ import annotations
 
+try:  # the extra first, so that its absence is said plainly
+    import ray.tune  # noqa: F401
+except ImportError as exc:
+    from hbo.integrations import missing_extra
+
+    raise missing_extra("ray", "ray", __name__) from exc
+
 import pickle
 from collections.abc import Mapping
 from typing import Any
