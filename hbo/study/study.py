@@ -14,6 +14,7 @@ worker processes may open it, and :meth:`Study.load` resumes it after a crash.
 
 from __future__ import annotations
 
+import inspect
 import math
 import secrets
 import threading
@@ -152,8 +153,8 @@ class Study:
                 f"{type(proposer).__name__}"
             )
         else:
-            defaults = {"inference": "map", "kernel": "matern52"}
-            given = [k for k, v in options.items() if v != defaults.get(k)]
+            defaults = inspect.signature(HierarchicalProposer).parameters  # one source of truth
+            given = [k for k, v in options.items() if v != defaults[k].default]
             if given:
                 raise InvalidArgumentError(
                     f"{given} configure the default proposer; with proposer= given, pass "
