@@ -22,24 +22,21 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
-import torch
 from botorch.utils.sampling import manual_seed
 
-from hbo._numbers import is_integer, is_real
+from hbo._numbers import is_real
 from hbo._warnings import FailedTrialWarning, warn
 from hbo.errors import (
     ArgumentTypeError,
     InvalidArgumentError,
-    InvalidDataError,
     NotReadyError,
-    ObjectiveTypeError,
     UnknownTaskError,
 )
 from hbo.proposer import HierarchicalProposer, Proposer
 from hbo.space import SearchSpace, space_differences, space_from_dict, space_to_dict
 from hbo.storage import Storage, StudyMismatchError, UnknownStudyError, open_storage
+from hbo.study.arguments import as_real, check_name, history_rows, trial_id
 from hbo.study.optimize import Callback, Objective, optimize
 from hbo.surrogate import Hyperprior
 from hbo.surrogate.kernels import Kernel
@@ -52,32 +49,6 @@ if TYPE_CHECKING:  # the fully Bayesian modules load pyro and ArviZ: imported wh
     from hbo.surrogate.posterior_pooling import PosteriorPoolingReport
 
 DIRECTIONS = ("minimize", "maximize")
-
-
-def _as_real(value: Any, argument: str) -> float:
-    """``value`` as a float if it is a real number (or a one-element array/tensor of one)."""
-    one = value.numel() == 1 if isinstance(value, torch.Tensor) else np.size(value) == 1
-    if isinstance(value, torch.Tensor | np.ndarray | np.generic) and one:
-        value = value.item()
-    if not is_real(value):
-        raise ObjectiveTypeError(
-            f"{argument} must be a real number, got {type(value).__name__} {value!r}"
-        )
-    return float(value)
-
-
-def _trial_id(trial: Any) -> int:
-    if isinstance(trial, Trial):
-        return trial.id
-    if is_integer(trial):
-        return int(trial)  # an id read from trials_dataframe() is a numpy integer
-    raise ArgumentTypeError(f"trial must be an hbo.Trial or its id, got {trial!r}")
-
-
-def _check_name(value: Any, argument: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise ArgumentTypeError(f"{argument} must be a non-empty string, got {value!r}")
-    return value
 
 
 class Study:
@@ -162,9 +133,9 @@ class Study:
                 )
         self.proposer = proposer
         self.space = space
-        self.task = _check_name(task, "task")
+        self.task = check_name(task, "task")
         self.direction = direction
-        self.storage = open_storage(storage, None if name is None else _check_name(name, "name"))
+        self.storage = open_storage(storage, None if name is None else check_name(name, "name"))
         self.name = getattr(self.storage, "study_name", name)
         config = {
             "space": space_to_dict(space),
@@ -195,7 +166,7 @@ class Study:
         Raises:
             UnknownStudyError: no study of this name is stored there.
         """
-        _check_name(name, "name")
+        check_name(name, "name")
         stored = sorted({"space", "task", "direction", "seed"} & set(options))
         if stored:
             raise InvalidArgumentError(
@@ -238,7 +209,7 @@ class Study:
         return list(dict.fromkeys(names))
 
     def _check_task(self, task: str | None) -> str:
-        task = self.task if task is None else _check_name(task, "task")
+        task = self.task if task is None else check_name(task, "task")
         if task not in self.tasks:
             raise UnknownTaskError(
                 f"task {task!r} is unknown; known tasks: {self.tasks} "
@@ -264,44 +235,8 @@ class Study:
         Returns:
             The stored trials. Nothing is stored if any row is invalid.
         """
-        task = _check_name(task, "task")
-        if isinstance(params, pd.DataFrame):
-            if values is not None:
-                raise InvalidArgumentError(
-                    "add_history: with a DataFrame, give values in its 'value' column, "
-                    "not as the values argument"
-                )
-            if "value" not in params.columns:
-                raise InvalidDataError(
-                    f"add_history: the DataFrame needs a 'value' column; it has {list(params)}"
-                )
-            values = params["value"].tolist()
-            params = params.drop(columns="value").to_dict("records")
-        if isinstance(params, Mapping) or not isinstance(params, Sequence):
-            raise ArgumentTypeError(
-                "add_history: params must be a list of dicts or a DataFrame, "
-                f"got {type(params).__name__}"
-            )
-        if isinstance(values, np.ndarray | pd.Series | torch.Tensor) and values.ndim == 1:
-            values = values.tolist()
-        if values is None or isinstance(values, str) or not isinstance(values, Sequence):
-            raise ArgumentTypeError(
-                "add_history: values must be a list (or 1-D array) of numbers, got "
-                f"{type(values).__name__}"
-            )
-        if len(params) != len(values):
-            raise InvalidDataError(
-                f"add_history: params has {len(params)} rows but values has {len(values)}"
-            )
-        if not params:
-            raise InvalidDataError("add_history: params is empty; give at least one evaluation")
-        rows = [self.space.validate(p, f"params[{i}]") for i, p in enumerate(params)]
-        vals = [_as_real(v, f"values[{i}]") for i, v in enumerate(values)]
-        bad = [i for i, v in enumerate(vals) if not math.isfinite(v)]
-        if bad:
-            raise InvalidDataError(
-                f"add_history: values at rows {bad} are not finite; drop failed runs from history"
-            )
+        task = check_name(task, "task")
+        rows, vals = history_rows(self.space, params, values)
         return self.storage.create_trials(task, rows, vals, origin=Origin.HISTORY)
 
     # ------------------------------------------------------------------ ask / tell
@@ -329,31 +264,31 @@ class Study:
         A NaN or infinite value records the trial as failed, with a warning, so that a
         long loop goes on. The value is stored in one transaction.
         """
-        trial_id = _trial_id(trial)
-        stored = self.storage.get_trial(trial_id)
+        ident = trial_id(trial)
+        stored = self.storage.get_trial(ident)
         check_transition(stored, TrialState.FAILED)
         if failed:
             if value is not None:
                 raise InvalidArgumentError("tell: give either a value or failed=True, not both")
-            return self.storage.finish_trial(trial_id, TrialState.FAILED, None)
+            return self.storage.finish_trial(ident, TrialState.FAILED, None)
         if value is None:
             raise InvalidArgumentError("tell: give the trial's value, or failed=True")
-        number = _as_real(value, "value")
+        number = as_real(value, "value")
         if not math.isfinite(number):
             warn(
-                f"trial {trial_id}: objective value {number} is not finite; "
+                f"trial {ident}: objective value {number} is not finite; "
                 "the trial is recorded as failed",
                 FailedTrialWarning,
             )
-            return self.storage.finish_trial(trial_id, TrialState.FAILED, None)
-        return self.storage.finish_trial(trial_id, TrialState.COMPLETE, number)
+            return self.storage.finish_trial(ident, TrialState.FAILED, None)
+        return self.storage.finish_trial(ident, TrialState.COMPLETE, number)
 
     def heartbeat(self, trial: Trial | int) -> None:
         """Tell the storage that the worker evaluating ``trial`` is alive.
 
         Call it more often than ``heartbeat_timeout`` during long evaluations.
         """
-        self.storage.heartbeat(_trial_id(trial))
+        self.storage.heartbeat(trial_id(trial))
 
     @contextmanager
     def keep_alive(self, trial: Trial | int, every: float) -> Iterator[None]:
@@ -364,16 +299,16 @@ class Study:
             with study.keep_alive(trial, every=60):
                 value = train(trial.params)
         """
-        trial_id = _trial_id(trial)
-        if not (_as_real(every, "every") > 0 and math.isfinite(every)):
+        ident = trial_id(trial)
+        if not (as_real(every, "every") > 0 and math.isfinite(every)):
             raise InvalidArgumentError(f"every must be a positive number of seconds, got {every}")
         stop = threading.Event()
 
         def beat() -> None:
             while not stop.wait(every):
-                self.storage.heartbeat(trial_id)
+                self.storage.heartbeat(ident)
 
-        thread = threading.Thread(target=beat, name=f"hbo-heartbeat-{trial_id}", daemon=True)
+        thread = threading.Thread(target=beat, name=f"hbo-heartbeat-{ident}", daemon=True)
         thread.start()
         try:
             yield
@@ -387,7 +322,7 @@ class Study:
         ``timeout`` defaults to the study's ``heartbeat_timeout``. Returns those trials.
         """
         timeout = self.heartbeat_timeout if timeout is None else timeout
-        if timeout is None or not (_as_real(timeout, "timeout") >= 0):
+        if timeout is None or not (as_real(timeout, "timeout") >= 0):
             raise InvalidArgumentError(
                 f"timeout must be a number of seconds >= 0 (or set heartbeat_timeout), "
                 f"got {timeout!r}"
