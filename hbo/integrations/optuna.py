@@ -1,0 +1,391 @@
+"""hbo inside Optuna: :class:`HBOSampler`, an Optuna sampler driven by hbo's hierarchical GP.
+
+::
+
+    sampler = HBOSampler(sources=[last_year_study], seed=0)
+    study = optuna.create_study(sampler=sampler, storage="sqlite:///tuning.db")
+    study.optimize(objective, n_trials=30)
+
+Each trial's parameters of the *relative* search space (Optuna's intersection search space
+of the completed trials, as GPSampler uses, or the ``search_space`` given) are one
+:meth:`hbo.Study.ask`: the sampler replays the study into an in-memory :class:`hbo.Study`
+(the sources as history, then the study's trials as the asked trials of the target task)
+and asks it. So the point is the one ``hbo.Study`` proposes from the same data and seed:
+the task's Sobol sequence for ``n_startup_trials`` results, then log EI on the
+hierarchical GP fitted to the target's results and to those of the source tasks the
+source screen keeps. Parameters outside the relative space (the first trial's, when no
+``search_space`` is given; conditional ones; those hbo cannot model, such as a float with
+``step``, with one warning each) come from the independent sampler (Optuna's
+``RandomSampler`` by default, as GPSampler's).
+
+Trials in the replay:
+
+* complete: observations (an infinite value counts as failed, as ``hbo.Study.tell`` does);
+* failed and pruned: failed trials (the model leaves them out; they stay pending points
+  and count in the Sobol sequence, so a failing point is not proposed again; GPSampler
+  also fits complete trials only);
+* running (other threads, ``n_jobs``; other processes on one RDB storage): pending points,
+  so no two workers get the same point. The point proposed for a trial is written to its
+  system attributes at once (Optuna stores a parameter only when it is suggested), and a
+  proposal that finds an earlier trial's point written meanwhile proposes again around it,
+  as :meth:`hbo.proposer.Proposer.ask` settles concurrent asks;
+* waiting (enqueued, not started): left out. An enqueued trial's ``fixed_params`` are
+  Optuna's to apply: they win over the proposal.
+
+Only single-objective, unconstrained studies: a multi-objective study, or one whose trials
+set constraints, raises :class:`UnsupportedStudyError` at the first sample.
+"""
+
+from __future__ import annotations
+
+try:  # the extra first, so that its absence is said plainly
+    import optuna  # noqa: F401
+except ImportError as exc:
+    from hbo.integrations import missing_extra
+
+    raise missing_extra("optuna", "optuna", __name__) from exc
+
+import secrets
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.search_space import intersection_search_space
+from optuna.study import Study as OptunaStudy
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState as OptunaState
+
+from hbo._warnings import HBOWarning, warn
+from hbo.errors import ArgumentTypeError, InvalidArgumentError
+from hbo.integrations._optuna_trials import (
+    Row,
+    UnsupportedDistributionError,
+    has_constraints,
+    publish,
+    target_rows,
+    to_parameter,
+)
+from hbo.proposer import SETTLE_ROUNDS, HierarchicalProposer
+from hbo.space import SearchSpace
+from hbo.study import Study
+
+__all__ = ["HBOSampler", "UnsupportedDistributionError", "UnsupportedStudyError"]
+
+
+class UnsupportedStudyError(InvalidArgumentError):
+    """An Optuna study HBOSampler cannot optimize (several objectives, constraints)."""
+
+
+class HBOSampler(BaseSampler):
+    """Optuna sampler: hbo's hierarchical GP, warm-started with related tasks.
+
+    Args:
+        sources: Related tasks whose completed trials the surrogate pools with the
+            target's: a list of sources (past Optuna studies, as objects or
+            ``(study_name, storage)``; ``hbo.Study`` objects), or a dict ``{task name:
+            source}`` (needed for DataFrames). A source whose space differs contributes
+            the parameters it shares, with a warning naming those it drops.
+        search_space: Optuna distributions ``{name: distribution}`` to propose jointly from
+            the first trial on. Default: Optuna's intersection search space of the
+            completed trials (the first trial is then sampled independently).
+        task: Name of the target task in the surrogate (it seeds the task's Sobol
+            sequence; an ``hbo.Study(task=...)`` of the same name, seed and data proposes
+            the same points).
+        seed: Makes the run reproducible: the hbo proposals and the independent sampler.
+            None: drawn at random once.
+        n_startup_trials: Sobol points before the model (hbo's ``n_initial``). Default:
+            1 when the sources hold ``max(5, d + 1)`` results, else ``max(5, d + 1)``.
+        independent_sampler: Samples the parameters outside the relative search space.
+            Default: ``optuna.samplers.RandomSampler(seed=seed)``.
+    """
+
+    def __init__(
+        self,
+        *,
+        sources: Sequence[Any] | Mapping[str, Any] | None = None,
+        search_space: Mapping[str, BaseDistribution] | None = None,
+        task: str = "target",
+        seed: int | None = None,
+        n_startup_trials: int | None = None,
+        independent_sampler: BaseSampler | None = None,
+    ) -> None:
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)
+                                 or not 0 <= seed < 2**32):
+            raise InvalidArgumentError(
+                f"seed must be None or an int in [0, 2**32) (Optuna's samplers take that), "
+                f"got {seed!r}"
+            )
+        if n_startup_trials is not None and (
+            not isinstance(n_startup_trials, int) or isinstance(n_startup_trials, bool)
+            or n_startup_trials < 1
+        ):
+            raise InvalidArgumentError(
+                f"n_startup_trials must be None or a positive int, got {n_startup_trials!r}"
+            )
+        if not isinstance(task, str) or not task:
+            raise ArgumentTypeError(f"task must be a non-empty string, got {task!r}")
+        if independent_sampler is not None and not isinstance(independent_sampler, BaseSampler):
+            raise ArgumentTypeError(
+                "independent_sampler must be an optuna.samplers.BaseSampler (e.g. "
+                f"RandomSampler(seed=0)), got {type(independent_sampler).__name__}"
+            )
+        self._search_space = _check_search_space(search_space)
+        self._sources = _check_sources(sources)
+        self._task = task
+        self._seed = secrets.randbits(31) if seed is None else seed
+        self._n_startup_trials = n_startup_trials
+        self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
+        self._proposers: dict[tuple[str, str, str], HierarchicalProposer] = {}
+        self._histories: dict[tuple[str, str], list[Any]] = {}
+        self._warned: set[str] = set()
+        self._lock = threading.Lock()  # one proposal at a time (n_jobs threads)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    @property
+    def seed(self) -> int:
+        """The seed of the hbo proposals (the one given, or the one drawn)."""
+        return self._seed
+
+    def reseed_rng(self) -> None:
+        """Reseed the independent sampler. The hbo seed is kept: it defines the target's
+        Sobol sequence, which workers share (Optuna calls this in each ``n_jobs`` thread),
+        and workers get distinct points from the pending trials, not from their seeds."""
+        self._independent_sampler.reseed_rng()
+
+    # ------------------------------------------------------------------ Optuna's interface
+    def infer_relative_search_space(
+        self, study: OptunaStudy, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        """The ``search_space`` given, else the intersection search space of the
+        completed trials; without single-valued distributions and those hbo cannot model."""
+        _check_objectives(study)
+        if self._search_space is not None:
+            space = self._search_space
+        else:
+            done = study.get_trials(deepcopy=False, states=(OptunaState.COMPLETE,))
+            space = intersection_search_space(done)
+        return {name: d for name, d in space.items() if not d.single() and self._models(name, d)}
+
+    def sample_relative(
+        self, study: OptunaStudy, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        """The next point of the in-memory hbo study replaying ``study`` (see the module)."""
+        _check_objectives(study)
+        if not search_space:
+            return {}
+        modelled = {n: d for n, d in search_space.items() if not d.single() and self._models(n, d)}
+        params = {  # only when called with a space this sampler did not infer
+            name: self._independent_sampler.sample_independent(study, trial, name, d)
+            for name, d in search_space.items()
+            if name not in modelled
+        }
+        if modelled:
+            space = SearchSpace([to_parameter(n, d) for n, d in modelled.items()])
+            with self._lock:
+                params.update(self._settled_proposal(study, trial, space))
+        return params
+
+    def sample_independent(
+        self,
+        study: OptunaStudy,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        """A parameter outside the relative search space, from the independent sampler."""
+        _check_objectives(study)
+        return self._independent_sampler.sample_independent(
+            study, trial, param_name, param_distribution
+        )
+
+    def before_trial(self, study: OptunaStudy, trial: FrozenTrial) -> None:
+        self._independent_sampler.before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: OptunaStudy,
+        trial: FrozenTrial,
+        state: OptunaState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self._independent_sampler.after_trial(study, trial, state, values)
+
+    # ------------------------------------------------------------------ proposals
+    def _models(self, name: str, distribution: BaseDistribution) -> bool:
+        """Whether hbo models this distribution (else: warn once, and leave it to the
+        independent sampler)."""
+        try:
+            to_parameter(name, distribution)
+        except UnsupportedDistributionError as exc:
+            self._warn_once(
+                f"HBOSampler: {exc}; the independent sampler "
+                f"({type(self._independent_sampler).__name__}) samples it"
+            )
+            return False
+        return True
+
+    def _settled_proposal(
+        self, study: OptunaStudy, trial: FrozenTrial, space: SearchSpace
+    ) -> dict[str, Any]:
+        """Propose, write the point to the trial, and propose again while earlier trials'
+        points appeared meanwhile (another process proposed at the same time): the
+        earlier trial keeps its point, this one moves around it."""
+        seen: set[int] | None = None
+        params: dict[str, Any] = {}
+        for _ in range(SETTLE_ROUNDS + 1):
+            trials = study.get_trials(deepcopy=False)
+            if has_constraints(t for t in trials if t.state is OptunaState.COMPLETE):
+                raise UnsupportedStudyError(
+                    "HBOSampler optimizes an unconstrained objective; this study's trials set "
+                    "constraints (trial.set_constraint or a constraints_func). Use Optuna's "
+                    "GPSampler or TPESampler for constrained optimization"
+                )
+            rows, incomplete = target_rows(trials, space, trial.number)
+            earlier = {r.number for r in rows if r.number < trial.number}
+            if seen is not None and earlier <= seen:
+                break
+            if incomplete:
+                self._warn_once(
+                    f"HBOSampler: {incomplete} completed trial(s) lack a parameter of the "
+                    f"search space {space.names} or hold a value outside it; the model leaves "
+                    "them out"
+                )
+            params = self._propose(study, space, rows)
+            publish(study, trial, params)
+            seen = earlier
+        return params
+
+    def _propose(self, study: OptunaStudy, space: SearchSpace, rows: list[Row]) -> dict[str, Any]:
+        """``hbo.Study.ask`` on the sources (history) and ``rows`` (asked trials, in order)."""
+        direction = _direction(study)
+        key = (study.study_name, repr(space), direction)
+        if key not in self._proposers:  # one per space: its fits warm-start the next
+            self._proposers[key] = HierarchicalProposer(n_initial=self._n_startup_trials)
+        replay = Study(space, task=self._task, direction=direction, seed=self._seed,
+                       proposer=self._proposers[key])
+        for table in self._history(space, direction):
+            replay.add_history(table.task, table.params, table.values)
+        storage = replay.storage
+        for row in rows:  # as hbo.Study's ask and tell store them
+            (created,) = storage.create_trials(self._task, [row.params])
+            if row.state.finished:
+                storage.finish_trial(created.id, row.state, row.value)
+        return dict(replay.ask().params)
+
+    def _history(self, space: SearchSpace, direction: str) -> list[Any]:
+        """The sources read on ``space`` (cached: sources do not change during a run)."""
+        key = (repr(space), direction)
+        if key not in self._histories:
+            self._histories[key] = self._read_sources(space, direction)
+        return self._histories[key]
+
+    def _read_sources(self, space: SearchSpace, direction: str) -> list[Any]:
+        if not self._sources:
+            return []
+        from hbo.study.history import read_history
+
+        tables = []
+        for name, source in self._sources:
+            for table in read_history(source, space, direction, task=name):
+                if table.task == self._task:
+                    raise InvalidArgumentError(
+                        f"sources: a source task is named {table.task!r}, the name of the "
+                        f"target task; give the target another name (HBOSampler(task=...)) "
+                        "or the source another (sources={name: source})"
+                    )
+                notes = []
+                if table.dropped:
+                    notes.append(f"drops parameters {list(table.dropped)} (not in the "
+                                 f"target's space {space.names})")
+                if table.skipped:
+                    notes.append(f"skips {table.skipped} trial(s) outside the target's space")
+                if notes:
+                    self._warn_once(f"HBOSampler: source task {table.task!r} "
+                                    + " and ".join(notes))
+                if table.params:
+                    tables.append(table)
+        return tables
+
+    def _warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            warn(message, HBOWarning)
+
+
+# ---------------------------------------------------------------------- argument checks
+def _direction(study: OptunaStudy) -> str:
+    return "maximize" if study.direction is StudyDirection.MAXIMIZE else "minimize"
+
+
+def _check_objectives(study: OptunaStudy) -> None:
+    if len(study.directions) > 1:
+        raise UnsupportedStudyError(
+            f"HBOSampler optimizes one objective; this study has {len(study.directions)} "
+            f"({[d.name.lower() for d in study.directions]}). Use a single-objective study, "
+            "or Optuna's GPSampler or TPESampler for several objectives"
+        )
+
+
+def _check_search_space(
+    search_space: Mapping[str, BaseDistribution] | None,
+) -> dict[str, BaseDistribution] | None:
+    if search_space is None:
+        return None
+    if not isinstance(search_space, Mapping) or not search_space:
+        raise ArgumentTypeError(
+            "search_space must be None or a non-empty dict {name: Optuna distribution}, got "
+            f"{search_space!r}"
+        )
+    bad = {n: d for n, d in search_space.items()
+           if not isinstance(n, str) or not isinstance(d, BaseDistribution)}
+    if bad:
+        raise ArgumentTypeError(
+            "search_space maps parameter names (str) to Optuna distributions "
+            f"(FloatDistribution, IntDistribution, CategoricalDistribution); got {bad!r}"
+        )
+    return dict(search_space)
+
+
+def _check_sources(
+    sources: Sequence[Any] | Mapping[str, Any] | None,
+) -> list[tuple[str | None, Any]]:
+    """``sources`` as ``(task name or None, source)`` pairs, checked for shape (what a
+    source may be is checked when it is read)."""
+    if sources is None:
+        return []
+    if isinstance(sources, Mapping):
+        pairs = list(sources.items())
+        bad = [name for name, _ in pairs if not isinstance(name, str) or not name]
+        if bad:
+            raise ArgumentTypeError(
+                f"sources: a dict maps task names (non-empty strings) to sources; got keys {bad!r}"
+            )
+        return pairs
+    if isinstance(sources, str | bytes) or not isinstance(sources, Sequence) or (
+        isinstance(sources, tuple) and len(sources) == 2 and isinstance(sources[0], str)
+    ):
+        raise ArgumentTypeError(
+            "sources must be a list of sources (Optuna studies, (study_name, storage) pairs, "
+            "hbo Studies) or a dict {task name: source} (also DataFrames); got "
+            f"{type(sources).__name__} {sources!r:.80}. For one source, give a list: "
+            "sources=[source]"
+        )
+    for i, source in enumerate(sources):
+        if isinstance(source, pd.DataFrame):
+            raise ArgumentTypeError(
+                f"sources[{i}] is a DataFrame, which holds no task name: give the sources "
+                "as a dict, sources={'task name': frame, ...}"
+            )
+    return [(None, source) for source in sources]
