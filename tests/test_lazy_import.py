@@ -37,6 +37,7 @@ def test_lazy_names_are_listed_and_unknown_ones_named():
 
 @pytest.mark.parametrize(("module", "integration", "extra"), [
     ("ax", "hbo.integrations.ax", "ax"), ("ray", "hbo.integrations.ray", "ray"),
+    ("optuna", "hbo.integrations.optuna", "optuna"),
 ])
 def test_an_integration_without_its_extra_says_what_to_install(module, integration, extra):
     script = (f"import sys\nsys.modules[{module!r}] = None  # as if not installed\n"

@@ -1,6 +1,7 @@
-"""Front ends for tools tuners already use: Ax (:mod:`hbo.integrations.ax`) and Ray Tune
-(:mod:`hbo.integrations.ray`). Each needs its extra (``hbo[ax]``, ``hbo[ray]``) and is
-imported explicitly, so ``import hbo`` never imports Ax or Ray."""
+"""Front ends for tools tuners already use: Ax (:mod:`hbo.integrations.ax`), Ray Tune
+(:mod:`hbo.integrations.ray`) and Optuna (:mod:`hbo.integrations.optuna`). Each needs its
+extra (``hbo[ax]``, ``hbo[ray]``, ``hbo[optuna]``) and is imported explicitly, so
+``import hbo`` never imports Ax, Ray or Optuna."""
 
 
 def missing_extra(module: str, extra: str, user: str) -> ImportError:

@@ -55,23 +55,21 @@ def to_parameter(name: str, distribution: BaseDistribution) -> Parameter:
         UnsupportedDistributionError: naming the parameter, the reason and what is
             supported (:data:`SUPPORTED`).
     """
-    if isinstance(distribution, FloatDistribution):
-        if distribution.step is not None:
+    try:
+        if isinstance(distribution, FloatDistribution):
+            if distribution.step is None:
+                return Float(name, distribution.low, distribution.high, log=distribution.log)
             reason = f"a float with step={distribution.step} (a grid)"
-        else:
-            return Float(name, distribution.low, distribution.high, log=distribution.log)
-    elif isinstance(distribution, IntDistribution):
-        if distribution.step != 1:
+        elif isinstance(distribution, IntDistribution):
+            if distribution.step == 1:
+                return Int(name, distribution.low, distribution.high, log=distribution.log)
             reason = f"an int with step={distribution.step}"
-        else:
-            return Int(name, distribution.low, distribution.high, log=distribution.log)
-    elif isinstance(distribution, CategoricalDistribution):
-        try:
+        elif isinstance(distribution, CategoricalDistribution):
             return Categorical(name, distribution.choices)
-        except InvalidSpaceError as exc:
-            reason = f"categorical with choices hbo cannot tell apart ({exc})"
-    else:
-        reason = f"a {type(distribution).__name__}"
+        else:
+            reason = f"a {type(distribution).__name__}"
+    except InvalidSpaceError as exc:  # e.g. choices hbo cannot tell apart (1 and 1.0)
+        reason = f"{distribution}, which hbo's space refuses ({exc})"
     raise UnsupportedDistributionError(
         f"parameter {name!r} is {reason}; hbo models {SUPPORTED}"
     )

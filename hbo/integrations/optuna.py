@@ -16,7 +16,7 @@ hierarchical GP fitted to the target's results and to those of the source tasks 
 source screen keeps. Parameters outside the relative space (the first trial's, when no
 ``search_space`` is given; conditional ones; those hbo cannot model, such as a float with
 ``step``, with one warning each) come from the independent sampler (Optuna's
-``RandomSampler`` by default, as GPSampler's).
+``RandomSampler`` by default, as GPSampler's, here seeded per trial).
 
 Trials in the replay:
 
@@ -47,6 +47,7 @@ except ImportError as exc:
 
 import secrets
 import threading
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -59,8 +60,8 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState as OptunaState
 
-from hbo._warnings import HBOWarning, warn
-from hbo.errors import ArgumentTypeError, InvalidArgumentError
+from hbo._warnings import HBOWarning, HistoryImportWarning, warn
+from hbo.errors import ArgumentTypeError, HBOError, InvalidArgumentError, InvalidDataError
 from hbo.integrations._optuna_trials import (
     Row,
     UnsupportedDistributionError,
@@ -70,10 +71,11 @@ from hbo.integrations._optuna_trials import (
     to_parameter,
 )
 from hbo.proposer import SETTLE_ROUNDS, HierarchicalProposer
-from hbo.space import SearchSpace
+from hbo.space import Float, SearchSpace
 from hbo.study import Study
+from hbo.study.history import HistoryTable, read_history
 
-__all__ = ["HBOSampler", "UnsupportedDistributionError", "UnsupportedStudyError"]
+__all__ = ["HBOSampler", "UnsupportedDistributionError", "UnsupportedStudyError", "to_parameter"]
 
 
 class UnsupportedStudyError(InvalidArgumentError):
@@ -100,7 +102,8 @@ class HBOSampler(BaseSampler):
         n_startup_trials: Sobol points before the model (hbo's ``n_initial``). Default:
             1 when the sources hold ``max(5, d + 1)`` results, else ``max(5, d + 1)``.
         independent_sampler: Samples the parameters outside the relative search space.
-            Default: ``optuna.samplers.RandomSampler(seed=seed)``.
+            Default: Optuna's ``RandomSampler``, seeded by ``seed``, the trial's number and
+            the parameter's name (so processes sharing a seed draw distinct values).
     """
 
     def __init__(
@@ -138,9 +141,9 @@ class HBOSampler(BaseSampler):
         self._task = task
         self._seed = secrets.randbits(31) if seed is None else seed
         self._n_startup_trials = n_startup_trials
-        self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
+        self._independent_sampler = independent_sampler
         self._proposers: dict[tuple[str, str, str], HierarchicalProposer] = {}
-        self._histories: dict[tuple[str, str], list[Any]] = {}
+        self._histories: dict[tuple[str, str], list[HistoryTable]] = {}
         self._warned: set[str] = set()
         self._lock = threading.Lock()  # one proposal at a time (n_jobs threads)
 
@@ -159,10 +162,12 @@ class HBOSampler(BaseSampler):
         return self._seed
 
     def reseed_rng(self) -> None:
-        """Reseed the independent sampler. The hbo seed is kept: it defines the target's
+        """Reseed a given independent sampler. The seed is kept: it defines the target's
         Sobol sequence, which workers share (Optuna calls this in each ``n_jobs`` thread),
-        and workers get distinct points from the pending trials, not from their seeds."""
-        self._independent_sampler.reseed_rng()
+        workers get distinct hbo points from the pending trials, and the default
+        independent draws are seeded per trial."""
+        if self._independent_sampler is not None:
+            self._independent_sampler.reseed_rng()
 
     # ------------------------------------------------------------------ Optuna's interface
     def infer_relative_search_space(
@@ -187,7 +192,7 @@ class HBOSampler(BaseSampler):
             return {}
         modelled = {n: d for n, d in search_space.items() if not d.single() and self._models(n, d)}
         params = {  # only when called with a space this sampler did not infer
-            name: self._independent_sampler.sample_independent(study, trial, name, d)
+            name: self._independent(trial, name).sample_independent(study, trial, name, d)
             for name, d in search_space.items()
             if name not in modelled
         }
@@ -206,12 +211,13 @@ class HBOSampler(BaseSampler):
     ) -> Any:
         """A parameter outside the relative search space, from the independent sampler."""
         _check_objectives(study)
-        return self._independent_sampler.sample_independent(
+        return self._independent(trial, param_name).sample_independent(
             study, trial, param_name, param_distribution
         )
 
     def before_trial(self, study: OptunaStudy, trial: FrozenTrial) -> None:
-        self._independent_sampler.before_trial(study, trial)
+        if self._independent_sampler is not None:
+            self._independent_sampler.before_trial(study, trial)
 
     def after_trial(
         self,
@@ -220,9 +226,20 @@ class HBOSampler(BaseSampler):
         state: OptunaState,
         values: Sequence[float] | None,
     ) -> None:
-        self._independent_sampler.after_trial(study, trial, state, values)
+        if self._independent_sampler is not None:
+            self._independent_sampler.after_trial(study, trial, state, values)
 
     # ------------------------------------------------------------------ proposals
+    def _independent(self, trial: FrozenTrial | None, name: str) -> BaseSampler:
+        """The given independent sampler, else a RandomSampler seeded by the seed, the
+        trial's number and the parameter's name: workers that share a seed (processes on
+        one storage) draw distinct values, and a trial's draw is the same whichever worker
+        runs it."""
+        if self._independent_sampler is not None:
+            return self._independent_sampler
+        number = -1 if trial is None else trial.number
+        return RandomSampler(seed=zlib.crc32(f"{self._seed}/{number}/{name}".encode()))
+
     def _models(self, name: str, distribution: BaseDistribution) -> bool:
         """Whether hbo models this distribution (else: warn once, and leave it to the
         independent sampler)."""
@@ -231,7 +248,7 @@ class HBOSampler(BaseSampler):
         except UnsupportedDistributionError as exc:
             self._warn_once(
                 f"HBOSampler: {exc}; the independent sampler "
-                f"({type(self._independent_sampler).__name__}) samples it"
+                f"({type(self._independent(None, name)).__name__}) samples it"
             )
             return False
         return True
@@ -284,44 +301,41 @@ class HBOSampler(BaseSampler):
                 storage.finish_trial(created.id, row.state, row.value)
         return dict(replay.ask().params)
 
-    def _history(self, space: SearchSpace, direction: str) -> list[Any]:
+    def _history(self, space: SearchSpace, direction: str) -> list[HistoryTable]:
         """The sources read on ``space`` (cached: sources do not change during a run)."""
         key = (repr(space), direction)
         if key not in self._histories:
             self._histories[key] = self._read_sources(space, direction)
         return self._histories[key]
 
-    def _read_sources(self, space: SearchSpace, direction: str) -> list[Any]:
-        if not self._sources:
-            return []
-        from hbo.study.history import read_history
-
+    def _read_sources(self, space: SearchSpace, direction: str) -> list[HistoryTable]:
+        """Each source's tables on ``space``; a source with no usable trial there is left
+        out with a warning (a run goes on when the target's space outgrows a source)."""
         tables = []
         for name, source in self._sources:
-            for table in read_history(source, space, direction, task=name):
+            try:
+                read = read_history(source, space, direction, task=name)
+            except InvalidDataError as exc:
+                self._warn_once(f"HBOSampler: a source is left out: {exc}", HistoryImportWarning)
+                continue
+            for table in read:
                 if table.task == self._task:
                     raise InvalidArgumentError(
-                        f"sources: a source task is named {table.task!r}, the name of the "
-                        f"target task; give the target another name (HBOSampler(task=...)) "
-                        "or the source another (sources={name: source})"
+                        f"sources: a source task is named {table.task!r}, as the target task "
+                        "is; name the target otherwise (HBOSampler(task=...)) or the source "
+                        "(sources={name: source})"
                     )
-                notes = []
-                if table.dropped:
-                    notes.append(f"drops parameters {list(table.dropped)} (not in the "
-                                 f"target's space {space.names})")
-                if table.skipped:
-                    notes.append(f"skips {table.skipped} trial(s) outside the target's space")
-                if notes:
-                    self._warn_once(f"HBOSampler: source task {table.task!r} "
-                                    + " and ".join(notes))
+                if table.dropped or table.skipped:
+                    self._warn_once(f"HBOSampler: history import left out: {table}",
+                                    HistoryImportWarning)
                 if table.params:
                     tables.append(table)
         return tables
 
-    def _warn_once(self, message: str) -> None:
+    def _warn_once(self, message: str, category: type[Warning] = HBOWarning) -> None:
         if message not in self._warned:
             self._warned.add(message)
-            warn(message, HBOWarning)
+            warn(message, category)
 
 
 # ---------------------------------------------------------------------- argument checks
@@ -372,6 +386,7 @@ def _check_sources(
             raise ArgumentTypeError(
                 f"sources: a dict maps task names (non-empty strings) to sources; got keys {bad!r}"
             )
+        _probe(pairs, [f"sources[{name!r}]" for name, _ in pairs])
         return pairs
     if isinstance(sources, str | bytes) or not isinstance(sources, Sequence) or (
         isinstance(sources, tuple) and len(sources) == 2 and isinstance(sources[0], str)
@@ -388,4 +403,23 @@ def _check_sources(
                 f"sources[{i}] is a DataFrame, which holds no task name: give the sources "
                 "as a dict, sources={'task name': frame, ...}"
             )
-    return [(None, source) for source in sources]
+    pairs = [(None, source) for source in sources]
+    _probe(pairs, [f"sources[{i}]" for i in range(len(pairs))])
+    return pairs
+
+
+#: A space no source shares: reading a source on it checks what the source is (its type,
+#: a stored study's name, its objectives) before any trial runs; its rows are read on the
+#: target's space once that is known.
+_PROBE = SearchSpace([Float("hbo probe: a name no source has", 0.0, 1.0)])
+
+
+def _probe(pairs: list[tuple[str | None, Any]], where: list[str]) -> None:
+    """Read each source on :data:`_PROBE`; an error names the source (``where``)."""
+    for (name, source), label in zip(pairs, where, strict=True):
+        try:
+            read_history(source, _PROBE, "minimize", task=name)
+        except InvalidDataError:  # readable, no rows on the probe: what is wanted
+            continue
+        except HBOError as exc:
+            raise type(exc)(f"{label}: {exc.args[0] if exc.args else exc}") from exc
