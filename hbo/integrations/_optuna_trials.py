@@ -5,9 +5,9 @@
   ``log``; ``CategoricalDistribution`` -> :class:`~hbo.space.Categorical`), or
   :class:`UnsupportedDistributionError` saying why not (a ``step`` grid, choices hbo
   cannot tell apart).
-* :func:`target_rows`: the study's trials on an hbo space, in trial-number order, as
-  ``(number, params, state, value)`` rows; the sampler replays them into an in-memory
-  :class:`hbo.Study` as the asked trials of the target task.
+* :func:`rows_before`: the study's trials numbered below the one being sampled, on an
+  hbo space, in order, as ``(number, params, state, value)`` rows; the sampler replays
+  them into an in-memory :class:`hbo.Study` as the asked trials of the target task.
 * :func:`publish` / :func:`published`: the point proposed for a trial, kept in the trial's
   system attributes, so that other workers (threads, or processes on one RDB storage)
   see it as pending before the objective has suggested the parameters (Optuna samples
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from optuna.distributions import (
@@ -77,29 +77,36 @@ def to_parameter(name: str, distribution: BaseDistribution) -> Parameter:
 
 @dataclass(frozen=True)
 class Row:
-    """One Optuna trial on an hbo space: its number, parameters, hbo state and value."""
+    """One Optuna trial on an hbo space: its number, point, hbo state and value.
+
+    ``params`` is None for a trial still to be proposed (running or waiting, its point
+    not known yet): the replay asks for it, as hbo would have, and ``fixed`` holds its
+    enqueued parameters (valid ones of the space), which will win over the proposal.
+    """
 
     number: int
-    params: dict[str, Any]
+    params: dict[str, Any] | None
     state: TrialState
     value: float | None
+    fixed: dict[str, Any] = field(default_factory=dict)
 
 
-def target_rows(
-    trials: Iterable[FrozenTrial], space: SearchSpace, current: int
+def rows_before(
+    trials: Iterable[FrozenTrial], space: SearchSpace, current: float
 ) -> tuple[list[Row], int]:
-    """The trials of an Optuna study as hbo trials of the target task, in number order.
+    """The trials numbered below ``current`` as hbo trials of the target task, in order.
 
     * ``COMPLETE`` with a finite value: complete, with that value (an infinite value
       is a failed trial, as :meth:`hbo.Study.tell` records it);
     * ``FAIL`` and ``PRUNED``: failed (no value; the model proposes around them and the
       task's Sobol sequence counts them, so a failing point is not proposed again);
-    * ``RUNNING`` (another worker's): running, a pending point of the acquisition.
+    * ``RUNNING`` and ``WAITING``: running, a pending point of the acquisition; or, when
+      their point is not known yet, a row without ``params`` (being proposed).
 
-    A finished trial counts with the parameters it suggested; an unfinished one also with
-    the point proposed for it (:func:`published`) and its enqueued ``fixed_params``.
-    Left out: the trial ``current`` (being sampled), ``WAITING`` trials (enqueued, not
-    started), and trials without a valid value for every parameter of ``space``.
+    A finished trial counts with the parameters it suggested; an unfinished one with its
+    suggested parameters over its enqueued ``fixed_params`` over the point proposed for it
+    (:func:`published`). Left out: finished trials without a valid value for every
+    parameter of ``space``.
 
     Returns:
         The rows, and how many ``COMPLETE`` trials were left out for lacking a parameter
@@ -107,8 +114,9 @@ def target_rows(
     """
     rows, incomplete = [], 0
     for trial in sorted(trials, key=lambda t: t.number):
-        if trial.number == current or trial.state is OptunaState.WAITING:
+        if trial.number >= current:
             continue
+        unfinished = not trial.state.is_finished()
         if trial.state is OptunaState.COMPLETE:
             params = dict(trial.params)
             value = trial.value
@@ -118,15 +126,30 @@ def target_rows(
         else:
             fixed = trial.system_attrs.get("fixed_params", {})
             params = {**published(trial), **fixed, **trial.params}
-            running = trial.state is OptunaState.RUNNING
-            state, value = (TrialState.RUNNING if running else TrialState.FAILED), None
+            state, value = (TrialState.RUNNING if unfinished else TrialState.FAILED), None
         try:
             valid = space.validate({n: params[n] for n in space.names if n in params})
         except HBOError:
-            incomplete += trial.state is OptunaState.COMPLETE
+            if unfinished:
+                fixed = _valid(space, trial.system_attrs.get("fixed_params", {}))
+                rows.append(Row(trial.number, None, TrialState.RUNNING, None, fixed))
+            else:
+                incomplete += trial.state is OptunaState.COMPLETE
             continue
         rows.append(Row(trial.number, valid, state, value))
     return rows, incomplete
+
+
+def _valid(space: SearchSpace, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of ``params`` that are valid values of parameters of ``space``."""
+    valid = {}
+    for p in space.params:
+        if p.name in params:
+            try:
+                valid[p.name] = p.validate(params[p.name])
+            except HBOError:
+                continue
+    return valid
 
 
 def has_constraints(trials: Iterable[FrozenTrial]) -> bool:
@@ -141,7 +164,7 @@ def publish(study: OptunaStudy, trial: FrozenTrial, params: Mapping[str, Any]) -
 
     One attribute per parameter keeps each value short (an RDB storage holds at most
     2,048 characters per value); a reader that comes between two writes sees a partial
-    point, which :func:`target_rows` leaves out as it leaves out a trial not yet proposed.
+    point, which :func:`rows_before` takes for a trial not yet proposed.
     Optuna's sampler interface has no public write to a trial; its own samplers (GPSampler)
     write through ``study._storage`` as here.
     """

@@ -18,19 +18,25 @@ source screen keeps. Parameters outside the relative space (the first trial's, w
 ``step``, with one warning each) come from the independent sampler (Optuna's
 ``RandomSampler`` by default, as GPSampler's, here seeded per trial).
 
-Trials in the replay:
+Trials in the replay (those numbered below the trial being sampled, in order; a trial's
+point follows from the trials before it, as in ``hbo.Study``, whose later asks propose
+around the earlier ones):
 
 * complete: observations (an infinite value counts as failed, as ``hbo.Study.tell`` does);
 * failed and pruned: failed trials (the model leaves them out; they stay pending points
   and count in the Sobol sequence, so a failing point is not proposed again; GPSampler
   also fits complete trials only);
-* running (other threads, ``n_jobs``; other processes on one RDB storage): pending points,
-  so no two workers get the same point. The point proposed for a trial is written to its
-  system attributes at once (Optuna stores a parameter only when it is suggested), and a
-  proposal that finds an earlier trial's point written meanwhile proposes again around it,
-  as :meth:`hbo.proposer.Proposer.ask` settles concurrent asks;
-* waiting (enqueued, not started): left out. An enqueued trial's ``fixed_params`` are
-  Optuna's to apply: they win over the proposal.
+* running or waiting (other threads, ``n_jobs``; other processes on one RDB storage;
+  enqueued): pending points, so no two workers get the same point. The point proposed
+  for a trial is written to its system attributes at once (Optuna stores a parameter only
+  when it is suggested); a lower trial whose point is not known yet (its worker is still
+  proposing it) is asked for in the replay, as its worker asks for it, and proposed
+  around (with its enqueued ``fixed_params``, which win over proposals in Optuna). When
+  its worker chose another point after all (its data changed meanwhile), the proposal is
+  made again around the real one, as :meth:`hbo.proposer.Proposer.ask` settles
+  concurrent asks.
+
+Trials numbered above the one being sampled are left out: they propose around it.
 
 Only single-objective, unconstrained studies: a multi-objective study, or one whose trials
 set constraints, raises :class:`UnsupportedStudyError` at the first sample.
@@ -45,6 +51,7 @@ except ImportError as exc:
 
     raise missing_extra("optuna", "optuna", __name__) from exc
 
+import math
 import secrets
 import threading
 import zlib
@@ -67,7 +74,7 @@ from hbo.integrations._optuna_trials import (
     UnsupportedDistributionError,
     has_constraints,
     publish,
-    target_rows,
+    rows_before,
     to_parameter,
 )
 from hbo.proposer import SETTLE_ROUNDS, HierarchicalProposer
@@ -256,36 +263,50 @@ class HBOSampler(BaseSampler):
     def _settled_proposal(
         self, study: OptunaStudy, trial: FrozenTrial, space: SearchSpace
     ) -> dict[str, Any]:
-        """Propose, write the point to the trial, and propose again while earlier trials'
-        points appeared meanwhile (another process proposed at the same time): the
-        earlier trial keeps its point, this one moves around it."""
-        seen: set[int] | None = None
+        """Propose from the trials numbered below ``trial``, write the point to the trial,
+        and read back. Propose again while a lower trial's point turns out other than the
+        one used (one still being proposed elsewhere was predicted, and its worker chose
+        otherwise: its data had changed), or a later trial holds the same point (it read
+        before this one's point was written): then around that one too."""
+        trials = study.get_trials(deepcopy=False)
+        if has_constraints(t for t in trials if t.state is OptunaState.COMPLETE):
+            raise UnsupportedStudyError(
+                "HBOSampler optimizes an unconstrained objective; this study's trials set "
+                "constraints (trial.set_constraint or a constraints_func). Use Optuna's "
+                "GPSampler or TPESampler for constrained optimization"
+            )
+        used: dict[int, dict[str, Any]] | None = None
         params: dict[str, Any] = {}
+        clashes: list[Row] = []
         for _ in range(SETTLE_ROUNDS + 1):
-            trials = study.get_trials(deepcopy=False)
-            if has_constraints(t for t in trials if t.state is OptunaState.COMPLETE):
-                raise UnsupportedStudyError(
-                    "HBOSampler optimizes an unconstrained objective; this study's trials set "
-                    "constraints (trial.set_constraint or a constraints_func). Use Optuna's "
-                    "GPSampler or TPESampler for constrained optimization"
-                )
-            rows, incomplete = target_rows(trials, space, trial.number)
-            earlier = {r.number for r in rows if r.number < trial.number}
-            if seen is not None and earlier <= seen:
-                break
+            rows, incomplete = rows_before(trials, space, trial.number)
+            if used is not None:
+                moved = any(used.get(r.number) != r.params for r in rows if r.params is not None)
+                clashing = [r for r in rows_before(trials, space, math.inf)[0]
+                            if r.number > trial.number and r.params == params]
+                if not moved and not clashing:
+                    break
+                clashes += clashing
             if incomplete:
                 self._warn_once(
                     f"HBOSampler: {incomplete} completed trial(s) lack a parameter of the "
                     f"search space {space.names} or hold a value outside it; the model leaves "
                     "them out"
                 )
-            params = self._propose(study, space, rows)
+            params, used = self._propose(study, space, rows + clashes)
             publish(study, trial, params)
-            seen = earlier
+            trials = study.get_trials(deepcopy=False)
         return params
 
-    def _propose(self, study: OptunaStudy, space: SearchSpace, rows: list[Row]) -> dict[str, Any]:
-        """``hbo.Study.ask`` on the sources (history) and ``rows`` (asked trials, in order)."""
+    def _propose(
+        self, study: OptunaStudy, space: SearchSpace, rows: list[Row]
+    ) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
+        """``hbo.Study.ask`` after the sources (history) and ``rows`` (asked trials, in
+        order; a row without a point is asked for, as its own worker will).
+
+        Returns:
+            The point, and the point used for each row (by trial number).
+        """
         direction = _direction(study)
         key = (study.study_name, repr(space), direction)
         if key not in self._proposers:  # one per space: its fits warm-start the next
@@ -294,12 +315,19 @@ class HBOSampler(BaseSampler):
                        proposer=self._proposers[key])
         for table in self._history(space, direction):
             replay.add_history(table.task, table.params, table.values)
-        storage = replay.storage
+        used = {}
         for row in rows:  # as hbo.Study's ask and tell store them
-            (created,) = storage.create_trials(self._task, [row.params])
+            if row.params is None:  # enqueued parameters will win, as in Optuna
+                asked = replay.ask()
+                point = {**asked.params, **row.fixed}
+                replay.storage.set_params(asked.id, point)
+                used[row.number] = point
+                continue
+            (created,) = replay.storage.create_trials(self._task, [row.params])
             if row.state.finished:
-                storage.finish_trial(created.id, row.state, row.value)
-        return dict(replay.ask().params)
+                replay.storage.finish_trial(created.id, row.state, row.value)
+            used[row.number] = row.params
+        return dict(replay.ask().params), used
 
     def _history(self, space: SearchSpace, direction: str) -> list[HistoryTable]:
         """The sources read on ``space`` (cached: sources do not change during a run)."""

@@ -80,11 +80,11 @@ def source_study(n_trials=8, shift=0.3, name="shifted"):
     return study
 
 
-def same_params(a, b):
+def same_params(a, b, rel=1e-9):
     assert a.keys() == b.keys()
     for name in a:
         if isinstance(a[name], float):
-            assert a[name] == pytest.approx(b[name], rel=1e-9, abs=1e-12), name
+            assert a[name] == pytest.approx(b[name], rel=rel, abs=1e-12), name
         else:
             assert a[name] == b[name], name
 
@@ -157,14 +157,14 @@ def test_a_source_study_brings_the_target_nearer_its_optimum():
     """Six target trials: with the source (shifted by 0.2) the model starts at the second
     trial, informed; without it, five are Sobol points. Seeds fixed; if the source were
     ignored both runs would be the same run and tie."""
-    source = source_study(n_trials=12, shift=0.2)
+    source = source_study(n_trials=20, shift=0.2)
     best = {}
     for label, sources in (("with", [source]), ("without", None)):
         study = optuna.create_study(sampler=HBOSampler(sources=sources, seed=0))
         study.optimize(objective(), n_trials=6)
         best[label] = study.best_value
-    assert best["with"] < 0.25
-    assert best["with"] < best["without"] / 4
+    assert best["with"] < 0.1  # 0.031 (the minimum is 0)
+    assert best["with"] < best["without"] / 10  # 1.145
 
 
 # ---------------------------------------------------------------------- relative / independent
@@ -220,10 +220,10 @@ def test_infer_relative_search_space_is_the_given_space_or_the_intersection():
     study.add_trial(optuna.create_trial(
         params={"x": 0.1, "n": 2, "kind": "b"}, distributions=DISTRIBUTIONS, value=2.0))
     trial = study.ask()
-    assert HBOSampler().infer_relative_search_space(study, trial._cached_frozen_trial) == (
+    assert HBOSampler().infer_relative_search_space(study, study.trials[trial.number]) == (
         dict(sorted(DISTRIBUTIONS.items())))
     given = HBOSampler(search_space={"x": DISTRIBUTIONS["x"], "one": IntDistribution(1, 1)})
-    assert given.infer_relative_search_space(study, trial._cached_frozen_trial) == {
+    assert given.infer_relative_search_space(study, study.trials[trial.number]) == {
         "x": DISTRIBUTIONS["x"]}  # a single value is Optuna's to fill
 
 
@@ -282,44 +282,74 @@ def test_threads_get_distinct_points():
     assert len(set(points)) == len(points)
 
 
-def test_two_running_trials_in_the_model_phase_get_distinct_points():
-    sampler = HBOSampler(search_space=DISTRIBUTIONS, seed=0, n_startup_trials=2)
-    study = optuna.create_study(sampler=sampler)
-    study.optimize(objective(), n_trials=3)
-    first, second = study.ask(), study.ask()  # both running
-    a, b = suggest(first), suggest(second)
-    assert a != b
-    study.tell(first, loss(a))
-    study.tell(second, loss(b))
-
-
-def test_a_proposal_that_raced_an_earlier_trial_moves_around_it(monkeypatch):
-    """Two samplers (two processes) propose for trials 3 and 4 from the same view: the
-    same point. Trial 3's is written while trial 4's is being proposed; trial 4 then
-    proposes again around it, and trial 3 keeps its point."""
-    import hbo.integrations.optuna as module
-
+def test_two_running_trials_in_the_model_phase_are_asked_as_hbo_study_asks_twice():
+    """Two trials asked at once; the later one samples first, while the earlier one's point
+    is not known yet: it proposes around the point hbo would give the earlier one, which
+    the earlier one then gets. Both as ``hbo.Study.ask()`` twice."""
     study = optuna.create_study(
         sampler=HBOSampler(search_space=DISTRIBUTIONS, seed=0, n_startup_trials=2))
     study.optimize(objective(), n_trials=3)
     early, late = study.ask(), study.ask()
-    early_sampler = HBOSampler(search_space=DISTRIBUTIONS, seed=0, n_startup_trials=2)
+    late_params = suggest(late)  # the later trial first
+    early_params = suggest(early)
+    assert early_params != late_params
+
+    reference = hbo.Study(SPACE, task="target", seed=0, n_initial=2)
+    for _ in range(3):
+        trial = reference.ask()
+        reference.tell(trial, loss(trial.params))
+    first, second = reference.ask(), reference.ask()
+    same_params(late_params, second.params)
+    # the early trial's own ask refits the same data, from the fit made for it as
+    # predicted, to the same optimum up to the optimizer's tolerance (hbo.Study reuses it)
+    same_params(early_params, first.params, rel=1e-4)
+
+
+def test_a_proposal_made_while_an_earlier_trial_changed_its_point_is_made_again(monkeypatch):
+    """Trial 4 (its own sampler: another process) predicts trial 3's point with trial 2
+    pending; before trial 4 writes its point, trial 2 completes and trial 3 samples with
+    that result, another point. Trial 4 finds it when it reads back, and proposes again
+    around the real one."""
+    import hbo.integrations.optuna as module
+
+    study = optuna.create_study(
+        sampler=HBOSampler(search_space=DISTRIBUTIONS, seed=0, n_startup_trials=2))
+    study.optimize(objective(), n_trials=2)
+    pending, early, late = study.ask(), study.ask(), study.ask()
+    pending_params = suggest(pending)  # trial 2 runs (its point is written)
     late_sampler = HBOSampler(search_space=DISTRIBUTIONS, seed=0, n_startup_trials=2)
     frozen = {t.number: t for t in study.get_trials(deepcopy=False)}
     written, real_publish = [], module.publish
 
     def racing_publish(study_, trial, params):
-        if trial.number == late.number and not written:  # the early worker writes first
+        if trial.number == late.number and not written:  # meanwhile, in the other worker:
+            study.tell(pending, loss(pending_params))
+            early_params.update(suggest(early))
+        if trial.number == late.number:
             written.append(dict(params))
-            early_point.update(early_sampler.sample_relative(study_, frozen[early.number],
-                                                             DISTRIBUTIONS))
         real_publish(study_, trial, params)
 
-    early_point = {}
+    early_params = {}
     monkeypatch.setattr(module, "publish", racing_publish)
-    late_point = late_sampler.sample_relative(study, frozen[late.number], DISTRIBUTIONS)
-    assert written[0] == early_point  # the race: one view, one seed, one point
-    assert late_point != early_point
+    late_params = late_sampler.sample_relative(study, frozen[late.number], DISTRIBUTIONS)
+    assert len(written) == 2  # proposed again, once
+    assert late_params == written[1] != written[0]
+    assert late_params != early_params
+
+
+def test_an_earlier_trial_moves_off_a_later_trials_identical_point():
+    """A later trial that read before this one wrote its point (and mispredicted it) holds
+    the point this one proposes: this one proposes again around it (Sobol phase: exact)."""
+    from hbo.integrations.optuna import publish
+
+    study = optuna.create_study(
+        sampler=HBOSampler(search_space=DISTRIBUTIONS, seed=0, n_startup_trials=10))
+    study.optimize(objective(), n_trials=3)
+    early, late = study.ask(), study.ask()
+    reference = hbo.Study(SPACE, task="target", seed=0, n_initial=10)
+    sobol = [reference.ask().params for _ in range(5)]  # the task's Sobol points 0..4
+    publish(study, study.trials[late.number], sobol[3])  # early's own point, taken
+    same_params(suggest(early), sobol[4])
 
 
 def test_two_processes_on_one_sqlite_storage(tmp_path):
