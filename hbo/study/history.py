@@ -13,7 +13,8 @@ imported only when the source is theirs:
 * an Optuna ``trials_dataframe()`` (columns ``params_<name>``, ``value``, ``state``),
   e.g. read back from a CSV; the task must be given, the direction is the target's
   unless ``source_direction`` says otherwise;
-* an :class:`hbo.Study`: every task in it is a table;
+* an :class:`hbo.Study` (or its :class:`~hbo.storage.Storage`): every task in it is a
+  table;
 * ``(name, storage)``: a study stored in a database, hbo's or Optuna's
   (:mod:`hbo.study.history_stored` tells which);
 * an Ax ``Experiment`` or ``Client`` (single objective): completed trials' arm
@@ -53,9 +54,9 @@ from hbo.trial import Origin, Trial, TrialState
 
 #: What :func:`read_history` accepts, for its error on anything else.
 ACCEPTED = (
-    "an optuna.Study, an Optuna trials_dataframe() DataFrame (with task=), an hbo.Study, "
-    "(name, storage) of a study stored by hbo or Optuna (storage a database URL or an "
-    "hbo Storage), or an Ax Experiment or Client"
+    "an optuna.Study, an Optuna trials_dataframe() DataFrame (with task=), an hbo.Study "
+    "or its hbo Storage, (name, storage) of a study stored by hbo or Optuna (storage a "
+    "database URL or an hbo Storage), or an Ax Experiment or Client"
 )
 
 #: One trial of a source: its parameters, its value, whether it completed.
@@ -122,8 +123,8 @@ def read_history(
 
     Args:
         source: What to read (see the module docstring): an ``optuna.Study``, an Optuna
-            ``trials_dataframe()``, an :class:`hbo.Study`, ``(name, storage)``, an Ax
-            ``Experiment`` or ``Client``.
+            ``trials_dataframe()``, an :class:`hbo.Study` or its Storage, ``(name,
+            storage)``, an Ax ``Experiment`` or ``Client``.
         space: The target study's search space.
         direction: The target study's direction, ``"minimize"`` or ``"maximize"``.
         task: The task name for the rows (needed for a DataFrame; default: the source's
@@ -255,8 +256,8 @@ def _read(source: Any, task: str | None) -> Source:
 
         name, storage = _name_and_storage(source)
         source = open_stored(name, storage)
-        if isinstance(source, Storage):
-            return _from_hbo(source, f"hbo study {name!r}")
+    if isinstance(source, Storage):
+        return _from_hbo(source, f"hbo study {getattr(source, 'study_name', 'in memory')!r}")
     if _is_hbo_study(source):
         return _from_hbo(source.storage, f"hbo study {source.name or source.task!r}")
     if _module(source) == "optuna":
