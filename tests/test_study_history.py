@@ -237,6 +237,7 @@ def test_an_ax_client_gives_its_completed_trials():
         ])
         if objective:
             c.configure_optimization(objective=objective)
+        c.configure_tracking_metrics(["time"])  # not the objective: left out
         return c
 
     ax = client("-loss")  # minimize loss
@@ -247,7 +248,7 @@ def test_an_ax_client_gives_its_completed_trials():
             ax.mark_trial_failed(index)
             continue
         losses[index] = (params["x"] - 0.3) ** 2 + params["k"]
-        ax.complete_trial(index, raw_data={"loss": losses[index]})
+        ax.complete_trial(index, raw_data={"loss": losses[index], "time": 1 - losses[index]})
     space = hbo.SearchSpace([*SPACE.params, hbo.Categorical("opt", ["adam", "sgd"])])
     (table,) = read_history(ax, space, "maximize")
     assert table.task == "ax_past" and table.skipped_because == (("not complete", 1),)
@@ -297,3 +298,29 @@ def test_without_optuna_a_stored_optuna_study_says_what_to_install(tmp_path):
                          text=True, check=True).stdout
     assert "reading an Optuna study needs 'optuna', which is not installed" in out
     assert "pip install 'hbo[optuna]'" in out
+
+
+def test_the_readme_example_runs_as_printed(tmp_path, monkeypatch):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    (code,) = [b for b in blocks if "study.import_history(past)" in b]
+    monkeypatch.chdir(tmp_path)  # the example's sqlite:///optuna.db
+
+    def func(trial):
+        trial.suggest_float("lr", 1e-5, 1e-1, log=True)
+        trial.suggest_categorical("activation", ["relu", "tanh"])
+        return trial.suggest_int("layers", 1, 8) / 8
+
+    for name in ("mnist", "svhn"):
+        optuna_study(name=name, storage="sqlite:///optuna.db", n=3, func=func)
+    study = hbo.Study(hbo.SearchSpace([
+        hbo.Float("lr", 1e-5, 1e-1, log=True), hbo.Int("layers", 1, 8),
+        hbo.Categorical("activation", ["relu", "tanh", "gelu"]),
+    ]), task="cifar10", seed=0)
+    frame = optuna_study(name="fashion", n=3, func=func).trials_dataframe()
+    exec(code, {"study": study, "old_frame": frame})  # noqa: S102 - our README
+    assert study.trials_dataframe().groupby("task", sort=False).size().to_dict() == {
+        "mnist": 3, "svhn": 3, "fashion": 3}
