@@ -163,18 +163,18 @@ def test_import_adds_history_from_optuna_hbo_and_csv(tmp_path, capsys):
     assert code == 0 and err == ""
     assert out.splitlines() == [
         "imported into study 'tgt' (target task 'now', minimize):",
-        f"  task 'past': {len(kept)} trials; {6 - len(kept)} trials skipped "
+        f"  task 'past': {len(kept)} trials usable; {6 - len(kept)} trials skipped "
         f"({6 - len(kept)} with 'x' outside the space)",
     ]
     source = hbo.Study(space, task="a", direction="maximize", storage=url, name="src")
     source.add_history("b", [{"x": 0.5, "k": 2}], [7.0])
     code, out, _ = run([*argv, "--from-hbo", "src"], capsys)  # the same database
-    assert code == 0 and out.splitlines()[1:] == ["  task 'a': 0 trials", "  task 'b': 1 trials"]
+    assert code == 0 and out.splitlines()[1:] == ["  task 'b': 1 trial usable"]
     csv = tmp_path / "past.csv"
     past.trials_dataframe().to_csv(csv, index=False)
     code, out, _ = run([*argv, "--from-csv", str(csv), "--task", "csv",
                         "--source-direction", "maximize"], capsys)
-    assert code == 0 and f"  task 'csv': {len(kept)} trials" in out
+    assert code == 0 and f"  task 'csv': {len(kept)} trials usable" in out
     stored = hbo.Study.load("tgt", url).trials_dataframe()
     assert stored.groupby("task", sort=False).size().to_dict() == {
         "past": len(kept), "b": 1, "csv": len(kept)}

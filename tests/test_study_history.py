@@ -75,8 +75,9 @@ def test_an_extra_parameter_is_dropped_and_unfinished_trials_are_skipped():
     assert table.params == [{"x": t.params["x"], "k": t.params["k"]} for t in done]
     assert table.values == [t.value for t in done]
     study = target()
-    with pytest.warns(HistoryImportWarning, match=r"task 'renamed': 3 trials; parameters not "
-                      r"in the space, left out: \['z'\]; 4 trials skipped \(4 not complete\)"):
+    with pytest.warns(HistoryImportWarning, match=r"task 'renamed': 3 trials usable; "
+                      r"parameters not in the space, left out: \['z'\]; 4 trials skipped "
+                      r"\(4 not complete\)"):
         stored = study.import_history(past, task="renamed")
     assert len(stored["renamed"]) == 3
 
@@ -120,8 +121,8 @@ def test_a_categorical_value_outside_the_choices_is_skipped_and_none_left_is_an_
     # no row left: an error naming why, and nothing stored
     study = hbo.Study(hbo.SearchSpace([*SPACE.params, hbo.Categorical("opt", ["lbfgs"])]))
     with pytest.raises(InvalidDataError, match=r"Optuna study 'past' yields no usable trial "
-                       r"for the space \['x', 'k', 'opt'\]: task 'past': 0 trials; 10 trials "
-                       r"skipped \(10 with 'opt' outside the space\)"):
+                       r"for the space \['x', 'k', 'opt'\]: task 'past': 0 trials usable; "
+                       r"10 trials skipped \(10 with 'opt' outside the space\)"):
         study.import_history(past)
     assert study.storage.get_trials() == []
 
@@ -145,6 +146,16 @@ def test_a_trials_dataframe_needs_its_task_and_takes_a_source_direction(tmp_path
     assert table.skipped_because == (("without 'k'", 1),)
     assert [p["k"] for p in table.params] == [t.params["k"] for t in past.trials if t.number != 2]
     assert all(type(p["k"]) is int for p in table.params)
+
+
+def test_an_empty_cell_is_a_missing_parameter_unless_none_is_a_choice():
+    space = hbo.SearchSpace([hbo.Float("x", 0.0, 1.0), hbo.Categorical("opt", [None, "a"])])
+    opt = pd.Series([None, "a", "b"], dtype=object)  # None kept (a str column makes it NaN)
+    frame = pd.DataFrame({"params_x": [0.5, None, 0.5], "params_opt": opt,
+                          "value": [1.0, 2.0, 3.0], "state": ["COMPLETE"] * 3})
+    (table,) = read_history(frame, space, "minimize", task="t")
+    assert table.params == [{"x": 0.5, "opt": None}] and table.values == [1.0]
+    assert table.skipped_because == (("without 'x'", 1), ("with 'opt' outside the space", 1))
 
 
 def test_a_dataframe_that_is_not_optunas_is_refused_with_what_to_do():
@@ -180,9 +191,9 @@ def test_an_hbo_study_stored_by_name_gives_each_task(hbo_source):
     with pytest.warns(HistoryImportWarning) as caught:
         stored = study.import_history(("src", url))
     assert str(caught[0].message) == (
-        "history import left out: task 'a': 2 trials; parameters not in the space, left out: "
-        "['opt']; 2 trials skipped (2 not complete); task 'b': 3 trials; parameters not in "
-        "the space, left out: ['opt']")
+        "history import: task 'a': 2 trials usable; parameters not in the space, left out: "
+        "['opt']; 2 trials skipped (2 not complete); task 'b': 3 trials usable; parameters "
+        "not in the space, left out: ['opt']")
     assert list(stored) == ["a", "b"]
     assert [t.value for t in stored["a"]] == [-10.0, -20.0]
     assert [t.value for t in stored["b"]] == [-1.5, -2.5, -3.5]

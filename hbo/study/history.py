@@ -47,7 +47,7 @@ from hbo.errors import (
     ParamTypeError,
     ParamValueError,
 )
-from hbo.space import SearchSpace
+from hbo.space import SearchSpace, space_from_dict
 from hbo.storage import Storage
 from hbo.study.arguments import DIRECTIONS, check_name
 from hbo.trial import Origin, Trial, TrialState
@@ -87,13 +87,17 @@ class HistoryTable:
     skipped_because: tuple[tuple[str, int], ...] = ()
 
     def __str__(self) -> str:
-        text = f"task {self.task!r}: {len(self.params)} trials"
+        text = f"task {self.task!r}: {_trials(len(self.params))} usable"
         if self.dropped:
             text += f"; parameters not in the space, left out: {list(self.dropped)}"
         if self.skipped:
             reasons = ", ".join(f"{n} {reason}" for reason, n in self.skipped_because)
-            text += f"; {self.skipped} trials skipped ({reasons})"
+            text += f"; {_trials(self.skipped)} skipped ({reasons})"
         return text
+
+
+def _trials(n: int) -> str:
+    return f"{n} trial{'' if n == 1 else 's'}"
 
 
 @dataclass(frozen=True)
@@ -190,7 +194,7 @@ def store_history(storage: Storage, tables: Iterable[HistoryTable]) -> dict[str,
     lossy = [t for t in tables if t.dropped or t.skipped]
     if lossy:
         warn(
-            "history import left out: " + "; ".join(str(t) for t in lossy),
+            "history import: " + "; ".join(str(t) for t in lossy),
             HistoryImportWarning,
         )
     return {
@@ -224,18 +228,15 @@ def _unusable(record: Mapping[str, Any], value: Any, complete: bool, space: Sear
     if not (is_real(value) and math.isfinite(value)):
         return "without a finite value"
     for p in space.params:
-        if p.name not in record or _missing(record[p.name]):
+        if p.name not in record:
             return f"without {p.name!r}"
         try:
             p.validate(record[p.name])
         except (ParamValueError, ParamTypeError):
-            return f"with {p.name!r} outside the space"
+            value = record[p.name]  # a DataFrame's empty cell: a parameter not sampled
+            empty = value is None or (is_real(value) and math.isnan(value))
+            return f"without {p.name!r}" if empty else f"with {p.name!r} outside the space"
     return ""
-
-
-def _missing(value: Any) -> bool:
-    """A DataFrame's empty cell (NaN, None) for a parameter the trial did not sample."""
-    return value is None or (is_real(value) and math.isnan(value))
 
 
 # ---------------------------------------------------------------------- the sources
@@ -284,12 +285,13 @@ def _is_hbo_study(source: Any) -> bool:
 
 
 def _from_hbo(storage: Storage, label: str) -> Source:
-    """Each task of an hbo study (the target first, as ``Study.tasks``), every trial."""
+    """Each task of an hbo study with trials (the target first, as ``Study.tasks``)."""
     config = storage.study_config()
     tasks: dict[str, list[Record]] = {config["task"]: []}
     for t in storage.get_trials():
         tasks.setdefault(t.task, []).append((t.params, t.value, t.state is TrialState.COMPLETE))
-    names = [p["name"] for p in config["space"]["params"]]
+    names = space_from_dict(config["space"]).names
+    tasks = {name: records for name, records in tasks.items() if records}
     return Source(tasks, tuple(names), config["direction"], label)
 
 
