@@ -15,6 +15,7 @@ from hbo._warnings import (
     ConvergenceWarning,
     FailedTrialWarning,
     HBOWarning,
+    HistoryImportWarning,
     ModelFittingWarning,
     NumericalWarning,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "Float",
     "HBOError",
     "HBOWarning",
+    "HistoryImportWarning",
     "Int",
     "ModelFittingWarning",
     "NumericalWarning",

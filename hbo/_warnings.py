@@ -25,6 +25,10 @@ class ModelFittingWarning(HBOWarning):
     """The surrogate could not be fitted; ``ask`` proposed quasi-random points instead."""
 
 
+class HistoryImportWarning(HBOWarning):
+    """Imported history left out source parameters or trials (the message says which)."""
+
+
 class ConvergenceWarning(HBOWarning):
     """A sampler or optimizer result does not meet its convergence checks."""
 

@@ -19,6 +19,8 @@ from hbo.errors import ArgumentTypeError, InvalidArgumentError, InvalidDataError
 from hbo.space import SearchSpace
 from hbo.trial import Trial
 
+DIRECTIONS = ("minimize", "maximize")
+
 
 def as_real(value: Any, argument: str) -> float:
     """``value`` as a float if it is a real number (or a one-element array/tensor of one)."""

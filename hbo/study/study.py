@@ -36,7 +36,8 @@ from hbo.errors import (
 from hbo.proposer import HierarchicalProposer, Proposer
 from hbo.space import SearchSpace, space_differences, space_from_dict, space_to_dict
 from hbo.storage import Storage, StudyMismatchError, UnknownStudyError, open_storage
-from hbo.study.arguments import as_real, check_name, history_rows, trial_id
+from hbo.study.arguments import DIRECTIONS, as_real, check_name, history_rows, trial_id
+from hbo.study.history import read_history, store_history
 from hbo.study.optimize import Callback, Objective, optimize
 from hbo.surrogate import Hyperprior
 from hbo.surrogate.kernels import Kernel
@@ -47,8 +48,6 @@ from hbo.trial import Origin, Trial, TrialState, check_transition
 if TYPE_CHECKING:  # the fully Bayesian modules load pyro and ArviZ: imported where used
     from hbo.diagnostics import ConvergenceReport
     from hbo.surrogate.posterior_pooling import PosteriorPoolingReport
-
-DIRECTIONS = ("minimize", "maximize")
 
 
 class Study:
@@ -238,6 +237,22 @@ class Study:
         task = check_name(task, "task")
         rows, vals = history_rows(self.space, params, values)
         return self.storage.create_trials(task, rows, vals, origin=Origin.HISTORY)
+
+    def import_history(
+        self, source: Any, *, task: str | None = None, source_direction: str | None = None
+    ) -> dict[str, list[Trial]]:
+        """Add the completed trials of a past study as history, e.g. ``optuna.Study``.
+
+        ``source``: an ``optuna.Study``, an Optuna ``trials_dataframe()`` (with ``task``),
+        an :class:`hbo.Study`, ``(name, storage)`` of a stored hbo or Optuna study, or an
+        Ax ``Experiment`` / ``Client``; rows map by parameter name, values are negated if
+        the source optimized the other way, and what is left out is named in one
+        :class:`~hbo.HistoryImportWarning` (:mod:`hbo.study.history`). Returns task ->
+        stored trials; a source without a usable trial stores nothing and raises.
+        """
+        tables = read_history(source, self.space, self.direction, task=task,
+                              source_direction=source_direction)
+        return store_history(self.storage, tables)
 
     # ------------------------------------------------------------------ ask / tell
     def ask(self, n: int | None = None, *, task: str | None = None) -> Trial | list[Trial]:
