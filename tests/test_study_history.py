@@ -335,3 +335,12 @@ def test_the_readme_example_runs_as_printed(tmp_path, monkeypatch):
     exec(code, {"study": study, "old_frame": frame})  # noqa: S102 - our README
     assert study.trials_dataframe().groupby("task", sort=False).size().to_dict() == {
         "mnist": 3, "svhn": 3, "fashion": 3}
+
+
+def test_a_study_cannot_import_itself():
+    study = hbo.Study(SPACE, task="target", seed=0)
+    study.add_history("old", [{"x": 0.5, "k": 1}], [1.0])
+    for source in (study, study.storage):
+        with pytest.raises(InvalidArgumentError, match="this study itself"):
+            study.import_history(source)
+    assert len(study.storage.get_trials()) == 1

@@ -250,6 +250,11 @@ class Study:
         :class:`~hbo.HistoryImportWarning` (:mod:`hbo.study.history`). Returns task ->
         stored trials; a source without a usable trial stores nothing and raises.
         """
+        if source is self or source is self.storage:
+            raise InvalidArgumentError(
+                "import_history: the source is this study itself; its trials are already "
+                "here (import another study, or add rows with add_history)"
+            )
         tables = read_history(source, self.space, self.direction, task=task,
                               source_direction=source_direction)
         return store_history(self.storage, tables)
