@@ -68,7 +68,7 @@ def test_a_bad_row_stores_nothing(study, tmp_path):
         (lambda d: d["trials"][2].update(value=None), "a complete trial with value None"),
         (lambda d: d["trials"][3].update(value=1.0), "a failed trial with value 1.0"),
         (lambda d: d["trials"][0].update(state="paused"), "unknown state 'paused'"),
-        (lambda d: d["trials"][0].pop("params"), "lack keys"),
+        (lambda d: d["trials"][0].pop("params"), "do not have the keys"),
         (lambda d: d["trials"][4].update(task=""), "task must be a non-empty string"),
     ],
 )

@@ -91,3 +91,41 @@ def history_rows(
             f"add_history: values at rows {bad} are not finite; drop failed runs from history"
         )
     return rows, vals
+
+
+def user_attr(key: Any, value: Any) -> tuple[str, Any]:
+    """``(key, value)`` of a user attribute: a non-empty string key and a JSON value (str,
+    finite number, bool, None, and lists, tuples or string-keyed dicts of those)."""
+    check_name(key, "key")
+    bad = _not_json(value)
+    if bad is not None:
+        raise ArgumentTypeError(
+            f"user attribute {key!r}: the value must be JSON (str, finite int or float, bool, "
+            f"None, list, tuple, dict with str keys); {bad}"
+        )
+    return key, value
+
+
+def check_user_attrs(attrs: Any) -> dict[str, Any]:
+    """A dict of user attributes (None: none), each checked by :func:`user_attr`."""
+    if attrs is None:
+        return {}
+    if not isinstance(attrs, Mapping):
+        raise ArgumentTypeError(f"user_attrs must be a dict or None, got {type(attrs).__name__}")
+    return dict(user_attr(key, value) for key, value in attrs.items())
+
+
+def _not_json(value: Any) -> str | None:
+    """What in ``value`` JSON cannot hold unchanged, or None if nothing."""
+    if value is None or isinstance(value, str | bool | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"got the float {value}, not finite"
+    if isinstance(value, list | tuple):
+        return next((bad for bad in map(_not_json, value) if bad is not None), None)
+    if isinstance(value, dict):
+        keys = [k for k in value if not isinstance(k, str)]
+        if keys:
+            return f"got a dict with the non-str key {keys[0]!r}"
+        return next((bad for bad in map(_not_json, value.values()) if bad is not None), None)
+    return f"got {type(value).__name__} {value!r}"

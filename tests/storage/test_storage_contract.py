@@ -1,5 +1,8 @@
 """Contract every storage must meet: in memory, SQLite and PostgreSQL pass the same tests."""
 
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from hbo.errors import TrialStateError, UnknownTrialError
@@ -14,6 +17,10 @@ CONFIG = {
     "seed": 7,
 }
 STORAGES = ["memory", "sqlite", "postgresql"]
+
+
+def at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 @pytest.fixture(params=STORAGES)
@@ -103,8 +110,9 @@ def test_stale_trials_fail_after_the_timeout_and_heartbeats_keep_them(storage):
     storage.heartbeat(b.id)
     now[0] = 1061.0  # a: 61 s without a heartbeat; b: 21 s
     assert storage.fail_stale_trials(60.0) == [
-        type(a)(a.id, a.task, a.params, TrialState.FAILED, None, a.origin)
+        dataclasses.replace(a, state=TrialState.FAILED, datetime_complete=at(1061.0))
     ]
+    assert storage.get_trial(a.id).duration == timedelta(seconds=61)
     assert [t.state for t in storage.get_trials()] == [
         TrialState.FAILED, TrialState.RUNNING, TrialState.COMPLETE,
     ]
