@@ -95,15 +95,9 @@ def history_rows(
 
 def user_attr(key: Any, value: Any) -> tuple[str, Any]:
     """``(key, value)`` of a user attribute: a non-empty string key and a JSON value (str,
-    finite number, bool, None, and lists, tuples or string-keyed dicts of those)."""
-    check_name(key, "key")
-    bad = _not_json(value)
-    if bad is not None:
-        raise ArgumentTypeError(
-            f"user attribute {key!r}: the value must be JSON (str, finite int or float, bool, "
-            f"None, list, tuple, dict with str keys); {bad}"
-        )
-    return key, value
+    finite number, bool, None, and lists, tuples or string-keyed dicts of those; numpy
+    scalars become Python's)."""
+    return check_name(key, "key"), _plain(value, key)
 
 
 def check_user_attrs(attrs: Any) -> dict[str, Any]:
@@ -115,17 +109,26 @@ def check_user_attrs(attrs: Any) -> dict[str, Any]:
     return dict(user_attr(key, value) for key, value in attrs.items())
 
 
-def _not_json(value: Any) -> str | None:
-    """What in ``value`` JSON cannot hold unchanged, or None if nothing."""
+def _plain(value: Any, key: str) -> Any:
+    """``value`` as JSON holds it unchanged (numpy scalars as Python's), or an error."""
+    if isinstance(value, np.generic):
+        value = value.item()
     if value is None or isinstance(value, str | bool | int):
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else f"got the float {value}, not finite"
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
     if isinstance(value, list | tuple):
-        return next((bad for bad in map(_not_json, value) if bad is not None), None)
-    if isinstance(value, dict):
-        keys = [k for k in value if not isinstance(k, str)]
-        if keys:
-            return f"got a dict with the non-str key {keys[0]!r}"
-        return next((bad for bad in map(_not_json, value.values()) if bad is not None), None)
-    return f"got {type(value).__name__} {value!r}"
+        return [_plain(v, key) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: _plain(v, key) for k, v in value.items()}
+    if isinstance(value, float):
+        problem = f"got the float {value}, not finite"
+    elif isinstance(value, dict):
+        odd = next(k for k in value if not isinstance(k, str))
+        problem = f"got a dict with the non-str key {odd!r}"
+    else:
+        problem = f"got {type(value).__name__} {value!r}"
+    raise ArgumentTypeError(
+        f"user attribute {key!r}: the value must be JSON (str, finite int or float, bool, None, "
+        f"list, tuple, dict with str keys); {problem}"
+    )
