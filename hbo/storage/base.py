@@ -9,7 +9,8 @@ JSON-ready dict ``{"space": ..., "task": ..., "direction": ..., "seed": ...}``) 
 its trials, numbered ``0, 1, 2, ...`` in the order they were created. Each trial
 carries the time it was last known alive (its heartbeat); ``fail_stale_trials`` marks
 running trials whose worker stopped beating as failed. Trials come back as copies: a
-caller may keep or change what it was given without changing what is stored.
+caller may keep or change what it was given without changing what is stored (inside a
+:meth:`Storage.snapshot` a storage may hand out its view's own trials, for reading).
 
 Enqueued trials (:meth:`hbo.Study.enqueue`) are stored ``WAITING`` (origin ``ENQUEUED``)
 with :meth:`Storage.add_trials`; :meth:`Storage.claim_waiting` hands each out exactly once,

@@ -1,7 +1,8 @@
 """A study's trials as a table: :meth:`hbo.Study.trials_dataframe` (and the CSV export).
 
 Columns, in order: ``trial_id, task, origin, state, value``, one per parameter (its
-name), ``datetime_start, datetime_complete`` (UTC; NaT while waiting or running),
+name), ``datetime_start, datetime_complete`` (``datetime64[us, UTC]``; NaT while waiting
+or running),
 ``duration`` (a timedelta; NaT until finished), then ``user_attrs_<key>`` for each user
 attribute key any trial has (sorted; empty where a trial lacks it), as Optuna names
 them. Enqueued trials not yet handed out are rows too, in state ``waiting``.
@@ -45,8 +46,8 @@ def trials_frame(space: SearchSpace, trials: Sequence[Trial]) -> pd.DataFrame:
         for t in trials
     ]
     frame = pd.DataFrame(rows, columns=[*COLUMNS, *space.names, *TIME_COLUMNS, *attrs])
-    for column in TIME_COLUMNS:
-        frame[column] = pd.to_datetime(frame[column], utc=True)
+    for column in TIME_COLUMNS:  # microseconds, as datetime: one dtype whatever the rows
+        frame[column] = pd.to_datetime(frame[column], utc=True).astype("datetime64[us, UTC]")
     frame.insert(len(COLUMNS) + len(space.names) + 2, "duration",
                  frame["datetime_complete"] - frame["datetime_start"])
     return frame
