@@ -258,7 +258,7 @@ class Study:
         ``ask`` on the task hands out waiting trials first, oldest first, each exactly once
         (also to workers sharing a database), then proposes for the rest of its ``n``.
         A waiting trial is in :meth:`trials_dataframe`; proposals leave it out (no model
-        data, not pending, not in the Sobol count) except that none repeats it.
+        data, not pending, not in the Sobol count; the default proposer avoids repeating it).
         """
         task = self._check_task(task)
         point = self.space.validate(params, "params")
