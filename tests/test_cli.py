@@ -83,7 +83,9 @@ def test_every_command_has_help(command, capsys):
 def test_studies_and_show(stored, capsys):
     url, study = stored
     code, out, _ = run(["studies", "--storage", url], capsys)
-    assert code == 0 and out.split("\n")[1].split() == ["s1", "target", "minimize", "1", "15", "0"]
+    # name, task, direction, then trials running, complete, failed, waiting
+    assert code == 0
+    assert out.split("\n")[1].split() == ["s1", "target", "minimize", "1", "15", "0", "0"]
     code, out, _ = run(["show", "s1", "--storage", url, "--no-pooling"], capsys)
     assert code == 0 and "16 trials" in out
     best = study.best
