@@ -6,6 +6,8 @@
     hbo plot NAME --storage URL [-o NAME.png|.pdf|.svg|...] [--no-pooling]
     hbo export NAME --storage URL -o FILE.json|FILE.csv
     hbo import FILE.json --storage URL [--name NAME]
+    hbo import --storage URL --study NAME --from-optuna|--from-hbo STUDY[@URL] [--task T]
+    hbo import --storage URL --study NAME --from-csv FILE.csv --task T [--source-direction D]
     hbo summarize y.csv [--tau-prior half-cauchy:25]   (columns estimate, se)
     hbo meta data.csv [--method REML] [--test z] [--level 0.95]   (columns yi, vi or sei)
 
@@ -80,11 +82,28 @@ def build_parser() -> argparse.ArgumentParser:
                     "Write a stored study to a .json file (space, settings, every trial) "
                     "or a .csv file (one row per trial).")
     export.add_argument("-o", "--output", required=True, help="FILE.json or FILE.csv")
-    load = stored("import", "store a study exported as JSON",
-                  "Store a study from a JSON file written by `hbo export` (same trial ids).",
-                  study=False)
-    load.add_argument("path", help="FILE.json")
-    load.add_argument("--name", help="name in the database (default: the exported name)")
+    load = stored("import", "store a study exported as JSON, or add history from Optuna/hbo",
+                  "Store a study from a JSON file written by `hbo export` (same trial ids); "
+                  "or add the completed trials of a past Optuna or hbo study (or of an "
+                  "Optuna trials_dataframe() CSV) as history to the existing study --study. "
+                  "Parameters map by name, values are negated if the source optimized the "
+                  "other way; what is left out is listed.", study=False)
+    load.add_argument("path", nargs="?", help="FILE.json (a whole study from `hbo export`)")
+    load.add_argument("--name", help="with FILE.json: name in the database (default: the "
+                      "exported name)")
+    load.add_argument("--study", metavar="NAME", help="the stored study that receives history")
+    sources = load.add_mutually_exclusive_group()
+    sources.add_argument("--from-optuna", metavar="STUDY[@URL]", help="an Optuna study (URL "
+                         "default: --storage)")
+    sources.add_argument("--from-hbo", metavar="STUDY[@URL]", help="an hbo study: each of its "
+                         "tasks (URL default: --storage)")
+    sources.add_argument("--from-csv", metavar="FILE.csv", help="Optuna's trials_dataframe() "
+                         "as CSV (columns params_<name>, value, state); needs --task")
+    load.add_argument("--task", help="task name of the imported trials (default: the source "
+                      "study's name; needed with --from-csv)")
+    load.add_argument("--source-direction", choices=["minimize", "maximize"],
+                      help="with --from-csv: the direction the source optimized (default: "
+                      "the target's)")
 
     summarize = commands.add_parser(
         "summarize",
@@ -232,8 +251,66 @@ def cmd_export(args: argparse.Namespace) -> None:
 def cmd_import(args: argparse.Namespace) -> None:
     from hbo.study import io as study_io
 
-    study = study_io.load_json(args.path, args.storage, args.name)
-    print(f"stored study {study.name!r} ({len(study.storage.get_trials())} trials)")
+    flags = {"--from-optuna": args.from_optuna, "--from-hbo": args.from_hbo,
+             "--from-csv": args.from_csv}
+    source = next(((flag, value) for flag, value in flags.items() if value), None)
+    if (args.path is None) == (source is None):
+        raise InvalidArgumentError(
+            "give FILE.json (a whole study) or one of --from-optuna, --from-hbo, --from-csv "
+            "(history for --study)" + (", not both" if source else "")
+        )
+    if source is None:
+        extra = [f"--{k.replace('_', '-')}" for k in ("study", "task", "source_direction")
+                 if getattr(args, k) is not None]
+        if extra:
+            raise InvalidArgumentError(f"{extra} go with --from-...; FILE.json is a whole study")
+        study = study_io.load_json(args.path, args.storage, args.name)
+        print(f"stored study {study.name!r} ({len(study.storage.get_trials())} trials)")
+        return
+    _import_history(args, *source)
+
+
+def _import_history(args: argparse.Namespace, flag: str, value: str) -> None:
+    """``hbo import --study NAME --from-...``: read, check, then store the source's trials."""
+    import re
+    import warnings
+
+    from hbo._warnings import HistoryImportWarning
+    from hbo.storage import UnknownStudyError
+    from hbo.study import Study
+    from hbo.study.history import read_history, store_history
+    from hbo.study.history_stored import open_stored
+
+    if args.study is None or args.name is not None:
+        raise InvalidArgumentError(f"{flag} adds history to an existing study: name it with "
+                                   "--study NAME (not --name)")
+    if flag == "--from-csv" and args.task is None:
+        raise InvalidArgumentError("--from-csv: a CSV does not name its task; give --task")
+    if flag != "--from-csv" and args.source_direction is not None:
+        raise InvalidArgumentError(f"--source-direction goes with --from-csv; {flag} reads it")
+    try:
+        study = Study.load(args.study, args.storage)
+    except UnknownStudyError as exc:
+        raise UnknownStudyError(
+            f"{exc}. `hbo import --study` adds history to an existing study: create it first, "
+            f"e.g. hbo.Study(space, storage={args.storage!r}, name={args.study!r})"
+        ) from None
+    if flag == "--from-csv":
+        source = pd.read_csv(value)
+    else:  # NAME@URL splits at the first '@' that a URL scheme follows
+        match = re.fullmatch(r"(.+?)@([A-Za-z][\w+.-]*://.*)", value)
+        name, url = match.groups() if match else (value, args.storage)
+        if flag == "--from-hbo" and (name, url) == (args.study, args.storage):
+            raise InvalidArgumentError(f"--from-hbo {value}: that is --study itself")
+        source = open_stored(name, url, "optuna" if flag == "--from-optuna" else "hbo")
+    tables = read_history(source, study.space, study.direction, task=args.task,
+                          source_direction=args.source_direction)
+    with warnings.catch_warnings():  # the same news is printed below, per task
+        warnings.simplefilter("ignore", HistoryImportWarning)
+        store_history(study.storage, tables)
+    print(f"imported into study {study.name!r} (target task {study.task!r}, {study.direction}):")
+    for table in tables:
+        print(f"  {table}")
 
 
 def _tau_prior(text: str) -> dict:

@@ -34,8 +34,10 @@ from torch import Tensor
 from hbo._numbers import is_real
 from hbo.errors import InvalidSpaceError, ParamKeyError, ParamTypeError, ParamValueError
 
-#: Column names of ``Study.trials_dataframe`` that a parameter may not take.
-RESERVED_NAMES = frozenset({"trial_id", "task", "state", "value", "origin"})
+#: Column names of ``Study.trials_dataframe`` that a parameter may not take (nor may it
+#: start with ``user_attrs_``, the prefix of its user attribute columns).
+RESERVED_NAMES = frozenset({"trial_id", "task", "state", "value", "origin", "datetime_start",
+                            "datetime_complete", "duration"})
 
 
 def _same_choice(choice: Any, value: Any) -> bool:
@@ -55,9 +57,10 @@ def _plain_real(value: Any) -> int | float:
 def _check_name(name: Any) -> str:
     if not isinstance(name, str) or not name:
         raise InvalidSpaceError(f"parameter name must be a non-empty string, got {name!r}")
-    if name in RESERVED_NAMES:
+    if name in RESERVED_NAMES or name.startswith("user_attrs_"):
         raise InvalidSpaceError(
-            f"parameter name {name!r} is reserved (reserved: {sorted(RESERVED_NAMES)})"
+            f"parameter name {name!r} is reserved (reserved: {sorted(RESERVED_NAMES)} and "
+            "names starting with 'user_attrs_')"
         )
     return str(name)
 

@@ -83,7 +83,9 @@ def test_every_command_has_help(command, capsys):
 def test_studies_and_show(stored, capsys):
     url, study = stored
     code, out, _ = run(["studies", "--storage", url], capsys)
-    assert code == 0 and out.split("\n")[1].split() == ["s1", "target", "minimize", "1", "15", "0"]
+    # name, task, direction, then trials running, complete, failed, waiting
+    assert code == 0
+    assert out.split("\n")[1].split() == ["s1", "target", "minimize", "1", "15", "0", "0"]
     code, out, _ = run(["show", "s1", "--storage", url, "--no-pooling"], capsys)
     assert code == 0 and "16 trials" in out
     best = study.best
@@ -144,6 +146,45 @@ def test_import_of_a_bad_file_stores_no_study(stored, tmp_path, capsys):
     assert code == 0 and [line.split()[0] for line in out.splitlines()[1:]] == ["good"]
 
 
+def test_import_adds_history_from_optuna_hbo_and_csv(tmp_path, capsys):
+    import optuna
+
+    import hbo
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url, optuna_url = f"sqlite:///{tmp_path / 't.db'}", f"sqlite:///{tmp_path / 'o.db'}"
+    space = hbo.SearchSpace([hbo.Float("x", 0.0, 1.0), hbo.Int("k", 1, 4)])
+    hbo.Study(space, task="now", seed=0, storage=url, name="tgt")  # minimize
+    past = optuna.create_study(study_name="past", direction="maximize", storage=optuna_url,
+                               sampler=optuna.samplers.RandomSampler(seed=0))
+    past.optimize(lambda t: t.suggest_float("x", 0.0, 2.0) + t.suggest_int("k", 1, 4), 6)
+    kept = [t for t in past.trials if t.params["x"] <= 1.0]
+    assert 0 < len(kept) < 6
+    argv = ["import", "--storage", url, "--study", "tgt"]
+    code, out, err = run([*argv, "--from-optuna", f"past@{optuna_url}"], capsys)
+    assert code == 0 and err == ""
+    assert out.splitlines() == [
+        "imported into study 'tgt' (target task 'now', minimize):",
+        f"  task 'past': {len(kept)} trials usable; {6 - len(kept)} trials skipped "
+        f"({6 - len(kept)} with 'x' outside the space)",
+    ]
+    source = hbo.Study(space, task="a", direction="maximize", storage=url, name="src")
+    source.add_history("b", [{"x": 0.5, "k": 2}], [7.0])
+    code, out, _ = run([*argv, "--from-hbo", "src"], capsys)  # the same database
+    assert code == 0 and out.splitlines()[1:] == ["  task 'b': 1 trial usable"]
+    csv = tmp_path / "past.csv"
+    past.trials_dataframe().to_csv(csv, index=False)
+    code, out, _ = run([*argv, "--from-csv", str(csv), "--task", "csv",
+                        "--source-direction", "maximize"], capsys)
+    assert code == 0 and f"  task 'csv': {len(kept)} trials usable" in out
+    stored = hbo.Study.load("tgt", url).trials_dataframe()
+    assert stored.groupby("task", sort=False).size().to_dict() == {
+        "past": len(kept), "b": 1, "csv": len(kept)}
+    assert stored.query("task == 'past'")["value"].tolist() == [-t.value for t in kept]
+    assert stored.query("task == 'csv'")["value"].tolist() == [-t.value for t in kept]
+    assert stored.query("task == 'b'")["value"].tolist() == [-7.0]
+
+
 def test_summarize_takes_a_tau_prior_for_few_groups(tmp_path, capsys):
     from hbo.hierarchy import NormalHierarchy
 
@@ -201,6 +242,23 @@ def test_meta_reproduces_metafor_bcg(tmp_path, capsys):
         (["plot", "s1", "--storage", "STORED", "-o", "TXT"], "ending in an image format"),
         (["meta", "BAD", "--method", "XYZ"], "method"),
         (["meta", "TEXT"], "column 'yi' is not a number on lines [3]"),
+        (["import", "--storage", "STORED"], "give FILE.json (a whole study) or one of"),
+        (["import", "Y", "--storage", "STORED", "--from-hbo", "s1"], ", not both"),
+        (["import", "Y", "--storage", "STORED", "--study", "s1"], "go with --from-"),
+        (["import", "--storage", "STORED", "--from-hbo", "s1"], "name it with --study NAME"),
+        (["import", "--storage", "STORED", "--study", "nope", "--from-hbo", "s1"],
+         "no study named 'nope'"),
+        (["import", "--storage", "STORED", "--study", "nope", "--from-hbo", "s1"],
+         "adds history to an existing study: create it first"),
+        (["import", "--storage", "STORED", "--study", "s1", "--from-csv", "Y"], "give --task"),
+        (["import", "--storage", "STORED", "--study", "s1", "--from-hbo", "s1",
+          "--source-direction", "maximize"], "--source-direction goes with --from-csv"),
+        (["import", "--storage", "STORED", "--study", "s1", "--from-hbo", "s1"],
+         "--from-hbo s1: that is --study itself"),
+        (["import", "--storage", "STORED", "--study", "s1", "--from-optuna", "s1"],
+         "no Optuna study named 's1'"),
+        (["import", "--storage", "STORED", "--study", "s1", "--from-csv", "Y", "--task", "t"],
+         "the DataFrame needs a 'value' column"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(argv, message, stored, tmp_path, capsys):

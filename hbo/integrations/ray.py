@@ -50,7 +50,7 @@ from hbo.errors import ArgumentTypeError, InvalidArgumentError, InvalidSpaceErro
 from hbo.proposer import Proposer
 from hbo.space import Categorical, Float, Int, SearchSpace
 from hbo.study import Study
-from hbo.trial import Origin, TrialState
+from hbo.trial import Origin, Trial, TrialState
 
 SUPPORTED = (
     "tune.uniform, tune.loguniform, tune.randint, tune.lograndint, tune.choice, "
@@ -263,10 +263,7 @@ class HBOSearch(Searcher):
             "space": study.space,
             "task": study.task,
             "options": {**self._options, "seed": study.seed},
-            "trials": [
-                (t.id, t.task, dict(t.params), t.state.value, t.value, t.origin.value)
-                for t in study.storage.get_trials()
-            ],
+            "trials": study.storage.get_trials(),  # hbo.Trial objects, pickled as they are
             "live": dict(self._live),
         }
 
@@ -276,21 +273,17 @@ class HBOSearch(Searcher):
         self._space, self._task = state["space"], state["task"]
         self._options, self._history = dict(state["options"]), {}
         self._study = None
-        storage = self.study.storage
-        for trial_id, task, params, status, value, origin in state["trials"]:
-            (created,) = storage.create_trials(
-                task,
-                [params],
-                [value] if origin == Origin.HISTORY.value else None,
-                origin=Origin(origin),
+        trials = [  # checkpoints of hbo before user attributes and times held tuples
+            t if isinstance(t, Trial) else Trial(t[0], t[1], t[2], TrialState(t[3]), t[4],
+                                                 Origin(t[5]))
+            for t in state["trials"]
+        ]
+        if [t.id for t in trials] != list(range(len(trials))):
+            raise InvalidArgumentError(
+                f"checkpoint trial ids are not 0, 1, 2, ... (got {[t.id for t in trials][:8]}); "
+                "the checkpoint is corrupt"
             )
-            if created.id != trial_id:
-                raise InvalidArgumentError(
-                    f"checkpoint trial ids are not consecutive (got {trial_id}, expected "
-                    f"{created.id}); the checkpoint is corrupt"
-                )
-            if origin == Origin.ASKED.value and status != TrialState.RUNNING.value:
-                storage.finish_trial(trial_id, TrialState(status), value)
+        self.study.storage.add_trials(trials)  # ids, states, values, times kept
         self._live = dict(state["live"])
 
     def save(self, checkpoint_path: str) -> None:

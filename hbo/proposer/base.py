@@ -10,6 +10,12 @@ Sobol sequence.
 Reproducibility: every proposal is drawn under a seed made of the study's seed and the
 number of trials stored before the ask, so a study replayed with the same seed and the
 same results asks the same points (also after :meth:`~hbo.Study.load`).
+
+Enqueued points (:meth:`~hbo.Study.enqueue`) are not a proposer's business:
+:meth:`hbo.Study.ask` hands them out before it asks the proposer for the rest. A handed-out
+enqueued trial is running, so a proposal counts it as pending; a waiting one is not
+pending (the default proposer only avoids repeating it). Neither counts in the task's
+Sobol sequence (only ``ASKED`` trials do), so enqueuing does not shift the Sobol points.
 """
 
 from __future__ import annotations

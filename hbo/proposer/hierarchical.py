@@ -187,8 +187,10 @@ class HierarchicalProposer(Proposer):
         model = self.fit(study, task)
         encode = study.space.encode
         observed = encode([t.params for t in study.storage.get_trials(task, [TrialState.COMPLETE])])
-        waiting = trials_before(study, task, before, [TrialState.RUNNING, TrialState.FAILED])
-        pending = encode([t.params for t in waiting]) if waiting else None
+        # pending: being evaluated (or failed: not to be retried blindly); WAITING (enqueued,
+        # not yet handed out) trials are not, as Study.ask hands them out before proposing
+        busy = trials_before(study, task, before, [TrialState.RUNNING, TrialState.FAILED])
+        pending = encode([t.params for t in busy]) if busy else None
         acqf = acquisition.build_acquisition(model, observed, pending, q, seed)
         return acquisition.optimize(acqf, study.space, q)
 

@@ -16,51 +16,68 @@ from sqlalchemy.engine import Connection
 
 from hbo.storage.errors import SchemaVersionError, StorageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 LOCK_KEY = 0x6862_6F  # "hbo": the PostgreSQL advisory lock that serializes schema/study creation
 
-metadata = sa.MetaData()
 
-version_table = sa.Table(
-    "hbo_schema_version", metadata, sa.Column("version", sa.Integer, nullable=False)
-)
-
-studies = sa.Table(
-    "hbo_studies",
-    metadata,
-    sa.Column("study_id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("name", sa.String(512), nullable=False, unique=True),
-    sa.Column("space", sa.Text, nullable=False),  # JSON: hbo.space.space_to_dict
-    sa.Column("task", sa.String(512), nullable=False),
-    sa.Column("direction", sa.String(16), nullable=False),
-    sa.Column("seed", sa.BigInteger, nullable=False),
-    sa.Column("next_number", sa.Integer, nullable=False),  # the next trial id to hand out
-    sa.Column("created_at", sa.Double, nullable=False),
-)
-
-trials = sa.Table(
-    "hbo_trials",
-    metadata,
-    sa.Column("study_id", sa.ForeignKey("hbo_studies.study_id"), primary_key=True),
-    sa.Column("number", sa.Integer, primary_key=True),  # Trial.id: 0, 1, ... per study
-    sa.Column("task", sa.String(512), nullable=False),
-    sa.Column("params", sa.Text, nullable=False),  # JSON object, in the space's order
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("value", sa.Double, nullable=True),
-    sa.Column("origin", sa.String(16), nullable=False),
-    sa.Column("started_at", sa.Double, nullable=False),
-    sa.Column("heartbeat_at", sa.Double, nullable=False),
-    sa.Column("finished_at", sa.Double, nullable=True),
-    sa.Index("ix_hbo_trials_state", "study_id", "state"),
-)
+def _v1_tables(meta: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
+    """The tables of version 1, as released (step 1 creates them; never edited)."""
+    version_table = sa.Table(
+        "hbo_schema_version", meta, sa.Column("version", sa.Integer, nullable=False)
+    )
+    studies = sa.Table(
+        "hbo_studies",
+        meta,
+        sa.Column("study_id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("name", sa.String(512), nullable=False, unique=True),
+        sa.Column("space", sa.Text, nullable=False),  # JSON: hbo.space.space_to_dict
+        sa.Column("task", sa.String(512), nullable=False),
+        sa.Column("direction", sa.String(16), nullable=False),
+        sa.Column("seed", sa.BigInteger, nullable=False),
+        sa.Column("next_number", sa.Integer, nullable=False),  # the next trial id to hand out
+        sa.Column("created_at", sa.Double, nullable=False),
+    )
+    trials = sa.Table(
+        "hbo_trials",
+        meta,
+        sa.Column("study_id", sa.ForeignKey("hbo_studies.study_id"), primary_key=True),
+        sa.Column("number", sa.Integer, primary_key=True),  # Trial.id: 0, 1, ... per study
+        sa.Column("task", sa.String(512), nullable=False),
+        sa.Column("params", sa.Text, nullable=False),  # JSON object, in the space's order
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("value", sa.Double, nullable=True),
+        sa.Column("origin", sa.String(16), nullable=False),
+        # seconds since the epoch; a waiting trial (version 2): started_at and heartbeat_at
+        # hold when it was enqueued, until it is handed out
+        sa.Column("started_at", sa.Double, nullable=False),
+        sa.Column("heartbeat_at", sa.Double, nullable=False),
+        sa.Column("finished_at", sa.Double, nullable=True),
+        sa.Index("ix_hbo_trials_state", "study_id", "state"),
+    )
+    return version_table, studies, trials
 
 
 def _create_v1(conn: Connection) -> None:
-    metadata.create_all(conn, tables=[version_table, studies, trials])
+    meta = sa.MetaData()
+    _v1_tables(meta)
+    meta.create_all(conn)
 
+
+def _add_user_attrs_v2(conn: Connection) -> None:
+    """Version 2: trials get ``user_attrs`` (a JSON object, ``{}`` for every existing
+    trial). Version 2 also stores the state ``waiting`` and the origin ``enqueued``
+    (enqueued trials), which version 1 cannot read: the version number keeps an older
+    hbo out (:class:`SchemaVersionError`)."""
+    conn.execute(sa.text("ALTER TABLE hbo_trials ADD COLUMN user_attrs TEXT NOT NULL DEFAULT '{}'"))
+
+
+#: The tables as this version reads and writes them: version 1's and each step's columns.
+metadata = sa.MetaData()
+version_table, studies, trials = _v1_tables(metadata)
+trials.append_column(sa.Column("user_attrs", sa.Text, nullable=False, server_default="{}"))
 
 #: version -> the step that upgrades the database from ``version - 1`` to ``version``.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1, 2: _add_user_attrs_v2}
 
 
 def is_postgresql(conn: Connection) -> bool:

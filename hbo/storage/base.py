@@ -8,7 +8,13 @@ A storage holds one study: its definition (``create_study`` / ``study_config``, 
 JSON-ready dict ``{"space": ..., "task": ..., "direction": ..., "seed": ...}``) and
 its trials, numbered ``0, 1, 2, ...`` in the order they were created. Each trial
 carries the time it was last known alive (its heartbeat); ``fail_stale_trials`` marks
-running trials whose worker stopped beating as failed.
+running trials whose worker stopped beating as failed. Trials come back as copies: a
+caller may keep or change what it was given without changing what is stored (inside a
+:meth:`Storage.snapshot` a storage may hand out its view's own trials, for reading).
+
+Enqueued trials (:meth:`hbo.Study.enqueue`) are stored ``WAITING`` (origin ``ENQUEUED``)
+with :meth:`Storage.add_trials`; :meth:`Storage.claim_waiting` hands each out exactly once,
+even to many workers at once, by moving it to ``RUNNING`` in one transaction.
 
 Reads may be grouped in a :meth:`Storage.snapshot`: one consistent view of the study
 for a whole proposal, read once (see :mod:`hbo.storage.sql` for why that matters when
@@ -18,11 +24,19 @@ many workers share a database).
 from __future__ import annotations
 
 import abc
+import copy
+import dataclasses
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from hbo.trial import Origin, Trial, TrialState
+
+
+def moment(seconds: float | None) -> datetime | None:
+    """Seconds since the epoch (how storages keep times) as a UTC datetime; None stays None."""
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
 def new_trials(
@@ -31,8 +45,10 @@ def new_trials(
     params_list: Sequence[dict[str, Any]],
     values: Sequence[float] | None,
     origin: Origin,
+    now: float,
 ) -> list[Trial]:
-    """Trials with ids ``start, start + 1, ...``: ``COMPLETE`` with ``values``, else ``RUNNING``."""
+    """Trials with ids ``start, start + 1, ...`` started at ``now`` (seconds): ``COMPLETE``
+    (also at ``now``) with ``values``, else ``RUNNING``."""
     state = TrialState.RUNNING if values is None else TrialState.COMPLETE
     return [
         Trial(
@@ -42,8 +58,28 @@ def new_trials(
             state=state,
             value=None if values is None else float(values[i]),
             origin=origin,
+            datetime_start=moment(now),
+            datetime_complete=None if values is None else moment(now),
         )
         for i, params in enumerate(params_list)
+    ]
+
+
+def added_trials(start: int, trials: Sequence[Trial], now: float) -> list[Trial]:
+    """Copies of ``trials`` with ids ``start, start + 1, ...`` for :meth:`Storage.add_trials`:
+    a missing start time is ``now`` (none while waiting), a finished trial's missing end
+    time too."""
+    return [
+        dataclasses.replace(
+            t,
+            id=start + i,
+            params=dict(t.params),
+            user_attrs=copy.deepcopy(t.user_attrs),
+            datetime_start=None if t.state is TrialState.WAITING
+            else t.datetime_start or moment(now),
+            datetime_complete=(t.datetime_complete or moment(now)) if t.state.finished else None,
+        )
+        for i, t in enumerate(trials)
     ]
 
 
@@ -86,6 +122,36 @@ class Storage(abc.ABC):
 
         With ``values`` the trials are stored ``COMPLETE`` with those values, else ``RUNNING``
         (with a heartbeat of now). No id is ever handed out twice, even across processes.
+        """
+
+    @abc.abstractmethod
+    def add_trials(self, trials: Sequence[Trial]) -> list[Trial]:
+        """Store copies of ``trials`` atomically, with fresh ids in order; return them.
+
+        Everything else is kept as given: task, params, state (``WAITING`` too), value,
+        origin, user attributes and times (a missing start time is now, except while
+        waiting; a finished trial's missing end time too). For
+        :meth:`hbo.Study.enqueue` and :mod:`hbo.study.io`, which validate the trials first.
+        """
+
+    @abc.abstractmethod
+    def claim_waiting(self, task: str, n: int) -> list[Trial]:
+        """Hand out up to ``n`` waiting trials of ``task``, oldest (lowest id) first.
+
+        In one transaction they move to ``RUNNING``, started (and heartbeat) now, so a
+        waiting trial is handed out exactly once however many workers claim at once.
+        Returns the claimed trials (none if none wait).
+        """
+
+    @abc.abstractmethod
+    def set_user_attr(self, trial_id: int, key: str, value: Any) -> Trial:
+        """Set one user attribute (a JSON value) of a trial in any state; return the trial.
+
+        The value is stored as JSON and read back as JSON decodes it (a tuple comes back
+        as a list).
+
+        Raises:
+            UnknownTrialError: no trial has this id.
         """
 
     @abc.abstractmethod

@@ -1,21 +1,29 @@
 """In-memory storage: the default, for one process.
 
 Its :meth:`~hbo.storage.Storage.snapshot` is the interface's no-op: a read is a lookup
-under a lock held for that read only.
+under a lock held for that read only. Trials go in and come out as copies, as they would
+through a database: what a caller does to a trial it was given changes nothing stored.
+User attributes are kept as JSON decodes them, as the SQL storage keeps them.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hbo.errors import UnknownTrialError
-from hbo.storage.base import Storage, new_trials, select_trials
+from hbo.storage.base import Storage, added_trials, moment, new_trials, select_trials
 from hbo.trial import Origin, Trial, TrialState, check_running, check_transition
+
+
+def _copy(trial: Trial) -> Trial:
+    attrs = copy.deepcopy(trial.user_attrs) if trial.user_attrs else {}
+    return dataclasses.replace(trial, params=dict(trial.params), user_attrs=attrs)
 
 
 class InMemoryStorage(Storage):
@@ -48,36 +56,65 @@ class InMemoryStorage(Storage):
         origin: Origin = Origin.ASKED,
     ) -> list[Trial]:
         with self._lock:
-            start = len(self._trials)
-            new = new_trials(start, task, params_list, values, origin)
-            self._trials.update((t.id, t) for t in new)
-            self._beats.update((t.id, self.clock()) for t in new)
+            now = self.clock()
+            return self._store(new_trials(len(self._trials), task, params_list, values,
+                                          origin, now), now)
+
+    def add_trials(self, trials: Sequence[Trial]) -> list[Trial]:
+        with self._lock:
+            now = self.clock()
+            return self._store(added_trials(len(self._trials), trials, now), now)
+
+    def _store(self, new: list[Trial], now: float) -> list[Trial]:
+        self._trials.update((t.id, _copy(t)) for t in new)
+        self._beats.update((t.id, now) for t in new)
         return new
+
+    def claim_waiting(self, task: str, n: int) -> list[Trial]:
+        with self._lock:
+            now = self.clock()
+            waiting = select_trials(self._trials.values(), task, [TrialState.WAITING])[:n]
+            for trial in waiting:
+                check_transition(trial, TrialState.RUNNING)
+                self._trials[trial.id] = dataclasses.replace(
+                    trial, state=TrialState.RUNNING, datetime_start=moment(now)
+                )
+                self._beats[trial.id] = now
+            return [_copy(self._trials[t.id]) for t in waiting]
+
+    def set_user_attr(self, trial_id: int, key: str, value: Any) -> Trial:
+        with self._lock:
+            trial = self._get(trial_id)
+            attrs = {**trial.user_attrs, key: json.loads(json.dumps(value))}
+            self._trials[trial_id] = dataclasses.replace(trial, user_attrs=attrs)
+            return _copy(self._trials[trial_id])
 
     def finish_trial(self, trial_id: int, state: TrialState, value: float | None) -> Trial:
         with self._lock:
             trial = self._get(trial_id)
             check_transition(trial, state)
-            finished = dataclasses.replace(trial, state=state, value=value)
+            finished = dataclasses.replace(
+                trial, state=state, value=value, datetime_complete=moment(self.clock())
+            )
             self._trials[trial_id] = finished
-        return finished
+            return _copy(finished)
 
     def set_params(self, trial_id: int, params: dict[str, Any]) -> Trial:
         with self._lock:
             trial = self._get(trial_id)
             check_running(trial)
             self._trials[trial_id] = dataclasses.replace(trial, params=dict(params))
-            return self._trials[trial_id]
+            return _copy(self._trials[trial_id])
 
     def get_trial(self, trial_id: int) -> Trial:
         with self._lock:
-            return self._get(trial_id)
+            return _copy(self._get(trial_id))
 
     def get_trials(
         self, task: str | None = None, states: Iterable[TrialState] | None = None
     ) -> list[Trial]:
         with self._lock:
-            return select_trials(self._trials.values(), task, states)
+            return [_copy(t) for t in select_trials(self._trials.values(), task, states)]
 
     def heartbeat(self, trial_id: int) -> None:
         with self._lock:
@@ -85,16 +122,17 @@ class InMemoryStorage(Storage):
             self._beats[trial_id] = self.clock()
 
     def fail_stale_trials(self, timeout: float) -> list[Trial]:
-        deadline = self.clock() - timeout
         with self._lock:
+            now = self.clock()
             stale = [
                 t
                 for t in self._trials.values()
-                if t.state is TrialState.RUNNING and self._beats[t.id] < deadline
+                if t.state is TrialState.RUNNING and self._beats[t.id] < now - timeout
             ]
-            failed = [dataclasses.replace(t, state=TrialState.FAILED) for t in stale]
+            failed = [dataclasses.replace(t, state=TrialState.FAILED,
+                                          datetime_complete=moment(now)) for t in stale]
             self._trials.update((t.id, t) for t in failed)
-        return failed
+            return [_copy(t) for t in failed]
 
     def _get(self, trial_id: int) -> Trial:
         try:

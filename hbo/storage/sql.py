@@ -6,14 +6,17 @@
 Tables (schema version :data:`SCHEMA_VERSION`, see :mod:`hbo.storage._schema`):
 ``hbo_studies`` (name, space as JSON, target task, direction, seed, the next trial
 number) and ``hbo_trials`` (study, number, task, params as JSON, state, value, origin,
-started / heartbeat / finished times in seconds since the epoch, by the worker's clock).
+user attributes as JSON, started / heartbeat / finished times in seconds since the
+epoch, by the worker's clock; rows <-> trials in :mod:`hbo.storage._rows`).
 
 Concurrency. Every write is one transaction. Trial numbers come from the study row's
 counter, read and advanced under a lock: ``SELECT ... FOR UPDATE`` on PostgreSQL, and
 on SQLite every transaction that writes starts with ``BEGIN IMMEDIATE`` (the database's
 write lock is taken before its first read), so two processes never read the same
 counter, and no transaction upgrades a read lock to the write lock (two upgrading
-transactions wait for each other; SQLite fails one with ``SQLITE_BUSY``). A transaction
+transactions wait for each other; SQLite fails one with ``SQLITE_BUSY``). Waiting
+(enqueued) trials are claimed the same way: read and moved to ``RUNNING`` in one
+transaction under the study row's lock, so each is handed out once. A transaction
 that only reads starts with a deferred ``BEGIN``: its first read takes a shared lock,
 which any number of readers hold at once, so reads do not queue behind each other, only
 briefly behind a writer's commit (https://www.sqlite.org/lang_transaction.html). On
@@ -44,7 +47,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -53,8 +56,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from hbo.errors import InvalidArgumentError, NotReadyError, UnknownTrialError
 from hbo.storage import _schema
+from hbo.storage._rows import config_of, row_of, trial_of
 from hbo.storage._schema import studies, trials
-from hbo.storage.base import Storage, new_trials, select_trials
+from hbo.storage.base import Storage, added_trials, moment, new_trials, select_trials
 from hbo.storage.errors import SnapshotWriteError, StorageError, UnknownStudyError
 from hbo.trial import Origin, Trial, TrialState, check_running, check_transition
 
@@ -191,7 +195,7 @@ class SQLStorage(Storage):
         with self._transaction() as conn:
             row = self._study_row(conn)
             rows = [] if row is None else conn.execute(self._trials_query(row.study_id))
-            view = _View(row, {t.id: t for t in map(_trial_of, rows)})
+            view = _View(row, {t.id: t for t in map(trial_of, rows)})
         self._local.view = view
         try:
             yield
@@ -229,7 +233,7 @@ class SQLStorage(Storage):
                     )
                 )
                 row = self._study_row(conn)
-            return _config_of(row)
+            return config_of(row)
 
     def study_config(self) -> dict[str, Any] | None:
         view = self._view()
@@ -238,7 +242,7 @@ class SQLStorage(Storage):
                 row = self._study_row(conn)
         else:
             row = view.study
-        return None if row is None else _config_of(row)
+        return None if row is None else config_of(row)
 
     def _study_row(self, conn: Connection) -> sa.Row | None:
         return conn.execute(sa.select(studies).where(studies.c.name == self.study_name)).first()
@@ -265,31 +269,23 @@ class SQLStorage(Storage):
         origin: Origin = Origin.ASKED,
     ) -> list[Trial]:
         now = self.clock()
+        return self._insert(lambda start: new_trials(start, task, params_list, values,
+                                                     origin, now), now)
+
+    def add_trials(self, trials: Sequence[Trial]) -> list[Trial]:
+        now = self.clock()
+        return self._insert(lambda start: added_trials(start, trials, now), now)
+
+    def _insert(self, make: Callable[[int], list[Trial]], now: float) -> list[Trial]:
+        """Store the trials ``make(first id)`` in one transaction, numbered under a lock."""
         with self._transaction(write=True) as conn:
             study_id = self._study(conn, lock=True)  # row lock: one allocator at a time
             start = conn.execute(
                 sa.select(studies.c.next_number).where(studies.c.study_id == study_id)
             ).scalar_one()
-            new = new_trials(start, task, params_list, values, origin)
+            new = make(start)
             if new:
-                conn.execute(
-                    trials.insert(),
-                    [
-                        {
-                            "study_id": study_id,
-                            "number": t.id,
-                            "task": t.task,
-                            "params": json.dumps(t.params),
-                            "state": t.state.value,
-                            "value": t.value,
-                            "origin": t.origin.value,
-                            "started_at": now,
-                            "heartbeat_at": now,
-                            "finished_at": None if values is None else now,
-                        }
-                        for t in new
-                    ],
-                )
+                conn.execute(trials.insert(), [row_of(t, study_id, now) for t in new])
                 conn.execute(
                     studies.update()
                     .where(studies.c.study_id == study_id)
@@ -297,29 +293,63 @@ class SQLStorage(Storage):
                 )
         return new
 
+    def claim_waiting(self, task: str, n: int) -> list[Trial]:
+        waiting = [trials.c.task == task, trials.c.state == TrialState.WAITING.value]
+        with self._transaction() as conn:  # a read first: most asks find none, and no lock
+            if not conn.execute(self._trials_query(self._study(conn)).where(*waiting)).first():
+                return []
+        now = self.clock()
+        with self._transaction(write=True) as conn:
+            study_id = self._study(conn, lock=True)  # one claimer at a time (PostgreSQL)
+            rows = conn.execute(
+                self._trials_query(study_id).where(*waiting).limit(n).with_for_update()
+            ).all()
+            claimed = []
+            for trial in map(trial_of, rows):
+                check_transition(trial, TrialState.RUNNING)
+                claimed.append(dataclasses.replace(trial, state=TrialState.RUNNING,
+                                                   datetime_start=moment(now)))
+            if claimed:
+                conn.execute(
+                    trials.update()
+                    .where(trials.c.study_id == study_id,
+                           trials.c.number.in_([t.id for t in claimed]))
+                    .values(state=TrialState.RUNNING.value, started_at=now, heartbeat_at=now)
+                )
+        return claimed
+
+    def set_user_attr(self, trial_id: int, key: str, value: Any) -> Trial:
+        with self._transaction(write=True) as conn:
+            study_id = self._study(conn)
+            trial = self._trial(conn, study_id, trial_id, lock=True)
+            attrs = {**trial.user_attrs, key: json.loads(json.dumps(value))}
+            self._update(conn, study_id, trial_id, user_attrs=json.dumps(attrs))
+        return dataclasses.replace(trial, user_attrs=attrs)
+
     def finish_trial(self, trial_id: int, state: TrialState, value: float | None) -> Trial:
+        now = self.clock()
         with self._transaction(write=True) as conn:
             study_id = self._study(conn)
             trial = self._trial(conn, study_id, trial_id, lock=True)
             check_transition(trial, state)
-            conn.execute(
-                trials.update()
-                .where(trials.c.study_id == study_id, trials.c.number == trial_id)
-                .values(state=state.value, value=value, finished_at=self.clock())
-            )
-        return Trial(trial.id, trial.task, trial.params, state, value, trial.origin)
+            self._update(conn, study_id, trial_id, state=state.value, value=value, finished_at=now)
+        return dataclasses.replace(trial, state=state, value=value, datetime_complete=moment(now))
 
     def set_params(self, trial_id: int, params: dict[str, Any]) -> Trial:
         with self._transaction(write=True) as conn:
             study_id = self._study(conn)
             trial = self._trial(conn, study_id, trial_id, lock=True)
             check_running(trial)
-            conn.execute(
-                trials.update()
-                .where(trials.c.study_id == study_id, trials.c.number == trial_id)
-                .values(params=json.dumps(params))
-            )
+            self._update(conn, study_id, trial_id, params=json.dumps(params))
         return dataclasses.replace(trial, params=dict(params))
+
+    @staticmethod
+    def _update(conn: Connection, study_id: int, number: int, **values: Any) -> None:
+        conn.execute(
+            trials.update()
+            .where(trials.c.study_id == study_id, trials.c.number == number)
+            .values(**values)
+        )
 
     def get_trial(self, trial_id: int) -> Trial:
         viewed = self._viewed_trials()
@@ -342,7 +372,7 @@ class SQLStorage(Storage):
                 query = query.where(trials.c.task == task)
             if states is not None:
                 query = query.where(trials.c.state.in_([s.value for s in states]))
-            return [_trial_of(row) for row in conn.execute(query)]
+            return [trial_of(row) for row in conn.execute(query)]
 
     @staticmethod
     def _trials_query(study_id: int) -> sa.Select:
@@ -352,11 +382,7 @@ class SQLStorage(Storage):
         with self._transaction(write=True) as conn:
             study_id = self._study(conn)
             self._trial(conn, study_id, trial_id)
-            conn.execute(
-                trials.update()
-                .where(trials.c.study_id == study_id, trials.c.number == trial_id)
-                .values(heartbeat_at=self.clock())
-            )
+            self._update(conn, study_id, trial_id, heartbeat_at=self.clock())
 
     def fail_stale_trials(self, timeout: float) -> list[Trial]:
         now = self.clock()
@@ -374,9 +400,10 @@ class SQLStorage(Storage):
             ).all()
             failed = []
             for row in stale:
-                trial = _trial_of(row)
+                trial = trial_of(row)
                 check_transition(trial, TrialState.FAILED)
-                failed.append(Trial(trial.id, trial.task, trial.params, TrialState.FAILED))
+                failed.append(dataclasses.replace(trial, state=TrialState.FAILED,
+                                                  datetime_complete=moment(now)))
             if failed:
                 conn.execute(
                     trials.update()
@@ -397,7 +424,7 @@ class SQLStorage(Storage):
                 sa.select(studies.c.next_number).where(studies.c.study_id == study_id)
             ).scalar_one()
             raise self._unknown_trial(number, n)
-        return _trial_of(row)
+        return trial_of(row)
 
     def _unknown_trial(self, number: Any, n: int) -> UnknownTrialError:
         """The error for trial ``number`` of a study holding ``n`` trials."""
@@ -412,26 +439,6 @@ class _View:
 
     study: sa.Row | None
     trials: dict[int, Trial]
-
-
-def _config_of(row: sa.Row) -> dict[str, Any]:
-    return {
-        "space": json.loads(row.space),
-        "task": row.task,
-        "direction": row.direction,
-        "seed": row.seed,
-    }
-
-
-def _trial_of(row: sa.Row) -> Trial:
-    return Trial(
-        id=row.number,
-        task=row.task,
-        params=json.loads(row.params),
-        state=TrialState(row.state),
-        value=row.value,
-        origin=Origin(row.origin),
-    )
 
 
 def list_studies(url: str) -> list[dict[str, Any]]:

@@ -93,3 +93,44 @@ def history_rows(
             f"add_history: values at rows {bad} are not finite; drop failed runs from history"
         )
     return rows, vals
+
+
+def user_attr(key: Any, value: Any) -> tuple[str, Any]:
+    """``(key, value)`` of a user attribute: a non-empty string key and a JSON value (str,
+    finite number, bool, None, and lists, tuples or string-keyed dicts of those; numpy
+    scalars become Python's)."""
+    return check_name(key, "key"), _plain(value, key)
+
+
+def check_user_attrs(attrs: Any) -> dict[str, Any]:
+    """A dict of user attributes (None: none), each checked by :func:`user_attr`."""
+    if attrs is None:
+        return {}
+    if not isinstance(attrs, Mapping):
+        raise ArgumentTypeError(f"user_attrs must be a dict or None, got {type(attrs).__name__}")
+    return dict(user_attr(key, value) for key, value in attrs.items())
+
+
+def _plain(value: Any, key: str) -> Any:
+    """``value`` as JSON holds it unchanged (numpy scalars as Python's), or an error."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(v, key) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: _plain(v, key) for k, v in value.items()}
+    if isinstance(value, float):
+        problem = f"got the float {value}, not finite"
+    elif isinstance(value, dict):
+        odd = next(k for k in value if not isinstance(k, str))
+        problem = f"got a dict with the non-str key {odd!r}"
+    else:
+        problem = f"got {type(value).__name__} {value!r}"
+    raise ArgumentTypeError(
+        f"user attribute {key!r}: the value must be JSON (str, finite int or float, bool, None, "
+        f"list, tuple, dict with str keys); {problem}"
+    )

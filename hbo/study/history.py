@@ -13,7 +13,8 @@ imported only when the source is theirs:
 * an Optuna ``trials_dataframe()`` (columns ``params_<name>``, ``value``, ``state``),
   e.g. read back from a CSV; the task must be given, the direction is the target's
   unless ``source_direction`` says otherwise;
-* an :class:`hbo.Study`: every task in it is a table;
+* an :class:`hbo.Study` (or its :class:`~hbo.storage.Storage`): every task in it is a
+  table;
 * ``(name, storage)``: a study stored in a database, hbo's or Optuna's
   (:mod:`hbo.study.history_stored` tells which);
 * an Ax ``Experiment`` or ``Client`` (single objective): completed trials' arm
@@ -46,16 +47,16 @@ from hbo.errors import (
     ParamTypeError,
     ParamValueError,
 )
-from hbo.space import SearchSpace
+from hbo.space import SearchSpace, space_from_dict
 from hbo.storage import Storage
 from hbo.study.arguments import DIRECTIONS, check_name
 from hbo.trial import Origin, Trial, TrialState
 
 #: What :func:`read_history` accepts, for its error on anything else.
 ACCEPTED = (
-    "an optuna.Study, an Optuna trials_dataframe() DataFrame (with task=), an hbo.Study, "
-    "(name, storage) of a study stored by hbo or Optuna (storage a database URL or an "
-    "hbo Storage), or an Ax Experiment or Client"
+    "an optuna.Study, an Optuna trials_dataframe() DataFrame (with task=), an hbo.Study "
+    "or its hbo Storage, (name, storage) of a study stored by hbo or Optuna (storage a "
+    "database URL or an hbo Storage), or an Ax Experiment or Client"
 )
 
 #: One trial of a source: its parameters, its value, whether it completed.
@@ -86,13 +87,17 @@ class HistoryTable:
     skipped_because: tuple[tuple[str, int], ...] = ()
 
     def __str__(self) -> str:
-        text = f"task {self.task!r}: {len(self.params)} trials"
+        text = f"task {self.task!r}: {_trials(len(self.params))} usable"
         if self.dropped:
             text += f"; parameters not in the space, left out: {list(self.dropped)}"
         if self.skipped:
             reasons = ", ".join(f"{n} {reason}" for reason, n in self.skipped_because)
-            text += f"; {self.skipped} trials skipped ({reasons})"
+            text += f"; {_trials(self.skipped)} skipped ({reasons})"
         return text
+
+
+def _trials(n: int) -> str:
+    return f"{n} trial{'' if n == 1 else 's'}"
 
 
 @dataclass(frozen=True)
@@ -122,8 +127,8 @@ def read_history(
 
     Args:
         source: What to read (see the module docstring): an ``optuna.Study``, an Optuna
-            ``trials_dataframe()``, an :class:`hbo.Study`, ``(name, storage)``, an Ax
-            ``Experiment`` or ``Client``.
+            ``trials_dataframe()``, an :class:`hbo.Study` or its Storage, ``(name,
+            storage)``, an Ax ``Experiment`` or ``Client``.
         space: The target study's search space.
         direction: The target study's direction, ``"minimize"`` or ``"maximize"``.
         task: The task name for the rows (needed for a DataFrame; default: the source's
@@ -189,7 +194,7 @@ def store_history(storage: Storage, tables: Iterable[HistoryTable]) -> dict[str,
     lossy = [t for t in tables if t.dropped or t.skipped]
     if lossy:
         warn(
-            "history import left out: " + "; ".join(str(t) for t in lossy),
+            "history import: " + "; ".join(str(t) for t in lossy),
             HistoryImportWarning,
         )
     return {
@@ -223,18 +228,15 @@ def _unusable(record: Mapping[str, Any], value: Any, complete: bool, space: Sear
     if not (is_real(value) and math.isfinite(value)):
         return "without a finite value"
     for p in space.params:
-        if p.name not in record or _missing(record[p.name]):
+        if p.name not in record:
             return f"without {p.name!r}"
         try:
             p.validate(record[p.name])
         except (ParamValueError, ParamTypeError):
-            return f"with {p.name!r} outside the space"
+            value = record[p.name]  # a DataFrame's empty cell: a parameter not sampled
+            empty = value is None or (is_real(value) and math.isnan(value))
+            return f"without {p.name!r}" if empty else f"with {p.name!r} outside the space"
     return ""
-
-
-def _missing(value: Any) -> bool:
-    """A DataFrame's empty cell (NaN, None) for a parameter the trial did not sample."""
-    return value is None or (is_real(value) and math.isnan(value))
 
 
 # ---------------------------------------------------------------------- the sources
@@ -255,8 +257,8 @@ def _read(source: Any, task: str | None) -> Source:
 
         name, storage = _name_and_storage(source)
         source = open_stored(name, storage)
-        if isinstance(source, Storage):
-            return _from_hbo(source, f"hbo study {name!r}")
+    if isinstance(source, Storage):
+        return _from_hbo(source, f"hbo study {getattr(source, 'study_name', 'in memory')!r}")
     if _is_hbo_study(source):
         return _from_hbo(source.storage, f"hbo study {source.name or source.task!r}")
     if _module(source) == "optuna":
@@ -283,12 +285,13 @@ def _is_hbo_study(source: Any) -> bool:
 
 
 def _from_hbo(storage: Storage, label: str) -> Source:
-    """Each task of an hbo study (the target first, as ``Study.tasks``), every trial."""
+    """Each task of an hbo study with trials (the target first, as ``Study.tasks``)."""
     config = storage.study_config()
     tasks: dict[str, list[Record]] = {config["task"]: []}
     for t in storage.get_trials():
         tasks.setdefault(t.task, []).append((t.params, t.value, t.state is TrialState.COMPLETE))
-    names = [p["name"] for p in config["space"]["params"]]
+    names = space_from_dict(config["space"]).names
+    tasks = {name: records for name, records in tasks.items() if records}
     return Source(tasks, tuple(names), config["direction"], label)
 
 

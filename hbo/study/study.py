@@ -36,7 +36,16 @@ from hbo.errors import (
 from hbo.proposer import HierarchicalProposer, Proposer
 from hbo.space import SearchSpace, space_differences, space_from_dict, space_to_dict
 from hbo.storage import Storage, StudyMismatchError, UnknownStudyError, open_storage
-from hbo.study.arguments import DIRECTIONS, as_real, check_name, history_rows, trial_id
+from hbo.study.arguments import (
+    DIRECTIONS,
+    as_real,
+    check_name,
+    check_user_attrs,
+    history_rows,
+    trial_id,
+    user_attr,
+)
+from hbo.study.frame import trials_frame
 from hbo.study.history import read_history, store_history
 from hbo.study.optimize import Callback, Objective, optimize
 from hbo.surrogate import Hyperprior
@@ -250,13 +259,37 @@ class Study:
         :class:`~hbo.HistoryImportWarning` (:mod:`hbo.study.history`). Returns task ->
         stored trials; a source without a usable trial stores nothing and raises.
         """
+        if source is self or source is self.storage:
+            raise InvalidArgumentError(
+                "import_history: the source is this study itself; its trials are already "
+                "here (import another study, or add rows with add_history)"
+            )
         tables = read_history(source, self.space, self.direction, task=task,
                               source_direction=source_direction)
         return store_history(self.storage, tables)
 
     # ------------------------------------------------------------------ ask / tell
+    def enqueue(
+        self, params: Mapping[str, Any], task: str | None = None, *,
+        user_attrs: Mapping[str, Any] | None = None,
+    ) -> Trial:
+        """Queue ``params`` to be evaluated first on ``task`` (default: the target), as
+        Optuna's ``enqueue_trial``; returns the stored ``WAITING`` trial.
+
+        ``ask`` on the task hands out waiting trials first, oldest first, each exactly once
+        (also to workers sharing a database), then proposes for the rest of its ``n``.
+        A waiting trial is in :meth:`trials_dataframe`; proposals leave it out (no model
+        data, not pending, not in the Sobol count; the default proposer avoids repeating it).
+        """
+        task = self._check_task(task)
+        point = self.space.validate(params, "params")
+        waiting = Trial(-1, task, point, TrialState.WAITING, origin=Origin.ENQUEUED,
+                        user_attrs=check_user_attrs(user_attrs))
+        return self.storage.add_trials([waiting])[0]
+
     def ask(self, n: int | None = None, *, task: str | None = None) -> Trial | list[Trial]:
-        """Propose parameters to evaluate on ``task`` (default: the target).
+        """Parameters to evaluate on ``task`` (default: the target): enqueued ones first
+        (:meth:`enqueue`), then proposed ones.
 
         Args:
             n: None for one :class:`Trial`; an int for a list of ``n`` distinct trials
@@ -268,7 +301,10 @@ class Study:
         task = self._check_task(task)
         if self.heartbeat_timeout is not None:
             self.storage.fail_stale_trials(self.heartbeat_timeout)
-        trials = self.proposer.ask(self, task, 1 if n is None else n)
+        q = 1 if n is None else n
+        trials = self.storage.claim_waiting(task, q)
+        if len(trials) < q:  # the claimed trials are running: pending for the proposal
+            trials += self.proposer.ask(self, task, q - len(trials))
         return trials[0] if n is None else trials
 
     def tell(
@@ -277,26 +313,33 @@ class Study:
         """Record the outcome of a trial: its value, or ``failed=True``.
 
         A NaN or infinite value records the trial as failed, with a warning, so that a
-        long loop goes on. The value is stored in one transaction.
+        long loop goes on. The value is stored in one transaction. Returns the trial: a
+        :class:`Trial` passed in is updated in place (state, value, ``datetime_complete``).
         """
         ident = trial_id(trial)
         stored = self.storage.get_trial(ident)
         check_transition(stored, TrialState.FAILED)
-        if failed:
-            if value is not None:
-                raise InvalidArgumentError("tell: give either a value or failed=True, not both")
-            return self.storage.finish_trial(ident, TrialState.FAILED, None)
-        if value is None:
-            raise InvalidArgumentError("tell: give the trial's value, or failed=True")
-        number = as_real(value, "value")
-        if not math.isfinite(number):
-            warn(
-                f"trial {ident}: objective value {number} is not finite; "
-                "the trial is recorded as failed",
-                FailedTrialWarning,
-            )
-            return self.storage.finish_trial(ident, TrialState.FAILED, None)
-        return self.storage.finish_trial(ident, TrialState.COMPLETE, number)
+        state, number = TrialState.FAILED, None
+        if failed and value is not None:
+            raise InvalidArgumentError("tell: give either a value or failed=True, not both")
+        if not failed:
+            if value is None:
+                raise InvalidArgumentError("tell: give the trial's value, or failed=True")
+            state, number = TrialState.COMPLETE, as_real(value, "value")
+            if not math.isfinite(number):
+                warn(f"trial {ident}: objective value {number} is not finite; the trial is "
+                     "recorded as failed", FailedTrialWarning)
+                state, number = TrialState.FAILED, None
+        return _updated(trial, self.storage.finish_trial(ident, state, number))
+
+    def set_user_attr(self, trial: Trial | int, key: str, value: Any) -> Trial:
+        """Keep ``value`` (JSON: str, number, bool, None, lists and str-keyed dicts) under
+        ``key`` in the trial's ``user_attrs``, in any state (history trials too), as
+        Optuna's ``set_user_attr``; :meth:`trials_dataframe` shows it as ``user_attrs_<key>``.
+        Returns the trial; a :class:`Trial` passed in is updated in place."""
+        ident = trial_id(trial)
+        key, value = user_attr(key, value)
+        return _updated(trial, self.storage.set_user_attr(ident, key, value))
 
     def heartbeat(self, trial: Trial | int) -> None:
         """Tell the storage that the worker evaluating ``trial`` is alive.
@@ -382,20 +425,9 @@ class Study:
         return pick(done, key=lambda t: t.value)
 
     def trials_dataframe(self) -> pd.DataFrame:
-        """One row per trial, every task: id, task, origin, state, value, then parameters."""
-        columns = ["trial_id", "task", "origin", "state", "value", *self.space.names]
-        rows = [
-            {
-                "trial_id": t.id,
-                "task": t.task,
-                "origin": t.origin.value,
-                "state": t.state.value,
-                "value": t.value,
-                **t.params,
-            }
-            for t in self.storage.get_trials()
-        ]
-        return pd.DataFrame(rows, columns=columns)
+        """One row per trial, every task: id, task, origin, state, value, parameters,
+        start, end and duration, user attributes (:mod:`hbo.study.frame`)."""
+        return trials_frame(self.space, self.storage.get_trials())
 
     def pooling(self) -> PoolingReport | PosteriorPoolingReport:
         """How much the tasks shared, from the surrogate fitted to all completed trials.
@@ -440,3 +472,9 @@ class Study:
                 f"{self.proposer!r}"
             )
         return self.proposer
+
+
+def _updated(given: Trial | int, stored: Trial) -> Trial:
+    """``given`` updated in place to ``stored`` if it is a :class:`Trial` (see its
+    docstring), else ``stored``."""
+    return given._refresh(stored) if isinstance(given, Trial) else stored

@@ -38,25 +38,29 @@ def test_upgrade_runs_only_the_missing_steps_and_keeps_the_data(db, monkeypatch)
     study.storage.close()
     steps = []
 
-    def add_note_column(conn):  # a hypothetical version 2: one new column
-        steps.append(2)
+    current = _schema.SCHEMA_VERSION
+
+    def add_note_column(conn):  # a hypothetical next version: one new column
+        steps.append(current + 1)
         conn.execute(sa.text("ALTER TABLE hbo_trials ADD COLUMN note TEXT"))
 
-    monkeypatch.setattr(_schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(_schema.MIGRATIONS, 2, add_note_column)
+    monkeypatch.setattr(_schema, "SCHEMA_VERSION", current + 1)
+    monkeypatch.setitem(_schema.MIGRATIONS, current + 1, add_note_column)
     resumed = hbo.Study.load("s", f"sqlite:///{db}")
-    assert steps == [2] and version_of(db) == [2]  # version 1's step was not run again
+    # the earlier steps were not run again
+    assert steps == [current + 1] and version_of(db) == [current + 1]
     assert resumed.trials_dataframe()["value"].tolist() == [0.5] and resumed.seed == 3
     resumed.storage.close()
     hbo.Study.load("s", f"sqlite:///{db}").storage.close()
-    assert steps == [2]  # an up-to-date database is left alone
+    assert steps == [current + 1]  # an up-to-date database is left alone
 
 
 def test_a_database_from_a_newer_hbo_is_refused(db):
     SQLStorage(f"sqlite:///{db}", "s").close()
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE hbo_schema_version SET version = 99")
-    with pytest.raises(SchemaVersionError, match="version 99.*up to 1: upgrade hbo"):
+    newest = _schema.SCHEMA_VERSION
+    with pytest.raises(SchemaVersionError, match=f"version 99.*up to {newest}: upgrade hbo"):
         SQLStorage(f"sqlite:///{db}", "s")
 
 

@@ -61,8 +61,9 @@ def test_a_model_based_ask_reads_once_per_proposal_and_locks_only_to_store(url, 
 
     - before (main at 307bc1d: every SQLite transaction began with BEGIN IMMEDIATE,
       one per read): 15 transactions, all write-locking (14 reads, 1 write);
-    - now: 4, of which 1 write-locking (``create_trials``) and 3 reads: the task check,
-      the proposal's snapshot (one read for all of the proposal's reads), and ``_settle``'s
+    - now: 5, of which 1 write-locking (``create_trials``) and 4 reads: the task check,
+      the look for enqueued trials (a read: no write lock unless one waits), the
+      proposal's snapshot (one read for all of the proposal's reads), and ``_settle``'s
       look for asks stored meanwhile.
     """
     study = hbo.Study(SPACE, task="t", seed=0, storage=url, name="s")
@@ -81,13 +82,13 @@ def test_a_model_based_ask_reads_once_per_proposal_and_locks_only_to_store(url, 
     with transactions(study.storage) as begun:
         study.ask()
     assert fitted, "the ask should have used the model"
-    assert begun == [READ, READ, WRITE, READ]
+    assert begun == [READ, READ, READ, WRITE, READ]
 
 
 def test_a_settling_round_reads_once(tmp_path):
     """An ask that finds another worker's ask stored between its reading and its storing
     proposes again from one snapshot, stores its new points (a write), then looks once
-    more (a read): 6 transactions, 2 write-locking (before, at 307bc1d: 16, all
+    more (a read): 7 transactions, 2 write-locking (before, at 307bc1d: 16, all
     write-locking: 14 reads, 2 writes)."""
     url = f"sqlite:///{tmp_path / 's.db'}"
     worker_a = hbo.Study(SPACE, seed=0, storage=url, name="s", n_initial=4)
@@ -101,8 +102,8 @@ def test_a_settling_round_reads_once(tmp_path):
     worker_b.storage.create_trials = create_trials
     with transactions(worker_b.storage) as begun:
         worker_b.ask()
-    #                ask: task, proposal, store; round 1: snapshot, set_params; round 2
-    assert begun == [READ, READ, WRITE, READ, WRITE, READ]
+    #         ask: task, enqueued?, proposal, store; round 1: snapshot, set_params; round 2
+    assert begun == [READ, READ, READ, WRITE, READ, WRITE, READ]
 
 
 def test_reads_in_a_snapshot_see_one_state_until_the_block_ends(storage, url):

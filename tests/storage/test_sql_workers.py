@@ -41,6 +41,16 @@ def _work(url: str, name: str, n: int) -> None:
     study.storage.close()
 
 
+def _work_in_batches(url: str, name: str, n: int, batch: int, start) -> None:
+    study = open_study(url, name)
+    start.wait()  # every worker asks at once
+    for _ in range(n):
+        trials = study.ask(batch)
+        for trial in trials:
+            study.tell(trial, value_of(trial.params))
+    study.storage.close()
+
+
 def _ask_then_hang(url: str, name: str, asked) -> None:
     study = open_study(url, name)
     asked.send(study.ask().id)
@@ -76,6 +86,33 @@ def test_four_workers_store_exactly_one_hundred_distinct_trials(sql_url, study_n
     assert all(t.value == value_of(t.params) for t in trials)  # each trial got its own value
     # workers asking at once read the same trials; none was handed a point another had
     assert len({t.params["x"] for t in trials}) == 100
+
+
+def test_each_enqueued_point_is_handed_out_exactly_once_to_concurrent_workers(
+    sql_url, study_name
+):
+    driver = open_study(sql_url, study_name)
+    points = [{"x": i / 20, "k": i % 6} for i in range(20)]
+    for point in points:
+        driver.enqueue(point)
+    start = fork.Event()
+    # 4 workers, 2 asking one point at a time and 2 asking batches of 3: 32 points asked,
+    # the 20 enqueued first (the batch that reaches the end of the queue mixes in proposals)
+    workers = [run(_work_in_batches, sql_url, study_name, n, batch, start)
+               for n, batch in [(10, 1), (10, 1), (2, 3), (2, 3)]]
+    start.set()
+    for w in workers:
+        w.join()
+    assert [w.exitcode for w in workers] == [0, 0, 0, 0]  # no trial was told twice
+    trials = driver.storage.get_trials()
+    assert sorted(t.id for t in trials) == list(range(32))
+    enqueued = [t for t in trials if t.origin is Origin.ENQUEUED]
+    assert [t.params for t in enqueued] == points  # each once, none left waiting
+    assert all(t.state is TrialState.COMPLETE for t in trials)
+    assert all(t.value == value_of(t.params) for t in trials)
+    asked = [t for t in trials if t.origin is Origin.ASKED]
+    assert len(asked) == 12 and all(t.id >= 20 for t in asked)
+    driver.storage.close()
 
 
 def test_worker_killed_between_ask_and_tell_is_failed_and_the_study_resumes(sql_url, study_name):

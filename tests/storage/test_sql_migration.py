@@ -1,0 +1,168 @@
+"""Schema version 2 on databases that version 1 wrote: SQLite (a file written by hbo at
+38a55a4, ``data/v1_study.db``) and PostgreSQL (a fresh database given the same rows)."""
+
+import shutil
+import sqlite3
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import hbo
+from hbo.storage import StorageError, _schema
+from hbo.storage.sql import SQLStorage, list_studies
+from hbo.trial import Origin, TrialState
+
+from .conftest import POSTGRES_URL, SKIP_POSTGRES
+
+V1_FILE = Path(__file__).parent / "data" / "v1_study.db"
+SPACE = hbo.SearchSpace(
+    [hbo.Float("x", -1.0, 1.0), hbo.Int("k", 0, 5), hbo.Categorical("c", ["a", "b"])]
+)
+C, F, R = TrialState.COMPLETE, TrialState.FAILED, TrialState.RUNNING
+H, A = Origin.HISTORY, Origin.ASKED
+#: (task, params, state, value, origin) of each trial of "v1-study" in the file
+V1_TRIALS = [
+    ("source", {"x": 0.1, "k": 1, "c": "a"}, C, 1.5, H),
+    ("source", {"x": -0.5, "k": 3, "c": "b"}, C, 2.5, H),
+    ("source", {"x": 0.9, "k": 0, "c": "a"}, C, 0.5, H),
+    ("target", {"x": -0.3511243462562561, "k": 2, "c": "b"}, C, 0.25, A),
+    ("target", {"x": 0.9382118433713913, "k": 3, "c": "a"}, C, 0.75, A),
+    ("target", {"x": 0.2281827460974455, "k": 0, "c": "b"}, F, None, A),
+    ("target", {"x": -0.5767784547060728, "k": 4, "c": "a"}, R, None, A),
+]
+
+
+def v1_rows() -> dict[str, list[dict]]:
+    """Every row of every table of the version 1 file."""
+    with sqlite3.connect(V1_FILE) as conn:
+        conn.row_factory = sqlite3.Row
+        return {
+            table: [dict(r) for r in conn.execute(f"SELECT * FROM {table}")]
+            for table in ("hbo_schema_version", "hbo_studies", "hbo_trials")
+        }
+
+
+def check_upgraded(url: str) -> None:
+    """The upgraded study holds every version-1 trial, with its times, and works."""
+    times = {r["number"]: r for r in v1_rows()["hbo_trials"] if r["study_id"] == 1}
+    study = hbo.Study.load("v1-study", url, n_initial=10**6)
+    trials = study.storage.get_trials()
+    assert [(t.task, t.params, t.state, t.value, t.origin) for t in trials] == V1_TRIALS
+    assert all(t.user_attrs == {} for t in trials)
+    for t in trials:
+        assert t.datetime_start == datetime.fromtimestamp(times[t.id]["started_at"], UTC)
+        end = times[t.id]["finished_at"]
+        assert t.datetime_complete == (None if end is None else datetime.fromtimestamp(end, UTC))
+    assert (study.task, study.seed) == ("target", 5)
+    other = hbo.Study.load("other-study", url)
+    assert other.best_value == 3.0 and len(other.storage.get_trials()) == 1
+    # it works: ask, tell, user attributes (a history trial too), enqueue
+    study.set_user_attr(0, "paper", "smith2020")
+    study.tell(6, 0.6)  # the trial version 1 left running
+    asked = study.ask()
+    assert asked.id == 7 and asked.origin is Origin.ASKED
+    study.tell(asked, 0.1)
+    waiting = study.enqueue({"x": 0.0, "k": 0, "c": "a"})
+    assert study.ask().id == waiting.id == 8
+    study.storage.close()
+    other.storage.close()
+    again = hbo.Study.load("v1-study", url)
+    frame = again.trials_dataframe()
+    assert frame["user_attrs_paper"][0] == "smith2020" and frame["value"][7] == 0.1
+    assert frame["state"].tolist() == ["complete"] * 5 + ["failed"] + ["complete"] * 2 + [
+        "running"
+    ]
+    again.storage.close()
+
+
+def test_a_version_1_sqlite_file_is_upgraded_and_keeps_every_trial(tmp_path):
+    path = tmp_path / "v1.db"
+    shutil.copy(V1_FILE, path)
+    url = f"sqlite:///{path}"
+    assert v1_rows()["hbo_schema_version"] == [{"version": 1}]
+    assert [s["name"] for s in list_studies(url)] == ["other-study", "v1-study"]
+    check_upgraded(url)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version FROM hbo_schema_version").fetchall() == [(2,)]
+
+
+def test_a_failed_upgrade_leaves_version_1(tmp_path, monkeypatch):
+    path = tmp_path / "v1.db"
+    shutil.copy(V1_FILE, path)
+
+    original = _schema.MIGRATIONS[2]
+
+    def half_done(conn):  # the column is added, then the step dies
+        original(conn)
+        raise sa.exc.OperationalError("step 2", {}, Exception("disk full"))
+
+    monkeypatch.setitem(_schema.MIGRATIONS, 2, half_done)
+    with pytest.raises(StorageError, match="disk full"):
+        SQLStorage(f"sqlite:///{path}", "v1-study")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version FROM hbo_schema_version").fetchall() == [(1,)]
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(hbo_trials)")]
+    assert "user_attrs" not in columns  # the whole step was rolled back
+    monkeypatch.setitem(_schema.MIGRATIONS, 2, original)
+    check_upgraded(f"sqlite:///{path}")  # and the next opening upgrades it
+
+
+def test_step_1_still_builds_the_version_1_tables_and_the_steps_build_the_current_ones(tmp_path):
+    def schema(path) -> list:
+        with sqlite3.connect(path) as conn:
+            return conn.execute(
+                "SELECT type, name, sql FROM sqlite_master ORDER BY name"
+            ).fetchall()
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'steps.db'}")
+    with engine.begin() as conn:
+        _schema.upgrade(conn, 0, target=1)
+    engine.dispose()
+    assert schema(tmp_path / "steps.db") == schema(V1_FILE)  # released step 1: unchanged
+    SQLStorage(f"sqlite:///{tmp_path / 'steps.db'}", "s").close()  # runs step 2
+    upgraded = sa.inspect(sa.create_engine(f"sqlite:///{tmp_path / 'steps.db'}"))
+    columns = {c["name"]: c["nullable"] for c in upgraded.get_columns("hbo_trials")}
+    assert columns == {c.name: c.nullable for c in _schema.trials.columns}
+
+
+@pytest.fixture
+def empty_postgres():
+    """A new, empty PostgreSQL database on the test server (dropped afterwards)."""
+    if POSTGRES_URL is None:
+        pytest.skip(SKIP_POSTGRES)
+    name = f"hbo_migration_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_a_version_1_postgresql_database_is_upgraded_and_keeps_every_trial(empty_postgres):
+    engine = sa.create_engine(empty_postgres)
+    with engine.begin() as conn:  # version 1's tables, holding the rows of the SQLite file
+        _schema.upgrade(conn, 0, target=1)
+        v1 = sa.MetaData()
+        v1.reflect(conn)
+        for table in ("hbo_studies", "hbo_trials"):
+            conn.execute(v1.tables[table].insert(), v1_rows()[table])
+        conn.execute(sa.text("SELECT setval('hbo_studies_study_id_seq', 2)"))
+        assert "user_attrs" not in v1.tables["hbo_trials"].c
+    engine.dispose()
+    check_upgraded(empty_postgres)
+    engine = sa.create_engine(empty_postgres)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version FROM hbo_schema_version")).all() == [(2,)]
+        # a new study in the upgraded database gets the next study id
+        new = SQLStorage(empty_postgres, "new")
+        new.create_study({"space": {"params": []}, "task": "t", "direction": "minimize",
+                          "seed": 1})
+        new.close()
+        assert conn.execute(sa.text("SELECT max(study_id) FROM hbo_studies")).scalar() == 3
+    engine.dispose()
