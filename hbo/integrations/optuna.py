@@ -95,9 +95,13 @@ class HBOSampler(BaseSampler):
     Args:
         sources: Related tasks whose completed trials the surrogate pools with the
             target's: a list of sources (past Optuna studies, as objects or
-            ``(study_name, storage)``; ``hbo.Study`` objects), or a dict ``{task name:
-            source}`` (needed for DataFrames). A source whose space differs contributes
-            the parameters it shares, with a warning naming those it drops.
+            ``(study_name, storage)``; ``hbo.Study`` objects; Ax experiments), or a dict
+            ``{task name: source}`` (needed for Optuna ``trials_dataframe()`` tables), read
+            by :func:`hbo.study.history.read_history`. Each is checked here and read on
+            the target's space when that is known; a source's parameters the target lacks
+            are dropped, its trials without a value for one of the target's are skipped
+            (one :class:`~hbo.HistoryImportWarning` says which), and a source left with
+            no trial is left out (with a warning).
         search_space: Optuna distributions ``{name: distribution}`` to propose jointly from
             the first trial on. Default: Optuna's intersection search space of the
             completed trials (the first trial is then sampled independently).
