@@ -79,9 +79,12 @@ def to_parameter(name: str, distribution: BaseDistribution) -> Parameter:
 class Row:
     """One Optuna trial on an hbo space: its number, point, hbo state and value.
 
-    ``params`` is None for a trial still to be proposed (running or waiting, its point
-    not known yet): the replay asks for it, as hbo would have, and ``fixed`` holds its
-    enqueued parameters (valid ones of the space), which will win over the proposal.
+    ``params`` is None for a running trial still to be proposed (its point not known
+    yet): the replay asks for it, as hbo would have, and ``fixed`` holds its enqueued
+    parameters (valid ones of the space), which will win over the proposal. ``enqueued``:
+    every parameter of the space was enqueued (``study.enqueue_trial``), so none was
+    proposed: an hbo trial of origin ``ENQUEUED``, as :meth:`hbo.Study.enqueue` stores,
+    which the task's Sobol sequence does not count.
     """
 
     number: int
@@ -89,6 +92,7 @@ class Row:
     state: TrialState
     value: float | None
     fixed: dict[str, Any] = field(default_factory=dict)
+    enqueued: bool = False
 
 
 def rows_before(
@@ -100,13 +104,14 @@ def rows_before(
       is a failed trial, as :meth:`hbo.Study.tell` records it);
     * ``FAIL`` and ``PRUNED``: failed (no value; the model proposes around them and the
       task's Sobol sequence counts them, so a failing point is not proposed again);
-    * ``RUNNING`` and ``WAITING``: running, a pending point of the acquisition; or, when
-      their point is not known yet, a row without ``params`` (being proposed).
+    * ``RUNNING``: running, a pending point of the acquisition; or, when its point is
+      not known yet, a row without ``params`` (being proposed).
 
-    A finished trial counts with the parameters it suggested; an unfinished one with its
+    A finished trial counts with the parameters it suggested; a running one with its
     suggested parameters over its enqueued ``fixed_params`` over the point proposed for it
-    (:func:`published`). Left out: finished trials without a valid value for every
-    parameter of ``space``.
+    (:func:`published`). Left out: ``WAITING`` trials (enqueued, not started: hbo's
+    proposals leave waiting trials out too), and finished trials without a valid value
+    for every parameter of ``space``.
 
     Returns:
         The rows, and how many ``COMPLETE`` trials were left out for lacking a parameter
@@ -114,9 +119,10 @@ def rows_before(
     """
     rows, incomplete = [], 0
     for trial in sorted(trials, key=lambda t: t.number):
-        if trial.number >= current:
+        if trial.number >= current or trial.state is OptunaState.WAITING:
             continue
-        unfinished = not trial.state.is_finished()
+        running = trial.state is OptunaState.RUNNING
+        fixed = _valid(space, trial.system_attrs.get("fixed_params", {}))
         if trial.state is OptunaState.COMPLETE:
             params = dict(trial.params)
             value = trial.value
@@ -124,19 +130,17 @@ def rows_before(
             state = TrialState.COMPLETE if finite else TrialState.FAILED
             value = float(value) if finite else None
         else:
-            fixed = trial.system_attrs.get("fixed_params", {})
             params = {**published(trial), **fixed, **trial.params}
-            state, value = (TrialState.RUNNING if unfinished else TrialState.FAILED), None
+            state, value = (TrialState.RUNNING if running else TrialState.FAILED), None
         try:
             valid = space.validate({n: params[n] for n in space.names if n in params})
         except HBOError:
-            if unfinished:
-                fixed = _valid(space, trial.system_attrs.get("fixed_params", {}))
+            if running:
                 rows.append(Row(trial.number, None, TrialState.RUNNING, None, fixed))
             else:
                 incomplete += trial.state is OptunaState.COMPLETE
             continue
-        rows.append(Row(trial.number, valid, state, value))
+        rows.append(Row(trial.number, valid, state, value, enqueued=len(fixed) == len(space)))
     return rows, incomplete
 
 

@@ -26,8 +26,8 @@ around the earlier ones):
 * failed and pruned: failed trials (the model leaves them out; they stay pending points
   and count in the Sobol sequence, so a failing point is not proposed again; GPSampler
   also fits complete trials only);
-* running or waiting (other threads, ``n_jobs``; other processes on one RDB storage;
-  enqueued): pending points, so no two workers get the same point. The point proposed
+* running (other threads, ``n_jobs``; other processes on one RDB storage): pending
+  points, so no two workers get the same point. The point proposed
   for a trial is written to its system attributes at once (Optuna stores a parameter only
   when it is suggested); a lower trial whose point is not known yet (its worker is still
   proposing it) is asked for in the replay, as its worker asks for it, and proposed
@@ -36,7 +36,10 @@ around the earlier ones):
   made again around the real one, as :meth:`hbo.proposer.Proposer.ask` settles
   concurrent asks.
 
-Trials numbered above the one being sampled are left out: they propose around it.
+A trial whose every parameter of the space was enqueued (``study.enqueue_trial``) is an
+enqueued hbo trial (:meth:`hbo.Study.enqueue`): not counted in the Sobol sequence. Waiting
+trials (enqueued, not started) and trials numbered above the one being sampled are left
+out (the latter propose around it).
 
 Only single-objective, unconstrained studies: a multi-objective study, or one whose trials
 set constraints, raises :class:`UnsupportedStudyError` at the first sample.
@@ -81,6 +84,7 @@ from hbo.proposer import SETTLE_ROUNDS, HierarchicalProposer
 from hbo.space import Float, SearchSpace
 from hbo.study import Study
 from hbo.study.history import HistoryTable, read_history
+from hbo.trial import Origin, Trial
 
 __all__ = ["HBOSampler", "UnsupportedDistributionError", "UnsupportedStudyError", "to_parameter"]
 
@@ -327,9 +331,13 @@ class HBOSampler(BaseSampler):
                 replay.storage.set_params(asked.id, point)
                 used[row.number] = point
                 continue
-            (created,) = replay.storage.create_trials(self._task, [row.params])
-            if row.state.finished:
-                replay.storage.finish_trial(created.id, row.state, row.value)
+            if row.enqueued:  # as hbo.Study.enqueue stores it (then ask and tell)
+                replay.storage.add_trials([Trial(-1, self._task, row.params, row.state,
+                                                 row.value, Origin.ENQUEUED)])
+            else:
+                (created,) = replay.storage.create_trials(self._task, [row.params])
+                if row.state.finished:
+                    replay.storage.finish_trial(created.id, row.state, row.value)
             used[row.number] = row.params
         return dict(replay.ask().params), used
 

@@ -253,23 +253,36 @@ def test_the_same_seed_gives_the_same_trials():
     assert other.trials[0].params != runs[0][0]
 
 
-def test_enqueued_parameters_win_and_count_as_data():
-    sampler = HBOSampler(search_space=DISTRIBUTIONS, seed=0, n_startup_trials=2)
-    study = optuna.create_study(sampler=sampler)
-    study.enqueue_trial({"x": 2.5})  # partial: n and kind come from hbo
+def test_enqueued_trials_are_hbo_study_enqueued_trials():
+    """A fully enqueued point is hbo's enqueue: data once told, not in the Sobol count
+    (the next Sobol point is the one after the last proposed); then the model."""
+    point = {"x": -1.0, "n": 3, "kind": "b"}
+    study = optuna.create_study(
+        sampler=HBOSampler(search_space=DISTRIBUTIONS, seed=0, n_startup_trials=4))
     study.optimize(objective(), n_trials=2)
-    study.enqueue_trial({"x": -1.0, "n": 3, "kind": "b"})  # in the model phase
-    study.optimize(objective(), n_trials=2)
-    first, _, enqueued, after = study.trials
-    assert first.params["x"] == 2.5
-    assert enqueued.params == {"x": -1.0, "n": 3, "kind": "b"}
-    assert after.params != enqueued.params
+    study.enqueue_trial(point)
+    study.optimize(objective(), n_trials=3)
+    assert study.trials[2].params == point
 
-    reference = hbo.Study(SPACE, task="target", seed=0, n_initial=2)
-    for optuna_trial in study.trials[:3]:  # what the sampler replays: every trial as asked
-        (stored,) = reference.storage.create_trials("target", [optuna_trial.params])
-        reference.tell(stored, optuna_trial.value)
-    same_params(after.params, reference.ask().params)
+    reference = hbo.Study(SPACE, task="target", seed=0, n_initial=4)
+    for number in range(5):
+        if number == 2:
+            reference.enqueue(point)
+        trial = reference.ask()
+        reference.tell(trial, loss(trial.params))
+        same_params(study.trials[number].params, trial.params)  # 3: Sobol, 4: the model
+
+
+def test_partly_enqueued_parameters_win_over_the_proposal():
+    study = optuna.create_study(
+        sampler=HBOSampler(search_space=DISTRIBUTIONS, seed=0, n_startup_trials=2))
+    study.optimize(objective(), n_trials=2)
+    study.enqueue_trial({"x": 2.5})  # n and kind come from hbo's proposal
+    study.optimize(objective(), n_trials=1)
+    enqueued = study.trials[2]
+    proposed = {k.removeprefix("hbo:proposed:"): v for k, v in enqueued.system_attrs.items()
+                if k.startswith("hbo:proposed:")}
+    assert enqueued.params == {**proposed, "x": 2.5} and proposed["x"] != 2.5
 
 
 # ---------------------------------------------------------------------- concurrent workers
