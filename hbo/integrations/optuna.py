@@ -27,9 +27,9 @@ around the earlier ones):
   and count in the Sobol sequence, so a failing point is not proposed again; GPSampler
   also fits complete trials only);
 * running (other threads, ``n_jobs``; other processes on one RDB storage): pending
-  points, so no two workers get the same point. The point proposed
-  for a trial is written to its system attributes at once (Optuna stores a parameter only
-  when it is suggested); a lower trial whose point is not known yet (its worker is still
+  points, so no two workers get the same point. The point proposed for a trial is
+  written to its system attributes at once (Optuna stores a parameter only when it is
+  suggested); a lower trial whose point is not known yet (its worker is still
   proposing it) is asked for in the replay, as its worker asks for it, and proposed
   around (with its enqueued ``fixed_params``, which win over proposals in Optuna). When
   its worker chose another point after all (its data changed meanwhile), the proposal is
