@@ -7,11 +7,15 @@ datasets of the scenario with uniformly random evaluations, ``5x50`` by default)
 is handed to the samplers as a person would have it, as past Optuna studies:
 
 * ``hbo_sampler``: :class:`hbo.integrations.optuna.HBOSampler` with the past studies as
-  ``sources`` (hbo's defaults otherwise);
+  ``sources``, the space as ``search_space`` (so that hbo proposes from the first trial,
+  before Optuna's intersection space is known) and the target dataset as ``task`` (the name
+  ``yahpo_benchmark``'s ``hbo.Study`` gives it); hbo's defaults otherwise;
 * ``ws_cmaes``: ``CmaEsSampler(source_trials=...)`` from the same trials (as
   ``yahpo_benchmark.ws_cmaes_sampler``: values standardized within each source);
 * ``gp``: Optuna's ``GPSampler`` (the target alone; Optuna has no transfer GP);
-* ``tpe``: ``TPESampler`` (the target alone; Optuna's default).
+* ``tpe``: ``TPESampler`` (the target alone; Optuna's default);
+* ``hbo_study``: ``hbo.Study`` itself with the same history (``yahpo_benchmark.run_hbo``),
+  not through Optuna: the reference of the identity check.
 
 Score: normalized regret as in ``yahpo_benchmark`` (same reference cache). Tables: median
 [IQR] at 5, 10 and ``--budget`` evaluations, each arm against ``hbo_sampler`` paired by target
@@ -19,7 +23,7 @@ and seed (geometric-mean ratio, 90% bootstrap interval over targets), seconds pe
 issue's goals: HBOSampler's median regret after 10 trials at most 0.5x TPE's and below
 CMA-ES-with-sources'. *Identity*: HBOSampler should ask what ``hbo.Study`` asks given the same
 data and seed; the report counts the runs whose values equal, evaluation by evaluation, those
-of the ``hbo`` arm in ``yahpo_benchmark_runs.jsonl`` (same target, seed and history).
+of the ``hbo_study`` arm of the same run (same target, seed and history).
 
     python experiments/optuna_transfer.py --quick            # 2 targets x 1 seed, budget 10
     python experiments/optuna_transfer.py                     # lcbench, 16 targets x 2 seeds
@@ -54,13 +58,14 @@ from yahpo_benchmark import (  # noqa: E402
     optuna_distributions,
     paired,
     problem,
+    run_hbo,
     run_key,
     targets,
     ws_cmaes_sampler,
 )
 from yahpo_problems import SCENARIOS, check_data_dir  # noqa: E402
 
-ARMS = ("hbo_sampler", "ws_cmaes", "gp", "tpe")
+ARMS = ("hbo_sampler", "ws_cmaes", "gp", "tpe", "hbo_study")
 BUDGET = 20
 #: Seconds per ask: the median over asks from this index on (every sampler asks its model).
 TIMED_FROM = 10
@@ -80,13 +85,15 @@ def source_studies(space, hist: dict) -> list:
     return studies
 
 
-def sampler(arm: str, space, hist: dict, seed: int):
+def sampler(arm: str, space, hist: dict, seed: int, target: str):
+    """The arm's Optuna sampler, seeded."""
     import optuna
 
     if arm == "hbo_sampler":
         from hbo.integrations.optuna import HBOSampler
 
-        return HBOSampler(sources=source_studies(space, hist), seed=seed)
+        return HBOSampler(sources=source_studies(space, hist), seed=seed, task=target,
+                          search_space=optuna_distributions(space))
     if arm == "ws_cmaes":
         return ws_cmaes_sampler(space, hist, seed)
     if arm == "gp":
@@ -107,8 +114,12 @@ def run_arm(job: tuple) -> dict:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     p = problem(scenario, data_dir)
     hist = history(scenario, data_dir, setting, target, seed)
+    if arm == "hbo_study":
+        values, seconds = run_hbo(p, target, hist, seed, budget)
+        return {"scenario": scenario, "setting": setting, "arm": arm, "target": target,
+                "seed": seed, "values": values, "ask_seconds": seconds}
     study = optuna.create_study(study_name=target, direction="maximize",
-                                sampler=sampler(arm, p.space, hist, seed))
+                                sampler=sampler(arm, p.space, hist, seed, target))
     dists = optuna_distributions(p.space)
     values, seconds = [], []
     for _ in range(budget):
@@ -156,17 +167,14 @@ def paired_lines(regret: dict, panel: tuple, checkpoints: tuple) -> list[str]:
 
 
 def identity_line(records: list[dict]) -> str:
-    """How many ``hbo_sampler`` runs equal the ``hbo.Study`` runs of ``yahpo_benchmark``."""
-    study_runs = {run_key(r)[:2] + run_key(r)[3:]: r["values"]
-                  for r in read_records(RESULTS / "yahpo_benchmark_runs.jsonl")
-                  if r["arm"] == "hbo"}
+    """How many ``hbo_sampler`` runs ask what the ``hbo_study`` run with the same key asks."""
+    study_runs = {run_key(r)[:2] + run_key(r)[3:]: r["values"] for r in records
+                  if r["arm"] == "hbo_study"}
     same = compared = 0
     first_differences = []
     for r in records:
-        if r["arm"] != "hbo_sampler":
-            continue
         theirs = study_runs.get(run_key(r)[:2] + run_key(r)[3:])
-        if theirs is None:
+        if r["arm"] != "hbo_sampler" or theirs is None:
             continue
         n = min(len(theirs), len(r["values"]))
         equal = np.isclose(theirs[:n], r["values"][:n], rtol=0, atol=1e-9)
@@ -175,12 +183,12 @@ def identity_line(records: list[dict]) -> str:
         if not equal.all():
             first_differences.append(int(np.argmin(equal)) + 1)
     if not compared:
-        return "No `hbo` runs of `yahpo_benchmark_runs.jsonl` match these runs' keys."
+        return "No pair of `hbo_sampler` and `hbo_study` runs with the same key."
     tail = (f"; the others first differ at evaluations {sorted(first_differences)}"
             if first_differences else "")
-    return (f"HBOSampler against `hbo.Study` (the `hbo` arm of `yahpo_benchmark_runs.jsonl`, "
-            f"same target, seed and history): {same} of {compared} runs ask the same "
-            f"configurations at every evaluation{tail}.")
+    return (f"HBOSampler against `hbo.Study` (the `hbo_study` arm: same target, seed and "
+            f"history): {same} of {compared} runs ask the same configurations at every "
+            f"evaluation (values equal to 1e-9){tail}.")
 
 
 def report(records: list[dict], data_dir: str, cache_file: Path, title: str) -> str:
