@@ -47,7 +47,6 @@ import torch
 
 sys.path.insert(0, os.fspath(Path(__file__).resolve().parent))
 
-from resumable import read_records, run_jobs  # noqa: E402
 from yahpo_benchmark import (  # noqa: E402
     RATIO_FLOOR,
     RESULTS,
@@ -58,6 +57,7 @@ from yahpo_benchmark import (  # noqa: E402
     optuna_distributions,
     paired,
     problem,
+    resume_runs,
     run_hbo,
     run_key,
     targets,
@@ -263,17 +263,7 @@ def main(argv: list[str] | None = None) -> None:
             for seed in range(args.seeds) for setting in args.settings
             for scenario in args.scenarios
             for target in targets(scenario, data_dir, args.targets) for arm in args.arms]
-    records = read_records(runs_file)
-    done = {run_key(r) for r in records}
-    todo = [job for job in jobs if job[:5] not in done]
-    print(f"{len(jobs) - len(todo)} of {len(jobs)} runs read from {runs_file}; "
-          f"{len(todo)} to run", flush=True)
-    if todo:
-        records += run_jobs(run_arm, todo, runs_file, args.workers, lambda r: (
-            f"{r['scenario']} {r['setting']} {r['arm']:>11} {r['target']:>6} seed {r['seed']}: "
-            f"best {max(r['values']):.4f}"))
-    wanted = {job[:5] for job in jobs}
-    records = [r for r in records if run_key(r) in wanted]
+    records = resume_runs(run_arm, jobs, runs_file, args.workers)
     text = report(records, data_dir, cache_file, "HBOSampler inside Optuna, YAHPO Gym"
                   + (" (--quick)" if args.quick else ""))
     (RESULTS / f"{name}.md").write_text(text)

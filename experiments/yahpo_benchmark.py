@@ -318,6 +318,22 @@ def run_key(record: dict) -> tuple:
     return tuple(record[k] for k in ("scenario", "setting", "arm", "target", "seed"))
 
 
+def resume_runs(fn, jobs: list[tuple], runs_file: Path, workers: int) -> list[dict]:
+    """The records of ``jobs`` (``(scenario, setting, arm, target, seed, ...)``): those in
+    ``runs_file`` read back, the others run by ``fn`` in ``workers`` processes and appended."""
+    records = read_records(runs_file)
+    done = {run_key(r) for r in records}
+    todo = [job for job in jobs if job[:5] not in done]
+    print(f"{len(jobs) - len(todo)} of {len(jobs)} runs read from {runs_file}; "
+          f"{len(todo)} to run", flush=True)
+    if todo:
+        records += run_jobs(fn, todo, runs_file, workers, lambda r: (
+            f"{r['scenario']} {r['setting']} {r['arm']:>14} {r['target']:>6} seed {r['seed']}: "
+            f"best {max(r['values']):.4f}"))
+    wanted = {job[:5] for job in jobs}
+    return [r for r in records if run_key(r) in wanted]
+
+
 # ---------------------------------------------------------------------- scores
 def reference(scenario: str, data_dir: str, target: str, cache_file: Path) -> dict:
     """Best and median of ``N_REFERENCE`` random configurations on ``target`` (cached)."""
@@ -516,17 +532,7 @@ def main(argv: list[str] | None = None) -> None:
             for seed in range(args.seeds) for setting in args.settings
             for scenario in args.scenarios
             for target in targets(scenario, data_dir, args.targets) for arm in args.arms]
-    records = read_records(runs_file)
-    done = {run_key(r) for r in records}
-    todo = [job for job in jobs if job[:5] not in done]
-    print(f"{len(jobs) - len(todo)} of {len(jobs)} runs read from {runs_file}; "
-          f"{len(todo)} to run", flush=True)
-    if todo:
-        records += run_jobs(run_arm, todo, runs_file, args.workers, lambda r: (
-            f"{r['scenario']} {r['setting']} {r['arm']:>14} {r['target']:>6} seed {r['seed']}: "
-            f"best {max(r['values']):.4f}"))
-    wanted = {job[:5] for job in jobs}
-    records = [r for r in records if run_key(r) in wanted]
+    records = resume_runs(run_arm, jobs, runs_file, args.workers)
     text = report(records, data_dir, cache_file, "YAHPO Gym transfer benchmark"
                   + (" (--quick)" if args.quick else ""))
     (RESULTS / f"{name}.md").write_text(text)
