@@ -219,6 +219,13 @@ def _construct_target_task_lognei(
         raise InvalidArgumentError(
             f"TargetTaskLogNEI needs an hbo HierarchicalGP or a ModelList of them, got {kinds}"
         )
+    if len(members) > 1 and posterior_transform is not None:
+        raise UnsupportedOptimizationError(
+            "this generation strategy names TargetTaskLogNEI (saved by an earlier hbo), "
+            "which optimizes one objective, with or without outcome constraints; for "
+            "several objectives, set hbo_generation_strategy() again (Ax then chooses the "
+            f"acquisition). hbo supports {SUPPORTED_OPTIMIZATION}"
+        )
     first = members[0]
     if X_baseline is None:
         dataset = training_data

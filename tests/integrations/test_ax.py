@@ -24,6 +24,7 @@ from ax.core.parameter import ChoiceParameter, ParameterType, RangeParameter  # 
 from ax.core.search_space import SearchSpace  # noqa: E402
 from ax.core.trial_status import TrialStatus  # noqa: E402
 from botorch.acquisition import qLogNoisyExpectedImprovement  # noqa: E402
+from botorch.acquisition.objective import ScalarizedPosteriorTransform  # noqa: E402
 from botorch.models import SingleTaskGP  # noqa: E402
 from botorch.models.model import ModelList  # noqa: E402
 from botorch.test_functions import Branin  # noqa: E402
@@ -205,7 +206,7 @@ def test_cross_validation_folds_load_the_fit_and_do_not_optimize(loop, monkeypat
     assert all(np.isfinite(r.predicted.means).all() for r in results)
 
 
-def test_target_task_lognei_takes_a_model_list_and_keeps_the_target_baseline():
+def test_target_task_lognei_takes_a_model_list_keeps_the_target_baseline_refuses_moo():
     X = torch.rand(10, 3, dtype=torch.double)
     X[:, 2] = torch.tensor([0, 1] * 5, dtype=torch.double)
     gps = [
@@ -216,6 +217,13 @@ def test_target_task_lognei_takes_a_model_list_and_keeps_the_target_baseline():
         model=ModelList(*gps), training_data=dataset, X_baseline=X, objective=None
     )
     assert (inputs["X_baseline"][:, 2] == 1).all() and len(inputs["X_baseline"]) == 5
+    weights = torch.ones(2, dtype=torch.double)  # several objectives, as Ax would pass them
+    with pytest.raises(UnsupportedOptimizationError, match="set hbo_generation_strategy"):
+        _construct_target_task_lognei(
+            model=ModelList(*gps),
+            training_data=dataset,
+            posterior_transform=ScalarizedPosteriorTransform(weights),
+        )
     other = ModelList(gps[0], SingleTaskGP(X, X[:, :1]))
     with pytest.raises(InvalidArgumentError, match=r"ModelList of them, got \['Hier.*GP'\]"):
         _construct_target_task_lognei(model=other, training_data=dataset)

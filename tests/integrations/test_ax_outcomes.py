@@ -113,7 +113,9 @@ def test_constraint_is_modelled_and_respected(with_constraint):
     # the unconstrained optimum (0.8, 0.8) has mem = 4.8: a strategy ignoring the
     # constraint would put its model trials there; these sit at or inside the boundary
     mem = np.array([constrained(p)["mem"] for p in phases["model"]])
+    sobol = np.array([constrained(p)["mem"] for p in phases["sobol"]])
     assert (mem <= 3.15).mean() >= 0.75, mem
+    assert (mem <= 3.15).mean() > (sobol <= 3.15).mean(), (mem, sobol)
     feasible = [constrained(p)["loss"] for p in phases["model"] if constrained(p)["mem"] <= 3.01]
     assert min(feasible) < 0.25  # the constrained optimum is 0.18 at (0.5, 0.5)
 
