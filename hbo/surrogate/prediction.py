@@ -4,9 +4,10 @@ r"""Prediction of the hierarchical GP: its posterior, GP conditionals and leave-
 fitted covariance (its Cholesky factor, cached) rather than fit it: the GP conditional
 (Rasmussen & Williams 2006, eqs. 2.25-2.26), evaluated for a batch of parameter sets at
 once (the draws of :class:`~hbo.surrogate.FullyBayesianHierarchicalGP`), BoTorch's
-``posterior`` in the units of ``train_Y``, the closed-form leave-one-out density, and
-BoTorch's ``condition_on_observations`` (hence ``fantasize``): the posterior given the
-training data, conditioned on the new observations at the same hyperparameters.
+``posterior`` in the units of ``train_Y`` (whose means and variances need no joint
+covariance, :mod:`hbo.surrogate.marginal_posterior`), the closed-form leave-one-out
+density, and BoTorch's ``condition_on_observations`` (hence ``fantasize``): the posterior
+given the training data, conditioned on the new observations at the same hyperparameters.
 """
 
 from __future__ import annotations
