@@ -13,10 +13,8 @@ budget (``TRIALS`` trials, the first ``SOBOL`` by Sobol, batches of one) on the 
 2. hbo on the target alone (the model is then a single-task GP with hbo's priors);
 3. Ax's own default generation strategy (Sobol, then its modular BoTorch generator).
 
-Prints Ax's summary of run 1, Ax's best observed parameterization (Ax's model-based
-best point cross-validates with a refit per fold: slow with this model), and the best
-value found
-after each trial in each run; the table is also written to
+Prints Ax's summary of run 1, Ax's best observed parameterization, and the best value
+found after each trial in each run; the table is also written to
 ``experiments/results/ax_transfer.md``. One seed: this shows the integration at work,
 it is not a benchmark (``experiments/transfer_benchmark.py`` is).
 

@@ -1,5 +1,5 @@
-"""What Ax needs to build, fit and use :class:`~hbo.surrogate.HierarchicalGP` (registered on
-import).
+"""What Ax needs to build, fit, use and store :class:`~hbo.surrogate.HierarchicalGP`
+(registered on import).
 
 Ax's modular BoTorch generator (``ax/generators/torch/botorch_modular/surrogate.py``)
 builds a model through two dispatchers keyed by the model class, and this module
@@ -13,17 +13,29 @@ registers ``HierarchicalGP`` with both:
 * ``fit_botorch_model``: our MAP fit (:meth:`HierarchicalGP.fit`), not a marginal
   log likelihood; Ax's ``mll_options`` are the keywords of ``fit`` and nothing else.
 
-Two more pieces:
+With several outcomes (an objective and outcome constraints, or several objectives)
+Ax builds one model per outcome through the same two dispatchers and puts them in a
+BoTorch ``ModelList``; its own acquisition choice (qLogNEI with the constraints,
+qLogNEHVI, ...) then works on that list. A cross-validation fold (``refit_on_cv=False``)
+loads the full fit's ``state_dict`` into a model of the fold's data and does not call
+``fit_botorch_model``: the model's data are buffers outside its ``state_dict``.
+
+Three more pieces:
 
 * :class:`TargetTask`, an Ax transform that fills the task parameter with its
   ``target_value`` wherever a point lacks it, so every generated trial runs on the
-  target task (Ax passes ``fixed_features`` through each transform), and rejects
+  target task (Ax passes ``fixed_features`` through each transform; Ax then also keeps
+  only the target task's observed points as the acquisition's baseline), and rejects
   search spaces hbo cannot model, naming the parameter.
 * :class:`TargetTaskLogNEI`: ``qLogNoisyExpectedImprovement`` (Ament et al. 2023,
-  NeurIPS, "Unexpected improvements to expected improvement") whose baseline is
-  the target task's observed points. BoTorch's input constructor would take every
-  training point as the baseline; the incumbent of a source task, in the source
-  task's units, is not an improvement threshold for the target.
+  NeurIPS, "Unexpected improvements to expected improvement") whose baseline is cut to
+  the target task's points. Generation strategies made before Ax's own choice was used
+  name it; it is kept so that their JSON still loads and runs.
+* Storage names (:func:`register_for_storage`): Ax's JSON stores a class by a name it
+  looks up in its registries, which know hbo's classes only once this module is
+  imported. The names are qualified (``"hbo.integrations.ax.TargetTask"``), so that
+  loading a snapshot without importing hbo fails with an error naming the module to
+  import; the bare names of earlier snapshots load too.
 """
 
 from __future__ import annotations
@@ -35,19 +47,20 @@ from typing import Any
 import torch
 from ax.adapter.transforms.base import Transform
 from ax.core.observation import ObservationFeatures
+from ax.core.optimization_config import OptimizationConfig
 from ax.core.parameter import ChoiceParameter, DerivedParameter, FixedParameter, RangeParameter
 from ax.core.search_space import SearchSpace, SearchSpaceDigest
 from ax.generators.torch.botorch_modular.surrogate import Surrogate, submodel_input_constructor
 from ax.generators.torch.botorch_modular.utils import ModelConfig, fit_botorch_model
-from ax.storage.botorch_modular_registry import register_acquisition_function, register_model
-from ax.storage.transform_registry import register_transform
-from botorch.acquisition import qLogNoisyExpectedImprovement
+from ax.storage.botorch_modular_registry import CLASS_TO_REGISTRY, CLASS_TO_REVERSE_REGISTRY
+from ax.storage.transform_registry import REVERSE_TRANSFORM_REGISTRY, TRANSFORM_REGISTRY
+from botorch.acquisition import AcquisitionFunction, qLogNoisyExpectedImprovement
 from botorch.acquisition.input_constructors import (
     acqf_input_constructor,
     construct_inputs_qLogNEI,
 )
 from botorch.acquisition.objective import MCAcquisitionObjective, PosteriorTransform
-from botorch.models.model import Model
+from botorch.models.model import Model, ModelList
 from botorch.sampling.base import MCSampler
 from botorch.utils.datasets import MultiTaskDataset, SupervisedDataset
 from torch import Tensor
@@ -95,8 +108,43 @@ def check_search_space(search_space: SearchSpace) -> None:
             )
 
 
+#: The optimization configs hbo's generation strategy optimizes.
+SUPPORTED_OPTIMIZATION = (
+    "one metric as the objective, or several objectives (objective='-loss, -time'), each "
+    "with or without outcome constraints (outcome_constraints=['mem <= 3'])"
+)
+
+
+class UnsupportedOptimizationError(InvalidArgumentError):
+    """An Ax optimization config hbo's generation strategy cannot optimize."""
+
+
+def check_optimization_config(config: OptimizationConfig | None) -> None:
+    """Raise :class:`UnsupportedOptimizationError` for an objective hbo cannot optimize.
+
+    Each metric has its own ``HierarchicalGP`` (a BoTorch ``ModelList``). Ax optimizes a
+    weighted sum of metrics through BoTorch's ``ScalarizedPosteriorTransform``, which
+    cannot scalarize a ``ModelList``'s posterior at more than one point, so the first
+    model-based trial would fail; this says so before the first trial. (Several
+    objectives and outcome constraints act on posterior samples, which a ``ModelList``
+    gives.)
+    """
+    if config is None:
+        return
+    objective = config.objective
+    if objective.is_scalarized_objective:
+        raise UnsupportedOptimizationError(
+            f"objective {objective.expression!r} is a weighted sum of the metrics "
+            f"{objective.metric_names}: hbo's generation strategy fits one HierarchicalGP "
+            "per metric, and BoTorch cannot scalarize their joint posterior. Report the "
+            "weighted sum as one metric, or make them several objectives; hbo supports "
+            f"{SUPPORTED_OPTIMIZATION}"
+        )
+
+
 class TargetTask(Transform):
-    """Put every generated point on the target task; reject unsupported search spaces.
+    """Put every generated point on the target task; reject unsupported search spaces
+    and objectives (:func:`check_optimization_config`).
 
     Observation features without the task parameter (Ax's ``fixed_features`` at
     generation time) get its ``target_value``; observed points keep theirs. A no-op
@@ -115,6 +163,7 @@ class TargetTask(Transform):
         experiment = getattr(adapter, "_experiment", None)
         if experiment is not None:
             check_search_space(experiment.search_space)
+            check_optimization_config(experiment.optimization_config)
         if search_space is not None:
             check_search_space(search_space)
             self.fill = {
@@ -134,7 +183,13 @@ class TargetTask(Transform):
 
 
 class TargetTaskLogNEI(qLogNoisyExpectedImprovement):
-    """``qLogNoisyExpectedImprovement`` with the target task's points as baseline."""
+    """``qLogNoisyExpectedImprovement`` with the target task's points as baseline.
+
+    :func:`~hbo.integrations.ax.hbo_generation_strategy` leaves the choice of acquisition
+    to Ax (whose baseline is then the target task's points already); strategies saved
+    before name this class, which takes one ``HierarchicalGP`` or a ``ModelList`` of
+    them (an objective with outcome constraints).
+    """
 
 
 @acqf_input_constructor(TargetTaskLogNEI)
@@ -154,21 +209,32 @@ def _construct_target_task_lognei(
     (BoTorch checks a constructor's keywords by name, hence the explicit signature.)
 
     Args:
+        model: A ``HierarchicalGP``, or a ``ModelList`` of them (one per outcome).
         X_baseline: ``n x (d + 1)`` observed points with the task column (Ax's
             ``X_observed``); default: the training inputs.
     """
-    if not isinstance(model, HierarchicalGP):
+    members = list(model.models) if isinstance(model, ModelList) else [model]
+    if not members or not all(isinstance(m, HierarchicalGP) for m in members):
+        kinds = sorted({type(m).__name__ for m in members}) or [type(model).__name__]
         raise InvalidArgumentError(
-            f"TargetTaskLogNEI needs an hbo HierarchicalGP, got {type(model).__name__}"
+            f"TargetTaskLogNEI needs an hbo HierarchicalGP or a ModelList of them, got {kinds}"
         )
+    if len(members) > 1 and posterior_transform is not None:
+        raise UnsupportedOptimizationError(
+            "this generation strategy names TargetTaskLogNEI (saved by an earlier hbo), "
+            "which optimizes one objective, with or without outcome constraints; for "
+            "several objectives, set hbo_generation_strategy() again (Ax then chooses the "
+            f"acquisition). hbo supports {SUPPORTED_OPTIMIZATION}"
+        )
+    first = members[0]
     if X_baseline is None:
         dataset = training_data
         if isinstance(dataset, dict):
             dataset = next(iter(dataset.values()))
         X_baseline = dataset.X
-    if X_baseline.shape[-1] == model.train_inputs[0].shape[-1]:
-        target = model.task_labels[int(model._output_tasks[0])]
-        X_baseline = X_baseline[X_baseline[..., model._task_feature] == target]
+    if X_baseline.shape[-1] == first.train_inputs[0].shape[-1]:
+        target = first.task_labels[int(first._output_tasks[0])]
+        X_baseline = X_baseline[X_baseline[..., first._task_feature] == target]
     return construct_inputs_qLogNEI(
         model=model,
         training_data=training_data,
@@ -250,6 +316,26 @@ def _fit_hierarchical_gp(
     model.fit(**options)
 
 
-register_model(HierarchicalGP)
-register_acquisition_function(TargetTaskLogNEI)
-register_transform(TargetTask)
+#: Prefix of the names Ax's JSON stores for hbo's classes: the module whose import
+#: registers them.
+STORAGE_PREFIX = "hbo.integrations.ax."
+
+
+def register_for_storage() -> None:
+    """Register hbo's transform, model and acquisition in Ax's storage registries.
+
+    New snapshots name them ``STORAGE_PREFIX + class name``; the bare class names
+    (snapshots written before) load as well. Ax stores a transform by its class's
+    ``__name__``, so :class:`TargetTask` carries the qualified name.
+    """
+    TargetTask.__name__ = STORAGE_PREFIX + "TargetTask"
+    TRANSFORM_REGISTRY.add(TargetTask)
+    REVERSE_TRANSFORM_REGISTRY.update({TargetTask.__name__: TargetTask, "TargetTask": TargetTask})
+    for base, cls in ((Model, HierarchicalGP), (AcquisitionFunction, TargetTaskLogNEI)):
+        CLASS_TO_REGISTRY[base][cls] = STORAGE_PREFIX + cls.__name__
+        CLASS_TO_REVERSE_REGISTRY[base].update(
+            {STORAGE_PREFIX + cls.__name__: cls, cls.__name__: cls}
+        )
+
+
+register_for_storage()

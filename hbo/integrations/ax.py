@@ -14,19 +14,36 @@ The tasks are one Ax ``ChoiceParameter`` with ``is_task=True`` (as Ax models tas
 for ``MultiTaskGP``) whose ``target_value`` is the task being tuned; source tasks are
 trials of the same experiment on the other task values, attached from other Ax
 experiments or DataFrames by :func:`add_source_tasks`. The generation strategy is
-Sobol on the target task, then BoTorch's modular generator with ``HierarchicalGP``
-fitted by MAP and :class:`~hbo.integrations._ax_glue.TargetTaskLogNEI` (log noisy EI
-on the target task; pending and batch points are fantasized jointly).
+Sobol on the target task, then BoTorch's modular generator with one ``HierarchicalGP``
+per metric, fitted by MAP, and the acquisition Ax chooses for the optimization config,
+on the target task: log noisy EI (qLogNEI) for one objective, with the outcome
+constraints if any; log noisy expected hypervolume improvement (qLogNEHVI) for several
+objectives (qLogNParEGO beyond four); the probability of feasibility while no observed
+point is feasible. Pending and batch points are fantasized jointly.
 
 Things to know:
 
+* Outcome constraints and several objectives work:
+  ``configure_optimization(objective="-loss", outcome_constraints=["mem <= 3"])`` or
+  ``objective="-loss, -time"``. Each metric then has its own ``HierarchicalGP`` (a
+  BoTorch ``ModelList``), and the sources must report every metric. A weighted sum
+  of metrics as the objective (``objective="-loss - 0.1 * time"``) is refused with
+  :class:`~hbo.integrations._ax_glue.UnsupportedOptimizationError` by
+  ``add_source_tasks`` and by the first ``get_next_trials``, before any trial is made
+  (BoTorch cannot scalarize a ``ModelList``'s posterior): report the sum as one
+  metric. See :data:`~hbo.integrations._ax_glue.SUPPORTED_OPTIMIZATION`.
 * Source-task evaluations are trials of the experiment (arm names ``"<task>_<i>"``),
   so Ax's ``summarize()`` lists them and ``get_best_parameterization
   (use_model_predictions=False)`` ranks them with the target's trials.
-* Ax's model-based best point and diagnostics cross-validate by refitting the model
-  on each fold (a fitted ``HierarchicalGP``'s state holds its training data, so Ax's
-  warm start from the full model cannot be loaded into a fold): seconds per fold.
+* Ax's model-based best point, diagnostics and ``compute_analyses`` cross-validate
+  with the full fit's hyperparameters loaded into each fold's model (no refit, as
+  Ax's own models); means and variances at many points cost no ``q x q`` covariance.
+  ``experiments/ax_analyses_timing.py`` times ``compute_analyses`` against Ax's
+  default strategy.
 * Each refit starts from the previous fit's parameters, as ``hbo.Study`` does.
+* ``client.save_to_json_file`` works; to load it (``Client.load_from_json_file``),
+  ``import hbo.integrations.ax`` first: it registers hbo's classes with Ax's storage.
+  Without it, loading fails with ``KeyError: 'hbo.integrations.ax.TargetTask'``.
 
 Supported Ax parameters: see :data:`~hbo.integrations._ax_glue.SUPPORTED`; anything
 else raises :class:`~hbo.integrations._ax_glue.UnsupportedParameterError` naming the
@@ -67,17 +84,22 @@ from hbo.acquisition import NUM_RESTARTS, RAW_SAMPLES
 from hbo.errors import ArgumentTypeError, InvalidArgumentError, InvalidDataError, NotReadyError
 from hbo.integrations._ax_glue import (
     SUPPORTED,
+    SUPPORTED_OPTIMIZATION,
     TargetTask,
     TargetTaskLogNEI,
+    UnsupportedOptimizationError,
     UnsupportedParameterError,
+    check_optimization_config,
     check_search_space,
 )
 from hbo.surrogate import HierarchicalGP
 
 __all__ = [
     "SUPPORTED",
+    "SUPPORTED_OPTIMIZATION",
     "TargetTask",
     "TargetTaskLogNEI",
+    "UnsupportedOptimizationError",
     "UnsupportedParameterError",
     "add_source_tasks",
     "hbo_generation_strategy",
@@ -106,7 +128,13 @@ def hbo_generation_strategy(
     shared_function: bool | None = None,
     fit_options: Mapping[str, Any] | None = None,
 ) -> GenerationStrategy:
-    """Sobol on the target task, then ``HierarchicalGP`` + target-task log noisy EI.
+    """Sobol on the target task, then one ``HierarchicalGP`` per metric and Ax's acquisition.
+
+    The acquisition is Ax's choice for the optimization config (qLogNEI, with outcome
+    constraints; qLogNEHVI for several objectives), restricted to the target task: the
+    task parameter is fixed to its ``target_value`` when generating, and only the
+    target's observations are the baseline. Cross-validation folds reuse the fitted
+    hyperparameters (``refit_on_cv=False``).
 
     Args:
         num_sobol_trials: Trials drawn by Sobol before the model takes over (at least 1);
@@ -146,16 +174,16 @@ def hbo_generation_strategy(
         num_trials=-1,
         generator_kwargs={
             "surrogate_spec": SurrogateSpec(model_configs=[config]),
-            "botorch_acqf_class": TargetTaskLogNEI,
             "transforms": MODEL_TRANSFORMS,
-            # Cross-validation (Ax's best-point and diagnostics) refits each fold from the
-            # prior: a fitted HierarchicalGP's state holds its training data, so Ax's
-            # warm start from the full model's state_dict cannot load into a fold.
-            "refit_on_cv": True,
+            # No botorch_acqf_class: Ax chooses by the optimization config (qLogNEI, with
+            # the outcome constraints if any; qLogNEHVI for several objectives; the
+            # probability of feasibility while no observed point is feasible).
+            # Cross-validation (Ax's best point, diagnostics, analyses) loads the full
+            # fit's hyperparameters into each fold's model, as Ax does for its own GPs.
+            "refit_on_cv": False,
             "default_model_gen_options": {
                 "optimizer_kwargs": {"num_restarts": NUM_RESTARTS, "raw_samples": RAW_SAMPLES}
             },
-            "warm_start_refit": False,
         },
     )
     return GenerationStrategy(name="Sobol+HierarchicalGP", nodes=[sobol, model])
@@ -205,6 +233,7 @@ def add_source_tasks(
             f"task_parameter {task_parameter!r} is already a parameter of the experiment"
         )
     check_search_space(experiment.search_space)
+    check_optimization_config(experiment.optimization_config)
     metrics = sorted(experiment.optimization_config.metric_names)
     rows = {name: _source_rows(name, data, experiment, metrics) for name, data in sources.items()}
     experiment.search_space.add_parameters(

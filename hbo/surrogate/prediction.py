@@ -4,9 +4,10 @@ r"""Prediction of the hierarchical GP: its posterior, GP conditionals and leave-
 fitted covariance (its Cholesky factor, cached) rather than fit it: the GP conditional
 (Rasmussen & Williams 2006, eqs. 2.25-2.26), evaluated for a batch of parameter sets at
 once (the draws of :class:`~hbo.surrogate.FullyBayesianHierarchicalGP`), BoTorch's
-``posterior`` in the units of ``train_Y``, the closed-form leave-one-out density, and
-BoTorch's ``condition_on_observations`` (hence ``fantasize``): the posterior given the
-training data, conditioned on the new observations at the same hyperparameters.
+``posterior`` in the units of ``train_Y`` (whose means and variances need no joint
+covariance, :mod:`hbo.surrogate.marginal_posterior`), the closed-form leave-one-out
+density, and BoTorch's ``condition_on_observations`` (hence ``fantasize``): the posterior
+given the training data, conditioned on the new observations at the same hyperparameters.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from torch import Tensor
 
 from hbo.errors import InvalidDataError
 from hbo.surrogate.linalg import condition_gaussian, solve_lower
+from hbo.surrogate.marginal_posterior import MarginalFirstPosterior
 from hbo.surrogate.priors import MIN_NOISE
 from hbo.surrogate.training_data import drop_column
 
@@ -143,9 +145,10 @@ class Prediction:
         return condition_gaussian(mean, cov, y_new)
 
     def _predict_fitted(
-        self, X: Tensor, tasks: Tensor, observation_noise: bool | Tensor
+        self, X: Tensor, tasks: Tensor, observation_noise: bool | Tensor, diagonal: bool = False
     ) -> tuple[Tensor, Tensor]:
-        """:meth:`predict_standardized` given the training data only."""
+        """:meth:`predict_standardized` given the training data only (``diagonal``: the
+        ``batch x n`` variances instead of the covariance)."""
         params = {
             "theta": {k: v.detach().unsqueeze(0) for k, v in self.log_hyperparameters().items()},
             "constant": self.constant.detach().unsqueeze(0),
@@ -158,8 +161,8 @@ class Prediction:
         if isinstance(observation_noise, Tensor):
             observation_noise = observation_noise.unsqueeze(-2)
         mean, cov = self.conditional(params, L.unsqueeze(0), w.unsqueeze(0), Xs, tasks,
-                                     observation_noise)
-        return mean.squeeze(-2), cov.squeeze(-3)
+                                     observation_noise, diagonal)
+        return mean.squeeze(-2), cov.squeeze(-2 if diagonal else -3)
 
     def task_noise(self) -> Tensor:
         """Each task's fitted noise variance ``sigma_t^2`` (standardized units, ``T``)."""
@@ -173,6 +176,7 @@ class Prediction:
         X: Tensor,
         tasks: Tensor,
         observation_noise: bool | Tensor = False,
+        diagonal: bool = False,
     ) -> tuple[Tensor, Tensor]:
         r"""GP conditional of ``f_{tasks}(X)`` for a batch of ``S`` parameter sets at once.
 
@@ -192,6 +196,9 @@ class Prediction:
             tasks: ``batch x S x n`` task indices (``S`` may be 1 and broadcast).
             observation_noise: True adds each task's noise variance (of each set); a
                 tensor broadcastable to ``batch x S x n`` adds these (standardized) variances.
+            diagonal: Return the ``batch x S x n`` variances instead of the covariance:
+                ``O(n N^2)`` for ``N`` reference points, where the covariance costs
+                ``O(n^2 N)`` and ``n^2`` memory.
 
         Returns:
             ``batch x S x n`` mean and ``batch x S x n x n`` covariance (standardized).
@@ -210,22 +217,32 @@ class Prediction:
         s2_rows = rows(theta["outputscale"]).exp().unsqueeze(-1)
         same_ref = tasks.unsqueeze(-1) == t_ref
         cross = s2_rows * self.kernel(Zs, Z_ref, ell_rows) * same_ref
-        same = tasks.unsqueeze(-1) == tasks.unsqueeze(-2)
-        prior = s2_rows * self.kernel(Zs, Zs, ell_rows) * same
         if self.shared_function:
             a = (0.5 * theta["shared_scale"]).exp()
             ell_g = params["g_log_lengthscale"].exp()[:, None, None, :]
             a_rows = rows(a).unsqueeze(-1)
             cross = cross + a_rows * a[:, t_ref].unsqueeze(-2) * self.kernel(Zs, Z_ref, ell_g)
-            prior = prior + a_rows * a_rows.transpose(-1, -2) * self.kernel(Zs, Zs, ell_g)
         mean = rows(params["constant"]) + (cross @ w_ref.unsqueeze(-1)).squeeze(-1)
         V = solve_lower(L_ref, cross.transpose(-1, -2))
-        cov = prior - V.transpose(-1, -2) @ V
         if isinstance(observation_noise, Tensor):
-            cov = cov + torch.diag_embed(observation_noise.expand(mean.shape))
+            extra = observation_noise.expand(mean.shape)
         elif observation_noise:
-            noise = rows(theta["noise"]).exp() + MIN_NOISE
-            cov = cov + torch.diag_embed(noise)
+            extra = rows(theta["noise"]).exp() + MIN_NOISE
+        else:
+            extra = None
+        if diagonal:  # the kernels are correlations: 1 on coincident inputs
+            prior = s2_rows.squeeze(-1)
+            if self.shared_function:
+                prior = prior + a_rows.squeeze(-1).pow(2)
+            cov = torch.clamp_min(prior - V.pow(2).sum(-2), 0.0)
+            return mean, cov if extra is None else cov + extra
+        same = tasks.unsqueeze(-1) == tasks.unsqueeze(-2)
+        prior = s2_rows * self.kernel(Zs, Zs, ell_rows) * same
+        if self.shared_function:
+            prior = prior + a_rows * a_rows.transpose(-1, -2) * self.kernel(Zs, Zs, ell_g)
+        cov = prior - V.transpose(-1, -2) @ V
+        if extra is not None:
+            cov = cov + torch.diag_embed(extra)
         return mean, cov
 
     def _parse_inputs(
@@ -262,6 +279,13 @@ class Prediction:
         self, mean: Tensor, cov: Tensor, tasks: Tensor, num_out: int
     ) -> GPyTorchPosterior:
         """Standardized ``... x n`` mean and covariance -> posterior in ``train_Y`` units."""
+        return GPyTorchPosterior(self._distribution_of(mean, cov, tasks, num_out))
+
+    def _distribution_of(
+        self, mean: Tensor, cov: Tensor, tasks: Tensor, num_out: int
+    ) -> MultivariateNormal:
+        """Standardized ``... x n`` mean and covariance -> the normal in ``train_Y`` units
+        (a ``MultitaskMultivariateNormal`` with ``num_out > 1`` outputs)."""
         tasks = tasks.expand(mean.shape)
         std = self._y_std[tasks]
         mean = mean * std + self._y_mean[tasks]
@@ -269,10 +293,22 @@ class Prediction:
         cov = cov + 1e-10 * torch.diag_embed(std.pow(2))  # numerical floor for sampling
         cov = DenseLinearOperator(cov)  # lazy: factored (with jitter if needed) only to sample
         if num_out == 1:
-            return GPyTorchPosterior(MultivariateNormal(mean, cov))
+            return MultivariateNormal(mean, cov)
         q = mean.shape[-1] // num_out
         mean = mean.reshape(*mean.shape[:-1], num_out, q).transpose(-1, -2)
-        return GPyTorchPosterior(MultitaskMultivariateNormal(mean, cov, interleaved=False))
+        return MultitaskMultivariateNormal(mean, cov, interleaved=False)
+
+    def _marginals_of(
+        self, mean: Tensor, var: Tensor, tasks: Tensor, num_out: int
+    ) -> tuple[Tensor, Tensor]:
+        """Standardized ``... x n`` means and variances -> ``... x q x num_out`` in
+        ``train_Y`` units, as ``mean`` / ``variance`` of :meth:`_distribution_of`'s."""
+        tasks = tasks.expand(mean.shape)
+        std = self._y_std[tasks]
+        mean = mean * std + self._y_mean[tasks]
+        var = (var + 1e-10) * std.pow(2)
+        q = mean.shape[-1] // num_out
+        return tuple(v.reshape(*v.shape[:-1], num_out, q).transpose(-1, -2) for v in (mean, var))
 
     def _point_noise(
         self, observation_noise: bool | Tensor, X: Tensor, num_out: int
@@ -305,11 +341,28 @@ class Prediction:
                 tensor adds these variances, in standardized units (as BoTorch's models
                 take them in the outcome-transformed space).
             posterior_transform: Applied to the posterior before it is returned.
+
+        Returns:
+            A :class:`~hbo.surrogate.marginal_posterior.MarginalFirstPosterior`: its
+            ``mean`` and ``variance`` cost ``O(q)`` memory, the ``q x q`` joint is formed
+            when sampled.
         """
         feats, tasks, num_out = self._parse_inputs(X, output_indices)
         noise = self._point_noise(observation_noise, X, num_out)
-        mean, cov = self.predict_standardized(feats, tasks, noise)
-        posterior = self._posterior_of(mean, cov, tasks, num_out)
+
+        def joint() -> MultivariateNormal:
+            return self._distribution_of(*self.predict_standardized(feats, tasks, noise),
+                                         tasks, num_out)
+
+        def marginals() -> tuple[Tensor, Tensor]:
+            if self._conditioned_on is not None:  # fantasy models: small q, read the joint
+                distribution = joint()
+                mean, var = distribution.mean, distribution.variance
+                return (mean, var) if num_out > 1 else (mean.unsqueeze(-1), var.unsqueeze(-1))
+            mean, var = self._predict_fitted(feats, tasks, noise, diagonal=True)
+            return self._marginals_of(mean, var, tasks, num_out)
+
+        posterior = MarginalFirstPosterior(joint, marginals, num_out > 1, feats)
         return posterior if posterior_transform is None else posterior_transform(posterior)
 
     def condition_on_observations(

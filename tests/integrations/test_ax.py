@@ -4,6 +4,12 @@ One module-scoped Ax loop (Branin target, a shifted Branin source attached as hi
 is shared by the tests that inspect it: each fit costs seconds.
 """
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,11 +17,16 @@ import torch
 
 pytest.importorskip("ax")
 
+from ax.adapter.cross_validation import cross_validate  # noqa: E402
 from ax.api.client import Client  # noqa: E402
 from ax.api.configs import ChoiceParameterConfig, RangeParameterConfig  # noqa: E402
 from ax.core.parameter import ChoiceParameter, ParameterType, RangeParameter  # noqa: E402
 from ax.core.search_space import SearchSpace  # noqa: E402
 from ax.core.trial_status import TrialStatus  # noqa: E402
+from botorch.acquisition import qLogNoisyExpectedImprovement  # noqa: E402
+from botorch.acquisition.objective import ScalarizedPosteriorTransform  # noqa: E402
+from botorch.models import SingleTaskGP  # noqa: E402
+from botorch.models.model import ModelList  # noqa: E402
 from botorch.test_functions import Branin  # noqa: E402
 from botorch.utils.datasets import SupervisedDataset  # noqa: E402
 
@@ -25,9 +36,14 @@ from hbo.errors import (  # noqa: E402
     InvalidDataError,
     NotReadyError,
 )
-from hbo.integrations._ax_glue import _hierarchical_gp_inputs, check_search_space  # noqa: E402
+from hbo.integrations._ax_glue import (  # noqa: E402
+    _construct_target_task_lognei,
+    _hierarchical_gp_inputs,
+    check_search_space,
+)
 from hbo.integrations.ax import (  # noqa: E402
     TargetTaskLogNEI,
+    UnsupportedOptimizationError,
     UnsupportedParameterError,
     add_source_tasks,
     hbo_generation_strategy,
@@ -126,7 +142,7 @@ def test_ax_fitted_hbo_model_on_all_completed_trials(loop):
     target = model.task_labels[int(model._output_tasks[0])]
     assert (model.train_inputs[0][:, model._task_feature] == target).sum() == 5
     acqf = adapter.generator._acquisition.acqf
-    assert isinstance(acqf, TargetTaskLogNEI)
+    assert type(acqf) is qLogNoisyExpectedImprovement  # Ax's choice for one objective
     # the noisy-EI baseline holds target-task points only (not the source's incumbent)
     assert (acqf.X_baseline[:, model._task_feature] == target).all()
 
@@ -158,8 +174,128 @@ def test_client_json_round_trip(loop, tmp_path):
     node = loaded._generation_strategy.nodes_by_name["GenerationStep_1_BoTorch"]
     kwargs = node.generator_specs[0].generator_kwargs
     assert kwargs["surrogate_spec"].model_configs[0].botorch_model_class is HierarchicalGP
-    assert kwargs["botorch_acqf_class"] is TargetTaskLogNEI
+    assert "botorch_acqf_class" not in kwargs  # Ax chooses by the optimization config
     assert loaded._generation_strategy.current_node_name == "GenerationStep_1_BoTorch"
+
+
+def fitted_adapter(client):
+    return client._generation_strategy._curr.generator_spec_to_gen_from.fitted_adapter
+
+
+def test_cross_validation_folds_load_the_fit_and_do_not_optimize(loop, monkeypatch):
+    adapter = fitted_adapter(loop[0])
+    full = adapter.generator.surrogate.model
+    fits, folds = [], []
+    monkeypatch.setattr(HierarchicalGP, "fit", lambda self, **kwargs: fits.append(self))
+    load = HierarchicalGP.load_state_dict
+
+    def recording_load(self, state_dict, *args, **kwargs):
+        folds.append((self.train_inputs[0].shape[0], state_dict))
+        return load(self, state_dict, *args, **kwargs)
+
+    monkeypatch.setattr(HierarchicalGP, "load_state_dict", recording_load)
+    results = cross_validate(adapter, folds=3)
+    assert fits == []  # no fold called the optimizer
+    assert len(folds) == 3
+    n = full.train_inputs[0].shape[0]
+    assert sum(n - rows for rows, _ in folds) == n  # each fold left its test points out
+    for _, state in folds:  # ... and has the full fit's hyperparameters
+        assert state.keys() == full.state_dict().keys()
+        assert all(torch.equal(state[k], v) for k, v in full.state_dict().items())
+    assert len(results) == n
+    assert all(np.isfinite(r.predicted.means).all() for r in results)
+
+
+def test_target_task_lognei_takes_a_model_list_keeps_the_target_baseline_refuses_moo():
+    X = torch.rand(10, 3, dtype=torch.double)
+    X[:, 2] = torch.tensor([0, 1] * 5, dtype=torch.double)
+    gps = [
+        HierarchicalGP(X, X[:, :1] + k, task_feature=2, output_tasks=[1]) for k in range(2)
+    ]
+    dataset = SupervisedDataset(X=X, Y=X[:, :1], feature_names=["a", "b", "t"], outcome_names=["y"])
+    inputs = _construct_target_task_lognei(
+        model=ModelList(*gps), training_data=dataset, X_baseline=X, objective=None
+    )
+    assert (inputs["X_baseline"][:, 2] == 1).all() and len(inputs["X_baseline"]) == 5
+    weights = torch.ones(2, dtype=torch.double)  # several objectives, as Ax would pass them
+    with pytest.raises(UnsupportedOptimizationError, match="set hbo_generation_strategy"):
+        _construct_target_task_lognei(
+            model=ModelList(*gps),
+            training_data=dataset,
+            posterior_transform=ScalarizedPosteriorTransform(weights),
+        )
+    other = ModelList(gps[0], SingleTaskGP(X, X[:, :1]))
+    with pytest.raises(InvalidArgumentError, match=r"ModelList of them, got \['Hier.*GP'\]"):
+        _construct_target_task_lognei(model=other, training_data=dataset)
+
+
+def test_weighted_sum_objective_is_refused_before_any_trial():
+    client = Client(random_seed=0)
+    client.configure_experiment(parameters=PARAMETERS)
+    client.configure_optimization(objective="-loss - 0.5 * time")
+    message = r"weighted sum of the metrics \['loss', 'time'\].*one metric.*supports one metric"
+    with pytest.raises(UnsupportedOptimizationError, match=message):
+        add_source_tasks(client, {"old": history()})
+    client.set_generation_strategy(hbo_generation_strategy())
+    with pytest.raises(UnsupportedOptimizationError, match=message):
+        client.get_next_trials(max_trials=1)
+    assert not client._experiment.trials
+
+
+# ------------------------------------------------------------------------- JSON
+ROOT = Path(__file__).resolve().parents[2]
+LOAD = """
+import sys
+{imports}
+from ax.api.client import Client
+client = Client.load_from_json_file(sys.argv[1])
+for params in client.get_next_trials(max_trials=1).values():
+    print("next task:", params["task"])
+"""
+
+
+def load_in_fresh_process(path, imports=""):
+    path_entries = [str(ROOT), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path_entries)}
+    code = LOAD.format(imports=imports)
+    return subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code, str(path)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+
+
+def test_json_loads_in_a_fresh_process_after_importing_hbo_and_names_it_otherwise(
+    loop, tmp_path
+):
+    path = tmp_path / "snapshot.json"
+    loop[0].save_to_json_file(str(path))
+    bare = load_in_fresh_process(path)
+    assert bare.returncode != 0 and "hbo.integrations.ax.TargetTask" in bare.stderr
+    ready = load_in_fresh_process(path, imports="import hbo.integrations.ax")
+    assert ready.returncode == 0, ready.stderr[-3000:]
+    assert "next task: target" in ready.stdout
+
+
+def test_json_of_earlier_versions_loads(loop, tmp_path):
+    """Snapshots written before used bare class names and named TargetTaskLogNEI."""
+    path = tmp_path / "old.json"
+    loop[0].save_to_json_file(str(path))
+    text = path.read_text().replace("hbo.integrations.ax.", "")
+    snapshot = json.loads(text)
+    node = snapshot["generation_strategy"]["nodes"][1]
+    node["generator_specs"][0]["generator_kwargs"]["botorch_acqf_class"] = {
+        "__type": "Type[AcquisitionFunction]",
+        "index": "TargetTaskLogNEI",
+        "class": "<class 'botorch.acquisition.acquisition.AcquisitionFunction'>",
+    }
+    path.write_text(json.dumps(snapshot))
+    loaded = Client.load_from_json_file(str(path))
+    node = loaded._generation_strategy.nodes_by_name["GenerationStep_1_BoTorch"]
+    assert node.generator_specs[0].generator_kwargs["botorch_acqf_class"] is TargetTaskLogNEI
+    for params in loaded.get_next_trials(max_trials=1).values():
+        assert params["task"] == "target"
+    acqf = fitted_adapter(loaded).generator._acquisition.acqf
+    assert isinstance(acqf, TargetTaskLogNEI)
 
 
 def test_source_task_from_another_ax_experiment():

@@ -1,0 +1,74 @@
+"""A GP posterior whose marginals are computed without its joint covariance.
+
+BoTorch's ``GPyTorchPosterior`` holds a multivariate normal over all ``q`` points asked
+for. GPyTorch's own models make its covariance lazy, so ``posterior(X).mean`` and
+``.variance`` at many points cost ``O(q n^2)``; a posterior built from a dense ``q x q``
+covariance costs ``O(q^2 n)`` time and ``q^2`` memory for the same two numbers per
+point. Prediction at many points reads only those: Ax's sensitivity analysis asks for
+4096 points at a time, its slice and contour plots and ``predict`` for grids.
+:class:`MarginalFirstPosterior` therefore computes the means and variances on their
+own, and the joint distribution only when something needs it (sampling, a posterior
+transform, the distribution itself), once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from botorch.posteriors.gpytorch import GPyTorchPosterior
+from gpytorch.distributions import MultivariateNormal
+from torch import Tensor
+
+
+class MarginalFirstPosterior(GPyTorchPosterior):
+    """A ``GPyTorchPosterior`` built on first use; ``mean`` and ``variance`` without it.
+
+    Args:
+        joint: Builds the ``MultivariateNormal`` (``MultitaskMultivariateNormal`` with
+            several outputs) over all points; called at most once.
+        marginals: Returns the means and variances, each ``batch x q x m`` (``m``
+            outputs) as :attr:`mean` and :attr:`variance` of the joint would; called at
+            most once.
+        multi_output: Whether the joint is a ``MultitaskMultivariateNormal``.
+        like: A tensor of the posterior's dtype and device.
+    """
+
+    def __init__(
+        self,
+        joint: Callable[[], MultivariateNormal],
+        marginals: Callable[[], tuple[Tensor, Tensor]],
+        multi_output: bool,
+        like: Tensor,
+    ) -> None:
+        # TorchPosterior.__init__ would need the distribution; set its fields here
+        self._joint_fn, self._marginals_fn = joint, marginals
+        self._joint: MultivariateNormal | None = None
+        self._moments: tuple[Tensor, Tensor] | None = None
+        self._is_mt = multi_output
+        self._device, self._dtype = like.device, like.dtype
+
+    @property
+    def distribution(self) -> MultivariateNormal:
+        """The joint distribution over all points (built on first access)."""
+        if self._joint is None:
+            self._joint = self._joint_fn()
+        return self._joint
+
+    def _marginals(self) -> tuple[Tensor, Tensor]:
+        if self._moments is None:
+            if self._joint is not None:  # already paid for: read it
+                self._moments = (super().mean, super().variance)
+            else:
+                self._moments = self._marginals_fn()
+        return self._moments
+
+    @property
+    def mean(self) -> Tensor:
+        """``batch x q x m`` posterior means."""
+        return self._marginals()[0]
+
+    @property
+    def variance(self) -> Tensor:
+        """``batch x q x m`` posterior variances."""
+        return self._marginals()[1]
+
