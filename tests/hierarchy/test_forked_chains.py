@@ -56,6 +56,10 @@ def test_a_process_that_dies_silently_is_reported():
 
 
 def test_chains_run_in_sequence_where_forking_does_not_help(monkeypatch):
+    # TorchInductor reads sys.platform once, when its config is first imported: loaded under
+    # "darwin" it would look for clang++ for the rest of this worker's tests
+    import torch._inductor.config  # noqa: F401
+
     assert not can_fork(1)
     monkeypatch.setattr(sys, "platform", "darwin")
     assert not can_fork(2)
