@@ -80,6 +80,7 @@ from ax.generation_strategy.generation_strategy import GenerationStrategy
 from ax.generators.torch.botorch_modular.surrogate import SurrogateSpec
 from ax.generators.torch.botorch_modular.utils import ModelConfig
 
+from hbo._numbers import python_scalar
 from hbo.acquisition import NUM_RESTARTS, RAW_SAMPLES
 from hbo.errors import ArgumentTypeError, InvalidArgumentError, InvalidDataError, NotReadyError
 from hbo.integrations._ax_glue import (
@@ -285,15 +286,10 @@ def _source_rows(
         )
     out = []
     for record in data[parameters + metrics].to_dict("records"):
-        params = {p: _plain(record[p]) for p in parameters}
+        params = {p: python_scalar(record[p]) for p in parameters}
         try:
             experiment.search_space.validate_membership(params)
         except ValueError as exc:
             raise InvalidDataError(f"sources[{name!r}]: {exc}") from exc
         out.append((params, {m: float(record[m]) for m in metrics}))
     return out
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python scalar Ax's parameter checks expect."""
-    return value.item() if hasattr(value, "item") else value

@@ -83,6 +83,7 @@ from hbo.integrations._optuna_trials import (
 from hbo.proposer import SETTLE_ROUNDS, HierarchicalProposer
 from hbo.space import Float, SearchSpace
 from hbo.study import Study
+from hbo.study.arguments import check_name
 from hbo.study.history import HistoryTable, read_history
 from hbo.trial import Origin, Trial
 
@@ -144,8 +145,7 @@ class HBOSampler(BaseSampler):
             raise InvalidArgumentError(
                 f"n_startup_trials must be None or a positive int, got {n_startup_trials!r}"
             )
-        if not isinstance(task, str) or not task:
-            raise ArgumentTypeError(f"task must be a non-empty string, got {task!r}")
+        task = check_name(task, "task")
         if independent_sampler is not None and not isinstance(independent_sampler, BaseSampler):
             raise ArgumentTypeError(
                 "independent_sampler must be an optuna.samplers.BaseSampler (e.g. "

@@ -38,7 +38,7 @@ from typing import Any
 
 import pandas as pd
 
-from hbo._numbers import is_real
+from hbo._numbers import is_real, python_scalar
 from hbo._warnings import HistoryImportWarning, warn
 from hbo.errors import (
     ArgumentTypeError,
@@ -211,32 +211,35 @@ def _table(
     """The usable ``records`` of ``task`` as validated rows; the rest counted by reason."""
     params, values, reasons = [], [], Counter()
     for record, value, complete in records:
-        reason = _unusable(record, value, complete, space)
-        if reason:
-            reasons[reason] += 1
+        row = _row(record, value, complete, space)
+        if isinstance(row, str):
+            reasons[row] += 1
             continue
-        params.append({p.name: p.validate(record[p.name]) for p in space.params})
+        params.append(row)
         values.append(-float(value) if flip else float(value))
     return HistoryTable(task, params, values, dropped, sum(reasons.values()),
                         tuple(reasons.most_common()))
 
 
-def _unusable(record: Mapping[str, Any], value: Any, complete: bool, space: SearchSpace) -> str:
-    """Why a trial is not a row ("" if it is one)."""
+def _row(
+    record: Mapping[str, Any], value: Any, complete: bool, space: SearchSpace
+) -> dict[str, Any] | str:
+    """The trial's validated parameters of ``space``, or why it is not a row."""
     if not complete:
         return "not complete"
     if not (is_real(value) and math.isfinite(value)):
         return "without a finite value"
+    row = {}
     for p in space.params:
         if p.name not in record:
             return f"without {p.name!r}"
         try:
-            p.validate(record[p.name])
+            row[p.name] = p.validate(record[p.name])
         except (ParamValueError, ParamTypeError):
-            value = record[p.name]  # a DataFrame's empty cell: a parameter not sampled
-            empty = value is None or (is_real(value) and math.isnan(value))
+            given = record[p.name]  # a DataFrame's empty cell: a parameter not sampled
+            empty = given is None or (is_real(given) and math.isnan(given))
             return f"without {p.name!r}" if empty else f"with {p.name!r} outside the space"
-    return ""
+    return row
 
 
 # ---------------------------------------------------------------------- the sources
@@ -336,15 +339,10 @@ def _from_frame(frame: pd.DataFrame) -> Source:
               else pd.Series(True, index=frame.index))
     params = frame[[f"params_{n}" for n in names]].set_axis(names, axis=1)
     records = [
-        ({k: _plain(v) for k, v in row.items()}, _plain(value), bool(ok))
+        ({k: python_scalar(v) for k, v in row.items()}, python_scalar(value), bool(ok))
         for row, value, ok in zip(params.to_dict("records"), frame["value"], states, strict=True)
     ]
     return Source({"": records}, tuple(names), None, "the DataFrame")
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as its Python value (so a choice ``'a'`` or ``3`` matches)."""
-    return value.item() if hasattr(value, "item") and not isinstance(value, str) else value
 
 
 def _from_ax(source: Any) -> Source:
