@@ -133,6 +133,25 @@ def _dispose(engine: Engine, pid: int) -> None:
     engine.dispose(close=os.getpid() == pid)
 
 
+def _move(
+    conn: Connection, study_id: int, rows: Sequence[sa.Row], state: TrialState,
+    fields: dict[str, Any], **columns: Any,
+) -> list[Trial]:
+    """Move the trials of ``rows`` to ``state`` in ``conn``'s transaction (each transition
+    checked): ``fields`` set on the returned trials, ``columns`` on their rows."""
+    moved = []
+    for trial in map(trial_of, rows):
+        check_transition(trial, state)
+        moved.append(dataclasses.replace(trial, state=state, **fields))
+    if moved:
+        conn.execute(
+            trials.update()
+            .where(trials.c.study_id == study_id, trials.c.number.in_([t.id for t in moved]))
+            .values(state=state.value, **columns)
+        )
+    return moved
+
+
 class SQLStorage(Storage):
     """One study in a SQL database; any number of processes may open it at once.
 
@@ -304,19 +323,8 @@ class SQLStorage(Storage):
             rows = conn.execute(
                 self._trials_query(study_id).where(*waiting).limit(n).with_for_update()
             ).all()
-            claimed = []
-            for trial in map(trial_of, rows):
-                check_transition(trial, TrialState.RUNNING)
-                claimed.append(dataclasses.replace(trial, state=TrialState.RUNNING,
-                                                   datetime_start=moment(now)))
-            if claimed:
-                conn.execute(
-                    trials.update()
-                    .where(trials.c.study_id == study_id,
-                           trials.c.number.in_([t.id for t in claimed]))
-                    .values(state=TrialState.RUNNING.value, started_at=now, heartbeat_at=now)
-                )
-        return claimed
+            return _move(conn, study_id, rows, TrialState.RUNNING,
+                         {"datetime_start": moment(now)}, started_at=now, heartbeat_at=now)
 
     def set_user_attr(self, trial_id: int, key: str, value: Any) -> Trial:
         with self._transaction(write=True) as conn:
@@ -398,22 +406,8 @@ class SQLStorage(Storage):
                 .order_by(trials.c.number)
                 .with_for_update()
             ).all()
-            failed = []
-            for row in stale:
-                trial = trial_of(row)
-                check_transition(trial, TrialState.FAILED)
-                failed.append(dataclasses.replace(trial, state=TrialState.FAILED,
-                                                  datetime_complete=moment(now)))
-            if failed:
-                conn.execute(
-                    trials.update()
-                    .where(
-                        trials.c.study_id == study_id,
-                        trials.c.number.in_([t.id for t in failed]),
-                    )
-                    .values(state=TrialState.FAILED.value, finished_at=now)
-                )
-        return failed
+            return _move(conn, study_id, stale, TrialState.FAILED,
+                         {"datetime_complete": moment(now)}, finished_at=now)
 
     def _trial(self, conn: Connection, study_id: int, number: Any, *, lock: bool = False) -> Trial:
         query = sa.select(trials).where(trials.c.study_id == study_id, trials.c.number == number)
