@@ -56,6 +56,7 @@ from yahpo_benchmark import (  # noqa: E402
     normalized_regrets,
     optuna_distributions,
     paired,
+    plot,
     problem,
     resume_runs,
     run_hbo,
@@ -215,33 +216,6 @@ def report(records: list[dict], data_dir: str, cache_file: Path, title: str) -> 
     return "\n".join(parts)
 
 
-def plot(records: list[dict], data_dir: str, cache_file: Path, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    regret = normalized_regrets(records, data_dir, cache_file)
-    panels = sorted({(r["scenario"], r["setting"]) for r in records})
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 4), squeeze=False)
-    for ax, panel in zip(axes[0], panels, strict=True):
-        for arm in ARMS:
-            curves = [c for k, c in regret.items() if k[:3] == (*panel, arm)]
-            if curves:
-                n = min(map(len, curves))
-                median = np.median(np.vstack([c[:n] for c in curves]), axis=0)
-                ax.plot(np.arange(1, n + 1), np.maximum(median, RATIO_FLOOR), label=arm,
-                        lw=2.5 if arm == "hbo_sampler" else 1.2)
-        ax.set_yscale("log")
-        ax.set_title(f"{panel[0]}, history {panel[1]} (through Optuna)")
-        ax.set_xlabel("evaluations on the target")
-    axes[0][0].set_ylabel("median normalized regret")
-    axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", help="YAHPO data folder (default ../shared/yahpo_data)")
@@ -267,7 +241,8 @@ def main(argv: list[str] | None = None) -> None:
     text = report(records, data_dir, cache_file, "HBOSampler inside Optuna, YAHPO Gym"
                   + (" (--quick)" if args.quick else ""))
     (RESULTS / f"{name}.md").write_text(text)
-    plot(records, data_dir, cache_file, RESULTS / f"{name}.png")
+    plot(records, data_dir, cache_file, RESULTS / f"{name}.png", ARMS, "hbo_sampler",
+         " (through Optuna)")
     print(text)
 
 

@@ -478,7 +478,10 @@ def report(records: list[dict], data_dir: str, cache_file: Path, title: str) -> 
     return "\n".join(parts)
 
 
-def plot(records: list[dict], data_dir: str, cache_file: Path, path: Path) -> None:
+def plot(records: list[dict], data_dir: str, cache_file: Path, path: Path,
+         arms: tuple[str, ...] = ARMS, highlight: str = "hbo", note: str = "") -> None:
+    """Median normalized regret of each of ``arms`` against evaluations, a panel per
+    scenario and setting, ``highlight`` drawn thicker, ``note`` after each title."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -488,16 +491,16 @@ def plot(records: list[dict], data_dir: str, cache_file: Path, path: Path) -> No
     panels = sorted({(r["scenario"], r["setting"]) for r in records})
     fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 4), squeeze=False)
     for ax, (scenario, setting) in zip(axes[0], panels, strict=True):
-        for arm in ARMS:
+        for arm in arms:
             curves = [c for k, c in regret.items() if k[:3] == (scenario, setting, arm)]
             if not curves:
                 continue
             n = min(map(len, curves))
             median = np.median(np.vstack([c[:n] for c in curves]), axis=0)
             ax.plot(np.arange(1, n + 1), np.maximum(median, RATIO_FLOOR), label=arm,
-                    lw=2.5 if arm == "hbo" else 1.2)
+                    lw=2.5 if arm == highlight else 1.2)
         ax.set_yscale("log")
-        ax.set_title(f"{scenario}, history {setting}")
+        ax.set_title(f"{scenario}, history {setting}{note}")
         ax.set_xlabel("evaluations on the target")
     axes[0][0].set_ylabel("median normalized regret")
     axes[0][0].legend(fontsize=7)
