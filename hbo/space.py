@@ -340,7 +340,10 @@ class SearchSpace:
                 f"{argument}: missing keys {missing}, unknown keys {unknown}; "
                 f"the space has {self.names}"
             )
-        return {p.name: p.validate(params[p.name]) for p in self.params}
+        try:
+            return {p.name: p.validate(params[p.name]) for p in self.params}
+        except (ParamTypeError, ParamValueError) as exc:  # say which dict held the value
+            raise type(exc)(f"{argument}: {exc}") from None
 
     def encode(self, params_list: Sequence[Mapping[str, Any]]) -> Tensor:
         """Map validated parameter dicts to an ``n x d`` double tensor in the model space."""

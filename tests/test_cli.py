@@ -141,7 +141,7 @@ def test_import_of_a_bad_file_stores_no_study(stored, tmp_path, capsys):
     run(["export", "s1", "--storage", url, "-o", str(tmp_path / "good.json")], capsys)
     run(["import", str(tmp_path / "good.json"), "--storage", target, "--name", "good"], capsys)
     code, _, err = run(["import", str(path), "--storage", target, "--name", "f"], capsys)
-    assert code == 2 and "trial 3: parameter 'x' = 2.0 is outside [0.0, 1.0]" in err
+    assert code == 2 and "trial 3: params: parameter 'x' = 2.0 is outside [0.0, 1.0]" in err
     code, out, _ = run(["studies", "--storage", target], capsys)
     assert code == 0 and [line.split()[0] for line in out.splitlines()[1:]] == ["good"]
 

@@ -96,7 +96,7 @@ def test_a_bad_json_file_adds_no_study_to_a_database(study, tmp_path):
     data["trials"][2]["params"]["k"] = 9  # outside [1, 4]
     path = tmp_path / "f.json"
     path.write_text(json.dumps(data))
-    with pytest.raises(ParamValueError, match="trial 2: parameter 'k' = 9 is outside"):
+    with pytest.raises(ParamValueError, match="trial 2: params: parameter 'k' = 9 is outside"):
         study_io.load_json(path, url, name="f")
     assert [s["name"] for s in list_studies(url)] == ["other"]
 

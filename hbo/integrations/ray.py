@@ -17,6 +17,12 @@ trials, so they are pending points of the acquisition (no two workers get the
 same point); a trial that errors, or ends without the metric, is told as failed
 and stays a pending point (it is not proposed again).
 
+Warm starts, as ``OptunaSearch``: ``points_to_evaluate`` are run first (queued with
+:meth:`hbo.Study.enqueue`, handed out by the first ``suggest`` calls); with
+``evaluated_rewards`` they are not run again but stored as the target task's results.
+:meth:`HBOSearch.add_evaluated_point` (and so Tune's ``add_evaluated_trials``) adds a
+result evaluated elsewhere at any time.
+
 Search spaces: ``tune.uniform`` / ``tune.loguniform`` (hbo ``Float``), ``tune.randint`` /
 ``tune.lograndint`` (hbo ``Int``; Tune's upper bound is exclusive, hbo's inclusive),
 ``tune.choice`` (hbo ``Categorical``), constants, nested dicts (flattened to
@@ -33,8 +39,9 @@ except ImportError as exc:
 
     raise missing_extra("ray", "ray", __name__) from exc
 
+import math
 import pickle
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -46,6 +53,7 @@ from ray.tune.search.sample import LogUniform, Uniform
 from ray.tune.search.variant_generator import parse_spec_vars
 from ray.tune.utils.util import flatten_dict, unflatten_dict
 
+from hbo._numbers import is_real
 from hbo.errors import ArgumentTypeError, InvalidArgumentError, InvalidSpaceError, NotReadyError
 from hbo.proposer import Proposer
 from hbo.space import Categorical, Float, Int, SearchSpace
@@ -124,6 +132,12 @@ class HBOSearch(Searcher):
         seed, n_initial, shared_function, proposer: Passed to :class:`hbo.Study`
             (``proposer``: what chooses the points, :mod:`hbo.proposer`; default the
             hierarchical GP's Expected Improvement).
+        points_to_evaluate: Configurations (dicts, nested as Tune's ``config``; constants
+            of ``param_space`` may be included) to run first, in order, before any
+            proposal.
+        evaluated_rewards: The metric already measured at each of ``points_to_evaluate``
+            (same length): the points are then not run again but stored as results of
+            the target task (in the metric's own units and direction).
     """
 
     def __init__(
@@ -139,6 +153,8 @@ class HBOSearch(Searcher):
         n_initial: int | None = None,
         shared_function: bool | None = None,
         proposer: Proposer | None = None,
+        points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
+        evaluated_rewards: Sequence[float] | None = None,
     ) -> None:
         if mode is not None and mode not in _DIRECTIONS:
             raise InvalidArgumentError(f"mode must be 'min' or 'max', got {mode!r}")
@@ -171,14 +187,19 @@ class HBOSearch(Searcher):
                          "proposer": proposer}
         self._task = task
         self._history = dict(history or {})
+        self._constants: set[str] = set()  # flattened names of param_space's constants
         self._space = self._convert(space)
+        self._warm_start = _warm_start(points_to_evaluate, evaluated_rewards)
         self._study = study
         self._live: dict[str, int] = {}  # Tune trial id -> hbo trial id
+        if study is not None:
+            self._start_warm()
 
-    @staticmethod
-    def _convert(space: Mapping[str, Any] | SearchSpace | None) -> SearchSpace | None:
+    def _convert(self, space: Mapping[str, Any] | SearchSpace | None) -> SearchSpace | None:
         if space is None or isinstance(space, SearchSpace):
             return space
+        resolved, _, _ = parse_spec_vars(dict(space))
+        self._constants = {"/".join(map(str, path)) for path, _ in resolved}
         return to_search_space(space)
 
     @property
@@ -204,7 +225,28 @@ class HBOSearch(Searcher):
             )
             for name, frame in self._history.items():
                 self._study.add_history(name, self._history_rows(name, frame))
+            self._start_warm()
         return self._study
+
+    def _start_warm(self) -> None:
+        """Queue ``points_to_evaluate``, or store them with ``evaluated_rewards`` (once:
+        checked all first, so that a bad point stores none)."""
+        points, rewards = self._warm_start
+        study = self._study
+        checked = [self._point(p, f"points_to_evaluate[{i}]") for i, p in enumerate(points)]
+        if rewards is None:
+            for point in checked:
+                study.enqueue(point)
+        elif checked:
+            study.add_history(study.task, checked, list(rewards))
+        self._warm_start = ([], None)
+
+    def _point(self, config: Mapping[str, Any], argument: str) -> dict[str, Any]:
+        """A Tune ``config`` (nested, maybe with constants) as the study's parameters."""
+        if not isinstance(config, Mapping):
+            raise ArgumentTypeError(f"{argument} must be a dict, got {type(config).__name__}")
+        flat = {k: v for k, v in flatten_dict(dict(config)).items() if k not in self._constants}
+        return self.study.space.validate(flat, argument)
 
     def _history_rows(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
         if not isinstance(frame, pd.DataFrame):
@@ -229,7 +271,7 @@ class HBOSearch(Searcher):
         if self._space is not None and (domains or grids):
             return False
         if self._space is None and config:
-            self._space = to_search_space(config)
+            self._space = self._convert(config)
         self._metric = self._metric or metric
         self._mode = self._mode or mode
         return True
@@ -253,6 +295,27 @@ class HBOSearch(Searcher):
         else:
             self.study.tell(hbo_id, flat[self._metric])
 
+    def add_evaluated_point(
+        self,
+        parameters: Mapping[str, Any],
+        value: float | None,
+        error: bool = False,
+        pruned: bool = False,
+        intermediate_values: Sequence[float] | None = None,
+    ) -> None:
+        """Store a result evaluated outside this sweep as a result of the target task
+        (Tune's ``add_evaluated_trials`` calls it for each trial it is given).
+
+        An errored or pruned evaluation is stored as failed: its point is proposed
+        around, not again. ``intermediate_values`` are not used (hbo does not prune).
+        """
+        point = self._point(parameters, "parameters")
+        if error or pruned:
+            failed = Trial(-1, self.study.task, point, TrialState.FAILED, origin=Origin.HISTORY)
+            self.study.storage.add_trials([failed])
+        else:
+            self.study.add_history(self.study.task, [point], [value])
+
     # ------------------------------------------------------------------ checkpoints
     def get_state(self) -> dict[str, Any]:
         """Everything needed to continue the sweep: settings, every trial, live trial ids."""
@@ -265,6 +328,7 @@ class HBOSearch(Searcher):
             "options": {**self._options, "seed": study.seed},
             "trials": study.storage.get_trials(),  # hbo.Trial objects, pickled as they are
             "live": dict(self._live),
+            "constants": sorted(self._constants),
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -272,6 +336,7 @@ class HBOSearch(Searcher):
         self._metric, self._mode = state["metric"], state["mode"]
         self._space, self._task = state["space"], state["task"]
         self._options, self._history = dict(state["options"]), {}
+        self._warm_start, self._constants = ([], None), set(state.get("constants", ()))
         self._study = None
         trials = [  # checkpoints of hbo before user attributes and times held tuples
             t if isinstance(t, Trial) else Trial(t[0], t[1], t[2], TrialState(t[3]), t[4],
@@ -295,3 +360,33 @@ class HBOSearch(Searcher):
         """Load a :meth:`save` checkpoint (Tune calls it on ``Tuner.restore``)."""
         with open(checkpoint_path, "rb") as file:
             self.set_state(pickle.load(file))
+
+
+def _warm_start(
+    points: Sequence[Mapping[str, Any]] | None, rewards: Sequence[float] | None
+) -> tuple[list[Mapping[str, Any]], list[float] | None]:
+    """``points_to_evaluate`` and ``evaluated_rewards`` checked for shape and numbers (the
+    points are checked against the space once it is known)."""
+    if isinstance(points, Mapping | str) or not isinstance(points, Sequence | None):
+        raise ArgumentTypeError(
+            f"points_to_evaluate must be a list of config dicts, got {type(points).__name__}"
+        )
+    points = list(points or [])
+    if rewards is None:
+        return points, None
+    if isinstance(rewards, str) or not isinstance(rewards, Sequence):
+        raise ArgumentTypeError(
+            f"evaluated_rewards must be a list of numbers, got {type(rewards).__name__}"
+        )
+    if len(rewards) != len(points):
+        raise InvalidArgumentError(
+            f"evaluated_rewards has {len(rewards)} values for {len(points)} "
+            "points_to_evaluate; give one reward per point"
+        )
+    bad = [i for i, r in enumerate(rewards) if not (is_real(r) and math.isfinite(r))]
+    if bad:
+        raise InvalidArgumentError(
+            f"evaluated_rewards[{bad[0]}] is {rewards[bad[0]]!r}; each reward must be a finite "
+            "number (leave out points whose evaluation failed)"
+        )
+    return points, [float(r) for r in rewards]

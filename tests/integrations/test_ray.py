@@ -20,7 +20,13 @@ from botorch.test_functions import Branin  # noqa: E402
 from ray import cloudpickle, tune  # noqa: E402
 
 from hbo import Float, SearchSpace, Study, TrialState  # noqa: E402
-from hbo.errors import ArgumentTypeError, InvalidArgumentError, NotReadyError  # noqa: E402
+from hbo.errors import (  # noqa: E402
+    ArgumentTypeError,
+    InvalidArgumentError,
+    NotReadyError,
+    ParamKeyError,
+    ParamValueError,
+)
 from hbo.integrations.ray import (  # noqa: E402
     HBOSearch,
     UnsupportedSearchSpaceError,
@@ -233,3 +239,61 @@ def test_the_searcher_passes_a_proposer_to_its_study():
     study = Study(SearchSpace([Float("x", 0, 1)]))
     with pytest.raises(InvalidArgumentError, match=r"leave out \['proposer'\]"):
         HBOSearch(study=study, proposer=sobol)
+
+
+# ------------------------------------------------------------------------- warm starts
+NESTED = {"x": tune.uniform(0, 1), "opt": {"lr": tune.loguniform(1e-3, 1.0)}, "tag": "run"}
+
+
+def test_points_to_evaluate_are_suggested_first_in_order():
+    points = [{"x": 0.25, "opt": {"lr": 0.01}, "tag": "run"}, {"x": 0.75, "opt": {"lr": 0.1}}]
+    search = HBOSearch(NESTED, "loss", "min", seed=0, points_to_evaluate=points)
+    first, second, third = (search.suggest(name) for name in ("a", "b", "c"))
+    assert first == {"x": 0.25, "opt": {"lr": 0.01}} and second == {"x": 0.75, "opt": {"lr": 0.1}}
+    assert third not in (first, second)
+    frame = search.study.trials_dataframe()
+    assert list(frame.origin) == ["enqueued", "enqueued", "asked"]
+    assert set(frame.state) == {"running"}
+    # a checkpoint holds the queued points as trials: a restored searcher queues none again
+    restored = HBOSearch()
+    restored.set_state(search.get_state())
+    assert len(restored.study.storage.get_trials()) == 3
+
+
+def test_evaluated_rewards_are_results_not_runs():
+    points = [{"x": 0.2, "opt": {"lr": 0.01}}, {"x": 0.6, "opt": {"lr": 0.5}}]
+    search = HBOSearch(NESTED, "loss", "max", seed=0, n_initial=2, points_to_evaluate=points,
+                       evaluated_rewards=[1.0, 3.0])
+    proposed = search.suggest("a")
+    assert proposed not in points  # two results already: the model proposes
+    done = search.study.storage.get_trials(states=[TrialState.COMPLETE])
+    assert [(t.task, t.origin.value, t.value) for t in done] == [
+        ("target", "history", 1.0), ("target", "history", 3.0)]
+    assert search.study.best.params == {"x": 0.6, "opt/lr": 0.5}
+
+
+def test_add_evaluated_point_stores_results_and_failures():
+    search = HBOSearch(NESTED, "loss", "min", seed=0)
+    search.add_evaluated_point({"x": 0.3, "opt": {"lr": 0.02}, "tag": "run"}, 2.5)
+    search.add_evaluated_point({"x": 0.9, "opt": {"lr": 0.2}}, None, error=True)
+    trials = search.study.storage.get_trials()
+    assert [(t.state, t.value) for t in trials] == [
+        (TrialState.COMPLETE, 2.5), (TrialState.FAILED, None)]
+    with pytest.raises(ParamKeyError, match=r"parameters: missing keys \['opt/lr'\]"):
+        search.add_evaluated_point({"x": 0.5}, 1.0)
+    assert len(search.study.storage.get_trials()) == 2
+
+
+def test_warm_start_bad_input_stores_nothing():
+    good = {"x": 0.5, "opt": {"lr": 0.1}}
+    with pytest.raises(InvalidArgumentError, match="2 values for 1 points_to_evaluate"):
+        HBOSearch(NESTED, "loss", "min", points_to_evaluate=[good], evaluated_rewards=[1, 2])
+    with pytest.raises(InvalidArgumentError, match=r"evaluated_rewards\[1\] is nan"):
+        HBOSearch(NESTED, "loss", "min", points_to_evaluate=[good, good],
+                  evaluated_rewards=[1.0, float("nan")])
+    with pytest.raises(ArgumentTypeError, match="list of config dicts, got dict"):
+        HBOSearch(NESTED, "loss", "min", points_to_evaluate=good)
+    study = Study(SearchSpace([Float("x", 0, 1), Float("opt/lr", 1e-3, 1.0, log=True)]))
+    with pytest.raises(ParamValueError, match="points_to_evaluate"):
+        HBOSearch(study=study, points_to_evaluate=[good, {"x": 2.0, "opt": {"lr": 0.1}}])
+    assert study.storage.get_trials() == []  # the good first point was not queued either
