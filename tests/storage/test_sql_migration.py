@@ -1,4 +1,4 @@
-"""Schema version 2 on databases that version 1 wrote: SQLite (a file written by hbo at
+"""The current schema on databases that version 1 wrote: SQLite (a file written by hbo at
 38a55a4, ``data/v1_study.db``) and PostgreSQL (a fresh database given the same rows)."""
 
 import shutil
@@ -52,6 +52,8 @@ def check_upgraded(url: str) -> None:
     trials = study.storage.get_trials()
     assert [(t.task, t.params, t.state, t.value, t.origin) for t in trials] == V1_TRIALS
     assert all(t.user_attrs == {} for t in trials)
+    assert [t.values for t in trials] == [None if v is None else {"value": v}
+                                          for _, _, _, v, _ in V1_TRIALS]
     for t in trials:
         assert t.datetime_start == datetime.fromtimestamp(times[t.id]["started_at"], UTC)
         end = times[t.id]["finished_at"]
@@ -86,7 +88,9 @@ def test_a_version_1_sqlite_file_is_upgraded_and_keeps_every_trial(tmp_path):
     assert [s["name"] for s in list_studies(url)] == ["other-study", "v1-study"]
     check_upgraded(url)
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version FROM hbo_schema_version").fetchall() == [(2,)]
+        assert conn.execute("SELECT version FROM hbo_schema_version").fetchall() == [
+            (_schema.SCHEMA_VERSION,)
+        ]
 
 
 def test_a_failed_upgrade_leaves_version_1(tmp_path, monkeypatch):
@@ -122,7 +126,7 @@ def test_step_1_still_builds_the_version_1_tables_and_the_steps_build_the_curren
         _schema.upgrade(conn, 0, target=1)
     engine.dispose()
     assert schema(tmp_path / "steps.db") == schema(V1_FILE)  # released step 1: unchanged
-    SQLStorage(f"sqlite:///{tmp_path / 'steps.db'}", "s").close()  # runs step 2
+    SQLStorage(f"sqlite:///{tmp_path / 'steps.db'}", "s").close()  # runs the later steps
     upgraded = sa.inspect(sa.create_engine(f"sqlite:///{tmp_path / 'steps.db'}"))
     columns = {c["name"]: c["nullable"] for c in upgraded.get_columns("hbo_trials")}
     assert columns == {c.name: c.nullable for c in _schema.trials.columns}
@@ -158,7 +162,9 @@ def test_a_version_1_postgresql_database_is_upgraded_and_keeps_every_trial(empty
     check_upgraded(empty_postgres)
     engine = sa.create_engine(empty_postgres)
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version FROM hbo_schema_version")).all() == [(2,)]
+        assert conn.execute(sa.text("SELECT version FROM hbo_schema_version")).all() == [
+            (_schema.SCHEMA_VERSION,)
+        ]
         # a new study in the upgraded database gets the next study id
         new = SQLStorage(empty_postgres, "new")
         new.create_study({"space": {"params": []}, "task": "t", "direction": "minimize",

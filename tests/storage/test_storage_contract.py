@@ -14,6 +14,8 @@ CONFIG = {
     "space": {"params": [{"type": "int", "name": "x", "low": 0, "high": 9, "log": False}]},
     "task": "t",
     "direction": "minimize",
+    "objectives": {"value": "minimize"},
+    "constraints": [],
     "seed": 7,
 }
 STORAGES = ["memory", "sqlite", "postgresql"]
@@ -147,7 +149,9 @@ def test_add_trials_keeps_everything_but_the_ids(storage):
     ]
     stored = storage.add_trials(given)
     assert [t.id for t in stored] == [1, 2, 3, 4]
-    assert stored == [dataclasses.replace(t, id=i + 1) for i, t in enumerate(given)]
+    # a complete trial given without values keeps its value as the objective's
+    assert stored == [dataclasses.replace(t, id=i + 1, values=t.value and {"value": t.value})
+                      for i, t in enumerate(given)]
     assert storage.get_trials()[1:] == stored  # read back exactly as returned
     assert stored[2].datetime_start is None and stored[1].duration == timedelta(seconds=2)
 
