@@ -1,6 +1,7 @@
 """The current schema on databases that version 1 wrote: SQLite (a file written by hbo at
 38a55a4, ``data/v1_study.db``) and PostgreSQL (a fresh database given the same rows)."""
 
+import json
 import shutil
 import sqlite3
 import uuid
@@ -172,3 +173,66 @@ def test_a_version_1_postgresql_database_is_upgraded_and_keeps_every_trial(empty
         new.close()
         assert conn.execute(sa.text("SELECT max(study_id) FROM hbo_studies")).scalar() == 3
     engine.dispose()
+
+
+V2_FILE = Path(__file__).parent / "data" / "v2_study.db"
+V2_SPACE = hbo.SearchSpace([hbo.Float("x", -1.0, 1.0), hbo.Int("k", 0, 5)])
+W, E = TrialState.WAITING, Origin.ENQUEUED
+#: (task, state, value, origin, user_attrs) of each trial of "v2-study" in the file
+V2_TRIALS = [
+    ("source", C, 1.5, H, {"paper": "smith2020"}),
+    ("source", C, 2.5, H, {}),
+    ("target", C, 0.25, A, {}),
+    ("target", C, 0.75, A, {}),
+    ("target", F, None, A, {}),
+    ("target", R, None, A, {}),
+    ("target", W, None, E, {}),
+]
+
+
+def test_a_version_2_sqlite_file_is_upgraded_to_several_outcomes(tmp_path):
+    """Written by hbo at a9b0c68 (``data/make_v2_study.py``): every trial reads as before,
+    its value as the outcome ``value``; the study's one objective is ``value``."""
+    path = tmp_path / "v2.db"
+    shutil.copy(V2_FILE, path)
+    url = f"sqlite:///{path}"
+    with sqlite3.connect(V2_FILE) as conn:
+        assert conn.execute("SELECT version FROM hbo_schema_version").fetchall() == [(2,)]
+        rows = {r[0]: r[1:] for r in conn.execute(
+            "SELECT number, params, started_at, finished_at FROM hbo_trials WHERE study_id = 1"
+        )}
+    study = hbo.Study.load("v2-study", url, n_initial=10**6)
+    trials = study.storage.get_trials()
+    assert [(t.task, t.state, t.value, t.origin, t.user_attrs) for t in trials] == V2_TRIALS
+    assert [t.values for t in trials] == [None if v is None else {"value": v}
+                                          for _, _, v, _, _ in V2_TRIALS]
+    for t in trials:
+        params, start, end = rows[t.id]
+        assert t.params == json.loads(params)
+        assert t.datetime_complete == (None if end is None else datetime.fromtimestamp(end, UTC))
+        if t.state is not W:
+            assert t.datetime_start == datetime.fromtimestamp(start, UTC)
+    assert (study.task, study.seed, study.direction) == ("target", 7, "minimize")
+    assert (study.objectives, study.constraints) == ({"value": "minimize"}, [])
+    other = hbo.Study.load("max-study", url)
+    assert other.objectives == {"value": "maximize"} and other.best_value == 3.0
+    # it works: the running trial is told, the waiting one handed out, a new study of
+    # several outcomes lives beside the old ones
+    study.tell(5, 0.1)
+    assert study.ask().id == 6 and study.best_value == 0.1
+    moo = hbo.Study(V2_SPACE, task="t", objectives={"a": "minimize", "b": "maximize"},
+                    constraints=["c <= 1"], storage=url, name="moo")
+    moo.enqueue({"x": 0.5, "k": 1})
+    moo.tell(moo.ask(), {"a": 1.0, "b": 2.0, "c": 0.5})
+    for s in (study, other, moo):
+        s.storage.close()
+    again = hbo.Study.load("moo", url)
+    assert again.storage.get_trials()[0].values == {"a": 1.0, "b": 2.0, "c": 0.5}
+    assert again.constraints == moo.constraints and again.pareto_front()[0].id == 0
+    assert {s["name"]: s["objectives"] for s in list_studies(url)} == {
+        "max-study": {"value": "maximize"}, "moo": {"a": "minimize", "b": "maximize"},
+        "v2-study": {"value": "minimize"},
+    }
+    again.storage.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version FROM hbo_schema_version").fetchall() == [(3,)]
