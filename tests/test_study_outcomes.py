@@ -263,3 +263,50 @@ def test_one_objective_proposals_are_those_of_before():
         asked.append(trial)
     asked += study.ask(2)
     assert [(t.params["x"], t.params["y"]) for t in asked] == BEFORE
+
+
+@pytest.mark.slow
+def test_a_constraint_that_cuts_off_the_optimum_is_respected():
+    """Minimize ``(x - 0.8)^2 + (y - 0.5)^2`` subject to ``c = 100 x <= 50``: the constrained
+    optimum is 0.09 at (0.5, 0.5). ``c`` is on another scale than the objective, so a bound
+    not carried into the constraint model's units would put the boundary elsewhere (at
+    ``x = 0.5`` only by chance) and the model's proposals would go to the infeasible
+    optimum at ``x = 0.8``."""
+    study = hbo.Study(SPACE, task="t", constraints=["c <= 50"], seed=0, n_initial=4)
+    model_feasible = []
+    for i in range(12):
+        trial = study.ask()
+        x, y = trial.params["x"], trial.params["y"]
+        study.tell(trial, {"value": (x - 0.8) ** 2 + (y - 0.5) ** 2, "c": 100 * x})
+        if i >= 4:
+            model_feasible.append(x <= 0.5)
+    assert sum(model_feasible) >= 6  # of 8 (7 at seed 0: probing the boundary costs one)
+    assert study.best_value < 0.09 + 0.01  # 0.0902 at seed 0
+    assert study.best_params["x"] <= 0.5
+
+
+@pytest.mark.slow
+def test_two_objectives_gain_more_hypervolume_than_sobol_points():
+    """BraninCurrin (both minimized), 15 evaluations (5 Sobol, 10 by qLogNEHVI) against 15
+    Sobol points, three seeds, hypervolume to BoTorch's reference point (18, 6). Recorded:
+    33.2 vs 0.0, 46.3 vs 16.9, 2.4 vs 0.0 (the Sobol points rarely beat the reference in
+    both objectives); the check asks for more in every seed."""
+    import torch
+    from botorch.test_functions.multi_objective import BraninCurrin
+
+    from hbo.proposer import SobolProposer
+
+    problem = BraninCurrin()
+
+    def hypervolume(seed: int, **kwargs) -> float:
+        study = hbo.Study(SPACE, task="t", objectives={"branin": "minimize",
+                                                       "currin": "minimize"}, seed=seed, **kwargs)
+        for _ in range(15):
+            trial = study.ask()
+            X = torch.tensor([[trial.params["x"], trial.params["y"]]], dtype=torch.double)
+            branin, currin = problem(X)[0].tolist()
+            study.tell(trial, {"branin": branin, "currin": currin})
+        return study.hypervolume({"branin": 18.0, "currin": 6.0})
+
+    for seed in range(3):
+        assert hypervolume(seed) > hypervolume(seed, proposer=SobolProposer())
