@@ -234,6 +234,8 @@ def test_what_handles_one_value_refuses_several_outcomes(tmp_path):
     study = two_objectives()
     with pytest.raises(InvalidArgumentError, match="import_history reads one objective"):
         study.import_history(hbo.Study(SPACE))
+    with pytest.raises(InvalidArgumentError, match="imports one objective per source"):
+        hbo.Study(SPACE).import_history(study)
     with pytest.raises(InvalidArgumentError, match="save_json writes and reads one value"):
         hbo.study.io.save_json(study, tmp_path / "s.json")
     with pytest.raises(InvalidArgumentError, match="unknown outcome 'gpu'"):

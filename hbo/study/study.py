@@ -4,7 +4,8 @@ A thin façade over a :class:`~hbo.storage.Storage` (which holds every trial) an
 :class:`~hbo.proposer.Proposer` (which chooses the next points: by default
 :class:`~hbo.proposer.HierarchicalProposer`, Expected Improvement on the
 :class:`~hbo.surrogate.HierarchicalGP` surrogate). Data flow one way: space -> study ->
-proposer -> study.
+proposer -> study. What it has found (best trial, Pareto front, table, pooling) is read by
+the methods of :mod:`hbo.study.results`.
 
 A study measures one objective (``direction=``) or several outcomes: objectives and
 outcome constraints (``objectives=``, ``constraints=``; :mod:`hbo.study.outcomes`), each
@@ -25,19 +26,13 @@ import secrets
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
-from botorch.utils.sampling import manual_seed
 
 from hbo._numbers import is_real
 from hbo._warnings import FailedTrialWarning, warn
-from hbo.errors import (
-    ArgumentTypeError,
-    InvalidArgumentError,
-    NotReadyError,
-    UnknownTaskError,
-)
+from hbo.errors import ArgumentTypeError, InvalidArgumentError, UnknownTaskError
 from hbo.proposer import HierarchicalProposer, Proposer
 from hbo.space import SearchSpace, space_differences, space_from_dict, space_to_dict
 from hbo.storage import Storage, StudyMismatchError, UnknownStudyError, open_storage
@@ -49,22 +44,17 @@ from hbo.study.arguments import (
     trial_id,
     user_attr,
 )
-from hbo.study.frame import trials_frame
 from hbo.study.history import read_history, store_history
 from hbo.study.optimize import Callback, Objective, optimize
 from hbo.study.outcomes import OutcomeConstraint, define_outcomes, outcomes_from_config
+from hbo.study.results import StudyResults
 from hbo.surrogate import Hyperprior
 from hbo.surrogate.kernels import Kernel
 from hbo.surrogate.nuts_options import NUTSOptions
-from hbo.surrogate.pooling import PoolingReport
 from hbo.trial import Origin, Trial, TrialState, check_transition
 
-if TYPE_CHECKING:  # the fully Bayesian modules load pyro and ArviZ: imported where used
-    from hbo.diagnostics import ConvergenceReport
-    from hbo.surrogate.posterior_pooling import PosteriorPoolingReport
 
-
-class Study:
+class Study(StudyResults):
     """Tune a target task with the help of related tasks.
 
     Args:
@@ -191,21 +181,6 @@ class Study:
 
     # ------------------------------------------------------------------ outcomes
     @property
-    def objectives(self) -> dict[str, str]:
-        """Objective name -> ``"minimize"`` or ``"maximize"``, in order."""
-        return dict(self._outcomes.objectives)
-
-    @property
-    def constraints(self) -> list[OutcomeConstraint]:
-        """The outcome constraints (:class:`~hbo.study.outcomes.OutcomeConstraint`)."""
-        return list(self._outcomes.constraints)
-
-    @property
-    def outcomes(self) -> list[str]:
-        """Every outcome a trial is told: the objectives, then the constrained outcomes."""
-        return self._outcomes.names
-
-    @property
     def direction(self) -> str:
         """The direction of the study's one objective (see :attr:`objectives`)."""
         direction = self._direction()
@@ -263,9 +238,13 @@ class Study:
         """Raise :class:`StudyMismatchError` naming each difference from the stored study."""
         notes = space_differences(space_from_dict(stored["space"]), self.space)
         stored = {**stored, **outcomes_from_config(stored).config()}
+        # one objective of the same name in the other direction: say "direction"
+        same_names = list(stored["objectives"]) == list(config["objectives"])
+        keys = ("task", "direction" if same_names and config["direction"] else "objectives",
+                "constraints", "seed")
         notes += [
             f"{key}: stored {stored[key]!r}, given {config[key]!r}"
-            for key in ("task", "objectives", "constraints", "seed")
+            for key in keys
             if stored[key] != config[key] and (key != "seed" or seed_given)
         ]
         if notes:
@@ -275,12 +254,6 @@ class Study:
             )
 
     # ------------------------------------------------------------------ tasks
-    @property
-    def tasks(self) -> list[str]:
-        """Every task the study knows: the target first, then in order of appearance."""
-        names = [self.task] + [t.task for t in self.storage.get_trials()]
-        return list(dict.fromkeys(names))
-
     def _check_task(self, task: str | None) -> str:
         task = self.task if task is None else check_name(task, "task")
         if task not in self.tasks:
@@ -483,122 +456,6 @@ class Study:
         ``(study, finished_trial)`` after each trial, exceptions in ``catch`` mark the trial
         failed and the loop goes on (:mod:`hbo.study.optimize`)."""
         optimize(self, func, n_trials, timeout, callbacks, catch)
-
-    # ------------------------------------------------------------------ results
-    @property
-    def best_params(self) -> dict[str, Any]:
-        """The parameters of :attr:`best`."""
-        return self.best.params
-
-    @property
-    def best_value(self) -> float:
-        """The objective value of :attr:`best`."""
-        return self.best.value
-
-    @property
-    def best(self) -> Trial:
-        """The best completed trial on the target task that meets every constraint (a
-        study with one objective; with several, see :meth:`pareto_front`)."""
-        if len(self.objectives) > 1:
-            raise InvalidArgumentError(
-                f"best is defined for one objective; this study has {self.objectives}: "
-                "use study.pareto_front() (the feasible non-dominated trials)"
-            )
-        done = self.storage.get_trials(self.task, [TrialState.COMPLETE])
-        if not done:
-            raise NotReadyError(
-                f"no completed trial on task {self.task!r} yet: call study.tell(trial, value) "
-                "after study.ask()"
-            )
-        feasible = [t for t in done if self._outcomes.feasible(t.values)]
-        if not feasible:
-            raise NotReadyError(
-                f"none of the {len(done)} completed trial(s) on task {self.task!r} is "
-                f"feasible: each violates a constraint of {[str(c) for c in self.constraints]}"
-            )
-        pick = min if self.direction == "minimize" else max
-        return pick(feasible, key=lambda t: t.value)
-
-    def pareto_front(self) -> list[Trial]:
-        """The Pareto front: the completed target trials that meet every constraint and
-        that no other such trial dominates (no worse in every objective, better in one), in
-        id order. With one objective, the best trial(s)."""
-        done = self.storage.get_trials(self.task, [TrialState.COMPLETE])
-        return self._outcomes.pareto_front(done)
-
-    def hypervolume(self, reference_point: Mapping[str, float] | Sequence[float]) -> float:
-        """The hypervolume dominated by the feasible completed target trials and bounded
-        by ``reference_point`` (objective -> value, or a sequence in objective order, in
-        the objectives' own units and directions: a point worse than every trial of
-        interest). 0 while no feasible trial beats the reference point in every objective."""
-        if len(self.objectives) < 2:
-            raise InvalidArgumentError(
-                f"hypervolume needs several objectives; this study has {self.objectives} "
-                "(see study.best)"
-            )
-        done = self.storage.get_trials(self.task, [TrialState.COMPLETE])
-        return self._outcomes.hypervolume(done, reference_point)
-
-    def trials_dataframe(self) -> pd.DataFrame:
-        """One row per trial, every task: id, task, origin, state, value (one objective),
-        ``values_<name>`` per outcome (several outcomes), parameters, start, end and
-        duration, user attributes (:mod:`hbo.study.frame`)."""
-        outcomes = None if self._outcomes.single else self.outcomes
-        return trials_frame(self.space, self.storage.get_trials(), outcomes,
-                            value=len(self.objectives) == 1)
-
-    def pooling(self, outcome: str | None = None) -> PoolingReport | PosteriorPoolingReport:
-        """How much the tasks shared, from the surrogate of ``outcome`` (default: the
-        first objective) fitted to all completed trials that have it.
-
-        With ``inference="nuts"``, a
-        :class:`~hbo.surrogate.posterior_pooling.PosteriorPoolingReport` of the posterior
-        draws (medians and 90% intervals).
-        """
-        proposer = self._hierarchical("pooling()")
-        outcome = self.outcomes[0] if outcome is None else outcome
-        if outcome not in self.outcomes:
-            raise InvalidArgumentError(
-                f"pooling: unknown outcome {outcome!r}; this study's outcomes are "
-                f"{self.outcomes}"
-            )
-        done = [t for t in self.storage.get_trials(states=[TrialState.COMPLETE])
-                if outcome in t.values]
-        if not done:
-            raise NotReadyError(
-                "pooling() needs completed trials: call study.add_history or study.tell first"
-            )
-        # before the target's first result, the report covers the tasks with data
-        has_target = any(t.task == self.task for t in done)
-        focus = self.task if has_target else done[0].task
-        with manual_seed(self.seed):
-            model = proposer.fit(self, focus, outcome)
-        if proposer.inference == "nuts":
-            from hbo.surrogate.posterior_pooling import PosteriorPoolingReport
-
-            report = PosteriorPoolingReport.from_ensemble
-        else:
-            report = PoolingReport.from_model
-        base = getattr(model, "model", model)
-        tasks = [self.tasks[label] for label in base.task_labels]
-        left_out = [s for s in proposer.source_screens(self, focus, outcome) if not s.kept]
-        choice = proposer.shared_choices.get(outcome) if has_target else None
-        return report(
-            model, tasks, self.space.feature_names(), target=self.task if has_target else None,
-            shared_choice=choice, left_out=left_out,
-        )
-
-    def diagnostics(self) -> ConvergenceReport:
-        """Convergence of the last NUTS run (``inference="nuts"``): R-hat, ESS, divergences."""
-        return self._hierarchical("diagnostics()").diagnostics()
-
-    def _hierarchical(self, method: str) -> HierarchicalProposer:
-        if not isinstance(self.proposer, HierarchicalProposer):
-            raise InvalidArgumentError(
-                f"{method} reports on the hierarchical surrogate; this study's proposer is "
-                f"{self.proposer!r}"
-            )
-        return self.proposer
 
 
 def _updated(given: Trial | int, stored: Trial) -> Trial:
