@@ -237,12 +237,15 @@ def _check_image_path(output: str) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
-    from hbo.study.plots import save_study_figure
+    from hbo.study.plots import save_pareto_figure, save_study_figure
 
     output = args.output or f"{args.name}.png"
     _check_image_path(output)
     study = _open(args)
-    save_study_figure(study, output, _pooling(study, args.no_pooling))
+    if len(study.objectives) > 1:  # no best value: the Pareto front
+        save_pareto_figure(study, output)
+    else:
+        save_study_figure(study, output, _pooling(study, args.no_pooling))
     print(f"wrote {output}")
 
 

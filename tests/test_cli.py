@@ -110,6 +110,8 @@ def test_studies_and_show_a_study_of_several_objectives(tmp_path, capsys):
     code, out, _ = run(["show", "moo", "--storage", url, "--no-pooling"], capsys)
     assert code == 0 and "Pareto front on 't' (feasible, non-dominated): trials [0, 1]" in out
     assert "values_mem" in out
+    code, out, _ = run(["plot", "moo", "--storage", url, "-o", str(tmp_path / "moo.png")], capsys)
+    assert code == 0 and (tmp_path / "moo.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_plot_draws_best_so_far_and_pooling(stored, tmp_path, capsys):
