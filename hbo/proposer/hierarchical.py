@@ -118,18 +118,14 @@ class HierarchicalProposer(Proposer):
         self.kernel = resolve_kernel(kernel)
         self.screen_sources = screen_sources
         self._screens: dict[tuple[int, str, str], tuple[tuple[int, ...], SourceScreen]] = {}
-        #: the surrogate last fitted for the study's first outcome (its objective)
+        #: the surrogate last fitted for the study's first outcome (its objective), and its
+        #: shared-function choice; ``shared_choices``: every outcome's, by name
         self.model: HierarchicalGP | FullyBayesianHierarchicalGP | None = None
-        #: outcome -> the shared-function choice of its last fit
+        self.shared_choice: SharedFunctionChoice | None = None
         self.shared_choices: dict[str, SharedFunctionChoice | None] = {}
         # outcome -> (trials key, model, the target's centre and scale in the model's units)
         self._models: dict[str, tuple[tuple[Any, ...], Any, tuple[float, float]]] = {}
         self._fitted: dict[str, dict[bool, HierarchicalGP]] = {}  # warm starts, by outcome
-
-    @property
-    def shared_choice(self) -> SharedFunctionChoice | None:
-        """The shared-function choice of the first outcome's last fit (see ``shared_function``)."""
-        return next(iter(self.shared_choices.values()), None)
 
     def __repr__(self) -> str:
         return (f"HierarchicalProposer(n_initial={self.n_initial!r}, "
@@ -288,7 +284,7 @@ class HierarchicalProposer(Proposer):
         units = (float(mean[label[task]]), float(std[label[task]]))
         self._models[outcome] = (key, model, units)
         if outcome == study.outcomes[0]:
-            self.model = model
+            self.model, self.shared_choice = model, self.shared_choices[outcome]
         return model
 
     def _distinct(
