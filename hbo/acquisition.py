@@ -113,8 +113,9 @@ def build_outcome_acquisition(
         constraints: ``(output, op, bound)``: output ``output`` must be ``<=`` or ``>=``
             ``bound``, in the model's units.
         X_observed: ``n x d`` points where the task has been observed (``n >= 1``).
-        Y_observed: ``n x m`` their outcomes in the model's units (for the reference point).
-        feasible: ``n`` booleans: which observed points meet every constraint.
+        Y_observed: ``n' x m`` observed outcomes in the model's units (``n' >= 1``), of the
+            points with every outcome (for the reference point).
+        feasible: ``n'`` booleans: which rows of ``Y_observed`` meet every constraint.
         X_pending: ``p x d`` points being evaluated (or failed), or None.
         seed: Seed of the quasi-Monte Carlo sampler.
     """

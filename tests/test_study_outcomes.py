@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import hbo
+import hbo.proposer
 import hbo.study.io
 from hbo._warnings import FailedTrialWarning
 from hbo.errors import ArgumentTypeError, InvalidArgumentError, NotReadyError
@@ -65,6 +66,20 @@ def test_objectives_and_constraints_define_the_outcomes():
 def test_bad_definitions_are_refused_naming_the_problem(kwargs, match):
     with pytest.raises((InvalidArgumentError, ArgumentTypeError), match=match):
         hbo.Study(SPACE, **kwargs)
+
+
+def test_nuts_is_refused_for_several_outcomes_also_in_a_given_proposer():
+    nuts = hbo.proposer.HierarchicalProposer(inference="nuts")
+    with pytest.raises(InvalidArgumentError, match='inference="nuts" fits one outcome'):
+        hbo.Study(SPACE, objectives=OBJECTIVES, proposer=nuts)
+
+
+def test_optimize_tells_the_dict_the_objective_returns():
+    study = two_objectives(n_initial=100)
+    study.optimize(lambda t: {"loss": t.params["x"], "latency_ms": 1 - t.params["x"],
+                              "memory_gb": t.params["y"] * 5}, n_trials=4)
+    done = study.storage.get_trials(states=[TrialState.COMPLETE])
+    assert len(done) == 4 and all(set(t.values) == set(study.outcomes) for t in done)
 
 
 # ------------------------------------------------------------------ tell
@@ -182,6 +197,25 @@ def test_pareto_front_with_a_maximized_objective():
     assert [t.id for t in study.pareto_front()] == [0, 1, 3]
     # reference (cost 3, acc 0): 2 x 0.5 + 1 x (0.9 - 0.5) + 0.5 x 0.1
     assert study.hypervolume({"cost": 3.0, "acc": 0.0}) == pytest.approx(1.0 + 0.4 + 0.05)
+
+
+def test_history_without_every_outcome_is_judged_by_none_and_modelled_where_measured():
+    study = two_objectives(n_initial=2)
+    # the target's own history lacks latency: not on the front, not counted as initial
+    study.add_history("target", [{"x": 0.9, "y": 0.9}], [{"loss": -1.0, "memory_gb": 1.0}])
+    rows = [{"x": i / 6, "y": (i * 0.37) % 1} for i in range(6)]
+    study.add_history("src", rows, [{"loss": r["x"], "memory_gb": 2 * r["y"]} for r in rows])
+    assert study.ask().origin is hbo.Origin.ASKED and study.pareto_front() == []
+    for trial in [study.storage.get_trial(7), study.ask()]:
+        x, y = trial.params["x"], trial.params["y"]
+        study.tell(trial, {"loss": x, "latency_ms": 1 - x, "memory_gb": 4 * y})
+    proposed = study.ask()  # the model's: loss and memory pooled with src, latency not
+    assert study.proposer.model is not None and 0 <= proposed.params["x"] <= 1
+    assert all(set(t.values) == set(study.outcomes) for t in study.pareto_front())
+    one = hbo.Study(SPACE, task="target", constraints=["mem <= 1"])
+    one.add_history("target", [{"x": 0.9, "y": 0.9}], [{"value": -5.0}])
+    told(one, {"x": 0.1, "y": 0.5}, {"value": 1.0, "mem": 0.5})
+    assert one.best_value == 1.0
 
 
 def test_trials_dataframe_has_a_column_per_outcome():

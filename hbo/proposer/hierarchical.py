@@ -176,14 +176,16 @@ class HierarchicalProposer(Proposer):
     def propose(
         self, study: Study, task: str, q: int, seed: int, before: int | None = None
     ) -> torch.Tensor:
-        """Sobol points until ``task`` has ``n_initial`` results, then the model's.
+        """Sobol points until ``task`` has ``n_initial`` results (with every outcome: a
+        history row may lack some), then the model's.
 
         A surrogate that cannot be fitted (every restart of the optimizer failed) does
         not end a long loop: as Ax's Sobol fallback does, the ask goes on with the task's
         Sobol points and a :class:`~hbo.ModelFittingWarning`, and the next ask tries
         again with one more observation.
         """
-        done = study.storage.get_trials(task, [TrialState.COMPLETE])
+        done = [t for t in study.storage.get_trials(task, [TrialState.COMPLETE])
+                if set(study.outcomes) <= set(t.values)]
         if len(done) < self.initial_points(study, task):
             return self._distinct(study, sobol_points(study, task, q, before), task, before)
         try:
@@ -217,11 +219,12 @@ class HierarchicalProposer(Proposer):
         models = [self.fit(study, task, name) for name in study.outcomes]
         # in each model's units: its centre and scale on the target (oriented for maximizing)
         units = {name: self._models[name][2] for name in study.outcomes}
+        # (propose counted n_initial >= 1 of them on the task)
+        full = [t for t in done if set(study.outcomes) <= set(t.values)]  # history may lack
         Y = torch.tensor([[(_sign(study, name) * t.values[name] - units[name][0])
-                           / units[name][1] for name in study.outcomes] for t in done],
+                           / units[name][1] for name in study.outcomes] for t in full],
                          dtype=torch.double)
-        feasible = torch.tensor([all(c.satisfied(t.values[c.name]) for c in study.constraints)
-                                 for t in done])
+        feasible = torch.tensor([study.is_feasible(t) for t in full], dtype=torch.bool)
         constraints = [
             (study.outcomes.index(c.name), c.op,
              (c.bound - units[c.name][0]) / units[c.name][1])

@@ -169,8 +169,11 @@ class Outcomes:
                 for name in self.names if name in value}
 
     def feasible(self, values: Mapping[str, float]) -> bool:
-        """Whether a complete trial's ``values`` satisfy every constraint."""
-        return all(c.satisfied(values[c.name]) for c in self.constraints)
+        """Whether ``values`` has every outcome and satisfies every constraint (a history
+        trial without some outcome cannot be judged, so it is not feasible)."""
+        return set(self.names) <= set(values) and all(
+            c.satisfied(values[c.name]) for c in self.constraints
+        )
 
     def maximized(self, trials: Sequence[Trial]) -> torch.Tensor:
         """``n x m`` objective values of ``trials`` oriented for maximization (minimized

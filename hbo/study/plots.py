@@ -84,10 +84,10 @@ def pareto_figure(study: Study) -> Figure:
             f"pareto_figure needs several objectives; this study has {study.objectives} "
             "(see study_figure)"
         )
-    done = study.storage.get_trials(study.task, [TrialState.COMPLETE])
+    done = [t for t in study.storage.get_trials(study.task, [TrialState.COMPLETE])
+            if set(names) <= set(t.values)]  # a history trial may lack an objective
     front = {t.id for t in study.pareto_front()}
-    feasible = {t.id for t in done
-                if all(c.satisfied(t.values[c.name]) for c in study.constraints)}
+    feasible = {t.id for t in done if study.is_feasible(t)}
     pairs = list(itertools.combinations(range(len(names)), 2))
     fig = Figure(figsize=(5.5 * len(pairs), 4.8), layout="constrained")
     for ax, (i, j) in zip(fig.subplots(1, len(pairs), squeeze=False)[0], pairs, strict=True):

@@ -53,6 +53,10 @@ class StudyResults:
         """Every outcome a trial is told: the objectives, then the constrained outcomes."""
         return self._outcomes.names
 
+    def is_feasible(self, trial: Trial) -> bool:
+        """Whether ``trial`` is complete with every outcome and meets every constraint."""
+        return trial.values is not None and self._outcomes.feasible(trial.values)
+
     @property
     def tasks(self) -> list[str]:
         """Every task the study knows: the target first, then in order of appearance."""
@@ -84,11 +88,12 @@ class StudyResults:
                 f"no completed trial on task {self.task!r} yet: call study.tell(trial, value) "
                 "after study.ask()"
             )
-        feasible = [t for t in done if self._outcomes.feasible(t.values)]
+        feasible = [t for t in done if self.is_feasible(t)]
         if not feasible:
             raise NotReadyError(
                 f"none of the {len(done)} completed trial(s) on task {self.task!r} is "
                 f"feasible: each violates a constraint of {[str(c) for c in self.constraints]}"
+                " (or, added as history, lacks an outcome)"
             )
         pick = min if self.direction == "minimize" else max
         return pick(feasible, key=lambda t: t.value)

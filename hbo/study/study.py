@@ -119,11 +119,6 @@ class Study(StudyResults):
         if not isinstance(space, SearchSpace):
             raise ArgumentTypeError(f"space must be an hbo.SearchSpace, got {type(space).__name__}")
         outcomes = define_outcomes(direction, objectives, constraints, space.names)
-        if inference == "nuts" and not outcomes.single:
-            raise InvalidArgumentError(
-                f'inference="nuts" fits one outcome; this study has the outcomes '
-                f'{outcomes.names}: use inference="map"'
-            )
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
             raise ArgumentTypeError(f"seed must be an int or None, got {seed!r}")
         if seed is not None and not -(2**63) <= seed < 2**63:
@@ -155,6 +150,12 @@ class Study(StudyResults):
                     f"{given} configure the default proposer; with proposer= given, pass "
                     f"them to it instead (e.g. HierarchicalProposer({given[0]}=...))"
                 )
+        nuts_fit = isinstance(proposer, HierarchicalProposer) and proposer.inference == "nuts"
+        if nuts_fit and not outcomes.single:
+            raise InvalidArgumentError(
+                f'inference="nuts" fits one outcome; this study has the outcomes '
+                f'{outcomes.names}: use inference="map"'
+            )
         self.proposer = proposer
         self.space = space
         self.task = check_name(task, "task")
@@ -451,7 +452,8 @@ class Study(StudyResults):
         callbacks: Sequence[Callback] = (),
         catch: type[Exception] | Sequence[type[Exception]] = (),
     ) -> None:
-        """Ask, evaluate ``func(trial) -> value`` and tell, ``n_trials`` times or until
+        """Ask, evaluate ``func(trial) -> value`` (a dict of every outcome in a study of
+        several) and tell, ``n_trials`` times or until
         ``timeout`` seconds, as Optuna's ``optimize``; ``callbacks`` are called with
         ``(study, finished_trial)`` after each trial, exceptions in ``catch`` mark the trial
         failed and the loop goes on (:mod:`hbo.study.optimize`)."""
