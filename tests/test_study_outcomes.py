@@ -243,6 +243,16 @@ def test_pareto_figure_is_written(tmp_path):
     assert (tmp_path / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_best_so_far_counts_feasible_trials_only():
+    from hbo.study.plots import best_so_far
+
+    study = hbo.Study(SPACE, task="target", constraints=["mem <= 1"])
+    for i, (value, mem) in enumerate([(3.0, 2.0), (2.5, 0.5), (1.0, 2.0), (2.0, 1.0)]):
+        told(study, {"x": i / 10, "y": 0.5}, {"value": value, "mem": mem})
+    assert best_so_far(study)["target"].tolist()[1:] == [2.5, 2.5, 2.0]
+    assert math.isnan(best_so_far(study)["target"].iloc[0])
+
+
 # ------------------------------------------------------------------ storage
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
 def test_every_outcome_is_stored_and_the_definition_restored(kind, tmp_path):

@@ -123,12 +123,6 @@ class Outcomes:
         return {"objectives": dict(self.objectives),
                 "constraints": [str(c) for c in self.constraints]}
 
-    def objective_value(self, values: Mapping[str, float]) -> float | None:
-        """``Trial.value``: the objective's value with one objective, else None."""
-        if len(self.objectives) != 1:
-            return None
-        return values.get(next(iter(self.objectives)))
-
     def told(self, value: Any, argument: str) -> dict[str, float]:
         """The outcomes of ``tell``: a number (one-outcome studies) or a mapping with
         exactly :attr:`names`; values may be NaN (the study records a failure)."""
@@ -139,12 +133,13 @@ class Outcomes:
                 f"{argument} must be a dict of outcome -> number for this study's outcomes "
                 f"{self.names}, got {type(value).__name__} {value!r}"
             )
-        missing = [name for name in self.names if name not in value]
+        values = self._numbers(value, argument)  # a misspelt name: named as unknown first
+        missing = [name for name in self.names if name not in values]
         if missing:
             raise InvalidArgumentError(
                 f"{argument} lacks the outcome(s) {missing}; expected exactly {self.names}"
             )
-        return self._numbers(value, argument)
+        return values
 
     def partial(self, value: Any, argument: str) -> dict[str, float]:
         """A history row's outcomes: a number (one-outcome studies) or a mapping with some

@@ -20,15 +20,17 @@ from hbo.trial import TrialState
 
 
 def best_so_far(study: Study) -> dict[str, pd.Series]:
-    """Per task: the best completed value after each completed evaluation (id order).
+    """Per task: the best completed feasible value after each completed evaluation (id
+    order; NaN until the first feasible one, see :meth:`hbo.Study.is_feasible`).
 
     Index ``1..n_t`` (the task's completed evaluations); best = min or max by direction.
     """
-    pick = np.minimum if study.direction == "minimize" else np.maximum
+    pick = np.fmin if study.direction == "minimize" else np.fmax  # f*: NaN is no value
     curves = {}
     for task in study.tasks:
-        values = [t.value for t in study.storage.get_trials(task, [TrialState.COMPLETE])]
-        if values:
+        values = [t.value if study.is_feasible(t) else np.nan
+                  for t in study.storage.get_trials(task, [TrialState.COMPLETE])]
+        if values and not np.isnan(values).all():
             best = pick.accumulate(np.asarray(values, dtype=float))
             curves[task] = pd.Series(best, index=np.arange(1, len(best) + 1), name=task)
     return curves
