@@ -190,24 +190,27 @@ V2_TRIALS = [
 ]
 
 
-def test_a_version_2_sqlite_file_is_upgraded_to_several_outcomes(tmp_path):
-    """Written by hbo at a9b0c68 (``data/make_v2_study.py``): every trial reads as before,
-    its value as the outcome ``value``; the study's one objective is ``value``."""
-    path = tmp_path / "v2.db"
-    shutil.copy(V2_FILE, path)
-    url = f"sqlite:///{path}"
+def v2_rows() -> dict[str, list[dict]]:
+    """Every row of every table of the version 2 file."""
     with sqlite3.connect(V2_FILE) as conn:
-        assert conn.execute("SELECT version FROM hbo_schema_version").fetchall() == [(2,)]
-        rows = {r[0]: r[1:] for r in conn.execute(
-            "SELECT number, params, started_at, finished_at FROM hbo_trials WHERE study_id = 1"
-        )}
+        conn.row_factory = sqlite3.Row
+        return {
+            table: [dict(r) for r in conn.execute(f"SELECT * FROM {table}")]
+            for table in ("hbo_schema_version", "hbo_studies", "hbo_trials")
+        }
+
+
+def check_v2_upgraded(url: str) -> None:
+    """Every trial of the version 2 file reads as before, its value as the outcome
+    ``value``; the study's one objective is ``value``; a study of several outcomes works."""
+    rows = {r["number"]: r for r in v2_rows()["hbo_trials"] if r["study_id"] == 1}
     study = hbo.Study.load("v2-study", url, n_initial=10**6)
     trials = study.storage.get_trials()
     assert [(t.task, t.state, t.value, t.origin, t.user_attrs) for t in trials] == V2_TRIALS
     assert [t.values for t in trials] == [None if v is None else {"value": v}
                                           for _, _, v, _, _ in V2_TRIALS]
     for t in trials:
-        params, start, end = rows[t.id]
+        params, start, end = (rows[t.id][c] for c in ("params", "started_at", "finished_at"))
         assert t.params == json.loads(params)
         assert t.datetime_complete == (None if end is None else datetime.fromtimestamp(end, UTC))
         if t.state is not W:
@@ -234,5 +237,30 @@ def test_a_version_2_sqlite_file_is_upgraded_to_several_outcomes(tmp_path):
         "v2-study": {"value": "minimize"},
     }
     again.storage.close()
+
+
+def test_a_version_2_sqlite_file_is_upgraded_to_several_outcomes(tmp_path):
+    """Written by hbo at a9b0c68 (``data/make_v2_study.py``)."""
+    path = tmp_path / "v2.db"
+    shutil.copy(V2_FILE, path)
+    assert v2_rows()["hbo_schema_version"] == [{"version": 2}]
+    check_v2_upgraded(f"sqlite:///{path}")
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT version FROM hbo_schema_version").fetchall() == [(3,)]
+
+
+def test_a_version_2_postgresql_database_is_upgraded_to_several_outcomes(empty_postgres):
+    engine = sa.create_engine(empty_postgres)
+    with engine.begin() as conn:  # version 2's tables, holding the rows of the SQLite file
+        _schema.upgrade(conn, 0, target=2)
+        v2 = sa.MetaData()
+        v2.reflect(conn)
+        for table in ("hbo_studies", "hbo_trials"):
+            conn.execute(v2.tables[table].insert(), v2_rows()[table])
+        conn.execute(sa.text("SELECT setval('hbo_studies_study_id_seq', 2)"))
+    engine.dispose()
+    check_v2_upgraded(empty_postgres)
+    engine = sa.create_engine(empty_postgres)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version FROM hbo_schema_version")).all() == [(3,)]
+    engine.dispose()
