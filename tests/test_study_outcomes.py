@@ -161,6 +161,7 @@ def test_best_is_the_best_feasible_trial_and_says_when_none_is():
     told(study, {"x": 0.2, "y": 0.1}, {"value": 3.0, "mem": 1.0})
     told(study, {"x": 0.3, "y": 0.1}, {"value": 2.0, "mem": 0.5})
     assert study.best_value == 2.0 and study.best_params == {"x": 0.3, "y": 0.1}
+    assert [t.id for t in study.pareto_front()] == [study.best.id]  # one objective: the best
     with pytest.raises(InvalidArgumentError, match="pareto_front"):
         _ = two_objectives().best
 

@@ -36,6 +36,7 @@ class StudyResults:
     seed: int
     storage: Storage
     proposer: Proposer
+    direction: str
     _outcomes: Outcomes
 
     @property
