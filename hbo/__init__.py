@@ -31,6 +31,7 @@ _LAZY = {
     "Int": "hbo.space",
     "SearchSpace": "hbo.space",
     "Study": "hbo.study",
+    "OutcomeConstraint": "hbo.study.outcomes",
     "PoolingReport": "hbo.surrogate.pooling",
 }
 
@@ -46,6 +47,7 @@ __all__ = [
     "ModelFittingWarning",
     "NumericalWarning",
     "Origin",
+    "OutcomeConstraint",
     "PoolingReport",
     "SearchSpace",
     "Study",

@@ -13,6 +13,21 @@
   present: integers and categories are searched as such (local discrete moves
   alternating with L-BFGS on the continuous part), not rounded after the fact.
 
+Several outcomes (:func:`build_outcome_acquisition`; a ``ModelListGP`` of one such model
+per outcome, objectives first, then constrained outcomes):
+
+* Several objectives: ``qLogNoisyExpectedHypervolumeImprovement`` (Daulton et al. 2021,
+  "Parallel Bayesian optimization of multiple noisy objectives with expected hypervolume
+  improvement", NeurIPS; log form: Ament et al. 2023), the reference point inferred from
+  the observed feasible outcomes as Ax does (``infer_reference_point``: the nadir point
+  moved 10% of the range away).
+* One objective with constraints: ``qLogNoisyExpectedImprovement`` of the objective, for
+  ``q = 1`` too.
+* Constraints enter both as BoTorch's outcome constraints ``c(Z) <= 0`` (``Z_i - bound``
+  for ``<=``, ``bound - Z_i`` for ``>=``), the improvement weighted by a smooth
+  (sigmoid) probability of feasibility (Gardner et al. 2014), with each bound in its
+  model's units.
+
 The model must return the target task's output for inputs without a task column
 (``HierarchicalGP(..., output_tasks=[target])``) and be oriented for maximization.
 """
@@ -20,15 +35,23 @@ The model must return the target task's output for inputs without a task column
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Sequence
 
 import torch
 from botorch.acquisition import LogExpectedImprovement, qLogNoisyExpectedImprovement
 from botorch.acquisition.acquisition import AcquisitionFunction
+from botorch.acquisition.multi_objective.logei import (
+    qLogNoisyExpectedHypervolumeImprovement,
+)
+from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputObjective
+from botorch.acquisition.objective import GenericMCObjective
 from botorch.exceptions.warnings import BadInitialCandidatesWarning, OptimizationWarning
 from botorch.models.model import Model
 from botorch.optim import optimize_acqf
 from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
 from botorch.sampling import SobolQMCNormalSampler
+from botorch.utils.multi_objective.hypervolume import infer_reference_point
+from botorch.utils.multi_objective.pareto import is_non_dominated
 from torch import Tensor
 
 from hbo.space import SearchSpace
@@ -69,6 +92,55 @@ def build_acquisition(
         prune_baseline=True,
         cache_root=False,
     )
+
+
+def build_outcome_acquisition(
+    model: Model,
+    n_objectives: int,
+    constraints: Sequence[tuple[int, str, float]],
+    X_observed: Tensor,
+    Y_observed: Tensor,
+    feasible: Tensor,
+    X_pending: Tensor | None,
+    seed: int,
+) -> AcquisitionFunction:
+    """qLogNEHVI for several objectives, else constrained qLogNEI (see the module doc).
+
+    Args:
+        model: ``m``-output model (e.g. a ``ModelListGP``), every output to maximize;
+            outputs ``0 .. n_objectives - 1`` are the objectives.
+        n_objectives: Number of objectives (the first outputs).
+        constraints: ``(output, op, bound)``: output ``output`` must be ``<=`` or ``>=``
+            ``bound``, in the model's units.
+        X_observed: ``n x d`` points where the task has been observed (``n >= 1``).
+        Y_observed: ``n' x m`` observed outcomes in the model's units (``n' >= 1``), of the
+            points with every outcome (for the reference point).
+        feasible: ``n'`` booleans: which rows of ``Y_observed`` meet every constraint.
+        X_pending: ``p x d`` points being evaluated (or failed), or None.
+        seed: Seed of the quasi-Monte Carlo sampler.
+    """
+    sampler = SobolQMCNormalSampler(torch.Size([MC_SAMPLES]), seed=seed)
+    outcome_constraints = [_constraint(i, op, bound) for i, op, bound in constraints] or None
+    common = {"X_baseline": X_observed, "sampler": sampler, "X_pending": X_pending,
+              "constraints": outcome_constraints, "prune_baseline": True, "cache_root": False}
+    if n_objectives == 1:
+        return qLogNoisyExpectedImprovement(
+            model, objective=GenericMCObjective(lambda Z, X=None: Z[..., 0]), **common
+        )
+    # from the Pareto front of the feasible observations (of all, while none is feasible)
+    Y = (Y_observed[feasible] if feasible.any() else Y_observed)[:, :n_objectives]
+    reference = infer_reference_point(Y[is_non_dominated(Y)])
+    return qLogNoisyExpectedHypervolumeImprovement(
+        model, ref_point=reference.tolist(),
+        objective=IdentityMCMultiOutputObjective(outcomes=list(range(n_objectives))), **common,
+    )
+
+
+def _constraint(output: int, op: str, bound: float) -> Callable[[Tensor], Tensor]:
+    """BoTorch's outcome constraint ``c(Z) <= 0`` of ``Z[..., output] op bound``."""
+    if op == "<=":
+        return lambda Z: Z[..., output] - bound
+    return lambda Z: bound - Z[..., output]
 
 
 def optimize(acquisition: AcquisitionFunction, space: SearchSpace, q: int) -> Tensor:

@@ -183,6 +183,9 @@ def cmd_studies(args: argparse.Namespace) -> None:
     if not rows:
         print(f"no studies in {args.storage}")
         return
+    for row in rows:  # several objectives: named in the direction's column
+        objectives = row.pop("objectives")
+        row["direction"] = row["direction"] or ",".join(f"{k}:{v}" for k, v in objectives.items())
     print(pd.DataFrame(rows).to_string(index=False))
 
 
@@ -191,7 +194,8 @@ def cmd_show(args: argparse.Namespace) -> None:
 
     study = _open(args)
     frame = study.trials_dataframe()
-    print(f"study {study.name!r}: target task {study.task!r}, {study.direction}, "
+    goal = study.direction if len(study.objectives) == 1 else study.objectives
+    print(f"study {study.name!r}: target task {study.task!r}, {goal}, "
           f"seed {study.seed}, {len(frame)} trials")
     counts = frame.groupby(["task", "state"]).size().unstack(fill_value=0)
     print(counts.to_string() if len(frame) else "(no trials)")
@@ -199,11 +203,16 @@ def cmd_show(args: argparse.Namespace) -> None:
     with pd.option_context("display.max_rows", None, "display.width", 200):
         print(frame.to_string(index=False))
     print()
-    try:
-        best = study.best
-        print(f"best on {study.task!r}: trial {best.id}, value {best.value:.6g}, {best.params}")
-    except NotReadyError:
-        print(f"best on {study.task!r}: no completed trial yet")
+    if len(study.objectives) > 1:
+        front = [t.id for t in study.pareto_front()]
+        print(f"Pareto front on {study.task!r} (feasible, non-dominated): trials {front}")
+    else:
+        try:
+            best = study.best
+            print(f"best on {study.task!r}: trial {best.id}, value {best.value:.6g}, "
+                  f"{best.params}")
+        except NotReadyError as exc:
+            print(f"best on {study.task!r}: {exc}")
     report = _pooling(study, args.no_pooling)
     if report is not None:
         print()
@@ -228,12 +237,15 @@ def _check_image_path(output: str) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
-    from hbo.study.plots import save_study_figure
+    from hbo.study.plots import save_pareto_figure, save_study_figure
 
     output = args.output or f"{args.name}.png"
     _check_image_path(output)
     study = _open(args)
-    save_study_figure(study, output, _pooling(study, args.no_pooling))
+    if len(study.objectives) > 1:  # no best value: the Pareto front
+        save_pareto_figure(study, output)
+    else:
+        save_study_figure(study, output, _pooling(study, args.no_pooling))
     print(f"wrote {output}")
 
 

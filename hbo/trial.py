@@ -49,13 +49,18 @@ class Trial:
         params: Parameter name -> value.
         state: ``WAITING`` (enqueued), ``RUNNING`` until told, then ``COMPLETE`` or
             ``FAILED``.
-        value: The objective value (``None`` unless ``COMPLETE``).
+        value: The objective value (``None`` unless ``COMPLETE``; ``None`` too in a
+            study with several objectives: see ``values``).
         origin: ``ASKED``, ``HISTORY`` or ``ENQUEUED``.
         user_attrs: Key -> JSON value, set with :meth:`hbo.Study.set_user_attr` (a
             copy: changing it changes nothing stored).
         datetime_start: When the trial started running (UTC, timezone-aware); None
             while it waits. A history trial starts and completes when it is added.
         datetime_complete: When it finished (UTC); None until then.
+        values: Every outcome of a complete trial, name -> value
+            (:mod:`hbo.study.outcomes`): ``{"value": v}`` in a study made with
+            ``direction=``; a history trial may lack some of a study's outcomes. None
+            unless ``COMPLETE``.
 
     Updates. The fields cannot be assigned; a trial changes through its study, and
     :meth:`hbo.Study.tell` and :meth:`hbo.Study.set_user_attr` update the very object
@@ -75,6 +80,7 @@ class Trial:
     user_attrs: dict[str, Any] = field(default_factory=dict)
     datetime_start: datetime | None = None
     datetime_complete: datetime | None = None
+    values: dict[str, float] | None = None
 
     def __hash__(self) -> int:
         return hash((self.id, self.task))

@@ -1,4 +1,5 @@
-"""Acquisition: analytic LogEI for one point, qLogNEI with pending points, mixed spaces."""
+"""Acquisition: analytic LogEI for one point, qLogNEI with pending points, mixed spaces,
+and for several outcomes constrained qLogNEI and qLogNEHVI."""
 
 import pytest
 import torch
@@ -46,3 +47,39 @@ def test_optimizer_returns_admissible_points_on_mixed_space(fitted):
     assert X.shape == (3, 2)
     assert torch.equal(space.snap(X), X)  # integers searched as integers, not rounded later
     assert set(X[:, 1].tolist()) <= set(space.discrete_dims()[1])
+
+
+@pytest.mark.parametrize("op", ["<=", ">="])
+def test_an_outcome_constraint_steers_improvement_to_its_feasible_side(op):
+    """One objective ``x`` (to maximize) and a constrained outcome ``x`` with bound 0.5: with
+    ``<=`` the improvement at 0.45 beats that at 0.9 (infeasible there, though better),
+    with ``>=`` the other way round. A flipped sign of ``c(Z)`` fails one of them."""
+    from botorch.models import ModelListGP, SingleTaskGP
+
+    x = torch.linspace(0, 1, 9, dtype=torch.double).unsqueeze(-1)
+    models = [SingleTaskGP(x, x.clone()).eval() for _ in range(2)]
+    Y = torch.cat([x, x], -1)
+    acqf = acquisition.build_outcome_acquisition(
+        ModelListGP(*models), 1, [(1, op, 0.5)], x, Y, (x[:, 0] <= 0.5) == (op == "<="),
+        None, seed=0,
+    )
+    assert isinstance(acqf, qLogNoisyExpectedImprovement)
+    low, high = acqf(torch.tensor([[[0.45]], [[0.9]]], dtype=torch.double))
+    assert (low > high) == (op == "<=")
+
+
+def test_several_objectives_use_qlognehvi_with_a_reference_below_the_front():
+    from botorch.acquisition.multi_objective.logei import (
+        qLogNoisyExpectedHypervolumeImprovement,
+    )
+    from botorch.models import ModelListGP, SingleTaskGP
+
+    x = torch.linspace(0, 1, 9, dtype=torch.double).unsqueeze(-1)
+    Y = torch.cat([x, 1 - x], -1)  # every point on the front
+    models = [SingleTaskGP(x, Y[:, i:i + 1]).eval() for i in range(2)]
+    acqf = acquisition.build_outcome_acquisition(
+        ModelListGP(*models), 2, [], x, Y, torch.ones(9, dtype=torch.bool), None, seed=0
+    )
+    assert isinstance(acqf, qLogNoisyExpectedHypervolumeImprovement)
+    # Ax's rule: the nadir (0, 0) moved 10% of the range (1) further away
+    torch.testing.assert_close(acqf.ref_point, torch.tensor([-0.1, -0.1], dtype=torch.double))

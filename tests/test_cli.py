@@ -93,6 +93,27 @@ def test_studies_and_show(stored, capsys):
     assert out.count(" running ") == 1 and out.count(" history ") == 8
 
 
+def test_studies_and_show_a_study_of_several_objectives(tmp_path, capsys):
+    import hbo
+
+    url = f"sqlite:///{tmp_path / 'moo.db'}"
+    space = hbo.SearchSpace([hbo.Float("x", 0.0, 1.0)])
+    study = hbo.Study(space, task="t", objectives={"loss": "minimize", "acc": "maximize"},
+                      constraints=["mem <= 1"], storage=url, name="moo")
+    for x, loss, acc, mem in [(0.1, 1.0, 0.5, 0.5), (0.2, 2.0, 0.9, 0.5), (0.3, 0.1, 1.0, 2.0)]:
+        study.enqueue({"x": x})
+        study.tell(study.ask(), {"loss": loss, "acc": acc, "mem": mem})
+    study.storage.close()
+    code, out, _ = run(["studies", "--storage", url], capsys)
+    assert code == 0
+    assert out.split("\n")[1].split()[:3] == ["moo", "t", "loss:minimize,acc:maximize"]
+    code, out, _ = run(["show", "moo", "--storage", url, "--no-pooling"], capsys)
+    assert code == 0 and "Pareto front on 't' (feasible, non-dominated): trials [0, 1]" in out
+    assert "values_mem" in out
+    code, out, _ = run(["plot", "moo", "--storage", url, "-o", str(tmp_path / "moo.png")], capsys)
+    assert code == 0 and (tmp_path / "moo.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_plot_draws_best_so_far_and_pooling(stored, tmp_path, capsys):
     from hbo.study import plots as study_plots
 

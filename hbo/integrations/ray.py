@@ -176,6 +176,11 @@ class HBOSearch(Searcher):
                 raise InvalidArgumentError(
                     f"with study=..., leave out {clash} (the study has them)"
                 )
+            if len(study.outcomes) > 1:
+                raise InvalidArgumentError(
+                    f"HBOSearch reports one metric per trial; the study has the outcomes "
+                    f"{study.outcomes}"
+                )
             wanted = {v: k for k, v in _DIRECTIONS.items()}[study.direction]
             if mode is not None and mode != wanted:
                 raise InvalidArgumentError(

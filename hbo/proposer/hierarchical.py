@@ -6,6 +6,13 @@ fitted (MAP or NUTS) to the task's results and to those of every other task the 
 screen keeps (:mod:`hbo.surrogate.source_screening`), with the shared-function choice of
 :mod:`hbo.surrogate.shared_choice`. Fits are cached while the trials are unchanged, and each
 starts from the last.
+
+A study of several outcomes (objectives and outcome constraints, :mod:`hbo.study.outcomes`)
+gets one such surrogate per outcome, each fitted as the objective's is (its own source
+screen, shared-function choice, warm starts and cache, on the trials that have the
+outcome), combined in BoTorch's ``ModelListGP`` for the acquisition of
+:func:`hbo.acquisition.build_outcome_acquisition`: the expected hypervolume improvement
+for several objectives, constrained noisy Expected Improvement for one.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
+from botorch.models import ModelListGP
 
 from hbo import acquisition
 from hbo._warnings import ModelFittingWarning, warn
@@ -109,11 +117,15 @@ class HierarchicalProposer(Proposer):
         self.hyperpriors = check_hyperpriors(hyperpriors)
         self.kernel = resolve_kernel(kernel)
         self.screen_sources = screen_sources
-        self._screens: dict[tuple[int, str], tuple[tuple[int, ...], SourceScreen]] = {}
+        self._screens: dict[tuple[int, str, str], tuple[tuple[int, ...], SourceScreen]] = {}
+        #: the surrogate last fitted for the study's first outcome (its objective), and its
+        #: shared-function choice; ``shared_choices``: every outcome's, by name
         self.model: HierarchicalGP | FullyBayesianHierarchicalGP | None = None
         self.shared_choice: SharedFunctionChoice | None = None
-        self._model_key: tuple[Any, ...] = ()
-        self._fitted: dict[bool, HierarchicalGP] = {}  # warm starts, by shared_function
+        self.shared_choices: dict[str, SharedFunctionChoice | None] = {}
+        # outcome -> (trials key, model, the target's centre and scale in the model's units)
+        self._models: dict[str, tuple[tuple[Any, ...], Any, tuple[float, float]]] = {}
+        self._fitted: dict[str, dict[bool, HierarchicalGP]] = {}  # warm starts, by outcome
 
     def __repr__(self) -> str:
         return (f"HierarchicalProposer(n_initial={self.n_initial!r}, "
@@ -128,49 +140,56 @@ class HierarchicalProposer(Proposer):
         done = self._pooled(study, task)
         return 1 if sum(t.task != task for t in done) >= usable else usable
 
-    def source_screens(self, study: Study, task: str) -> list[SourceScreen]:
-        """The screen of every other task with results (empty with ``screen_sources=False``),
-        each computed once per set of its trials."""
+    def source_screens(
+        self, study: Study, task: str, outcome: str | None = None
+    ) -> list[SourceScreen]:
+        """The screen of every other task with results of ``outcome`` (default: the study's
+        first), empty with ``screen_sources=False``, each computed once per set of its
+        trials."""
         if not self.screen_sources:
             return []
-        done = study.storage.get_trials(states=[TrialState.COMPLETE])
+        outcome = study.outcomes[0] if outcome is None else outcome
+        done = _measured(study, outcome)
         screens = []
         for source in dict.fromkeys(t.task for t in done if t.task != task):
             trials = [t for t in done if t.task == source]
             ids = tuple(t.id for t in trials)
-            cached = self._screens.get((id(study), source))
+            cached = self._screens.get((id(study), source, outcome))
             if cached is None or cached[0] != ids:
                 X = study.space.encode([t.params for t in trials])
-                Y = torch.tensor([[t.value] for t in trials], dtype=torch.double)
+                Y = torch.tensor([[t.values[outcome]] for t in trials], dtype=torch.double)
                 result = screen_source(source, X, Y,
                                        categorical_dims=study.space.categorical_dims(),
                                        hyperpriors=self.hyperpriors, kernel=self.kernel)
-                cached = self._screens[(id(study), source)] = (ids, result)
+                cached = self._screens[(id(study), source, outcome)] = (ids, result)
             screens.append(cached[1])
         return screens
 
-    def _pooled(self, study: Study, task: str) -> list[Trial]:
-        """The completed trials the surrogate of ``task`` is fitted to: the task's own and
-        those of every other task the screen keeps."""
-        left_out = {s.task for s in self.source_screens(study, task) if not s.kept}
-        done = study.storage.get_trials(states=[TrialState.COMPLETE])
+    def _pooled(self, study: Study, task: str, outcome: str | None = None) -> list[Trial]:
+        """The completed trials the surrogate of ``outcome`` (default: the first) on ``task``
+        is fitted to: those with the outcome of the task and of every other task the screen
+        keeps."""
+        left_out = {s.task for s in self.source_screens(study, task, outcome) if not s.kept}
+        done = _measured(study, study.outcomes[0] if outcome is None else outcome)
         return [t for t in done if t.task not in left_out]
 
     def propose(
         self, study: Study, task: str, q: int, seed: int, before: int | None = None
     ) -> torch.Tensor:
-        """Sobol points until ``task`` has ``n_initial`` results, then the model's.
+        """Sobol points until ``task`` has ``n_initial`` results (with every outcome: a
+        history row may lack some), then the model's.
 
         A surrogate that cannot be fitted (every restart of the optimizer failed) does
         not end a long loop: as Ax's Sobol fallback does, the ask goes on with the task's
         Sobol points and a :class:`~hbo.ModelFittingWarning`, and the next ask tries
         again with one more observation.
         """
-        done = study.storage.get_trials(task, [TrialState.COMPLETE])
+        done = [t for t in study.storage.get_trials(task, [TrialState.COMPLETE])
+                if set(study.outcomes) <= set(t.values)]
         if len(done) < self.initial_points(study, task):
             return self._distinct(study, sobol_points(study, task, q, before), task, before)
         try:
-            X = self._expected_improvement(study, task, q, seed, before)
+            X = self._improvement(study, task, q, seed, before)
         except ModelFittingError as exc:
             warn(
                 f"ask: the surrogate could not be fitted on {task!r} ({exc}); proposing "
@@ -181,32 +200,61 @@ class HierarchicalProposer(Proposer):
             X = sobol_points(study, task, q, before)
         return self._distinct(study, X, task, before)
 
-    def _expected_improvement(
+    def _improvement(
         self, study: Study, task: str, q: int, seed: int, before: int | None
     ) -> torch.Tensor:
-        model = self.fit(study, task)
+        """Maximize the acquisition on ``task``: Expected Improvement of the one outcome, or
+        that of several outcomes (:func:`hbo.acquisition.build_outcome_acquisition`)."""
         encode = study.space.encode
-        observed = encode([t.params for t in study.storage.get_trials(task, [TrialState.COMPLETE])])
+        done = study.storage.get_trials(task, [TrialState.COMPLETE])
+        observed = encode([t.params for t in done])
         # pending: being evaluated (or failed: not to be retried blindly); WAITING (enqueued,
         # not yet handed out) trials are not, as Study.ask hands them out before proposing
         busy = trials_before(study, task, before, [TrialState.RUNNING, TrialState.FAILED])
         pending = encode([t.params for t in busy]) if busy else None
-        acqf = acquisition.build_acquisition(model, observed, pending, q, seed)
+        if len(study.outcomes) == 1:
+            acqf = acquisition.build_acquisition(self.fit(study, task), observed, pending, q,
+                                                 seed)
+            return acquisition.optimize(acqf, study.space, q)
+        models = [self.fit(study, task, name) for name in study.outcomes]
+        # in each model's units: its centre and scale on the target (oriented for maximizing)
+        units = {name: self._models[name][2] for name in study.outcomes}
+        # (propose counted n_initial >= 1 of them on the task)
+        full = [t for t in done if set(study.outcomes) <= set(t.values)]  # history may lack
+        Y = torch.tensor([[(_sign(study, name) * t.values[name] - units[name][0])
+                           / units[name][1] for name in study.outcomes] for t in full],
+                         dtype=torch.double)
+        feasible = torch.tensor([study.is_feasible(t) for t in full], dtype=torch.bool)
+        constraints = [
+            (study.outcomes.index(c.name), c.op,
+             (c.bound - units[c.name][0]) / units[c.name][1])
+            for c in study.constraints
+        ]
+        acqf = acquisition.build_outcome_acquisition(
+            ModelListGP(*models), len(study.objectives), constraints, observed, Y, feasible,
+            pending, seed,
+        )
         return acquisition.optimize(acqf, study.space, q)
 
-    def fit(self, study: Study, task: str) -> HierarchicalGP | FullyBayesianHierarchicalGP:
-        """Fit (or reuse) the surrogate on the completed trials of ``task`` and of the
-        other tasks the screen keeps (:meth:`source_screens`), with output on ``task``."""
-        done = self._pooled(study, task)
+    def fit(
+        self, study: Study, task: str, outcome: str | None = None
+    ) -> HierarchicalGP | FullyBayesianHierarchicalGP:
+        """Fit (or reuse) the surrogate of ``outcome`` (default: the study's first) on the
+        completed trials of ``task`` and of the other tasks the screen keeps
+        (:meth:`source_screens`) that have it, with output on ``task``, oriented for
+        maximization (a minimized objective negated; a constrained outcome as it is)."""
+        outcome = study.outcomes[0] if outcome is None else outcome
+        done = self._pooled(study, task, outcome)
         tasks = study.tasks
         key = (id(study), tasks.index(task), *(t.id for t in done))
-        if self.model is not None and key == self._model_key:
-            return self.model
+        cached = self._models.get(outcome)
+        if cached is not None and key == cached[0]:
+            return cached[1]
         label = {name: i for i, name in enumerate(tasks)}
         X = study.space.encode([t.params for t in done])
         labels = torch.tensor([[float(label[t.task])] for t in done], dtype=torch.double)
-        sign = -1.0 if study.direction == "minimize" else 1.0
-        Y = torch.tensor([[sign * t.value] for t in done], dtype=torch.double)
+        sign = _sign(study, outcome)
+        Y = torch.tensor([[sign * t.values[outcome]] for t in done], dtype=torch.double)
         # each task centred, all in the target's standard units (the model standardizes
         # each task again, to the same result: task_standardization is equivariant): the
         # posterior the acquisition reads is then O(1) whatever the objective's size
@@ -228,15 +276,18 @@ class HierarchicalProposer(Proposer):
                 kernel=self.kernel,
             )
 
-        model, self.shared_choice, self._fitted = fit_surrogate(
-            build, label[task], self._fitted, self.shared_function
+        model, self.shared_choices[outcome], self._fitted[outcome] = fit_surrogate(
+            build, label[task], self._fitted.get(outcome, {}), self.shared_function
         )
         if self.inference == "nuts":  # chains start at the MAP fit of the chosen model
             from hbo.surrogate.fully_bayesian import fit_fully_bayesian
 
             seed = int(torch.randint(2**31 - 1, ()))  # from the caller's seeded RNG
             model = fit_fully_bayesian(model, self.nuts, seed)
-        self.model, self._model_key = model, key
+        units = (float(mean[label[task]]), float(std[label[task]]))
+        self._models[outcome] = (key, model, units)
+        if outcome == study.outcomes[0]:
+            self.model, self.shared_choice = model, self.shared_choices[outcome]
         return model
 
     def _distinct(
@@ -272,3 +323,14 @@ class HierarchicalProposer(Proposer):
                 "study.pooling(), first"
             )
         return self.model.convergence
+
+
+def _measured(study: Study, outcome: str) -> list[Trial]:
+    """The study's completed trials that have ``outcome`` (a history row may lack it)."""
+    done = study.storage.get_trials(states=[TrialState.COMPLETE])
+    return [t for t in done if outcome in t.values]
+
+
+def _sign(study: Study, outcome: str) -> float:
+    """-1 for a minimized objective, else 1: the surrogates model outcomes to maximize."""
+    return -1.0 if study.objectives.get(outcome) == "minimize" else 1.0

@@ -9,6 +9,7 @@ Released steps are never edited: a schema change is a new step and a new version
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -16,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from hbo.storage.errors import SchemaVersionError, StorageError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 LOCK_KEY = 0x6862_6F  # "hbo": the PostgreSQL advisory lock that serializes schema/study creation
 
 
@@ -71,13 +72,50 @@ def _add_user_attrs_v2(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE hbo_trials ADD COLUMN user_attrs TEXT NOT NULL DEFAULT '{}'"))
 
 
+def _add_outcomes_v3(conn: Connection) -> None:
+    """Version 3: several outcomes (:mod:`hbo.study.outcomes`). Studies get
+    ``objectives`` (a JSON object name -> direction; ``{"value": direction}`` for every
+    existing study) and ``outcome_constraints`` (a JSON list of ``"name <= bound"``; ``[]``);
+    trials get ``outcome_values`` (a JSON object name -> value; ``{"value": value}`` for
+    every existing trial with a value, NULL for the others). The values are written from
+    Python, whose JSON keeps every bit of a float (SQL's text conversion of a double need
+    not)."""
+    conn.execute(sa.text(
+        "ALTER TABLE hbo_studies ADD COLUMN objectives TEXT NOT NULL DEFAULT '{}'"
+    ))
+    conn.execute(sa.text(
+        "ALTER TABLE hbo_studies ADD COLUMN outcome_constraints TEXT NOT NULL DEFAULT '[]'"
+    ))
+    conn.execute(sa.text(
+        """UPDATE hbo_studies SET objectives = '{"value": "' || direction || '"}'"""
+    ))
+    conn.execute(sa.text("ALTER TABLE hbo_trials ADD COLUMN outcome_values TEXT"))
+    rows = conn.execute(sa.text(
+        "SELECT study_id, number, value FROM hbo_trials WHERE value IS NOT NULL"
+    )).all()
+    if rows:
+        conn.execute(
+            sa.text("UPDATE hbo_trials SET outcome_values = :values "
+                    "WHERE study_id = :study_id AND number = :number"),
+            [{"values": json.dumps({"value": r.value}), "study_id": r.study_id,
+              "number": r.number} for r in rows],
+        )
+
+
 #: The tables as this version reads and writes them: version 1's and each step's columns.
 metadata = sa.MetaData()
 version_table, studies, trials = _v1_tables(metadata)
 trials.append_column(sa.Column("user_attrs", sa.Text, nullable=False, server_default="{}"))
+studies.append_column(sa.Column("objectives", sa.Text, nullable=False, server_default="{}"))
+studies.append_column(
+    sa.Column("outcome_constraints", sa.Text, nullable=False, server_default="[]")
+)
+trials.append_column(sa.Column("outcome_values", sa.Text, nullable=True))
 
 #: version -> the step that upgrades the database from ``version - 1`` to ``version``.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1, 2: _add_user_attrs_v2}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _create_v1, 2: _add_user_attrs_v2, 3: _add_outcomes_v3,
+}
 
 
 def is_postgresql(conn: Connection) -> bool:

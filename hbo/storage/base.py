@@ -5,12 +5,18 @@ memory, or SQL in :mod:`hbo.storage.sql`) slots in without touching its logic.
 Implementations apply :func:`hbo.trial.check_transition` on every finish.
 
 A storage holds one study: its definition (``create_study`` / ``study_config``, a
-JSON-ready dict ``{"space": ..., "task": ..., "direction": ..., "seed": ...}``) and
-its trials, numbered ``0, 1, 2, ...`` in the order they were created. Each trial
-carries the time it was last known alive (its heartbeat); ``fail_stale_trials`` marks
-running trials whose worker stopped beating as failed. Trials come back as copies: a
-caller may keep or change what it was given without changing what is stored (inside a
-:meth:`Storage.snapshot` a storage may hand out its view's own trials, for reading).
+JSON-ready dict ``{"space": ..., "task": ..., "direction": ..., "objectives": ...,
+"constraints": ..., "seed": ...}``) and its trials, numbered ``0, 1, 2, ...`` in the
+order they were created. Each trial carries the time it was last known alive (its
+heartbeat); ``fail_stale_trials`` marks running trials whose worker stopped beating as
+failed. Trials come back as copies: a caller may keep or change what it was given without
+changing what is stored (inside a :meth:`Storage.snapshot` a storage may hand out its
+view's own trials, for reading).
+
+A complete trial keeps every outcome (``Trial.values``, name -> number) and, when the study
+has one objective, that objective's value (``Trial.value``). A storage is told either the
+outcomes (a mapping) or, in a study with one objective, the number (see
+:func:`outcome_fields`); it keeps both, so a trial is never stored half told.
 
 Enqueued trials (:meth:`hbo.Study.enqueue`) are stored ``WAITING`` (origin ``ENQUEUED``)
 with :meth:`Storage.add_trials`; :meth:`Storage.claim_waiting` hands each out exactly once,
@@ -26,12 +32,47 @@ from __future__ import annotations
 import abc
 import copy
 import dataclasses
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from hbo.errors import InvalidArgumentError
 from hbo.trial import Origin, Trial, TrialState
+
+#: A trial's result as a storage is told it: every outcome, or one objective's number.
+Told = float | Mapping[str, float]
+#: The objective of a study defined before outcomes had names (``direction=`` only).
+DEFAULT_OUTCOME = "value"
+
+
+def objective_names(config: Mapping[str, Any] | None) -> list[str]:
+    """The objectives of a stored study definition, in order (a definition without
+    ``objectives``, as stored before version 3 of the SQL schema: ``["value"]``)."""
+    return list((config or {}).get("objectives") or [DEFAULT_OUTCOME])
+
+
+def outcome_fields(
+    config: Mapping[str, Any] | None, told: Told | None
+) -> tuple[float | None, dict[str, float] | None]:
+    """``(value, values)`` a storage keeps for a trial told ``told`` in the study ``config``.
+
+    A mapping is every outcome; ``value`` is then the objective's when the study has one
+    objective, else None. A number is the value of a study's only objective. None: nothing
+    (a running or failed trial).
+    """
+    if told is None:
+        return None, None
+    objectives = objective_names(config)
+    if isinstance(told, Mapping):
+        values = {str(name): float(v) for name, v in told.items()}
+        return (values.get(objectives[0]) if len(objectives) == 1 else None), values
+    if len(objectives) != 1:
+        raise InvalidArgumentError(
+            f"a trial of a study with the objectives {objectives} is told a dict of its "
+            f"outcomes, got the number {told!r}"
+        )
+    return float(told), {objectives[0]: float(told)}
 
 
 def moment(seconds: float | None) -> datetime | None:
@@ -43,38 +84,48 @@ def new_trials(
     start: int,
     task: str,
     params_list: Sequence[dict[str, Any]],
-    values: Sequence[float] | None,
+    values: Sequence[Told] | None,
     origin: Origin,
     now: float,
+    config: Mapping[str, Any] | None,
 ) -> list[Trial]:
     """Trials with ids ``start, start + 1, ...`` started at ``now`` (seconds): ``COMPLETE``
-    (also at ``now``) with ``values``, else ``RUNNING``."""
+    (also at ``now``) with ``values`` (each as :func:`outcome_fields` reads it in the study
+    ``config``), else ``RUNNING``."""
     state = TrialState.RUNNING if values is None else TrialState.COMPLETE
+    told = [outcome_fields(config, None if values is None else values[i])
+            for i in range(len(params_list))]
     return [
         Trial(
             id=start + i,
             task=task,
             params=dict(params),
             state=state,
-            value=None if values is None else float(values[i]),
+            value=value,
             origin=origin,
             datetime_start=moment(now),
             datetime_complete=None if values is None else moment(now),
+            values=outcomes,
         )
-        for i, params in enumerate(params_list)
+        for i, (params, (value, outcomes)) in enumerate(zip(params_list, told, strict=True))
     ]
 
 
-def added_trials(start: int, trials: Sequence[Trial], now: float) -> list[Trial]:
+def added_trials(
+    start: int, trials: Sequence[Trial], now: float, config: Mapping[str, Any] | None
+) -> list[Trial]:
     """Copies of ``trials`` with ids ``start, start + 1, ...`` for :meth:`Storage.add_trials`:
     a missing start time is ``now`` (none while waiting), a finished trial's missing end
-    time too."""
+    time too, and a complete trial's missing ``values`` its objective's ``value`` (in the
+    study ``config``)."""
     return [
         dataclasses.replace(
             t,
             id=start + i,
             params=dict(t.params),
             user_attrs=copy.deepcopy(t.user_attrs),
+            values=dict(t.values) if t.values is not None
+            else outcome_fields(config, t.value)[1],
             datetime_start=None if t.state is TrialState.WAITING
             else t.datetime_start or moment(now),
             datetime_complete=(t.datetime_complete or moment(now)) if t.state.finished else None,
@@ -115,12 +166,13 @@ class Storage(abc.ABC):
         self,
         task: str,
         params_list: Sequence[dict[str, Any]],
-        values: Sequence[float] | None = None,
+        values: Sequence[Told] | None = None,
         origin: Origin = Origin.ASKED,
     ) -> list[Trial]:
         """Store new trials atomically (all or none) and return them with fresh ids.
 
-        With ``values`` the trials are stored ``COMPLETE`` with those values, else ``RUNNING``
+        With ``values`` (each a number or outcome -> number, :func:`outcome_fields`) the
+        trials are stored ``COMPLETE`` with those values, else ``RUNNING``
         (with a heartbeat of now). No id is ever handed out twice, even across processes.
         """
 
@@ -155,10 +207,12 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
-    def finish_trial(self, trial_id: int, state: TrialState, value: float | None) -> Trial:
-        """Move a running trial to ``COMPLETE`` (with ``value``) or ``FAILED``; return it.
+    def finish_trial(self, trial_id: int, state: TrialState, value: Told | None) -> Trial:
+        """Move a running trial to ``COMPLETE`` (with ``value``: a number or every outcome,
+        :func:`outcome_fields`) or ``FAILED``; return it.
 
-        One transaction: the trial is either finished with its value or still running.
+        One transaction: the trial is either finished with its value and outcomes or still
+        running.
 
         Raises:
             UnknownTrialError: no trial has this id.

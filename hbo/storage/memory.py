@@ -17,13 +17,22 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hbo.errors import UnknownTrialError
-from hbo.storage.base import Storage, added_trials, moment, new_trials, select_trials
+from hbo.storage.base import (
+    Storage,
+    Told,
+    added_trials,
+    moment,
+    new_trials,
+    outcome_fields,
+    select_trials,
+)
 from hbo.trial import Origin, Trial, TrialState, check_running, check_transition
 
 
 def _copy(trial: Trial) -> Trial:
     attrs = copy.deepcopy(trial.user_attrs) if trial.user_attrs else {}
-    return dataclasses.replace(trial, params=dict(trial.params), user_attrs=attrs)
+    values = None if trial.values is None else dict(trial.values)
+    return dataclasses.replace(trial, params=dict(trial.params), user_attrs=attrs, values=values)
 
 
 class InMemoryStorage(Storage):
@@ -52,18 +61,18 @@ class InMemoryStorage(Storage):
         self,
         task: str,
         params_list: Sequence[dict[str, Any]],
-        values: Sequence[float] | None = None,
+        values: Sequence[Told] | None = None,
         origin: Origin = Origin.ASKED,
     ) -> list[Trial]:
         with self._lock:
             now = self.clock()
             return self._store(new_trials(len(self._trials), task, params_list, values,
-                                          origin, now), now)
+                                          origin, now, self._config), now)
 
     def add_trials(self, trials: Sequence[Trial]) -> list[Trial]:
         with self._lock:
             now = self.clock()
-            return self._store(added_trials(len(self._trials), trials, now), now)
+            return self._store(added_trials(len(self._trials), trials, now, self._config), now)
 
     def _store(self, new: list[Trial], now: float) -> list[Trial]:
         self._trials.update((t.id, _copy(t)) for t in new)
@@ -89,12 +98,14 @@ class InMemoryStorage(Storage):
             self._trials[trial_id] = dataclasses.replace(trial, user_attrs=attrs)
             return _copy(self._trials[trial_id])
 
-    def finish_trial(self, trial_id: int, state: TrialState, value: float | None) -> Trial:
+    def finish_trial(self, trial_id: int, state: TrialState, value: Told | None) -> Trial:
         with self._lock:
             trial = self._get(trial_id)
             check_transition(trial, state)
+            number, values = outcome_fields(self._config, value)
             finished = dataclasses.replace(
-                trial, state=state, value=value, datetime_complete=moment(self.clock())
+                trial, state=state, value=number, values=values,
+                datetime_complete=moment(self.clock()),
             )
             self._trials[trial_id] = finished
             return _copy(finished)

@@ -4,10 +4,11 @@
     SQLStorage("postgresql+psycopg://user@host/db", "resnet-lr")
 
 Tables (schema version :data:`SCHEMA_VERSION`, see :mod:`hbo.storage._schema`):
-``hbo_studies`` (name, space as JSON, target task, direction, seed, the next trial
-number) and ``hbo_trials`` (study, number, task, params as JSON, state, value, origin,
-user attributes as JSON, started / heartbeat / finished times in seconds since the
-epoch, by the worker's clock; rows <-> trials in :mod:`hbo.storage._rows`).
+``hbo_studies`` (name, space as JSON, target task, direction, objectives and outcome
+constraints as JSON, seed, the next trial number) and ``hbo_trials`` (study, number, task,
+params as JSON, state, value, every outcome as JSON, origin, user attributes as JSON,
+started / heartbeat / finished times in seconds since the epoch, by the worker's clock;
+rows <-> trials in :mod:`hbo.storage._rows`).
 
 Concurrency. Every write is one transaction. Trial numbers come from the study row's
 counter, read and advanced under a lock: ``SELECT ... FOR UPDATE`` on PostgreSQL, and
@@ -56,9 +57,17 @@ from sqlalchemy.engine import Connection, Engine
 
 from hbo.errors import InvalidArgumentError, NotReadyError, UnknownTrialError
 from hbo.storage import _schema
-from hbo.storage._rows import config_of, row_of, trial_of
+from hbo.storage._rows import config_of, row_of, study_row, trial_of
 from hbo.storage._schema import studies, trials
-from hbo.storage.base import Storage, added_trials, moment, new_trials, select_trials
+from hbo.storage.base import (
+    Storage,
+    Told,
+    added_trials,
+    moment,
+    new_trials,
+    outcome_fields,
+    select_trials,
+)
 from hbo.storage.errors import SnapshotWriteError, StorageError, UnknownStudyError
 from hbo.trial import Origin, Trial, TrialState, check_running, check_transition
 
@@ -243,10 +252,7 @@ class SQLStorage(Storage):
                 conn.execute(
                     studies.insert().values(
                         name=self.study_name,
-                        space=json.dumps(config["space"]),
-                        task=config["task"],
-                        direction=config["direction"],
-                        seed=config["seed"],
+                        **study_row(config),
                         next_number=0,
                         created_at=self.clock(),
                     )
@@ -284,25 +290,27 @@ class SQLStorage(Storage):
         self,
         task: str,
         params_list: Sequence[dict[str, Any]],
-        values: Sequence[float] | None = None,
+        values: Sequence[Told] | None = None,
         origin: Origin = Origin.ASKED,
     ) -> list[Trial]:
         now = self.clock()
-        return self._insert(lambda start: new_trials(start, task, params_list, values,
-                                                     origin, now), now)
+        return self._insert(lambda start, config: new_trials(start, task, params_list, values,
+                                                             origin, now, config), now)
 
     def add_trials(self, trials: Sequence[Trial]) -> list[Trial]:
         now = self.clock()
-        return self._insert(lambda start: added_trials(start, trials, now), now)
+        return self._insert(lambda start, config: added_trials(start, trials, now, config), now)
 
-    def _insert(self, make: Callable[[int], list[Trial]], now: float) -> list[Trial]:
-        """Store the trials ``make(first id)`` in one transaction, numbered under a lock."""
+    def _insert(
+        self, make: Callable[[int, dict[str, Any]], list[Trial]], now: float
+    ) -> list[Trial]:
+        """Store the trials ``make(first id, study config)`` in one transaction, numbered
+        under a lock."""
         with self._transaction(write=True) as conn:
             study_id = self._study(conn, lock=True)  # row lock: one allocator at a time
-            start = conn.execute(
-                sa.select(studies.c.next_number).where(studies.c.study_id == study_id)
-            ).scalar_one()
-            new = make(start)
+            row = conn.execute(sa.select(studies).where(studies.c.study_id == study_id)).one()
+            start = row.next_number
+            new = make(start, config_of(row))
             if new:
                 conn.execute(trials.insert(), [row_of(t, study_id, now) for t in new])
                 conn.execute(
@@ -334,14 +342,20 @@ class SQLStorage(Storage):
             self._update(conn, study_id, trial_id, user_attrs=json.dumps(attrs))
         return dataclasses.replace(trial, user_attrs=attrs)
 
-    def finish_trial(self, trial_id: int, state: TrialState, value: float | None) -> Trial:
+    def finish_trial(self, trial_id: int, state: TrialState, value: Told | None) -> Trial:
         now = self.clock()
         with self._transaction(write=True) as conn:
-            study_id = self._study(conn)
-            trial = self._trial(conn, study_id, trial_id, lock=True)
+            study = self._study_row(conn)
+            if study is None:
+                raise self._not_ready()
+            trial = self._trial(conn, study.study_id, trial_id, lock=True)
             check_transition(trial, state)
-            self._update(conn, study_id, trial_id, state=state.value, value=value, finished_at=now)
-        return dataclasses.replace(trial, state=state, value=value, datetime_complete=moment(now))
+            number, values = outcome_fields(config_of(study), value)
+            self._update(conn, study.study_id, trial_id, state=state.value, value=number,
+                         outcome_values=None if values is None else json.dumps(values),
+                         finished_at=now)
+        return dataclasses.replace(trial, state=state, value=number, values=values,
+                                   datetime_complete=moment(now))
 
     def set_params(self, trial_id: int, params: dict[str, Any]) -> Trial:
         with self._transaction(write=True) as conn:
@@ -436,7 +450,8 @@ class _View:
 
 
 def list_studies(url: str) -> list[dict[str, Any]]:
-    """Every study in the database at ``url``: name, task, direction and trial counts.
+    """Every study in the database at ``url``: name, task, direction (None: several
+    objectives), objectives and trial counts.
 
     Raises :class:`UnknownStudyError` for a SQLite file that does not exist.
     """
@@ -458,7 +473,8 @@ def list_studies(url: str) -> list[dict[str, Any]]:
         {
             "name": r.name,
             "task": r.task,
-            "direction": r.direction,
+            "direction": r.direction or None,
+            "objectives": json.loads(r.objectives),
             **{s.value: n.get((r.study_id, s.value), 0) for s in TrialState},
         }
         for r in rows

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,9 @@ from hbo._numbers import is_integer, is_real
 from hbo.errors import ArgumentTypeError, InvalidArgumentError, InvalidDataError, ObjectiveTypeError
 from hbo.space import SearchSpace
 from hbo.trial import Trial
+
+if TYPE_CHECKING:  # outcomes imports this module's checks
+    from hbo.study.outcomes import Outcomes
 
 DIRECTIONS = ("minimize", "maximize")
 
@@ -51,22 +54,15 @@ def check_name(value: Any, argument: str) -> str:
 def history_rows(
     space: SearchSpace,
     params: Sequence[Mapping[str, Any]] | pd.DataFrame,
-    values: Sequence[float] | None,
-) -> tuple[list[dict[str, Any]], list[float]]:
+    values: Sequence[float | Mapping[str, float]] | None,
+    outcomes: Outcomes,
+) -> tuple[list[dict[str, Any]], list[dict[str, float]]]:
     """Validated ``(params, values)`` of :meth:`hbo.Study.add_history`: parameter dicts
-    (or a DataFrame with a ``value`` column) and one finite number per dict."""
+    (or a DataFrame with a ``value`` column, or a column per outcome) and per dict its
+    outcomes, each finite (a number for a study of one outcome, else some of its outcomes:
+    :meth:`~hbo.study.outcomes.Outcomes.partial`)."""
     if isinstance(params, pd.DataFrame):
-        if values is not None:
-            raise InvalidArgumentError(
-                "add_history: with a DataFrame, give values in its 'value' column, "
-                "not as the values argument"
-            )
-        if "value" not in params.columns:
-            raise InvalidDataError(
-                f"add_history: the DataFrame needs a 'value' column; it has {list(params)}"
-            )
-        values = params["value"].tolist()
-        params = params.drop(columns="value").to_dict("records")
+        params, values = _frame_rows(params, values, outcomes)
     if isinstance(params, Mapping) or not isinstance(params, Sequence):
         raise ArgumentTypeError(
             "add_history: params must be a list of dicts or a DataFrame, "
@@ -76,8 +72,8 @@ def history_rows(
         values = values.tolist()
     if values is None or isinstance(values, str) or not isinstance(values, Sequence):
         raise ArgumentTypeError(
-            "add_history: values must be a list (or 1-D array) of numbers, got "
-            f"{type(values).__name__}"
+            "add_history: values must be a list (or 1-D array) of numbers or of dicts "
+            f"outcome -> number, got {type(values).__name__}"
         )
     if len(params) != len(values):
         raise InvalidDataError(
@@ -86,13 +82,35 @@ def history_rows(
     if not params:
         raise InvalidDataError("add_history: params is empty; give at least one evaluation")
     rows = [space.validate(p, f"params[{i}]") for i, p in enumerate(params)]
-    vals = [as_real(v, f"values[{i}]") for i, v in enumerate(values)]
-    bad = [i for i, v in enumerate(vals) if not math.isfinite(v)]
+    vals = [outcomes.partial(v, f"values[{i}]") for i, v in enumerate(values)]
+    bad = [i for i, v in enumerate(vals) if not all(map(math.isfinite, v.values()))]
     if bad:
         raise InvalidDataError(
             f"add_history: values at rows {bad} are not finite; drop failed runs from history"
         )
     return rows, vals
+
+
+def _frame_rows(
+    frame: pd.DataFrame, values: Any, outcomes: Outcomes
+) -> tuple[list[dict[str, Any]], list[Any]]:
+    """The parameter dicts and values of a history DataFrame: its ``value`` column (one
+    outcome), or its outcome columns, an empty cell a missing outcome."""
+    if values is not None:
+        raise InvalidArgumentError(
+            "add_history: with a DataFrame, give values in its outcome columns, "
+            "not as the values argument"
+        )
+    columns = ["value"] if outcomes.single else outcomes.names
+    present = [c for c in columns if c in frame.columns]
+    if not present:
+        need = "a 'value' column" if outcomes.single else f"columns of the outcomes {columns}"
+        raise InvalidDataError(f"add_history: the DataFrame needs {need}; it has {list(frame)}")
+    params = frame.drop(columns=present).to_dict("records")
+    if outcomes.single:
+        return params, frame["value"].tolist()
+    rows = frame[present].to_dict("records")
+    return params, [{k: v for k, v in row.items() if not pd.isna(v)} for row in rows]
 
 
 def user_attr(key: Any, value: Any) -> tuple[str, Any]:

@@ -1,7 +1,9 @@
 """A study's trials as a table: :meth:`hbo.Study.trials_dataframe` (and the CSV export).
 
-Columns, in order: ``trial_id, task, origin, state, value``, one per parameter (its
-name), ``datetime_start, datetime_complete`` (``datetime64[us, UTC]``; NaT while waiting
+Columns, in order: ``trial_id, task, origin, state, value``, in a study of several
+outcomes ``values_<name>`` per outcome (Optuna's ``values_<i>``, named; ``value`` is left
+out when there are several objectives), one per parameter (its name),
+``datetime_start, datetime_complete`` (``datetime64[us, UTC]``; NaT while waiting
 or running),
 ``duration`` (a timedelta; NaT until finished), then ``user_attrs_<key>`` for each user
 attribute key any trial has (sorted; empty where a trial lacks it), as Optuna names
@@ -20,6 +22,7 @@ from hbo.trial import Trial
 COLUMNS = ["trial_id", "task", "origin", "state", "value"]
 TIME_COLUMNS = ["datetime_start", "datetime_complete"]
 USER_ATTR_PREFIX = "user_attrs_"
+VALUES_PREFIX = "values_"
 
 
 def user_attr_keys(trials: Sequence[Trial]) -> list[str]:
@@ -27,10 +30,17 @@ def user_attr_keys(trials: Sequence[Trial]) -> list[str]:
     return sorted({key for t in trials for key in t.user_attrs})
 
 
-def trials_frame(space: SearchSpace, trials: Sequence[Trial]) -> pd.DataFrame:
-    """One row per trial of ``trials``, the columns of the module docstring."""
+def trials_frame(
+    space: SearchSpace, trials: Sequence[Trial], outcomes: Sequence[str] | None = None,
+    *, value: bool = True,
+) -> pd.DataFrame:
+    """One row per trial of ``trials``, the columns of the module docstring: a
+    ``values_<name>`` column for each of ``outcomes`` (None: none), and ``value`` if
+    ``value``."""
     keys = user_attr_keys(trials)
     attrs = [USER_ATTR_PREFIX + key for key in keys]
+    head = [*COLUMNS[:4], *(["value"] if value else []),
+            *(VALUES_PREFIX + name for name in outcomes or ())]
     rows = [
         {
             "trial_id": t.id,
@@ -38,6 +48,7 @@ def trials_frame(space: SearchSpace, trials: Sequence[Trial]) -> pd.DataFrame:
             "origin": t.origin.value,
             "state": t.state.value,
             "value": t.value,
+            **{VALUES_PREFIX + name: v for name, v in (t.values or {}).items()},
             **t.params,
             "datetime_start": t.datetime_start,
             "datetime_complete": t.datetime_complete,
@@ -45,9 +56,9 @@ def trials_frame(space: SearchSpace, trials: Sequence[Trial]) -> pd.DataFrame:
         }
         for t in trials
     ]
-    frame = pd.DataFrame(rows, columns=[*COLUMNS, *space.names, *TIME_COLUMNS, *attrs])
+    frame = pd.DataFrame(rows, columns=[*head, *space.names, *TIME_COLUMNS, *attrs])
     for column in TIME_COLUMNS:  # microseconds, as datetime: one dtype whatever the rows
         frame[column] = pd.to_datetime(frame[column], utc=True).astype("datetime64[us, UTC]")
-    frame.insert(len(COLUMNS) + len(space.names) + 2, "duration",
+    frame.insert(len(head) + len(space.names) + 2, "duration",
                  frame["datetime_complete"] - frame["datetime_start"])
     return frame

@@ -49,6 +49,7 @@ from hbo.errors import (
 )
 from hbo.space import SearchSpace, space_from_dict
 from hbo.storage import Storage
+from hbo.storage.base import objective_names
 from hbo.study.arguments import DIRECTIONS, check_name
 from hbo.trial import Origin, Trial, TrialState
 
@@ -288,8 +289,15 @@ def _is_hbo_study(source: Any) -> bool:
 
 
 def _from_hbo(storage: Storage, label: str) -> Source:
-    """Each task of an hbo study with trials (the target first, as ``Study.tasks``)."""
+    """Each task of an hbo study with trials (the target first, as ``Study.tasks``); a
+    study of several objectives is refused (which one would be the history?)."""
     config = storage.study_config()
+    objectives = objective_names(config)
+    if len(objectives) > 1:
+        raise InvalidArgumentError(
+            f"{label} has the objectives {objectives}; hbo imports one objective per "
+            "source: add its rows with study.add_history(task, params, values)"
+        )
     tasks: dict[str, list[Record]] = {config["task"]: []}
     for t in storage.get_trials():
         tasks.setdefault(t.task, []).append((t.params, t.value, t.state is TrialState.COMPLETE))

@@ -47,6 +47,7 @@ _TRIAL_KEYS[2] = _TRIAL_KEYS[1] | {"user_attrs", *TIME_COLUMNS}
 
 def to_dict(study: Study) -> dict[str, Any]:
     """The whole study as a JSON-ready dict (see the module docstring)."""
+    _one_outcome(study, "save_json")
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -135,6 +136,7 @@ def save_csv(study: Study, path: str | os.PathLike) -> None:
     Raises:
         InvalidArgumentError: two choices of a Categorical have the same text (use JSON).
     """
+    _one_outcome(study, "save_csv")
     for param in study.space.params:
         _csv_reader(param)  # refuse a space whose file could not be read back
     names = study.space.names
@@ -152,6 +154,7 @@ def save_csv(study: Study, path: str | os.PathLike) -> None:
 
 def import_csv(study: Study, path: str | os.PathLike) -> None:
     """Append the trials of a CSV written by :func:`save_csv` to ``study`` (new ids)."""
+    _one_outcome(study, "import_csv")
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as exc:
@@ -184,6 +187,15 @@ def import_csv(study: Study, path: str | os.PathLike) -> None:
         for row in frame.to_dict("records")
     ]
     _store(study, _validated(study.space, records, f"{path}", same_ids=False))
+
+
+def _one_outcome(study: Study, method: str) -> None:
+    """Refuse ``method`` for a study of several outcomes: the formats hold one value."""
+    if len(study.outcomes) > 1:
+        raise InvalidArgumentError(
+            f"{method} writes and reads one value per trial; this study has the outcomes "
+            f"{study.outcomes} (read them with study.trials_dataframe())"
+        )
 
 
 def _iso(moment: datetime | None) -> str | None:

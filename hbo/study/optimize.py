@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from hbo._numbers import is_real
@@ -24,7 +24,8 @@ from hbo.trial import Trial
 if TYPE_CHECKING:
     from hbo.study.study import Study
 
-Objective = Callable[[Trial], float]
+#: ``func(trial)``: the value, or a dict of every outcome (a study of several outcomes)
+Objective = Callable[[Trial], float | Mapping[str, float]]
 Callback = Callable[["Study", Trial], None]
 
 

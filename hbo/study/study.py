@@ -4,7 +4,13 @@ A thin façade over a :class:`~hbo.storage.Storage` (which holds every trial) an
 :class:`~hbo.proposer.Proposer` (which chooses the next points: by default
 :class:`~hbo.proposer.HierarchicalProposer`, Expected Improvement on the
 :class:`~hbo.surrogate.HierarchicalGP` surrogate). Data flow one way: space -> study ->
-proposer -> study.
+proposer -> study. What it has found (best trial, Pareto front, table, pooling) is read by
+the methods of :mod:`hbo.study.results`.
+
+A study measures one objective (``direction=``) or several outcomes: objectives and
+outcome constraints (``objectives=``, ``constraints=``; :mod:`hbo.study.outcomes`), each
+trial told a dict of them; ``pareto_front`` and ``hypervolume`` report on several
+objectives.
 
 Each call validates all of its input before it stores anything, so a rejected call
 leaves the study as it was. With ``storage="sqlite:///tuning.db"`` (or a PostgreSQL URL)
@@ -20,24 +26,17 @@ import secrets
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
-from botorch.utils.sampling import manual_seed
 
 from hbo._numbers import is_real
 from hbo._warnings import FailedTrialWarning, warn
-from hbo.errors import (
-    ArgumentTypeError,
-    InvalidArgumentError,
-    NotReadyError,
-    UnknownTaskError,
-)
+from hbo.errors import ArgumentTypeError, InvalidArgumentError, UnknownTaskError
 from hbo.proposer import HierarchicalProposer, Proposer
 from hbo.space import SearchSpace, space_differences, space_from_dict, space_to_dict
 from hbo.storage import Storage, StudyMismatchError, UnknownStudyError, open_storage
 from hbo.study.arguments import (
-    DIRECTIONS,
     as_real,
     check_name,
     check_user_attrs,
@@ -45,41 +44,52 @@ from hbo.study.arguments import (
     trial_id,
     user_attr,
 )
-from hbo.study.frame import trials_frame
 from hbo.study.history import read_history, store_history
 from hbo.study.optimize import Callback, Objective, optimize
+from hbo.study.outcomes import OutcomeConstraint, define_outcomes, outcomes_from_config
+from hbo.study.results import StudyResults
 from hbo.surrogate import Hyperprior
 from hbo.surrogate.kernels import Kernel
 from hbo.surrogate.nuts_options import NUTSOptions
-from hbo.surrogate.pooling import PoolingReport
 from hbo.trial import Origin, Trial, TrialState, check_transition
 
-if TYPE_CHECKING:  # the fully Bayesian modules load pyro and ArviZ: imported where used
-    from hbo.diagnostics import ConvergenceReport
-    from hbo.surrogate.posterior_pooling import PosteriorPoolingReport
 
-
-class Study:
+class Study(StudyResults):
     """Tune a target task with the help of related tasks.
 
     Args:
         space: The search space.
         task: Name of the target task (the one ``ask()`` proposes for by default).
-        direction: ``"minimize"`` or ``"maximize"``.
+        direction: ``"minimize"`` or ``"maximize"``: the study has one objective,
+            ``"value"`` (shorthand for ``objectives={"value": direction}``).
+        objectives: Several outcomes to optimize at once (or one, named): outcome name ->
+            ``"minimize"`` or ``"maximize"``, e.g. ``{"loss": "minimize", "latency_ms":
+            "minimize"}``; not with a ``direction`` other than the default. With several,
+            there is no best trial, but a Pareto front (:meth:`pareto_front`,
+            :meth:`hypervolume`), and ``ask`` maximizes the expected hypervolume
+            improvement (:mod:`hbo.acquisition`).
+        constraints: Outcome constraints, ``"name <= bound"`` or ``"name >= bound"`` (or
+            :class:`~hbo.study.outcomes.OutcomeConstraint`) on outcomes other than the
+            objectives, e.g. ``["memory_gb <= 3"]``: a trial is feasible if it meets
+            every one; :attr:`best` and :meth:`pareto_front` are feasible trials, and
+            ``ask`` weighs its improvement by the probability of feasibility. Each trial
+            is then told a dict of every outcome (:meth:`tell`).
         seed: Makes the study reproducible end to end; drawn at random if None
             (and kept in ``study.seed``).
         storage: Where trials live: None (in memory, the default), a database URL
             (``"sqlite:///tuning.db"``, ``"postgresql+psycopg://user@host/db"``) or a
             :class:`~hbo.storage.Storage`. A study already stored under ``name`` is
-            resumed; its space, task and direction must equal the given ones, and so must
-            its seed when one is given (else :class:`~hbo.storage.StudyMismatchError`).
+            resumed; its space, task, objectives and constraints must equal the given
+            ones, and so must its seed when one is given (else
+            :class:`~hbo.storage.StudyMismatchError`).
         name: The study's name in the database (required with a URL).
         proposer: What chooses the next points (:mod:`hbo.proposer`); default: a
             :class:`~hbo.proposer.HierarchicalProposer` made of the options below.
         n_initial, shared_function, inference, nuts, hyperpriors, kernel: Options of the
             default :class:`~hbo.proposer.HierarchicalProposer` (see there; not with
             ``proposer``): Sobol points before the model, the shared function ``g``,
-            ``"map"`` or ``"nuts"`` inference and its settings, replaced hyperpriors, and
+            ``"map"`` or ``"nuts"`` inference and its settings (``"nuts"`` with one
+            outcome only), replaced hyperpriors, and
             the kernel (``"matern52"``, the default, or ``"matern32"``).
         heartbeat_timeout: Seconds after which a running trial without a heartbeat
             (:meth:`heartbeat`, :meth:`keep_alive`, or its ``ask``) is presumed dead:
@@ -93,6 +103,8 @@ class Study:
         direction: str = "minimize",
         seed: int | None = None,
         *,
+        objectives: Mapping[str, str] | None = None,
+        constraints: Sequence[str | OutcomeConstraint] | None = None,
         storage: Storage | str | None = None,
         name: str | None = None,
         proposer: Proposer | None = None,
@@ -106,8 +118,7 @@ class Study:
     ) -> None:
         if not isinstance(space, SearchSpace):
             raise ArgumentTypeError(f"space must be an hbo.SearchSpace, got {type(space).__name__}")
-        if direction not in DIRECTIONS:
-            raise InvalidArgumentError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+        outcomes = define_outcomes(direction, objectives, constraints, space.names)
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
             raise ArgumentTypeError(f"seed must be an int or None, got {seed!r}")
         if seed is not None and not -(2**63) <= seed < 2**63:
@@ -139,16 +150,23 @@ class Study:
                     f"{given} configure the default proposer; with proposer= given, pass "
                     f"them to it instead (e.g. HierarchicalProposer({given[0]}=...))"
                 )
+        nuts_fit = isinstance(proposer, HierarchicalProposer) and proposer.inference == "nuts"
+        if nuts_fit and not outcomes.single:
+            raise InvalidArgumentError(
+                f'inference="nuts" fits one outcome; this study has the outcomes '
+                f'{outcomes.names}: use inference="map"'
+            )
         self.proposer = proposer
         self.space = space
         self.task = check_name(task, "task")
-        self.direction = direction
+        self._outcomes = outcomes
         self.storage = open_storage(storage, None if name is None else check_name(name, "name"))
         self.name = getattr(self.storage, "study_name", name)
         config = {
             "space": space_to_dict(space),
             "task": self.task,
-            "direction": direction,
+            "direction": self._direction(),
+            **outcomes.config(),
             "seed": secrets.randbits(31) if seed is None else seed,
         }
         stored = self.storage.create_study(config)
@@ -158,7 +176,26 @@ class Study:
 
     def __repr__(self) -> str:
         n = len(self.storage.get_trials())
-        return f"Study(task={self.task!r}, direction={self.direction!r}, trials={n})"
+        goal = (f"direction={self._direction()!r}" if self._outcomes.single
+                else f"objectives={self.objectives!r}, constraints={self.constraints!r}")
+        return f"Study(task={self.task!r}, {goal}, trials={n})"
+
+    # ------------------------------------------------------------------ outcomes
+    @property
+    def direction(self) -> str:
+        """The direction of the study's one objective (see :attr:`objectives`)."""
+        direction = self._direction()
+        if direction is None:
+            raise InvalidArgumentError(
+                f"this study has several objectives {self.objectives}: direction is "
+                "defined for one; read study.objectives"
+            )
+        return direction
+
+    def _direction(self) -> str | None:
+        """The one objective's direction; None with several objectives."""
+        ways = list(self._outcomes.objectives.values())
+        return ways[0] if len(ways) == 1 else None
 
     @classmethod
     def load(cls, name: str, storage: Storage | str, **options: Any) -> Study:
@@ -175,7 +212,9 @@ class Study:
             UnknownStudyError: no study of this name is stored there.
         """
         check_name(name, "name")
-        stored = sorted({"space", "task", "direction", "seed"} & set(options))
+        stored = sorted(
+            {"space", "task", "direction", "objectives", "constraints", "seed"} & set(options)
+        )
         if stored:
             raise InvalidArgumentError(
                 f"Study.load: {stored} are read from the stored study and cannot be given; "
@@ -192,15 +231,21 @@ class Study:
                 listed = f"; studies there: {[s['name'] for s in list_studies(storage)]}"
             raise UnknownStudyError(f"no study named {name!r} in {store!r}{listed}")
         space = space_from_dict(config["space"])
-        direction, seed = config["direction"], config["seed"]
-        return cls(space, config["task"], direction, seed, storage=store, **options)
+        outcomes = outcomes_from_config(config)
+        return cls(space, config["task"], seed=config["seed"], objectives=outcomes.objectives,
+                   constraints=outcomes.constraints, storage=store, **options)
 
     def _check_stored(self, stored: dict, config: dict, *, seed_given: bool) -> None:
         """Raise :class:`StudyMismatchError` naming each difference from the stored study."""
         notes = space_differences(space_from_dict(stored["space"]), self.space)
+        stored = {**stored, **outcomes_from_config(stored).config()}
+        # one objective of the same name in the other direction: say "direction"
+        same_names = list(stored["objectives"]) == list(config["objectives"])
+        keys = ("task", "direction" if same_names and config["direction"] else "objectives",
+                "constraints", "seed")
         notes += [
             f"{key}: stored {stored[key]!r}, given {config[key]!r}"
-            for key in ("task", "direction", "seed")
+            for key in keys
             if stored[key] != config[key] and (key != "seed" or seed_given)
         ]
         if notes:
@@ -210,12 +255,6 @@ class Study:
             )
 
     # ------------------------------------------------------------------ tasks
-    @property
-    def tasks(self) -> list[str]:
-        """Every task the study knows: the target first, then in order of appearance."""
-        names = [self.task] + [t.task for t in self.storage.get_trials()]
-        return list(dict.fromkeys(names))
-
     def _check_task(self, task: str | None) -> str:
         task = self.task if task is None else check_name(task, "task")
         if task not in self.tasks:
@@ -230,21 +269,25 @@ class Study:
         self,
         task: str,
         params: Sequence[Mapping[str, Any]] | pd.DataFrame,
-        values: Sequence[float] | None = None,
+        values: Sequence[float | Mapping[str, float]] | None = None,
     ) -> list[Trial]:
         """Add completed evaluations of a (related) task, of any size.
 
         Args:
             task: Task name (a source task, or the target itself).
             params: Parameter dicts, or a DataFrame with one column per parameter
-                plus ``value`` (then ``values`` must be None).
-            values: Objective values, one per parameter dict.
+                plus ``value`` (one outcome) or one per outcome name (several; an empty
+                cell or a column left out is a missing outcome); then ``values`` must be
+                None.
+            values: One per parameter dict: the value (a study of one outcome), or a dict
+                outcome -> value with some of the study's outcomes (a source may not have
+                measured them all; each row has at least one).
 
         Returns:
             The stored trials. Nothing is stored if any row is invalid.
         """
         task = check_name(task, "task")
-        rows, vals = history_rows(self.space, params, values)
+        rows, vals = history_rows(self.space, params, values, self._outcomes)
         return self.storage.create_trials(task, rows, vals, origin=Origin.HISTORY)
 
     def import_history(
@@ -259,6 +302,12 @@ class Study:
         :class:`~hbo.HistoryImportWarning` (:mod:`hbo.study.history`). Returns task ->
         stored trials; a source without a usable trial stores nothing and raises.
         """
+        if len(self.objectives) > 1:
+            raise InvalidArgumentError(
+                f"import_history reads one objective per source; this study has the "
+                f"objectives {self.objectives}: add the rows with study.add_history(task, "
+                "params, values) and a dict of outcomes per row"
+            )
         if source is self or source is self.storage:
             raise InvalidArgumentError(
                 "import_history: the source is this study itself; its trials are already "
@@ -308,29 +357,37 @@ class Study:
         return trials[0] if n is None else trials
 
     def tell(
-        self, trial: Trial | int, value: float | None = None, *, failed: bool = False
+        self, trial: Trial | int, value: float | Mapping[str, float] | None = None, *,
+        failed: bool = False,
     ) -> Trial:
         """Record the outcome of a trial: its value, or ``failed=True``.
 
-        A NaN or infinite value records the trial as failed, with a warning, so that a
-        long loop goes on. The value is stored in one transaction. Returns the trial: a
-        :class:`Trial` passed in is updated in place (state, value, ``datetime_complete``).
+        ``value``: a number in a study of one outcome; else a dict with exactly the
+        study's :attr:`outcomes`, e.g. ``{"loss": 0.3, "latency_ms": 12.0,
+        "memory_gb": 2.5}`` (a missing or unknown outcome raises, and nothing is stored).
+        A NaN or infinite value (in any outcome) records the trial as failed, with a
+        warning, so that a long loop goes on. The values are stored in one transaction.
+        Returns the trial: a :class:`Trial` passed in is updated in place (state, value,
+        values, ``datetime_complete``).
         """
         ident = trial_id(trial)
         stored = self.storage.get_trial(ident)
         check_transition(stored, TrialState.FAILED)
-        state, number = TrialState.FAILED, None
+        state, values = TrialState.FAILED, None
         if failed and value is not None:
             raise InvalidArgumentError("tell: give either a value or failed=True, not both")
         if not failed:
             if value is None:
                 raise InvalidArgumentError("tell: give the trial's value, or failed=True")
-            state, number = TrialState.COMPLETE, as_real(value, "value")
-            if not math.isfinite(number):
-                warn(f"trial {ident}: objective value {number} is not finite; the trial is "
-                     "recorded as failed", FailedTrialWarning)
-                state, number = TrialState.FAILED, None
-        return _updated(trial, self.storage.finish_trial(ident, state, number))
+            state, values = TrialState.COMPLETE, self._outcomes.told(value, "value")
+            odd = {name: v for name, v in values.items() if not math.isfinite(v)}
+            if odd:
+                what = (f"objective value {odd.popitem()[1]}" if self._outcomes.single
+                        else f"outcome(s) {odd}")
+                warn(f"trial {ident}: {what} not finite; the trial is recorded as failed",
+                     FailedTrialWarning)
+                state, values = TrialState.FAILED, None
+        return _updated(trial, self.storage.finish_trial(ident, state, values))
 
     def set_user_attr(self, trial: Trial | int, key: str, value: Any) -> Trial:
         """Keep ``value`` (JSON: str, number, bool, None, lists and str-keyed dicts) under
@@ -395,83 +452,12 @@ class Study:
         callbacks: Sequence[Callback] = (),
         catch: type[Exception] | Sequence[type[Exception]] = (),
     ) -> None:
-        """Ask, evaluate ``func(trial) -> value`` and tell, ``n_trials`` times or until
+        """Ask, evaluate ``func(trial) -> value`` (a dict of every outcome in a study of
+        several) and tell, ``n_trials`` times or until
         ``timeout`` seconds, as Optuna's ``optimize``; ``callbacks`` are called with
         ``(study, finished_trial)`` after each trial, exceptions in ``catch`` mark the trial
         failed and the loop goes on (:mod:`hbo.study.optimize`)."""
         optimize(self, func, n_trials, timeout, callbacks, catch)
-
-    # ------------------------------------------------------------------ results
-    @property
-    def best_params(self) -> dict[str, Any]:
-        """The parameters of :attr:`best`."""
-        return self.best.params
-
-    @property
-    def best_value(self) -> float:
-        """The value of :attr:`best`."""
-        return self.best.value
-
-    @property
-    def best(self) -> Trial:
-        """The best completed trial on the target task."""
-        done = self.storage.get_trials(self.task, [TrialState.COMPLETE])
-        if not done:
-            raise NotReadyError(
-                f"no completed trial on task {self.task!r} yet: call study.tell(trial, value) "
-                "after study.ask()"
-            )
-        pick = min if self.direction == "minimize" else max
-        return pick(done, key=lambda t: t.value)
-
-    def trials_dataframe(self) -> pd.DataFrame:
-        """One row per trial, every task: id, task, origin, state, value, parameters,
-        start, end and duration, user attributes (:mod:`hbo.study.frame`)."""
-        return trials_frame(self.space, self.storage.get_trials())
-
-    def pooling(self) -> PoolingReport | PosteriorPoolingReport:
-        """How much the tasks shared, from the surrogate fitted to all completed trials.
-
-        With ``inference="nuts"``, a
-        :class:`~hbo.surrogate.posterior_pooling.PosteriorPoolingReport` of the posterior
-        draws (medians and 90% intervals).
-        """
-        proposer = self._hierarchical("pooling()")
-        done = self.storage.get_trials(states=[TrialState.COMPLETE])
-        if not done:
-            raise NotReadyError(
-                "pooling() needs completed trials: call study.add_history or study.tell first"
-            )
-        # before the target's first result, the report covers the tasks with data
-        has_target = any(t.task == self.task for t in done)
-        focus = self.task if has_target else done[0].task
-        with manual_seed(self.seed):
-            model = proposer.fit(self, focus)
-        if proposer.inference == "nuts":
-            from hbo.surrogate.posterior_pooling import PosteriorPoolingReport
-
-            report = PosteriorPoolingReport.from_ensemble
-        else:
-            report = PoolingReport.from_model
-        base = getattr(model, "model", model)
-        tasks = [self.tasks[label] for label in base.task_labels]
-        left_out = [s for s in proposer.source_screens(self, focus) if not s.kept]
-        return report(
-            model, tasks, self.space.feature_names(), target=self.task if has_target else None,
-            shared_choice=proposer.shared_choice if has_target else None, left_out=left_out,
-        )
-
-    def diagnostics(self) -> ConvergenceReport:
-        """Convergence of the last NUTS run (``inference="nuts"``): R-hat, ESS, divergences."""
-        return self._hierarchical("diagnostics()").diagnostics()
-
-    def _hierarchical(self, method: str) -> HierarchicalProposer:
-        if not isinstance(self.proposer, HierarchicalProposer):
-            raise InvalidArgumentError(
-                f"{method} reports on the hierarchical surrogate; this study's proposer is "
-                f"{self.proposer!r}"
-            )
-        return self.proposer
 
 
 def _updated(given: Trial | int, stored: Trial) -> Trial:

@@ -225,6 +225,9 @@ def test_searcher_bad_input():
         HBOSearch(study=study, seed=3)
     with pytest.raises(ArgumentTypeError, match="hbo.Study"):
         HBOSearch(study="study")
+    constrained = Study(SearchSpace([Float("x", 0, 1)]), constraints=["mem <= 1"])
+    with pytest.raises(InvalidArgumentError, match=r"one metric.*\['value', 'mem'\]"):
+        HBOSearch(study=constrained)
     wrapped = HBOSearch(study=study, metric="acc")
     assert wrapped.mode == "max" and wrapped.suggest("t").keys() == {"x"}
 

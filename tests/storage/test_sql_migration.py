@@ -1,6 +1,7 @@
-"""Schema version 2 on databases that version 1 wrote: SQLite (a file written by hbo at
+"""The current schema on databases that version 1 wrote: SQLite (a file written by hbo at
 38a55a4, ``data/v1_study.db``) and PostgreSQL (a fresh database given the same rows)."""
 
+import json
 import shutil
 import sqlite3
 import uuid
@@ -52,6 +53,8 @@ def check_upgraded(url: str) -> None:
     trials = study.storage.get_trials()
     assert [(t.task, t.params, t.state, t.value, t.origin) for t in trials] == V1_TRIALS
     assert all(t.user_attrs == {} for t in trials)
+    assert [t.values for t in trials] == [None if v is None else {"value": v}
+                                          for _, _, _, v, _ in V1_TRIALS]
     for t in trials:
         assert t.datetime_start == datetime.fromtimestamp(times[t.id]["started_at"], UTC)
         end = times[t.id]["finished_at"]
@@ -86,7 +89,9 @@ def test_a_version_1_sqlite_file_is_upgraded_and_keeps_every_trial(tmp_path):
     assert [s["name"] for s in list_studies(url)] == ["other-study", "v1-study"]
     check_upgraded(url)
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version FROM hbo_schema_version").fetchall() == [(2,)]
+        assert conn.execute("SELECT version FROM hbo_schema_version").fetchall() == [
+            (_schema.SCHEMA_VERSION,)
+        ]
 
 
 def test_a_failed_upgrade_leaves_version_1(tmp_path, monkeypatch):
@@ -122,7 +127,7 @@ def test_step_1_still_builds_the_version_1_tables_and_the_steps_build_the_curren
         _schema.upgrade(conn, 0, target=1)
     engine.dispose()
     assert schema(tmp_path / "steps.db") == schema(V1_FILE)  # released step 1: unchanged
-    SQLStorage(f"sqlite:///{tmp_path / 'steps.db'}", "s").close()  # runs step 2
+    SQLStorage(f"sqlite:///{tmp_path / 'steps.db'}", "s").close()  # runs the later steps
     upgraded = sa.inspect(sa.create_engine(f"sqlite:///{tmp_path / 'steps.db'}"))
     columns = {c["name"]: c["nullable"] for c in upgraded.get_columns("hbo_trials")}
     assert columns == {c.name: c.nullable for c in _schema.trials.columns}
@@ -158,11 +163,104 @@ def test_a_version_1_postgresql_database_is_upgraded_and_keeps_every_trial(empty
     check_upgraded(empty_postgres)
     engine = sa.create_engine(empty_postgres)
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version FROM hbo_schema_version")).all() == [(2,)]
+        assert conn.execute(sa.text("SELECT version FROM hbo_schema_version")).all() == [
+            (_schema.SCHEMA_VERSION,)
+        ]
         # a new study in the upgraded database gets the next study id
         new = SQLStorage(empty_postgres, "new")
         new.create_study({"space": {"params": []}, "task": "t", "direction": "minimize",
                           "seed": 1})
         new.close()
         assert conn.execute(sa.text("SELECT max(study_id) FROM hbo_studies")).scalar() == 3
+    engine.dispose()
+
+
+V2_FILE = Path(__file__).parent / "data" / "v2_study.db"
+V2_SPACE = hbo.SearchSpace([hbo.Float("x", -1.0, 1.0), hbo.Int("k", 0, 5)])
+W, E = TrialState.WAITING, Origin.ENQUEUED
+#: (task, state, value, origin, user_attrs) of each trial of "v2-study" in the file
+V2_TRIALS = [
+    ("source", C, 1.5, H, {"paper": "smith2020"}),
+    ("source", C, 2.5, H, {}),
+    ("target", C, 0.25, A, {}),
+    ("target", C, 0.75, A, {}),
+    ("target", F, None, A, {}),
+    ("target", R, None, A, {}),
+    ("target", W, None, E, {}),
+]
+
+
+def v2_rows() -> dict[str, list[dict]]:
+    """Every row of every table of the version 2 file."""
+    with sqlite3.connect(V2_FILE) as conn:
+        conn.row_factory = sqlite3.Row
+        return {
+            table: [dict(r) for r in conn.execute(f"SELECT * FROM {table}")]
+            for table in ("hbo_schema_version", "hbo_studies", "hbo_trials")
+        }
+
+
+def check_v2_upgraded(url: str) -> None:
+    """Every trial of the version 2 file reads as before, its value as the outcome
+    ``value``; the study's one objective is ``value``; a study of several outcomes works."""
+    rows = {r["number"]: r for r in v2_rows()["hbo_trials"] if r["study_id"] == 1}
+    study = hbo.Study.load("v2-study", url, n_initial=10**6)
+    trials = study.storage.get_trials()
+    assert [(t.task, t.state, t.value, t.origin, t.user_attrs) for t in trials] == V2_TRIALS
+    assert [t.values for t in trials] == [None if v is None else {"value": v}
+                                          for _, _, v, _, _ in V2_TRIALS]
+    for t in trials:
+        params, start, end = (rows[t.id][c] for c in ("params", "started_at", "finished_at"))
+        assert t.params == json.loads(params)
+        assert t.datetime_complete == (None if end is None else datetime.fromtimestamp(end, UTC))
+        if t.state is not W:
+            assert t.datetime_start == datetime.fromtimestamp(start, UTC)
+    assert (study.task, study.seed, study.direction) == ("target", 7, "minimize")
+    assert (study.objectives, study.constraints) == ({"value": "minimize"}, [])
+    other = hbo.Study.load("max-study", url)
+    assert other.objectives == {"value": "maximize"} and other.best_value == 3.0
+    # it works: the running trial is told, the waiting one handed out, a new study of
+    # several outcomes lives beside the old ones
+    study.tell(5, 0.1)
+    assert study.ask().id == 6 and study.best_value == 0.1
+    moo = hbo.Study(V2_SPACE, task="t", objectives={"a": "minimize", "b": "maximize"},
+                    constraints=["c <= 1"], storage=url, name="moo")
+    moo.enqueue({"x": 0.5, "k": 1})
+    moo.tell(moo.ask(), {"a": 1.0, "b": 2.0, "c": 0.5})
+    for s in (study, other, moo):
+        s.storage.close()
+    again = hbo.Study.load("moo", url)
+    assert again.storage.get_trials()[0].values == {"a": 1.0, "b": 2.0, "c": 0.5}
+    assert again.constraints == moo.constraints and again.pareto_front()[0].id == 0
+    assert {s["name"]: s["objectives"] for s in list_studies(url)} == {
+        "max-study": {"value": "maximize"}, "moo": {"a": "minimize", "b": "maximize"},
+        "v2-study": {"value": "minimize"},
+    }
+    again.storage.close()
+
+
+def test_a_version_2_sqlite_file_is_upgraded_to_several_outcomes(tmp_path):
+    """Written by hbo at a9b0c68 (``data/make_v2_study.py``)."""
+    path = tmp_path / "v2.db"
+    shutil.copy(V2_FILE, path)
+    assert v2_rows()["hbo_schema_version"] == [{"version": 2}]
+    check_v2_upgraded(f"sqlite:///{path}")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version FROM hbo_schema_version").fetchall() == [(3,)]
+
+
+def test_a_version_2_postgresql_database_is_upgraded_to_several_outcomes(empty_postgres):
+    engine = sa.create_engine(empty_postgres)
+    with engine.begin() as conn:  # version 2's tables, holding the rows of the SQLite file
+        _schema.upgrade(conn, 0, target=2)
+        v2 = sa.MetaData()
+        v2.reflect(conn)
+        for table in ("hbo_studies", "hbo_trials"):
+            conn.execute(v2.tables[table].insert(), v2_rows()[table])
+        conn.execute(sa.text("SELECT setval('hbo_studies_study_id_seq', 2)"))
+    engine.dispose()
+    check_v2_upgraded(empty_postgres)
+    engine = sa.create_engine(empty_postgres)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version FROM hbo_schema_version")).all() == [(3,)]
     engine.dispose()

@@ -22,7 +22,8 @@ from hbo.storage.sql import SQLStorage
 from hbo.trial import Origin, TrialState
 
 SPACE = hbo.SearchSpace([hbo.Float("x", 0.0, 1.0)])
-CONFIG = {"space": hbo.space.space_to_dict(SPACE), "task": "t", "direction": "minimize", "seed": 3}
+CONFIG = {"space": hbo.space.space_to_dict(SPACE), "task": "t", "direction": "minimize",
+          "objectives": {"value": "minimize"}, "constraints": [], "seed": 3}
 READ, WRITE = "BEGIN", "BEGIN IMMEDIATE"
 
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hbo.errors import TrialStateError, UnknownTrialError
+from hbo.errors import InvalidArgumentError, TrialStateError, UnknownTrialError
 from hbo.storage import InMemoryStorage
 from hbo.storage.sql import SQLStorage
 from hbo.trial import Origin, Trial, TrialState
@@ -14,6 +14,8 @@ CONFIG = {
     "space": {"params": [{"type": "int", "name": "x", "low": 0, "high": 9, "log": False}]},
     "task": "t",
     "direction": "minimize",
+    "objectives": {"value": "minimize"},
+    "constraints": [],
     "seed": 7,
 }
 STORAGES = ["memory", "sqlite", "postgresql"]
@@ -54,6 +56,27 @@ def test_study_definition_is_created_once(open_storage):
     other = dict(CONFIG, seed=8)
     assert open_storage().create_study(other) == CONFIG  # the stored one wins
     assert open_storage().study_config() == CONFIG
+
+
+#: A study of two objectives and a constraint, as hbo.Study stores its definition.
+OUTCOMES_CONFIG = {**CONFIG, "direction": None,
+                   "objectives": {"loss": "minimize", "acc": "maximize"},
+                   "constraints": ["mem <= 3.0"]}
+
+
+def test_every_outcome_is_kept_and_the_value_only_for_one_objective(open_storage):
+    store = open_storage()
+    assert store.create_study(OUTCOMES_CONFIG) == OUTCOMES_CONFIG
+    history = store.create_trials("s", [{"x": 1}], values=[{"loss": 0.5}],
+                                  origin=Origin.HISTORY)
+    (asked,) = store.create_trials("t", [{"x": 2}])
+    told = {"loss": 0.25, "acc": 1 / 3, "mem": 2.0}
+    done = store.finish_trial(asked.id, TrialState.COMPLETE, told)
+    assert (done.value, done.values) == (None, told)
+    with pytest.raises(InvalidArgumentError, match="told a dict of its outcomes"):
+        store.finish_trial(store.create_trials("t", [{"x": 3}])[0].id, TrialState.COMPLETE, 1.0)
+    assert store.get_trials()[:2] == [*history, done]  # read back exactly as returned
+    assert open_storage().get_trial(asked.id).values == told  # another handle, every bit
 
 
 def test_create_and_read_back(storage):
@@ -147,7 +170,9 @@ def test_add_trials_keeps_everything_but_the_ids(storage):
     ]
     stored = storage.add_trials(given)
     assert [t.id for t in stored] == [1, 2, 3, 4]
-    assert stored == [dataclasses.replace(t, id=i + 1) for i, t in enumerate(given)]
+    # a complete trial given without values keeps its value as the objective's
+    assert stored == [dataclasses.replace(t, id=i + 1, values=t.value and {"value": t.value})
+                      for i, t in enumerate(given)]
     assert storage.get_trials()[1:] == stored  # read back exactly as returned
     assert stored[2].datetime_start is None and stored[1].duration == timedelta(seconds=2)
 
