@@ -212,8 +212,9 @@ def run_ax(task: Problem, seed: int, budget: int) -> tuple[list[dict], list[floa
 
     from ax.api.client import Client
     from ax.api.configs import RangeParameterConfig
+    from ax.utils.common.logger import set_ax_logger_levels
 
-    logging.getLogger("ax").setLevel(logging.WARNING)
+    set_ax_logger_levels(logging.WARNING)
     client = Client(random_seed=seed)
     client.configure_experiment(
         parameters=[RangeParameterConfig(name=f"x{i}", parameter_type="float", bounds=(0.0, 1.0))
