@@ -34,13 +34,14 @@ Scores (``reference``; cached in ``results/multiobjective_reference.json``):
   (``min f1`` s.t. ``f0 <= eps``, SLSQP from the best uniform point) and of every run's
   points on the task. 1: nothing dominates the reference point; 0: the best known front.
 * constrained: *feasible best regret* ``(best feasible so far - y*) / (median - y*)``, ``y*``
-  the best feasible value of the uniform points, of SLSQP polishing from the 10 best and of
-  every run, ``median`` the median feasible uniform value; before the first feasible point
-  the regret is that of the worst feasible value seen (uniform points and runs): finding a
-  feasible point never raises it.
+  the best feasible value of the uniform points, of SLSQP from the 10 best feasible and the
+  10 best of all of them, and of every run, ``median`` the median feasible uniform value;
+  before the first feasible point the regret is that of the worst feasible value seen
+  (uniform points and runs): finding a feasible point never raises it.
 
 Paired ratios compare regrets of the same seed (same task), so they do not depend on the
-normalization. Goal (the issue): hbo_history's regret after 10 evaluations at most 0.5x that
+normalization; regrets are floored at ``RATIO_FLOOR`` (0.1%) first, as the best run on a
+task can reach 0. Goal (the issue): hbo_history's regret after 10 evaluations at most 0.5x that
 of hbo_alone and of ax_default (geometric-mean ratio over seeds, 90% bootstrap interval).
 
     python experiments/multiobjective_transfer.py --quick      # 2 seeds, budget 10
@@ -48,7 +49,8 @@ of hbo_alone and of ax_default (geometric-mean ratio over seeds, 90% bootstrap i
     python experiments/multiobjective_transfer.py --families zdt1 --arms random ax_default
 
 Runs are appended to ``results/multiobjective_transfer[_quick]_runs.jsonl``; the same command
-resumes. Writes ``multiobjective_transfer[_quick].md`` and ``.png``. The hbo arms need
+resumes (``--out`` names other files; ``--note`` adds a line to the report). Writes
+``multiobjective_transfer[_quick].md`` and ``.png``. The hbo arms need
 ``hbo.Study(objectives=...)``; without it they are left out, saying so.
 """
 
@@ -82,6 +84,12 @@ N_SOURCES, N_SOURCE_POINTS, BUDGET, SEEDS = 3, 30, 25, 10
 CHECKPOINTS = (5, 10, 25)
 GOAL_AT, GOAL_RATIO = 10, 0.5
 N_REFERENCE, N_EPSILON = 20_000, 32
+POLISH_MARGIN = 1e-6
+#: Part of the reference cache's keys: raise it when ``compute_reference`` changes.
+REFERENCE_VERSION = 2
+#: Regrets are floored here before paired ratios: the best run on a task can reach 0, and
+#: below 0.1% of the scale (HV*, or median - y*) differences are not worth a ratio.
+RATIO_FLOOR = 1e-3
 #: Seconds per ask: the median over asks from this index on (Ax's Sobol start is over).
 TIMED_FROM = 5
 
@@ -92,7 +100,8 @@ class Problem:
     """One task: ``outcomes`` of ``base`` on the window ``shift + 0.9 x`` (module docstring).
 
     ``radius``: the constrained family's ``c0 = scale[-1] (||z||_2 - radius)``, ``z`` the
-    window point; ``scale`` and ``offset`` hold one entry per outcome.
+    window point; ``scale`` and ``offset`` hold one entry per outcome (``offset`` 0 for
+    ``c0``: a constraint's bound keeps its meaning).
     """
 
     base: object
@@ -130,7 +139,7 @@ class Problem:
 
     def ref_point(self) -> np.ndarray:
         """BoTorch's reference point of ``base`` in this task's units (two objectives)."""
-        return self.scale * np.asarray(self.base._ref_point) + self.offset
+        return self.scale * self.base.ref_point.numpy() + self.offset
 
 
 def make_family(name: str, seed: int) -> tuple[Problem, list[Problem]]:
@@ -187,6 +196,8 @@ def constraints_of(task: Problem) -> list[str]:
 
 
 def run_hbo(task: Problem, hist: dict, seed: int, budget: int) -> tuple[list[dict], list[float]]:
+    """``hbo.Study`` with the task's objectives and constraint, ``hist`` (source -> params,
+    outcomes) as history, ``budget`` asks: the outcomes and seconds of each ask."""
     import hbo
 
     space = hbo.SearchSpace([hbo.Float(f"x{i}", 0.0, 1.0) for i in range(task.dim)])
@@ -283,10 +294,12 @@ def hypervolume(Y: np.ndarray, ref_point: np.ndarray) -> float:
 
 def _polish(task: Problem, objective: int, constraint, start: np.ndarray) -> np.ndarray:
     """SLSQP in the unit cube from ``start``: minimize outcome ``objective`` subject to
-    ``constraint(outcomes) <= 0``. Returns the outcomes where it stopped."""
+    ``constraint(outcomes) <= 0``, asked with a margin of ``POLISH_MARGIN`` (SLSQP stops on
+    the boundary, a hair outside). Returns the outcomes where it stopped."""
     res = minimize(lambda x: task.values(x)[0, objective], start, method="SLSQP",
                    bounds=[(0.0, 1.0)] * task.dim,
-                   constraints=[{"type": "ineq", "fun": lambda x: -constraint(task.values(x)[0])}])
+                   constraints=[{"type": "ineq",
+                                 "fun": lambda x: -constraint(task.values(x)[0]) - POLISH_MARGIN}])
     return task.values(np.clip(res.x, 0.0, 1.0))[0]
 
 
@@ -298,7 +311,10 @@ def compute_reference(family: str, seed: int) -> dict:
     Y = target.values(X)
     if target.constrained:
         feasible = Y[:, 1] <= 0
-        starts = X[np.argsort(np.where(feasible, Y[:, 0], np.inf))[:10]]
+        # from the 10 best feasible points and the 10 best of all (near the unconstrained
+        # minimizer: the constrained one lies on the boundary beside it)
+        starts = X[np.r_[np.argsort(np.where(feasible, Y[:, 0], np.inf))[:10],
+                         np.argsort(Y[:, 0])[:10]]]
         polished = [_polish(target, 0, lambda y: y[1], x) for x in starts]
         best = min([Y[feasible, 0].min()] + [y[0] for y in polished if y[1] <= 0])
         return {"best": float(best), "median": float(np.median(Y[feasible, 0])),
@@ -315,7 +331,7 @@ def compute_reference(family: str, seed: int) -> dict:
 def reference(family: str, seed: int, cache_file: Path) -> dict:
     """:func:`compute_reference`, read from ``cache_file`` when there, written there when not."""
     cached = json.loads(cache_file.read_text()) if cache_file.exists() else {}
-    key = f"{family}/{seed}"
+    key = f"v{REFERENCE_VERSION}/{family}/{seed}"
     if key not in cached:
         cached[key] = compute_reference(family, seed)
         cache_file.parent.mkdir(parents=True, exist_ok=True)
@@ -394,6 +410,7 @@ def goal_lines(regret: dict, families: list[str], k: int = GOAL_AT) -> list[str]
     """hbo_history against hbo_alone and ax_default after ``k`` evaluations, paired by seed:
     wins / ties / losses, geometric-mean ratio with its 90% bootstrap interval, the goal."""
     rng = np.random.default_rng(0)
+    regret = {key: np.maximum(curve, RATIO_FLOOR) for key, curve in regret.items()}
     lines = [f"| family | hbo_history against | pairs | W/T/L | ratio@{k} [90%] | "
              f"goal <= {GOAL_RATIO} |", "|---|---|---|---|---|---|"]
     for family in families:
@@ -433,7 +450,7 @@ def report(records: list[dict], cache_file: Path, title: str, notes: list[str]) 
                   *arm_table(regret, records, family, checkpoints), ""]
     parts += [f"## Goal: hbo_history's regret after {GOAL_AT} evaluations at most {GOAL_RATIO}x",
               "", "Paired by seed, geometric mean of hbo_history's regret / the other arm's "
-              "(regrets floored at 1e-12; below 1: hbo_history better), 90% bootstrap "
+              f"(regrets floored at {RATIO_FLOOR}; below 1: hbo_history better), 90% bootstrap "
               "interval over seeds; W/T/L: hbo_history's wins, ties, losses:", "",
               *goal_lines(regret, families), "",
               f"s / ask: median over asks {TIMED_FROM + 1} on (hbo: `study.ask()`; Ax: "
@@ -482,17 +499,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", help="name in results/ (default multiobjective_transfer"
                         "[_quick])")
+    parser.add_argument("--note", help="a line for the report (e.g. which hbo ran)")
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.budget = 2, 10
     name = args.out or ("multiobjective_transfer_quick" if args.quick
                         else "multiobjective_transfer")
-    notes = []
+    notes = [args.note, ""] if args.note else []
     if any(arm in HBO_ARMS for arm in args.arms) and not hbo_has_objectives():
         args.arms = [arm for arm in args.arms if arm not in HBO_ARMS]
-        notes = ["**The hbo arms were not run**: this hbo's `Study` has no `objectives` "
-                 "parameter (several outcomes); run again with an hbo that has it.", ""]
-        print(notes[0], flush=True)
+        notes += ["**The hbo arms were not run**: this hbo's `Study` has no `objectives` "
+                  "parameter (several outcomes); run again with an hbo that has it.", ""]
+        print(notes[-2], flush=True)
     runs_file = RESULTS / f"{name}_runs.jsonl"
     cache_file = RESULTS / "multiobjective_reference.json"
     # seed-major, so that a stopped run has whole seeds for every arm

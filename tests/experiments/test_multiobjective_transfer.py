@@ -67,9 +67,10 @@ def _record(family, arm, seed, outcomes):
 
 def test_regrets_take_the_best_of_reference_and_runs(tmp_path):
     cache = tmp_path / "reference.json"
+    v = mt.REFERENCE_VERSION
     cache.write_text(json.dumps({
-        "hartmann6_constrained/0": {"best": -3.0, "median": -1.0, "worst": 0.0},
-        "branin_currin/0": {"ref_point": [2.0, 2.0], "front": [[1.0, 1.0]]}}))
+        f"v{v}/hartmann6_constrained/0": {"best": -3.0, "median": -1.0, "worst": 0.0},
+        f"v{v}/branin_currin/0": {"ref_point": [2.0, 2.0], "front": [[1.0, 1.0]]}}))
     records = [
         _record("hartmann6_constrained", "a", 0, [{"f": -4.0, "c0": 1.0}, {"f": -2.0, "c0": 0.0}]),
         _record("hartmann6_constrained", "b", 0, [{"f": -3.5, "c0": -0.1}]),
@@ -105,9 +106,13 @@ def test_a_tiny_run_of_the_cheap_arms_writes_a_report_and_resumes(tmp_path, monk
     assert "4 of 4 runs read" in capsys.readouterr().out
 
 
-@pytest.mark.skipif(not mt.hbo_has_objectives(),
-                    reason="hbo.Study has no `objectives` parameter yet (several outcomes: "
-                    "branch study-moo); the hbo arms are written against that API")
+needs_objectives = pytest.mark.skipif(
+    not mt.hbo_has_objectives(),
+    reason="hbo.Study has no `objectives` parameter yet (several outcomes: branch study-moo); "
+    "the hbo arms are written against that API")
+
+
+@needs_objectives
 @pytest.mark.parametrize("family", ["branin_currin", "hartmann6_constrained"])
 @pytest.mark.parametrize("arm", mt.HBO_ARMS)
 def test_the_hbo_arms_run_and_record_their_budget(family, arm):
@@ -116,3 +121,24 @@ def test_the_hbo_arms_run_and_record_their_budget(family, arm):
     assert len(record["outcomes"]) == len(record["ask_seconds"]) == 3
     assert all(set(o) == set(target.outcomes) for o in record["outcomes"])
     assert np.all(np.isfinite([list(o.values()) for o in record["outcomes"]]))
+
+
+@needs_objectives
+def test_hbo_front_and_hypervolume_agree_with_the_benchmarks():
+    import hbo
+
+    target, _ = mt.make_family("branin_currin", 0)
+    space = hbo.SearchSpace([hbo.Float(f"x{i}", 0.0, 1.0) for i in range(target.dim)])
+    study = hbo.Study(space, task="target", objectives={"f0": "minimize", "f1": "minimize"},
+                      seed=0)
+    Y = []
+    for _ in range(4):  # hbo's initial design: no model fitted
+        trial = study.ask()
+        Y.append(target(np.array([trial.params["x0"], trial.params["x1"]]))[0])
+        study.tell(trial, Y[-1])
+    Y = np.array([[y["f0"], y["f1"]] for y in Y])
+    ref = Y.max(axis=0) + 1.0  # every point counts (BoTorch's point is tighter)
+    assert len(study.pareto_front()) == len(mt.pareto_front(Y))
+    assert mt.hypervolume(Y, ref) > 0
+    assert study.hypervolume(dict(zip(target.objectives, ref, strict=True))) == pytest.approx(
+        mt.hypervolume(Y, ref))
