@@ -52,6 +52,13 @@ def paired_log_ratios(regret: Regrets, family: str, arm_a: str, arm_b: str, k: i
     return d
 
 
+def bootstrap_interval(d: Sequence[float], rng: np.random.Generator) -> tuple[float, float]:
+    """90% percentile-bootstrap interval of the mean of ``d`` (20,000 resamples)."""
+    boot = rng.choice(np.asarray(d), (20000, len(d))).mean(axis=1)
+    lo, hi = np.quantile(boot, [0.05, 0.95])
+    return float(lo), float(hi)
+
+
 def paired_row(label: str, d: Sequence[float], rng: np.random.Generator) -> str:
     """One table row of paired ``log10`` regret ratios ``d`` (``b`` against ``a``): pairs,
     ``b <= a`` count, mean with a 90% bootstrap interval, its power of ten (the
@@ -59,8 +66,7 @@ def paired_row(label: str, d: Sequence[float], rng: np.random.Generator) -> str:
     if len(d) < 2:
         return f"| {label} | {len(d)} | - | - | - | - |"
     d = np.asarray(d)
-    boot = rng.choice(d, (20000, len(d))).mean(axis=1)
-    lo, hi = np.quantile(boot, [0.05, 0.95])
+    lo, hi = bootstrap_interval(d, rng)
     p = stats.wilcoxon(d).pvalue if np.any(d != 0) else 1.0
     return (f"| {label} | {len(d)} | {int((d <= 0).sum())} | "
             f"{d.mean():+.3f} [{lo:+.3f}, {hi:+.3f}] | "
