@@ -18,9 +18,15 @@ per outcome, objectives first, then constrained outcomes):
 
 * Several objectives: ``qLogNoisyExpectedHypervolumeImprovement`` (Daulton et al. 2021,
   "Parallel Bayesian optimization of multiple noisy objectives with expected hypervolume
-  improvement", NeurIPS; log form: Ament et al. 2023), the reference point inferred from
-  the observed feasible outcomes as Ax does (``infer_reference_point``: the nadir point
-  moved 10% of the range away).
+  improvement", NeurIPS; log form: Ament et al. 2023), the reference point by Ax's rule
+  (``infer_reference_point``: the nadir of a Pareto front moved 10% of its range away),
+  applied to the front of the observed feasible outcomes *and* of the posterior means at
+  a space-filling sample (``X_reference``) that meet the constraints. Why the predicted
+  front: with history the model is used from the target's first observation, and the
+  front of one or two observations spans nothing, so the reference point sits on them
+  and only points dominating them improve the hypervolume: the search stays in one
+  corner of the front. The model, pooled with the related tasks, predicts how far the
+  front reaches.
 * One objective with constraints: ``qLogNoisyExpectedImprovement`` of the objective, for
   ``q = 1`` too.
 * Constraints enter both as BoTorch's outcome constraints ``c(Z) <= 0`` (``Z_i - bound``
@@ -103,6 +109,7 @@ def build_outcome_acquisition(
     feasible: Tensor,
     X_pending: Tensor | None,
     seed: int,
+    X_reference: Tensor | None = None,
 ) -> AcquisitionFunction:
     """qLogNEHVI for several objectives, else constrained qLogNEI (see the module doc).
 
@@ -118,6 +125,8 @@ def build_outcome_acquisition(
         feasible: ``n'`` booleans: which rows of ``Y_observed`` meet every constraint.
         X_pending: ``p x d`` points being evaluated (or failed), or None.
         seed: Seed of the quasi-Monte Carlo sampler.
+        X_reference: ``r x d`` space-filling points whose posterior means join the
+            observed outcomes in the reference point's front (several objectives), or None.
     """
     sampler = SobolQMCNormalSampler(torch.Size([MC_SAMPLES]), seed=seed)
     outcome_constraints = [_constraint(i, op, bound) for i, op, bound in constraints] or None
@@ -127,8 +136,17 @@ def build_outcome_acquisition(
         return qLogNoisyExpectedImprovement(
             model, objective=GenericMCObjective(lambda Z, X=None: Z[..., 0]), **common
         )
-    # from the Pareto front of the feasible observations (of all, while none is feasible)
-    Y = (Y_observed[feasible] if feasible.any() else Y_observed)[:, :n_objectives]
+    # the front of the feasible observations (of all, while none is feasible) and of the
+    # predictions that meet the constraints
+    Y = Y_observed[feasible] if feasible.any() else Y_observed
+    if X_reference is not None:
+        with torch.no_grad():
+            predicted = model.posterior(X_reference).mean
+        meets = torch.ones(len(predicted), dtype=torch.bool)
+        for c in outcome_constraints or []:
+            meets &= c(predicted) <= 0
+        Y = torch.cat([Y, predicted[meets]])
+    Y = Y[:, :n_objectives]
     reference = infer_reference_point(Y[is_non_dominated(Y)])
     return qLogNoisyExpectedHypervolumeImprovement(
         model, ref_point=reference.tolist(),

@@ -83,3 +83,31 @@ def test_several_objectives_use_qlognehvi_with_a_reference_below_the_front():
     assert isinstance(acqf, qLogNoisyExpectedHypervolumeImprovement)
     # Ax's rule: the nadir (0, 0) moved 10% of the range (1) further away
     torch.testing.assert_close(acqf.ref_point, torch.tensor([-0.1, -0.1], dtype=torch.double))
+
+
+def test_the_reference_point_reaches_as_far_as_the_predicted_front():
+    """One observation spans no front: the models' predictions over the space place the
+    reference point (Ax's rule on the union), so the whole trade-off counts."""
+    from botorch.models import ModelListGP, SingleTaskGP
+
+    x = torch.linspace(0, 1, 9, dtype=torch.double).unsqueeze(-1)
+    Y = torch.cat([x, 1 - x], -1)
+    models = ModelListGP(*[SingleTaskGP(x, Y[:, i:i + 1]).eval() for i in range(2)])
+    observed = Y[4:5]  # (0.5, 0.5) alone
+    args = (models, 2, [], x[4:5], observed, torch.ones(1, dtype=torch.bool), None)
+    alone = acquisition.build_outcome_acquisition(*args, seed=0)
+    torch.testing.assert_close(alone.ref_point, torch.tensor([0.45, 0.45], dtype=torch.double))
+    grid = torch.linspace(0, 1, 33, dtype=torch.double).unsqueeze(-1)
+    wide = acquisition.build_outcome_acquisition(*args, seed=0, X_reference=grid)
+    torch.testing.assert_close(wide.ref_point, torch.tensor([-0.1, -0.1], dtype=torch.double),
+                               atol=0.02, rtol=0)
+    # predictions that break a constraint do not stretch the front: a third outcome
+    # 1 - x >= 0.75 keeps x <= 0.25, so the predicted front adds (0..0.25, 0.75..1) to the
+    # observed (0.5, 0.5): nadir (0, 0.5), range (0.5, 0.5)
+    three = ModelListGP(*models.models, SingleTaskGP(x, Y[:, 1:]).eval())
+    constrained = acquisition.build_outcome_acquisition(
+        three, 2, [(2, ">=", 0.75)], x[4:5], torch.cat([observed, observed[:, 1:]], -1),
+        torch.ones(1, dtype=torch.bool), None, seed=0, X_reference=grid)
+    torch.testing.assert_close(constrained.ref_point,
+                               torch.tensor([-0.05, 0.45], dtype=torch.double),
+                               atol=0.02, rtol=0)

@@ -42,6 +42,9 @@ if TYPE_CHECKING:  # the fully Bayesian modules load pyro and ArviZ: imported wh
     from hbo.surrogate.fully_bayesian import FullyBayesianHierarchicalGP
 
 INFERENCE = ("map", "nuts")
+#: Space-filling points whose predicted outcomes place the hypervolume's reference point
+#: (:func:`hbo.acquisition.build_outcome_acquisition`).
+REFERENCE_SAMPLES = 512
 
 
 class HierarchicalProposer(Proposer):
@@ -232,7 +235,7 @@ class HierarchicalProposer(Proposer):
         ]
         acqf = acquisition.build_outcome_acquisition(
             ModelListGP(*models), len(study.objectives), constraints, observed, Y, feasible,
-            pending, seed,
+            pending, seed, X_reference=study.space.sobol(REFERENCE_SAMPLES, seed=seed),
         )
         return acquisition.optimize(acqf, study.space, q)
 
