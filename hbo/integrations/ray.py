@@ -17,6 +17,11 @@ trials, so they are pending points of the acquisition (no two workers get the
 same point); a trial that errors, or ends without the metric, is told as failed
 and stays a pending point (it is not proposed again).
 
+Several metrics, as ``OptunaSearch``: ``metric=["loss", "latency"], mode=["min", "min"]``
+makes a study of two objectives (hbo's qLogNEHVI, :mod:`hbo.acquisition`), and
+``constraints=["memory_gb <= 3"]`` adds outcome constraints on other reported metrics;
+each trial's result must then report every one of them (else it is told as failed).
+
 Warm starts, as ``OptunaSearch``: ``points_to_evaluate`` are run first (queued with
 :meth:`hbo.Study.enqueue`, handed out by the first ``suggest`` calls); with
 ``evaluated_rewards`` they are not run again but stored as the target task's results.
@@ -121,14 +126,20 @@ class HBOSearch(Searcher):
     Args:
         space: A Tune ``param_space`` or an hbo ``SearchSpace``; default: Tune's
             ``param_space``, passed in by the ``Tuner``.
-        metric: Name of the reported metric to optimize (default: the ``TuneConfig``'s).
-        mode: ``"min"`` or ``"max"`` (default: the ``TuneConfig``'s).
+        metric: Name of the reported metric to optimize (default: the ``TuneConfig``'s),
+            or a list of names: several objectives.
+        mode: ``"min"`` or ``"max"`` (default: the ``TuneConfig``'s), or a list, one per
+            metric.
+        constraints: Outcome constraints on other reported metrics, ``"name <= bound"``
+            or ``"name >= bound"`` (:class:`hbo.OutcomeConstraint`).
         task: Name of the task this sweep tunes.
         history: Related task name -> DataFrame with one column per parameter (nested
-            names as ``"a/b"``) and a column named ``metric``.
-        study: Wrap this :class:`hbo.Study` instead of creating one (its space,
-            task and direction are used; ``space``, ``task``, ``seed``, ``n_initial``,
-            ``shared_function`` and ``proposer`` must then be left out).
+            names as ``"a/b"``) and a column per metric (and per constrained metric; an
+            empty cell is a missing outcome).
+        study: Wrap this :class:`hbo.Study` instead of creating one (its space, task,
+            objectives and constraints are used; ``space``, ``task``, ``seed``,
+            ``n_initial``, ``shared_function``, ``proposer`` and ``constraints`` must then
+            be left out).
         seed, n_initial, shared_function, proposer: Passed to :class:`hbo.Study`
             (``proposer``: what chooses the points, :mod:`hbo.proposer`; default the
             hierarchical GP's Expected Improvement).
@@ -136,16 +147,18 @@ class HBOSearch(Searcher):
             of ``param_space`` may be included) to run first, in order, before any
             proposal.
         evaluated_rewards: The metric already measured at each of ``points_to_evaluate``
-            (same length): the points are then not run again but stored as results of
-            the target task (in the metric's own units and direction).
+            (same length; with several metrics or constraints, a dict of every one): the
+            points are then not run again but stored as results of the target task (in
+            the metric's own units and direction).
     """
 
     def __init__(
         self,
         space: Mapping[str, Any] | SearchSpace | None = None,
-        metric: str | None = None,
-        mode: str | None = None,
+        metric: str | Sequence[str] | None = None,
+        mode: str | Sequence[str] | None = None,
         *,
+        constraints: Sequence[str] | None = None,
         task: str = "target",
         history: Mapping[str, pd.DataFrame] | None = None,
         study: Study | None = None,
@@ -154,13 +167,11 @@ class HBOSearch(Searcher):
         shared_function: bool | None = None,
         proposer: Proposer | None = None,
         points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
-        evaluated_rewards: Sequence[float] | None = None,
+        evaluated_rewards: Sequence[float | Mapping[str, float]] | None = None,
     ) -> None:
-        if mode is not None and mode not in _DIRECTIONS:
-            raise InvalidArgumentError(f"mode must be 'min' or 'max', got {mode!r}")
-        if metric is not None and (not isinstance(metric, str) or not metric):
-            raise ArgumentTypeError(f"metric must be a non-empty string, got {metric!r}")
+        metric, mode = _metric_and_mode(metric, mode)
         super().__init__(metric=metric, mode=mode)
+        self._constraints = list(constraints or [])
         if study is not None:
             if not isinstance(study, Study):
                 raise ArgumentTypeError(f"study must be an hbo.Study, got {type(study).__name__}")
@@ -170,23 +181,14 @@ class HBOSearch(Searcher):
                 "n_initial": n_initial,
                 "shared_function": shared_function,
                 "proposer": proposer,
+                "constraints": constraints,
             }
             clash = [k for k, v in given.items() if v is not None]
             if clash:
                 raise InvalidArgumentError(
                     f"with study=..., leave out {clash} (the study has them)"
                 )
-            if len(study.outcomes) > 1:
-                raise InvalidArgumentError(
-                    f"HBOSearch reports one metric per trial; the study has the outcomes "
-                    f"{study.outcomes}"
-                )
-            wanted = {v: k for k, v in _DIRECTIONS.items()}[study.direction]
-            if mode is not None and mode != wanted:
-                raise InvalidArgumentError(
-                    f"mode={mode!r} contradicts the study's direction {study.direction!r}"
-                )
-            self._mode = wanted
+            self._take_goal(study)
             space, task = study.space, study.task
         self._options = {"seed": seed, "n_initial": n_initial, "shared_function": shared_function,
                          "proposer": proposer}
@@ -199,6 +201,24 @@ class HBOSearch(Searcher):
         self._live: dict[str, int] = {}  # Tune trial id -> hbo trial id
         if study is not None:
             self._start_warm()
+
+    def _take_goal(self, study: Study) -> None:
+        """Metric(s) and mode(s) of a wrapped study's objectives; a mode given must agree."""
+        names, ways = list(study.objectives), list(study.objectives.values())
+        modes = [{v: k for k, v in _DIRECTIONS.items()}[w] for w in ways]
+        wanted = modes[0] if len(modes) == 1 else modes
+        if self._mode is not None and self._mode != wanted:
+            raise InvalidArgumentError(
+                f"mode={self._mode!r} contradicts the study's objectives {study.objectives}"
+            )
+        self._mode = wanted
+        if len(names) > 1 or study.constraints:  # a study of one outcome keeps Tune's metric
+            if self._metric is not None and self._metric not in (names, names[0]):
+                raise InvalidArgumentError(
+                    f"metric={self._metric!r} is not the study's objectives {names}"
+                )
+            self._metric = names[0] if len(names) == 1 else names
+        self._constraints = list(study.constraints)
 
     def _convert(self, space: Mapping[str, Any] | SearchSpace | None) -> SearchSpace | None:
         if space is None or isinstance(space, SearchSpace):
@@ -225,9 +245,7 @@ class HBOSearch(Searcher):
                     f"HBOSearch has no {missing} yet: give them to HBOSearch(...) or to "
                     "tune.Tuner(param_space=..., tune_config=TuneConfig(metric=..., mode=...))"
                 )
-            self._study = Study(
-                self._space, task=self._task, direction=_DIRECTIONS[self._mode], **self._options
-            )
+            self._study = Study(self._space, task=self._task, **self._goal(), **self._options)
             for name, frame in self._history.items():
                 self._study.add_history(name, self._history_rows(name, frame))
             self._start_warm()
@@ -253,11 +271,22 @@ class HBOSearch(Searcher):
         flat = {k: v for k, v in flatten_dict(dict(config)).items() if k not in self._constants}
         return self.study.space.validate(flat, argument)
 
+    def _goal(self) -> dict[str, Any]:
+        """The study's ``direction`` (one metric) or ``objectives`` and ``constraints``."""
+        if isinstance(self._metric, str) and not self._constraints:
+            return {"direction": _DIRECTIONS[self._mode]}
+        metrics = [self._metric] if isinstance(self._metric, str) else self._metric
+        modes = [self._mode] if isinstance(self._mode, str) else self._mode
+        return {"objectives": {m: _DIRECTIONS[w] for m, w in zip(metrics, modes, strict=True)},
+                "constraints": self._constraints}
+
     def _history_rows(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
         if not isinstance(frame, pd.DataFrame):
             raise ArgumentTypeError(
                 f"history[{name!r}] must be a DataFrame, got {type(frame).__name__}"
             )
+        if len(self._study.outcomes) > 1:  # one column per outcome, checked by add_history
+            return frame
         if self._metric not in frame.columns:
             raise InvalidArgumentError(
                 f"history[{name!r}] needs a column {self._metric!r} (the metric); "
@@ -290,15 +319,20 @@ class HBOSearch(Searcher):
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
-        """Tell the study the trial's metric, or that it failed (error, or no metric)."""
+        """Tell the study the trial's metric (every outcome of a study of several), or that
+        it failed (error, or an outcome not reported)."""
         hbo_id = self._live.pop(trial_id, None)
         if hbo_id is None:
             return  # not suggested by this searcher (e.g. a point given to Tune directly)
         flat = flatten_dict(result) if result else {}
-        if error or self._metric not in flat:
+        outcomes = self.study.outcomes
+        names = [self._metric] if len(outcomes) == 1 else outcomes
+        if error or any(name not in flat for name in names):
             self.study.tell(hbo_id, failed=True)
-        else:
+        elif len(outcomes) == 1:
             self.study.tell(hbo_id, flat[self._metric])
+        else:
+            self.study.tell(hbo_id, {name: flat[name] for name in outcomes})
 
     def add_evaluated_point(
         self,
@@ -331,6 +365,7 @@ class HBOSearch(Searcher):
             "space": study.space,
             "task": study.task,
             "options": {**self._options, "seed": study.seed},
+            "constraints": [str(c) for c in self._constraints],
             "trials": study.storage.get_trials(),  # hbo.Trial objects, pickled as they are
             "live": dict(self._live),
             "constants": sorted(self._constants),
@@ -342,6 +377,7 @@ class HBOSearch(Searcher):
         self._space, self._task = state["space"], state["task"]
         self._options, self._history = dict(state["options"]), {}
         self._warm_start, self._constants = ([], None), set(state.get("constants", ()))
+        self._constraints = list(state.get("constraints", ()))
         self._study = None
         trials = [  # checkpoints of hbo before user attributes and times held tuples
             t if isinstance(t, Trial) else Trial(t[0], t[1], t[2], TrialState(t[3]), t[4],
@@ -367,11 +403,39 @@ class HBOSearch(Searcher):
             self.set_state(pickle.load(file))
 
 
+def _metric_and_mode(
+    metric: str | Sequence[str] | None, mode: str | Sequence[str] | None
+) -> tuple[str | list[str] | None, str | list[str] | None]:
+    """Tune's ``metric`` and ``mode`` checked: a name and ``"min"``/``"max"``, or lists of
+    the same length (several objectives), as ``OptunaSearch`` takes them."""
+    if isinstance(metric, str | None) and isinstance(mode, str | None):  # one objective
+        if metric == "":
+            raise ArgumentTypeError("metric must be a non-empty string, got ''")
+        if mode is not None and mode not in _DIRECTIONS:
+            raise InvalidArgumentError(f"mode must be 'min' or 'max', got {mode!r}")
+        return metric, mode
+    lists = all(isinstance(x, Sequence) and not isinstance(x, str) for x in (metric, mode))
+    if not lists or len(metric) != len(mode):
+        raise InvalidArgumentError(
+            f"metric {metric!r} and mode {mode!r}: for several objectives give both as lists "
+            "of the same length (as OptunaSearch)"
+        )
+    names, modes = list(metric), list(mode)
+    if not names or len(set(names)) < len(names) or not all(
+        isinstance(n, str) and n for n in names
+    ):
+        raise ArgumentTypeError(f"metric must list distinct non-empty names, got {metric!r}")
+    if any(m not in _DIRECTIONS for m in modes):
+        raise InvalidArgumentError(f"mode must list 'min' or 'max' per metric, got {mode!r}")
+    return names, modes
+
+
 def _warm_start(
-    points: Sequence[Mapping[str, Any]] | None, rewards: Sequence[float] | None
-) -> tuple[list[Mapping[str, Any]], list[float] | None]:
+    points: Sequence[Mapping[str, Any]] | None,
+    rewards: Sequence[float | Mapping[str, float]] | None,
+) -> tuple[list[Mapping[str, Any]], list[float | Mapping[str, float]] | None]:
     """``points_to_evaluate`` and ``evaluated_rewards`` checked for shape and numbers (the
-    points are checked against the space once it is known)."""
+    points, and rewards given as dicts of outcomes, are checked by the study)."""
     if isinstance(points, Mapping | str) or not isinstance(points, Sequence | None):
         raise ArgumentTypeError(
             f"points_to_evaluate must be a list of config dicts, got {type(points).__name__}"
@@ -388,10 +452,11 @@ def _warm_start(
             f"evaluated_rewards has {len(rewards)} values for {len(points)} "
             "points_to_evaluate; give one reward per point"
         )
-    bad = [i for i, r in enumerate(rewards) if not (is_real(r) and math.isfinite(r))]
+    bad = [i for i, r in enumerate(rewards)
+           if not (isinstance(r, Mapping) or (is_real(r) and math.isfinite(r)))]
     if bad:
         raise InvalidArgumentError(
             f"evaluated_rewards[{bad[0]}] is {rewards[bad[0]]!r}; each reward must be a finite "
-            "number (leave out points whose evaluation failed)"
+            "number, or a dict of outcomes (leave out points whose evaluation failed)"
         )
-    return points, [float(r) for r in rewards]
+    return points, list(rewards)

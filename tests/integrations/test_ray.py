@@ -226,8 +226,7 @@ def test_searcher_bad_input():
     with pytest.raises(ArgumentTypeError, match="hbo.Study"):
         HBOSearch(study="study")
     constrained = Study(SearchSpace([Float("x", 0, 1)]), constraints=["mem <= 1"])
-    with pytest.raises(InvalidArgumentError, match=r"one metric.*\['value', 'mem'\]"):
-        HBOSearch(study=constrained)
+    assert HBOSearch(study=constrained).metric == "value"  # its objective, reported by name
     wrapped = HBOSearch(study=study, metric="acc")
     assert wrapped.mode == "max" and wrapped.suggest("t").keys() == {"x"}
 
@@ -300,3 +299,85 @@ def test_warm_start_bad_input_stores_nothing():
     with pytest.raises(ParamValueError, match="points_to_evaluate"):
         HBOSearch(study=study, points_to_evaluate=[good, {"x": 2.0, "opt": {"lr": 0.1}}])
     assert study.storage.get_trials() == []  # the good first point was not queued either
+
+
+# ------------------------------------------------------------------------- several metrics
+TWO = {"x": tune.uniform(0, 1), "y": tune.uniform(0, 1)}
+
+
+def _outcomes(config):
+    x, y = config["x"], config["y"]
+    return {"loss": (x - 0.2) ** 2 + y, "latency": (x - 0.8) ** 2 + y, "mem": 4 * y}
+
+
+def test_several_metrics_and_a_constraint_make_a_study_of_several_outcomes():
+    frame = pd.DataFrame({"x": [0.1, 0.5, 0.9], "y": [0.1, 0.2, 0.3]})
+    frame = frame.assign(**pd.DataFrame([_outcomes(r) for r in frame.to_dict("records")]))
+    frame.loc[1, "mem"] = np.nan  # a source that did not measure memory there
+    search = HBOSearch(TWO, ["loss", "latency"], ["min", "min"], constraints=["mem <= 1"],
+                       history={"old": frame}, seed=0, n_initial=3,
+                       points_to_evaluate=[{"x": 0.5, "y": 0.0}],
+                       evaluated_rewards=[{"loss": 0.09, "latency": 0.09, "mem": 0.0}])
+    study = search.study
+    assert study.objectives == {"loss": "minimize", "latency": "minimize"}
+    assert [str(c) for c in study.constraints] == ["mem <= 1.0"]
+    assert set(study.storage.get_trials("old")[1].values) == {"loss", "latency"}
+    for name in ("a", "b", "c"):
+        search.on_trial_complete(name, _outcomes(search.suggest(name)))
+    search.suggest("d")
+    search.on_trial_complete("d", {"loss": 1.0, "latency": 1.0})  # no mem reported: failed
+    states = [t.state for t in study.storage.get_trials("target")]
+    assert states == [TrialState.COMPLETE] * 4 + [TrialState.FAILED]
+    assert study.pareto_front()  # the evaluated point is feasible
+    restored = HBOSearch()
+    restored.set_state(search.get_state())
+    assert restored.study.objectives == study.objectives
+    assert [str(c) for c in restored.study.constraints] == ["mem <= 1.0"]
+    assert restored.metric == ["loss", "latency"] and restored.mode == ["min", "min"]
+
+
+def test_a_wrapped_study_of_several_outcomes_gives_metric_and_mode():
+    study = Study(SearchSpace([Float("x", 0, 1), Float("y", 0, 1)]),
+                  objectives={"acc": "maximize"}, constraints=["mem <= 3"])
+    search = HBOSearch(study=study)
+    assert search.metric == "acc" and search.mode == "max"
+    with pytest.raises(InvalidArgumentError, match="contradicts the study's objectives"):
+        HBOSearch(study=study, mode="min")
+    with pytest.raises(InvalidArgumentError, match=r"leave out \['constraints'\]"):
+        HBOSearch(study=study, constraints=["mem <= 2"])
+
+
+@pytest.mark.parametrize(
+    ("metric", "mode", "error", "message"),
+    [
+        (["loss", "latency"], "min", InvalidArgumentError, "both as lists of the same length"),
+        (["loss", "latency"], ["min"], InvalidArgumentError, "both as lists of the same length"),
+        (["loss", "loss"], ["min", "min"], ArgumentTypeError, "distinct non-empty names"),
+        (["loss", "latency"], ["min", "lowest"], InvalidArgumentError, "'min' or 'max' per"),
+        ("", "min", ArgumentTypeError, "non-empty string"),
+    ],
+)
+def test_bad_metric_and_mode_are_named(metric, mode, error, message):
+    with pytest.raises(error, match=message):
+        HBOSearch(TWO, metric, mode)
+
+
+def test_a_tune_sweep_of_two_metrics(tmp_path):
+    """Tune takes a searcher of two metrics (none in TuneConfig, as with OptunaSearch)."""
+    def trainable(config):
+        tune.report(_outcomes(config))
+
+    searcher = HBOSearch(metric=["loss", "latency"], mode=["min", "min"], seed=0,
+                         proposer=SobolProposer())
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        tune.Tuner(
+            trainable, param_space=TWO,
+            tune_config=tune.TuneConfig(search_alg=searcher, num_samples=4),
+            run_config=tune.RunConfig(storage_path=str(tmp_path), name="two", verbose=0),
+        ).fit()
+    finally:
+        ray.shutdown()
+    frame = searcher.study.trials_dataframe()
+    assert list(frame.state) == ["complete"] * 4
+    assert {"values_loss", "values_latency"} <= set(frame.columns)
