@@ -19,12 +19,18 @@ from hbo import acquisition
 from hbo._warnings import ModelFittingWarning, warn
 from hbo.errors import InvalidArgumentError, ModelFittingError, NotReadyError
 from hbo.proposer.base import Proposer, sobol_points, trials_before
+from hbo.proposer.hierarchical_training import (
+    TRAINING,
+    HierarchicalTraining,
+    uses_hierarchical_training,
+)
 from hbo.surrogate import HierarchicalGP, Hyperprior
 from hbo.surrogate.kernels import Kernel, resolve_kernel
 from hbo.surrogate.nuts_options import NUTSOptions
 from hbo.surrogate.priors import check_hyperpriors
 from hbo.surrogate.shared_choice import SharedFunctionChoice, fit_surrogate
 from hbo.surrogate.source_screening import SourceScreen, screen_source
+from hbo.surrogate.target_gp import TargetGP
 from hbo.surrogate.training_data import task_standardization
 from hbo.trial import Trial, TrialState
 
@@ -65,6 +71,13 @@ class HierarchicalProposer(Proposer):
         kernel: The surrogate's correlation kernel: a name (``"matern52"``, the default,
             ``"matern32"``) or a :class:`~hbo.surrogate.kernels.Kernel`
             (:mod:`hbo.surrogate.kernels`).
+        training: ``"auto"`` (default): the exact joint model while the other tasks hold
+            at most ``MAX_SHARED_POINTS`` observations, hierarchical training above (the
+            sources fitted once per history, the target each ask given them, with the
+            shared function at any history size: :mod:`hbo.proposer.hierarchical_training`).
+            ``"joint"``: always the exact joint model (above ``MAX_SHARED_POINTS`` without
+            ``g`` unless ``shared_function=True``). ``"hierarchical"``: always hierarchical
+            training (MAP only).
         screen_sources: Leave out of the surrogate each other task whose own observations
             show no function (a likelihood-ratio test against a constant plus noise,
             :mod:`hbo.surrogate.source_screening`): its fitted lengthscales would be an
@@ -85,6 +98,7 @@ class HierarchicalProposer(Proposer):
         hyperpriors: Mapping[str, Hyperprior] | None = None,
         kernel: str | Kernel = "matern52",
         screen_sources: bool = True,
+        training: str = "auto",
     ) -> None:
         if n_initial is not None and (
             not isinstance(n_initial, int) or isinstance(n_initial, bool) or n_initial < 1
@@ -100,6 +114,10 @@ class HierarchicalProposer(Proposer):
             raise InvalidArgumentError(
                 f"screen_sources must be True or False, got {screen_sources!r}"
             )
+        if training not in TRAINING:
+            raise InvalidArgumentError(f"training must be one of {TRAINING}, got {training!r}")
+        if training == "hierarchical" and inference != "map":
+            raise InvalidArgumentError('training="hierarchical" fits by MAP: use inference="map"')
         if nuts is not None and inference != "nuts":
             raise InvalidArgumentError('nuts options are used only with inference="nuts"')
         self.n_initial = n_initial
@@ -109,8 +127,10 @@ class HierarchicalProposer(Proposer):
         self.hyperpriors = check_hyperpriors(hyperpriors)
         self.kernel = resolve_kernel(kernel)
         self.screen_sources = screen_sources
+        self.training = training
+        self._hierarchical = HierarchicalTraining()
         self._screens: dict[tuple[int, str], tuple[tuple[int, ...], SourceScreen]] = {}
-        self.model: HierarchicalGP | FullyBayesianHierarchicalGP | None = None
+        self.model: HierarchicalGP | FullyBayesianHierarchicalGP | TargetGP | None = None
         self.shared_choice: SharedFunctionChoice | None = None
         self._model_key: tuple[Any, ...] = ()
         self._fitted: dict[bool, HierarchicalGP] = {}  # warm starts, by shared_function
@@ -118,7 +138,7 @@ class HierarchicalProposer(Proposer):
     def __repr__(self) -> str:
         return (f"HierarchicalProposer(n_initial={self.n_initial!r}, "
                 f"shared_function={self.shared_function!r}, inference={self.inference!r}, "
-                f"kernel={self.kernel.name!r})")
+                f"kernel={self.kernel.name!r}, training={self.training!r})")
 
     def initial_points(self, study: Study, task: str) -> int:
         """Sobol points on ``task`` before the model takes over (see ``n_initial``)."""
@@ -194,7 +214,9 @@ class HierarchicalProposer(Proposer):
         acqf = acquisition.build_acquisition(model, observed, pending, q, seed)
         return acquisition.optimize(acqf, study.space, q)
 
-    def fit(self, study: Study, task: str) -> HierarchicalGP | FullyBayesianHierarchicalGP:
+    def fit(
+        self, study: Study, task: str
+    ) -> HierarchicalGP | FullyBayesianHierarchicalGP | TargetGP:
         """Fit (or reuse) the surrogate on the completed trials of ``task`` and of the
         other tasks the screen keeps (:meth:`source_screens`), with output on ``task``."""
         done = self._pooled(study, task)
@@ -215,6 +237,11 @@ class HierarchicalProposer(Proposer):
         index = labels[:, 0].long()
         mean, std = task_standardization(Y, index, len(tasks))
         Y = (Y - mean[index, None]) / std[label[task]]
+        n_target = int((index == label[task]).sum())
+        if uses_hierarchical_training(self, n_target, len(done) - n_target):
+            model, self.shared_choice = self._hierarchical.fit(self, study, task, done, X, Y)
+            self.model, self._model_key = model, key
+            return model
 
         def build(shared_function: bool | None) -> HierarchicalGP:
             return HierarchicalGP(
@@ -238,6 +265,10 @@ class HierarchicalProposer(Proposer):
             model = fit_fully_bayesian(model, self.nuts, seed)
         self.model, self._model_key = model, key
         return model
+
+    def source_task_names(self) -> list[str]:
+        """The tasks of the cached sources of hierarchical training, in their label order."""
+        return list(self._hierarchical.source_names)
 
     def _distinct(
         self, study: Study, X: torch.Tensor, task: str, before: int | None

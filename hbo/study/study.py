@@ -52,6 +52,7 @@ from hbo.surrogate import Hyperprior
 from hbo.surrogate.kernels import Kernel
 from hbo.surrogate.nuts_options import NUTSOptions
 from hbo.surrogate.pooling import PoolingReport
+from hbo.surrogate.target_gp import TargetGP
 from hbo.trial import Origin, Trial, TrialState, check_transition
 
 if TYPE_CHECKING:  # the fully Bayesian modules load pyro and ArviZ: imported where used
@@ -76,11 +77,13 @@ class Study:
         name: The study's name in the database (required with a URL).
         proposer: What chooses the next points (:mod:`hbo.proposer`); default: a
             :class:`~hbo.proposer.HierarchicalProposer` made of the options below.
-        n_initial, shared_function, inference, nuts, hyperpriors, kernel: Options of the
-            default :class:`~hbo.proposer.HierarchicalProposer` (see there; not with
+        n_initial, shared_function, inference, nuts, hyperpriors, kernel, training: Options
+            of the default :class:`~hbo.proposer.HierarchicalProposer` (see there; not with
             ``proposer``): Sobol points before the model, the shared function ``g``,
-            ``"map"`` or ``"nuts"`` inference and its settings, replaced hyperpriors, and
-            the kernel (``"matern52"``, the default, or ``"matern32"``).
+            ``"map"`` or ``"nuts"`` inference and its settings, replaced hyperpriors, the
+            kernel (``"matern52"``, the default, or ``"matern32"``), and ``"auto"``,
+            ``"joint"`` or ``"hierarchical"`` training (the sources fitted once per
+            history above ``MAX_SHARED_POINTS`` other-task observations, by default).
         heartbeat_timeout: Seconds after which a running trial without a heartbeat
             (:meth:`heartbeat`, :meth:`keep_alive`, or its ``ask``) is presumed dead:
             ``ask`` then marks it failed. None (default): running trials wait forever.
@@ -103,6 +106,7 @@ class Study:
         nuts: NUTSOptions | Mapping[str, Any] | None = None,
         hyperpriors: Mapping[str, Hyperprior] | None = None,
         kernel: str | Kernel = "matern52",
+        training: str = "auto",
     ) -> None:
         if not isinstance(space, SearchSpace):
             raise ArgumentTypeError(f"space must be an hbo.SearchSpace, got {type(space).__name__}")
@@ -123,7 +127,7 @@ class Study:
             )
         options = {"n_initial": n_initial, "shared_function": shared_function,
                    "inference": inference, "nuts": nuts, "hyperpriors": hyperpriors,
-                   "kernel": kernel}
+                   "kernel": kernel, "training": training}
         if proposer is None:
             proposer = HierarchicalProposer(**options)
         elif not isinstance(proposer, Proposer):
@@ -180,7 +184,7 @@ class Study:
             raise InvalidArgumentError(
                 f"Study.load: {stored} are read from the stored study and cannot be given; "
                 "accepted options: proposer, n_initial, shared_function, heartbeat_timeout, "
-                "inference, nuts, hyperpriors, kernel"
+                "inference, nuts, hyperpriors, kernel, training"
             )
         store = open_storage(storage, name if isinstance(storage, str) else None, create=False)
         config = store.study_config()
@@ -453,12 +457,19 @@ class Study:
             report = PosteriorPoolingReport.from_ensemble
         else:
             report = PoolingReport.from_model
-        base = getattr(model, "model", model)
-        tasks = [self.tasks[label] for label in base.task_labels]
         left_out = [s for s in proposer.source_screens(self, focus) if not s.kept]
+        approximation = None
+        if isinstance(model, TargetGP):  # hierarchical training: the report of the sources
+            approximation = model.describe()
+            tasks = proposer.source_task_names()
+            model = model.sources.model
+        else:
+            base = getattr(model, "model", model)
+            tasks = [self.tasks[label] for label in base.task_labels]
         return report(
             model, tasks, self.space.feature_names(), target=self.task if has_target else None,
             shared_choice=proposer.shared_choice if has_target else None, left_out=left_out,
+            **({"approximation": approximation} if approximation is not None else {}),
         )
 
     def diagnostics(self) -> ConvergenceReport:

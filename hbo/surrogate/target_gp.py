@@ -113,6 +113,19 @@ class TargetGP(Model):
                 if g in other.z and other.z[g].shape == self.z[g].shape:
                     self.z[g].copy_(other.z[g])
 
+    def describe(self) -> str:
+        """The approximation in use and the target's fitted values, for the pooling report."""
+        with torch.no_grad():
+            theta = {g: v.exp() for g, v in self.log_hyperparameters().items()}
+        values = ", ".join(f"{g} {float(v.prod() ** (1 / v.numel())):.3g}"
+                           for g, v in theta.items())
+        share = ""
+        if self.shared_function:
+            a2, s2 = theta["shared_scale"], theta["outputscale"]
+            share = f"; function-level share {float(a2 / (a2 + s2)):.2f}"
+        return (f"{self.sources.describe()}.\nTarget ({self.train_targets.numel()} "
+                f"observations): {values}{share}")
+
     # ------------------------------------------------------------------ likelihood
     def _factor(self) -> tuple[Tensor, Tensor]:
         """Cholesky factor of ``Cov[y_T | y_S]`` and the residual ``y_T - E[y_T | y_S]``."""
@@ -137,7 +150,8 @@ class TargetGP(Model):
         L, r = self._factor()
         alpha = torch.linalg.solve_triangular(L, r.unsqueeze(-1), upper=False).squeeze(-1)
         n = r.numel()
-        value = -0.5 * alpha.pow(2).sum() - L.diagonal().log().sum() - 0.5 * n * math.log(2 * math.pi)
+        value = (-0.5 * alpha.pow(2).sum() - L.diagonal().log().sum()
+                 - 0.5 * n * math.log(2 * math.pi))
         for z in self.z.values():
             value = value - 0.5 * z.pow(2).sum()
         return value
@@ -227,9 +241,8 @@ class TargetGP(Model):
                 "TargetGP.posterior takes X and observation_noise only (one output)"
             )
         if X.shape[-1] != self.train_inputs[0].shape[-1]:
-            raise InvalidDataError(
-                f"X must have {self.train_inputs[0].shape[-1]} feature columns, got {tuple(X.shape)}"
-            )
+            d = self.train_inputs[0].shape[-1]
+            raise InvalidDataError(f"X must have {d} feature columns, got {tuple(X.shape)}")
         mean, cov = self.predict_standardized(X, bool(observation_noise))
         std = self._y_std
         mean = mean * std + self._y_mean
