@@ -12,7 +12,8 @@ they finish within ``--peer-timeout`` seconds.
     python experiments/history_scaling.py                       # all rows
     python experiments/history_scaling.py --sizes 5x50 50x100   # some rows
 
-Writes ``experiments/results/history_scaling.md`` (appending rows as they finish).
+Appends each row to ``experiments/results/<out>.jsonl`` as it finishes and writes the
+table of every row there to ``<out>.md`` (``--table`` only writes the table).
 """
 
 from __future__ import annotations
@@ -129,11 +130,12 @@ def main(argv: list[str] | None = None) -> None:
                         help="skip MultiTaskGP above this many history points (its N x N "
                         "matrix alone is 3.2 GB at 20,000)")
     parser.add_argument("--out", default="history_scaling")
+    parser.add_argument("--table", action="store_true", help="only write the table")
     args = parser.parse_args(argv)
-    out = RESULTS / f"{args.out}.md"
-    for size in args.sizes:
+    out = RESULTS / f"{args.out}.jsonl"
+    for size in [] if args.table else args.sizes:
         T, n = map(int, size.split("x"))
-        row = {"size": size, "training": args.training,
+        row = {"size": size, "training": args.training, "peer_timeout": args.peer_timeout,
                "hbo": _in_process(_time_hbo, (T, n, args.training), 3600)}
         for peer in args.peers:
             if peer == "mtgp" and T * n > args.mtgp_max_points:
@@ -142,6 +144,34 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(row), flush=True)
         with open(out, "a") as handle:
             handle.write(json.dumps(row) + "\n")
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    (RESULTS / f"{args.out}.md").write_text(table(rows))
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown table of the rows (seconds, GiB; "> t" where a peer ran past its limit)."""
+    def peer(row: dict, name: str) -> str:
+        if name not in row:
+            return "not run"
+        value = row[name]
+        return f"> {row.get('peer_timeout', 480):.0f}" if value is None else f"{value['time']:.1f}"
+
+    lines = ["| T x n | training | model | first ask | median later ask (of 10) | peak memory "
+             "(GiB) | MultiTaskGP fit + ask | RGPE fit + ask | first ask / MTGP |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        hbo, mtgp = row["hbo"], row.get("mtgp")
+        if mtgp:
+            ratio = f"{hbo['first'] / mtgp['time']:.3f}"
+        elif "mtgp" in row:
+            ratio = f"< {hbo['first'] / row.get('peer_timeout', 480):.3f}"
+        else:
+            ratio = "-"
+        lines.append(
+            f"| {row['size']} | {row['training']} | {hbo['approximation']} | {hbo['first']:.1f} "
+            f"| {hbo['later']:.2f} | {hbo['peak_gb']:.2f} | {peer(row, 'mtgp')} | "
+            f"{peer(row, 'rgpe')} | {ratio} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
