@@ -32,15 +32,21 @@ Stage A (:func:`fit_sources`):
    sum_s a_s W_s B_s^{-1} (y_s - c_s)``: ``sum_s n_s^2 M`` for ``S`` sources, no
    ``N x N`` matrix. With ``U`` all source inputs this is exact (``K_ss = W_s^T W_s``).
 
-The cache keeps, in ``g``'s input space, ``alpha = L_UU^{-T} mu_v`` and ``Lambda =
-L_UU^{-T} (Sigma_v - I) L_UU^{-1}`` (``M x M``), so that ``g``'s posterior given the
-sources is, at any inputs,
+The cache keeps ``L_UU``, ``mu_v`` and the Cholesky factor ``L_P`` of ``Sigma_v^{-1}``, so
+that ``g``'s posterior given the sources is, at any inputs, with ``W_x = L_UU^{-1} k(U, x)``
+and ``V_x = L_P^{-1} W_x``,
 
-    E[g(x) | y_S] = k(x, U) alpha,
-    Cov[g(x), g(x') | y_S] = k(x, x') + k(x, U) Lambda k(U, x')
+    E[g(x) | y_S] = W_x^T mu_v,
+    Cov[g(x), g(x') | y_S] = [k(x, x') - W_x^T W_x'] + V_x^T V_x'
 
-(the second line is ``k - Q + P Sigma_u P^T`` with ``Q`` the Nystrom part, ``P = k(x, U)
-K_UU^{-1}``): a matrix product per point, ``O(M^2)``, whatever the number of sources.
+(the Nystrom residual, exact within a block, plus ``P Sigma_u P^T``): two triangular
+solves per point, ``O(M^2)``, whatever the number of sources. Why this form and not one
+``M x M`` matrix ``Lambda = L_UU^{-T} (Sigma_v - I) L_UU^{-1}`` (``Cov = k + k_U Lambda
+k_U^T``, one product per point): with long lengthscales of ``g`` ``K_UU`` is nearly
+singular, ``Lambda``'s entries grow as its inverse, and ``k + k_U Lambda k_U^T``
+cancelled to errors of 1e-4 that loadings ``a^2`` of several thousand (a smooth family,
+Branin in 2-D) turned into a kernel matrix no jitter repaired; the whitened solves keep
+each term of order 1.
 ScaML-GP (Tighineanu et al., AISTATS 2024) conditions a target on independently
 fitted source posteriors in the same spirit; here the sources stay one hierarchical
 model (pooled hyperparameters, one ``g``), fitted once.
@@ -73,8 +79,9 @@ class SourcePosterior:
             target's prior, and its :meth:`~HierarchicalGP.encode` the input encoding.
         inducing: ``M x D`` inducing inputs ``U`` (encoded).
         g_lengthscale: ``D`` lengthscales of ``g``.
-        alpha: ``M`` weights, ``E[g(x) | y_S] = k(x, U) alpha``.
-        Lambda: ``M x M``, ``Cov[g | y_S] = k + k(., U) Lambda k(U, .)``.
+        L_UU: ``M x M`` Cholesky factor of ``k(U, U)``.
+        L_P: ``M x M`` Cholesky factor of ``Sigma_v^{-1}``.
+        mu_v: ``M`` posterior mean of the whitened ``v = L_UU^{-1} g(U)``.
         num_points: Source observations ``g``'s posterior was computed from.
         num_fit_points: Of those, the subsample the hyperparameters were fitted to.
     """
@@ -82,8 +89,9 @@ class SourcePosterior:
     model: HierarchicalGP
     inducing: Tensor
     g_lengthscale: Tensor
-    alpha: Tensor
-    Lambda: Tensor
+    L_UU: Tensor
+    L_P: Tensor
+    mu_v: Tensor
     num_points: int
     num_fit_points: int
 
@@ -91,23 +99,30 @@ class SourcePosterior:
     def kernel(self) -> Kernel:
         return self.model.kernel
 
-    def cross(self, Z: Tensor) -> Tensor:
-        """``k(Z, U)``: ``... x n x M`` for ``... x n x D`` encoded inputs."""
-        return self.kernel(Z, self.inducing, self.g_lengthscale)
+    def whiten(self, Z: Tensor) -> tuple[Tensor, Tensor]:
+        """``W = L_UU^{-1} k(U, Z)`` and ``V = L_P^{-1} W``, each ``... x M x n`` for
+        ``... x n x D`` encoded inputs (the batch folded into the columns of one solve)."""
+        K = self.kernel(self.inducing, Z, self.g_lengthscale)  # ... x M x n
+        M = K.shape[-2]
+        cols = K.movedim(-2, 0).reshape(M, -1)
+        W = torch.linalg.solve_triangular(self.L_UU, cols, upper=False)
+        V = torch.linalg.solve_triangular(self.L_P, W, upper=False)
 
-    def g_mean(self, Z: Tensor) -> Tensor:
-        """``E[g(Z) | y_S]``, ``... x n``."""
-        return self.cross(Z) @ self.alpha
+        def back(A: Tensor) -> Tensor:
+            return A.reshape(M, *K.shape[:-2], K.shape[-1]).movedim(0, -2)
 
-    def g_covariance(self, Z1: Tensor, Z2: Tensor) -> Tensor:
-        """``Cov[g(Z1), g(Z2) | y_S]``, ``... x n1 x n2``."""
-        k1, k2 = self.cross(Z1), self.cross(Z2)
-        return self.kernel(Z1, Z2, self.g_lengthscale) + (k1 @ self.Lambda) @ k2.transpose(-1, -2)
+        return back(W), back(V)
 
-    def g_variance(self, Z: Tensor) -> Tensor:
-        """``Var[g(Z) | y_S]``, ``... x n`` (``k`` is a correlation: 1 on the diagonal)."""
-        k = self.cross(Z)
-        return (1.0 + ((k @ self.Lambda) * k).sum(-1)).clamp_min(0.0)
+    def g_mean(self, W: Tensor) -> Tensor:
+        """``E[g(Z) | y_S]``, ``... x n``, from ``W`` of :meth:`whiten`."""
+        return (W * self.mu_v.unsqueeze(-1)).sum(-2)
+
+    def g_covariance(self, Z1: Tensor, Z2: Tensor, WV1: tuple[Tensor, Tensor],
+                     WV2: tuple[Tensor, Tensor]) -> Tensor:
+        """``Cov[g(Z1), g(Z2) | y_S]``, ``... x n1 x n2``, from :meth:`whiten` of each."""
+        (W1, V1), (W2, V2) = WV1, WV2
+        residual = self.kernel(Z1, Z2, self.g_lengthscale) - W1.transpose(-1, -2) @ W2
+        return residual + V1.transpose(-1, -2) @ V2
 
     def describe(self) -> str:
         """One line for the pooling report: which approximation is in use."""
@@ -138,8 +153,8 @@ def stratified_subsample(tasks: Tensor, y: Tensor, num_tasks: int, budget: int) 
 
 def g_posterior(
     model: HierarchicalGP, Z: Tensor, tasks: Tensor, y: Tensor, inducing: Tensor
-) -> tuple[Tensor, Tensor]:
-    r"""``(alpha, Lambda)`` of ``g``'s PITC posterior given every source point (module doc).
+) -> tuple[Tensor, Tensor, Tensor]:
+    r"""``(L_UU, L_P, mu_v)`` of ``g``'s PITC posterior given every source point (module doc).
 
     Args:
         model: A fitted HierarchicalGP with ``g``, whose task indices ``tasks`` refer to.
@@ -177,19 +192,11 @@ def g_posterior(
         resid = y - model.constant.detach()[tasks]
         r = resid.new_zeros(T, n_max).index_put((tasks, pos), resid)
         r = torch.linalg.solve_triangular(L_B, r.unsqueeze(-1), upper=False)  # T x n x 1
-        a = a2.sqrt()
         precision = torch.eye(M, dtype=Z.dtype) + (a2 * R.transpose(-1, -2) @ R).sum(0)
-        b = (a * R.transpose(-1, -2) @ r).sum(0)  # M x 1
+        b = (a2.sqrt() * R.transpose(-1, -2) @ r).sum(0)  # M x 1
         L_P, _ = robust_cholesky(precision)
-        mu_v = torch.cholesky_solve(b, L_P)
-        Sigma_v = torch.cholesky_inverse(L_P)
-        alpha = torch.linalg.solve_triangular(L_UU.T, mu_v, upper=True).squeeze(-1)
-        inner = torch.linalg.solve_triangular(
-            L_UU.T, Sigma_v - torch.eye(M, dtype=Z.dtype), upper=True
-        )
-        Lambda = torch.linalg.solve_triangular(L_UU.T, inner.T, upper=True).T
-        Lambda = 0.5 * (Lambda + Lambda.T)
-    return alpha, Lambda
+        mu_v = torch.cholesky_solve(b, L_P).squeeze(-1)
+    return L_UU, L_P, mu_v
 
 
 def fit_sources(
@@ -224,13 +231,14 @@ def fit_sources(
     Z = model.encode(X)
     if inducing is None:
         inducing = torch.unique(Z[keep], dim=0)
-    alpha, Lambda = g_posterior(model, Z, tasks, y, inducing)
+    L_UU, L_P, mu_v = g_posterior(model, Z, tasks, y, inducing)
     return SourcePosterior(
         model=model,
         inducing=inducing,
         g_lengthscale=model.g_log_lengthscale.detach().exp(),
-        alpha=alpha,
-        Lambda=Lambda,
+        L_UU=L_UU,
+        L_P=L_P,
+        mu_v=mu_v,
         num_points=int(tasks.numel()),
         num_fit_points=int(keep.numel()),
     )

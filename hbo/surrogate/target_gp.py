@@ -90,8 +90,9 @@ class TargetGP(Model):
         self._Z = Z
         self._y = (train_Y.double().squeeze(-1) - self._y_mean) / self._y_std
         if self.shared_function:
-            self._g_mean = sources.g_mean(Z)
-            self._g_cov = sources.g_covariance(Z, Z)
+            self._WV = sources.whiten(Z)
+            self._g_mean = sources.g_mean(self._WV[0])
+            self._g_cov = sources.g_covariance(Z, Z, self._WV, self._WV)
         D = Z.shape[-1]
         self.z = nn.ParameterDict({
             g: nn.Parameter(torch.zeros(GROUP_SPEC[g].shape(D), dtype=torch.double))
@@ -212,13 +213,10 @@ class TargetGP(Model):
         mean = self.constant.detach().expand(Zs.shape[:-1])
         if self.shared_function:
             a2 = theta["shared_scale"].exp()
-            kU, kT = self.sources.cross(Zs), self.sources.cross(self._Z)
-            KL = kU @ self.sources.Lambda
-            cross = cross + a2 * (self.kernel(Zs, self._Z, self.sources.g_lengthscale)
-                                  + KL @ kT.transpose(-1, -2))
-            prior = prior + a2 * (self.kernel(Zs, Zs, self.sources.g_lengthscale)
-                                  + KL @ kU.transpose(-1, -2))
-            mean = mean + a2.sqrt() * (kU @ self.sources.alpha)
+            WV = self.sources.whiten(Zs)
+            cross = cross + a2 * self.sources.g_covariance(Zs, self._Z, WV, self._WV)
+            prior = prior + a2 * self.sources.g_covariance(Zs, Zs, WV, WV)
+            mean = mean + a2.sqrt() * self.sources.g_mean(WV[0])
         mean = mean + cross @ w
         V = torch.linalg.solve_triangular(L, cross.transpose(-1, -2), upper=False)
         cov = prior - V.transpose(-1, -2) @ V

@@ -51,9 +51,9 @@ def _exact_stages(model: HierarchicalGP, X, tasks, y) -> tuple[HierarchicalGP, T
     sources_model = HierarchicalGP(torch.cat([X[src], tasks[src, None].double()], -1),
                                    y[src, None], shared_function=True, standardize=False)
     sources_model.initialize_from(model)  # the sources' rows and the shared parameters
-    alpha, Lambda = g_posterior(sources_model, X[src], tasks[src], y[src], X[src])
+    factors = g_posterior(sources_model, X[src], tasks[src], y[src], X[src])
     sources = SourcePosterior(sources_model, X[src], sources_model.g_log_lengthscale.detach().exp(),
-                              alpha, Lambda, int(src.sum()), int(src.sum()))
+                              *factors, int(src.sum()), int(src.sum()))
     target = TargetGP(sources, X[~src], y[~src, None], 0.0, 1.0)
     with torch.no_grad():
         target.constant.copy_(model.constant[S])
@@ -90,9 +90,9 @@ def test_fewer_inducing_inputs_change_the_posterior_but_stay_finite():
     model, X, tasks, y = _joint(0)
     src = tasks < S
     sources_model, exact = _exact_stages(model, X, tasks, y)
-    alpha, Lambda = g_posterior(sources_model, X[src], tasks[src], y[src], X[src][::3])
+    factors = g_posterior(sources_model, X[src], tasks[src], y[src], X[src][::3])
     sparse = SourcePosterior(sources_model, X[src][::3], exact.sources.g_lengthscale,
-                             alpha, Lambda, int(src.sum()), int(src.sum()))
+                             *factors, int(src.sum()), int(src.sum()))
     target = TargetGP(sparse, X[~src], y[~src, None], 0.0, 1.0)
     target.initialize_from(exact)
     X_new = torch.rand(6, D, dtype=torch.double)
