@@ -134,3 +134,25 @@ def test_stratified_subsample_keeps_each_task_range():
         own = y[tasks == t]
         assert own.max() in y[keep] and own.min() in y[keep]
     assert torch.equal(stratified_subsample(tasks, y, 4, 40), torch.arange(40))
+
+
+def test_long_lengthscales_and_large_loadings_still_factor():
+    # a smooth family: g's lengthscale long (K_UU nearly singular) and loadings a^2 ~ e^8.6,
+    # as the Branin family's stage-A fit had them; the target must still factor and fit
+    g = torch.Generator().manual_seed(4)
+    X = torch.rand(3 * 30 + 6, D, generator=g, dtype=torch.double)
+    tasks = torch.cat([torch.arange(3).repeat_interleave(30), torch.full((6,), 3)])
+    y = (X**2).sum(-1) * (1 + 0.1 * tasks)
+    src = tasks < 3
+    model = HierarchicalGP(torch.cat([X[src], tasks[src, None].double()], -1), y[src, None],
+                           shared_function=True, standardize=False)
+    with torch.no_grad():
+        model.g_log_lengthscale.fill_(3.0)
+        model.m["shared_scale"].fill_(8.6)
+        model.m["noise"].fill_(-15.0)
+    factors = g_posterior(model, X[src], tasks[src], y[src], X[src])
+    sources = SourcePosterior(model, X[src], model.g_log_lengthscale.detach().exp(), *factors,
+                              int(src.sum()), int(src.sum()))
+    target = TargetGP(sources, X[~src], y[~src, None], 0.0, 1.0).fit()
+    mean, cov = target.predict_standardized(X[~src])
+    assert torch.isfinite(mean).all() and torch.isfinite(cov).all()
