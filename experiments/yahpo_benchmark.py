@@ -8,7 +8,9 @@ gets the same targets, sources, history and seeds, and ``--budget`` (30) evaluat
 
 * ``hbo``: ``hbo.Study`` with the history (defaults); ``hbo_no_history``: the target alone;
   ``hbo_permuted``: the history with its values shuffled within each source (same inputs, the
-  relation destroyed: negative transfer must cost little);
+  relation destroyed: negative transfer must cost little); ``hbo_joint``: ``training="joint"``,
+  the exact joint model (above ``MAX_SHARED_POINTS`` without the shared function), where the
+  default trains hierarchically (``20x100``);
 * ``single_task_gp``: BoTorch's ``SingleTaskGP`` on the target alone;
 * ``multi_task_gp``: BoTorch's ``MultiTaskGP`` (ICM, per-task ``StratifiedStandardize``) on
   history + target, warm-started between asks, ``MTGP_MAXITER`` L-BFGS iterations per fit;
@@ -57,7 +59,7 @@ from yahpo_problems import SCENARIOS, YahpoProblem, check_data_dir  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ARMS = ("hbo", "rgpe", "multi_task_gp", "ws_cmaes", "single_task_gp", "tpe", "random",
-        "hbo_no_history", "hbo_permuted")
+        "hbo_no_history", "hbo_permuted", "hbo_joint")
 SETTINGS = {"5x50": (5, 50), "20x100": (20, 100)}
 CHECKPOINTS = (5, 10, 20, 30)
 BUDGET = 30
@@ -108,10 +110,11 @@ def history(scenario: str, data_dir: str, setting: str, target: str, seed: int) 
 
 
 # ---------------------------------------------------------------------- arms
-def run_hbo(p: YahpoProblem, target: str, hist: dict, seed: int, budget: int):
+def run_hbo(p: YahpoProblem, target: str, hist: dict, seed: int, budget: int,
+            training: str = "auto"):
     import hbo
 
-    study = hbo.Study(p.space, task=target, direction="maximize", seed=seed)
+    study = hbo.Study(p.space, task=target, direction="maximize", seed=seed, training=training)
     for source, (params, values) in hist.items():
         study.add_history(source, params, values)
     values, seconds = [], []
@@ -288,6 +291,8 @@ def run_arm(job: tuple) -> dict:
         values, seconds = run_hbo(p, target, hist, seed, budget)
     elif arm == "hbo_no_history":
         values, seconds = run_hbo(p, target, {}, seed, budget)
+    elif arm == "hbo_joint":
+        values, seconds = run_hbo(p, target, hist, seed, budget, training="joint")
     elif arm == "hbo_permuted":
         values, seconds = run_hbo(p, target, permuted(hist, seed), seed, budget)
     elif arm == "single_task_gp":

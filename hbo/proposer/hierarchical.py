@@ -27,12 +27,18 @@ from hbo import acquisition
 from hbo._warnings import ModelFittingWarning, warn
 from hbo.errors import InvalidArgumentError, ModelFittingError, NotReadyError
 from hbo.proposer.base import Proposer, sobol_points, trials_before
+from hbo.proposer.hierarchical_training import (
+    TRAINING,
+    HierarchicalTraining,
+    uses_hierarchical_training,
+)
 from hbo.surrogate import HierarchicalGP, Hyperprior
 from hbo.surrogate.kernels import Kernel, resolve_kernel
 from hbo.surrogate.nuts_options import NUTSOptions
 from hbo.surrogate.priors import check_hyperpriors
 from hbo.surrogate.shared_choice import SharedFunctionChoice, fit_surrogate
 from hbo.surrogate.source_screening import SourceScreen, screen_source
+from hbo.surrogate.target_gp import TargetGP
 from hbo.surrogate.training_data import task_standardization
 from hbo.trial import Trial, TrialState
 
@@ -76,6 +82,13 @@ class HierarchicalProposer(Proposer):
         kernel: The surrogate's correlation kernel: a name (``"matern52"``, the default,
             ``"matern32"``) or a :class:`~hbo.surrogate.kernels.Kernel`
             (:mod:`hbo.surrogate.kernels`).
+        training: ``"auto"`` (default): the exact joint model while the other tasks hold
+            at most ``MAX_SHARED_POINTS`` observations, hierarchical training above (the
+            sources fitted once per history, the target each ask given them, with the
+            shared function at any history size: :mod:`hbo.proposer.hierarchical_training`).
+            ``"joint"``: always the exact joint model (above ``MAX_SHARED_POINTS`` without
+            ``g`` unless ``shared_function=True``). ``"hierarchical"``: always hierarchical
+            training (MAP only).
         screen_sources: Leave out of the surrogate each other task whose own observations
             show no function (a likelihood-ratio test against a constant plus noise,
             :mod:`hbo.surrogate.source_screening`): its fitted lengthscales would be an
@@ -96,6 +109,7 @@ class HierarchicalProposer(Proposer):
         hyperpriors: Mapping[str, Hyperprior] | None = None,
         kernel: str | Kernel = "matern52",
         screen_sources: bool = True,
+        training: str = "auto",
     ) -> None:
         if n_initial is not None and (
             not isinstance(n_initial, int) or isinstance(n_initial, bool) or n_initial < 1
@@ -111,6 +125,10 @@ class HierarchicalProposer(Proposer):
             raise InvalidArgumentError(
                 f"screen_sources must be True or False, got {screen_sources!r}"
             )
+        if training not in TRAINING:
+            raise InvalidArgumentError(f"training must be one of {TRAINING}, got {training!r}")
+        if training == "hierarchical" and inference != "map":
+            raise InvalidArgumentError('training="hierarchical" fits by MAP: use inference="map"')
         if nuts is not None and inference != "nuts":
             raise InvalidArgumentError('nuts options are used only with inference="nuts"')
         self.n_initial = n_initial
@@ -120,10 +138,13 @@ class HierarchicalProposer(Proposer):
         self.hyperpriors = check_hyperpriors(hyperpriors)
         self.kernel = resolve_kernel(kernel)
         self.screen_sources = screen_sources
+        self.training = training
+        # outcome -> hierarchical training's cached sources and target fits
+        self._hierarchical: dict[str, HierarchicalTraining] = {}
         self._screens: dict[tuple[int, str, str], tuple[tuple[int, ...], SourceScreen]] = {}
         #: the surrogate last fitted for the study's first outcome (its objective), and its
         #: shared-function choice; ``shared_choices``: every outcome's, by name
-        self.model: HierarchicalGP | FullyBayesianHierarchicalGP | None = None
+        self.model: HierarchicalGP | FullyBayesianHierarchicalGP | TargetGP | None = None
         self.shared_choice: SharedFunctionChoice | None = None
         self.shared_choices: dict[str, SharedFunctionChoice | None] = {}
         # outcome -> (trials key, model, the target's centre and scale in the model's units)
@@ -133,7 +154,7 @@ class HierarchicalProposer(Proposer):
     def __repr__(self) -> str:
         return (f"HierarchicalProposer(n_initial={self.n_initial!r}, "
                 f"shared_function={self.shared_function!r}, inference={self.inference!r}, "
-                f"kernel={self.kernel.name!r})")
+                f"kernel={self.kernel.name!r}, training={self.training!r})")
 
     def initial_points(self, study: Study, task: str) -> int:
         """Sobol points on ``task`` before the model takes over (see ``n_initial``)."""
@@ -241,7 +262,7 @@ class HierarchicalProposer(Proposer):
 
     def fit(
         self, study: Study, task: str, outcome: str | None = None
-    ) -> HierarchicalGP | FullyBayesianHierarchicalGP:
+    ) -> HierarchicalGP | FullyBayesianHierarchicalGP | TargetGP:
         """Fit (or reuse) the surrogate of ``outcome`` (default: the study's first) on the
         completed trials of ``task`` and of the other tasks the screen keeps
         (:meth:`source_screens`) that have it, with output on ``task``, oriented for
@@ -266,13 +287,31 @@ class HierarchicalProposer(Proposer):
         index = labels[:, 0].long()
         mean, std = task_standardization(Y, index, len(tasks))
         Y = (Y - mean[index, None]) / std[label[task]]
+        n_target = int((index == label[task]).sum())
+        if uses_hierarchical_training(self, n_target, len(done) - n_target):
+            training = self._hierarchical.setdefault(outcome, HierarchicalTraining())
+            model, self.shared_choices[outcome] = training.fit(self, study, task, done, X, Y)
+        else:
+            model = self._fit_joint(study, task, outcome, X, labels, Y, label[task])
+        units = (float(mean[label[task]]), float(std[label[task]]))
+        self._models[outcome] = (key, model, units)
+        if outcome == study.outcomes[0]:
+            self.model, self.shared_choice = model, self.shared_choices[outcome]
+        return model
+
+    def _fit_joint(
+        self, study: Study, task: str, outcome: str, X: torch.Tensor, labels: torch.Tensor,
+        Y: torch.Tensor, target: int,
+    ) -> HierarchicalGP | FullyBayesianHierarchicalGP:
+        """The exact joint model of every pooled task (``X``: ``n x d``, ``labels`` and
+        ``Y``: ``n x 1``), with the shared-function choice, by MAP or NUTS."""
 
         def build(shared_function: bool | None) -> HierarchicalGP:
             return HierarchicalGP(
                 torch.cat([X, labels], dim=-1),
                 Y,
                 task_feature=-1,
-                output_tasks=[label[task]],
+                output_tasks=[target],
                 categorical_dims=study.space.categorical_dims(),
                 shared_function=shared_function,
                 hyperpriors=self.hyperpriors,
@@ -280,18 +319,19 @@ class HierarchicalProposer(Proposer):
             )
 
         model, self.shared_choices[outcome], self._fitted[outcome] = fit_surrogate(
-            build, label[task], self._fitted.get(outcome, {}), self.shared_function
+            build, target, self._fitted.get(outcome, {}), self.shared_function
         )
         if self.inference == "nuts":  # chains start at the MAP fit of the chosen model
             from hbo.surrogate.fully_bayesian import fit_fully_bayesian
 
             seed = int(torch.randint(2**31 - 1, ()))  # from the caller's seeded RNG
             model = fit_fully_bayesian(model, self.nuts, seed)
-        units = (float(mean[label[task]]), float(std[label[task]]))
-        self._models[outcome] = (key, model, units)
-        if outcome == study.outcomes[0]:
-            self.model, self.shared_choice = model, self.shared_choices[outcome]
         return model
+
+    def source_task_names(self, outcome: str) -> list[str]:
+        """The tasks of ``outcome``'s cached sources of hierarchical training, in their
+        label order."""
+        return list(self._hierarchical[outcome].source_names)
 
     def _distinct(
         self, study: Study, X: torch.Tensor, task: str, before: int | None

@@ -1,9 +1,16 @@
 """In-memory storage: the default, for one process.
 
-Its :meth:`~hbo.storage.Storage.snapshot` is the interface's no-op: a read is a lookup
-under a lock held for that read only. Trials go in and come out as copies, as they would
-through a database: what a caller does to a trial it was given changes nothing stored.
-User attributes are kept as JSON decodes them, as the SQL storage keeps them.
+A read is a lookup under a lock held for that read only, and always sees the current
+state. Trials go in and come out as copies, as they would through a database: what a
+caller does to a trial it was given changes nothing stored. User attributes are kept as
+JSON decodes them, as the SQL storage keeps them.
+
+Within :meth:`~hbo.storage.Storage.snapshot` (one proposal's reads), a trial unchanged
+since this thread last read it in the block comes back as the same copy instead of a new
+one: an ask reads the study's trials a dozen times, and with a history of thousands the
+copying alone took about 0.4 s of a 0.9 s ask (50 tasks x 100 points). Reads still see
+every write (a stored trial is replaced, never changed, on each write, so a changed trial
+is a new object and is copied anew).
 """
 
 from __future__ import annotations
@@ -13,7 +20,8 @@ import dataclasses
 import json
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from hbo.errors import UnknownTrialError
@@ -46,6 +54,8 @@ class InMemoryStorage(Storage):
         self._trials: dict[int, Trial] = {}
         self._beats: dict[int, float] = {}
         self._lock = threading.Lock()
+        # this thread's open snapshot: .depth, and .copies: id -> (stored trial, its copy)
+        self._local = threading.local()
 
     def create_study(self, config: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
@@ -125,7 +135,31 @@ class InMemoryStorage(Storage):
         self, task: str | None = None, states: Iterable[TrialState] | None = None
     ) -> list[Trial]:
         with self._lock:
-            return [_copy(t) for t in select_trials(self._trials.values(), task, states)]
+            selected = select_trials(self._trials.values(), task, states)
+        copies = getattr(self._local, "copies", None)
+        if copies is None:
+            return [_copy(t) for t in selected]
+        out = []
+        for trial in selected:
+            entry = copies.get(trial.id)
+            if entry is None or entry[0] is not trial:
+                entry = copies[trial.id] = (trial, _copy(trial))
+            out.append(entry[1])
+        return out
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads in the block see the current state, as outside it; an unchanged trial read
+        again comes back as the same copy (module doc)."""
+        local = self._local
+        outermost = getattr(local, "copies", None) is None
+        if outermost:
+            local.copies = {}
+        try:
+            yield
+        finally:
+            if outermost:
+                local.copies = None
 
     def heartbeat(self, trial_id: int) -> None:
         with self._lock:

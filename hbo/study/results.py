@@ -21,6 +21,7 @@ from hbo.storage import Storage
 from hbo.study.frame import trials_frame
 from hbo.study.outcomes import OutcomeConstraint, Outcomes
 from hbo.surrogate.pooling import PoolingReport
+from hbo.surrogate.target_gp import TargetGP
 from hbo.trial import Trial, TrialState
 
 if TYPE_CHECKING:  # the fully Bayesian modules load pyro and ArviZ: imported where used
@@ -159,13 +160,19 @@ class StudyResults:
             report = PosteriorPoolingReport.from_ensemble
         else:
             report = PoolingReport.from_model
-        base = getattr(model, "model", model)
-        tasks = [self.tasks[label] for label in base.task_labels]
         left_out = [s for s in proposer.source_screens(self, focus, outcome) if not s.kept]
         choice = proposer.shared_choices.get(outcome) if has_target else None
+        extra = {}
+        if isinstance(model, TargetGP):  # hierarchical training: the report of the sources
+            extra["approximation"] = model.describe()
+            tasks = proposer.source_task_names(outcome)
+            model = model.sources.model
+        else:
+            base = getattr(model, "model", model)
+            tasks = [self.tasks[label] for label in base.task_labels]
         return report(
             model, tasks, self.space.feature_names(), target=self.task if has_target else None,
-            shared_choice=choice, left_out=left_out,
+            shared_choice=choice, left_out=left_out, **extra,
         )
 
     def diagnostics(self) -> ConvergenceReport:

@@ -28,7 +28,11 @@ When is ``g`` on? ``shared_function=None`` (default) switches it on whenever the
 two or more tasks and at most ``MAX_SHARED_POINTS`` observations: how much each task
 then borrows is learned (``a_t``), so the data decide. Set it ``False`` for the
 batched cost ``sum_t n_t^3`` (tasks independent given the hyperparameters, one
-Cholesky per task, no ``N x N`` matrix); ``True`` costs one ``N x N`` Cholesky.
+Cholesky per task, no ``N x N`` matrix); ``True`` costs one ``N x N`` Cholesky. Above
+``MAX_SHARED_POINTS`` the Study's default proposer keeps ``g`` by hierarchical training
+instead (:mod:`hbo.proposer.hierarchical_training`): the sources fitted once with ``g``'s
+posterior through inducing inputs (:mod:`hbo.surrogate.source_posterior`), the target
+each ask given them (:mod:`hbo.surrogate.target_gp`).
 
 With one task there is nothing to pool: ``z`` and ``tau`` are dropped and the model
 is BoTorch's ``SingleTaskGP`` with a scaled Matern-5/2 kernel (the default ``kernel``)

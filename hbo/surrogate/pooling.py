@@ -60,6 +60,9 @@ class PoolingReport:
             (:mod:`hbo.surrogate.shared_choice`), when that was decided by the data.
         left_out: The other tasks left out of the model because their own observations
             showed no function (:mod:`hbo.surrogate.source_screening`).
+        approximation: Which approximation of the exact joint model is in use, if any
+            (hierarchical training, :mod:`hbo.surrogate.target_gp`; the tables are then
+            the sources' fit, and this line gives the target's values).
     """
 
     groups: pd.DataFrame
@@ -68,6 +71,7 @@ class PoolingReport:
     target: str | None = None
     shared_choice: SharedFunctionChoice | None = None
     left_out: tuple[SourceScreen, ...] = ()
+    approximation: str | None = None
 
     @classmethod
     def from_model(
@@ -78,6 +82,7 @@ class PoolingReport:
         target: str | None = None,
         shared_choice: SharedFunctionChoice | None = None,
         left_out: Sequence[SourceScreen] = (),
+        approximation: str | None = None,
     ) -> PoolingReport:
         """Build the report from a fitted model (task names in the model's label order)."""
         with torch.no_grad():
@@ -121,6 +126,7 @@ class PoolingReport:
             target=target,
             shared_choice=shared_choice,
             left_out=tuple(left_out),
+            approximation=approximation,
         )
 
     def to_frame(self) -> pd.DataFrame:
@@ -162,4 +168,6 @@ class PoolingReport:
         if self.shared_choice is not None:
             lines += ["", str(self.shared_choice)]
         lines += left_out_lines(self.left_out)
+        if self.approximation is not None:
+            lines += ["", self.approximation]
         return "\n".join(lines)

@@ -68,6 +68,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from hbo.surrogate.hierarchical_gp import HierarchicalGP
+from hbo.surrogate.target_gp import TargetGP
 
 #: Target observations needed before leave-one-out may switch ``g`` off (see above).
 MIN_TARGET_POINTS = 10
@@ -145,11 +146,41 @@ def fit_surrogate(
         return first, SharedFunctionChoice(True, n_target), fitted
     fitted[False] = _fit(build(False), warm)
     loo = {shared: float(model.loo_log_density(target)) for shared, model in fitted.items()}
+    return _choose(fitted, loo, n_target)
+
+
+def fit_target_surrogate(
+    build: Callable[[bool], TargetGP],
+    warm: Mapping[bool, TargetGP],
+    shared_function: bool | None = None,
+) -> tuple[TargetGP, SharedFunctionChoice | None, dict[bool, TargetGP]]:
+    """:func:`fit_surrogate` for hierarchical training: the target's GP given the cached
+    sources (:mod:`hbo.surrogate.target_gp`), with and without ``g`` by the same rule.
+
+    Both models condition on the same factorization of the sources (stage A), so the
+    choice costs a second ``n_T x n_T`` fit of the target, not a second fit of all tasks.
+    """
+    shared = shared_function is not False
+    first = _fit(build(shared), warm)
+    fitted = {shared: first}
+    if shared_function is not None:
+        return first, None, fitted
+    n_target = first.train_targets.numel()
+    if n_target < MIN_TARGET_POINTS:
+        return first, SharedFunctionChoice(True, n_target), fitted
+    fitted[False] = _fit(build(False), warm)
+    loo = {shared: float(model.loo_log_density()) for shared, model in fitted.items()}
+    return _choose(fitted, loo, n_target)
+
+
+def _choose(fitted, loo: Mapping[bool, float], n_target: int):
+    """The model the leave-one-out rule keeps (``g`` unless ``LOO_MARGIN`` nats worse)."""
     used = loo[False] - loo[True] <= LOO_MARGIN
     return fitted[used], SharedFunctionChoice(used, n_target, loo[True], loo[False]), fitted
 
 
-def _fit(model: HierarchicalGP, warm: Mapping[bool, HierarchicalGP]) -> HierarchicalGP:
+def _fit(model, warm):
+    """Fit ``model`` (a HierarchicalGP or a TargetGP), warm-started from ``warm``."""
     start = warm.get(model.shared_function) or next(iter(warm.values()), None)
     if start is not None:
         model.initialize_from(start)

@@ -70,3 +70,13 @@ def test_chains_run_in_sequence_where_forking_does_not_help(monkeypatch):
     monkeypatch.setattr(chains, "in_forked_processes", no_fork)
     samples, stats = _gaussian_chains(parallel=True)
     assert samples.shape == (3, 15, 3) and len(stats) == 3
+
+
+@needs_fork
+def test_each_forked_process_runs_on_one_thread_whatever_the_parent():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # a parent with more threads than its share of a loaded machine
+    try:
+        assert in_forked_processes(lambda _: torch.get_num_threads(), [0, 1]) == [1, 1]
+    finally:
+        torch.set_num_threads(threads)

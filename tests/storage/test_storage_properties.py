@@ -163,3 +163,20 @@ def list_studies_exists(url):
     except hbo.HBOError:
         return False
     return True
+
+
+def test_in_memory_snapshot_reuses_copies_of_unchanged_trials_and_sees_writes():
+    TrialState = hbo.TrialState
+
+    storage = InMemoryStorage()
+    storage.create_study({"space": {}})
+    first, second = storage.create_trials("t", [{"x": 1}, {"x": 2}])
+    assert storage.get_trials()[0] is not storage.get_trials()[0]  # outside: fresh copies
+    with storage.snapshot():
+        before = storage.get_trials()
+        assert storage.get_trials()[0] is before[0]  # unchanged: the same copy
+        storage.finish_trial(first.id, TrialState.COMPLETE, 1.0)
+        after = storage.get_trials()
+        assert after[0].state is TrialState.COMPLETE and after[1] is before[1]
+        after[1].params["x"] = 99  # a copy: the store keeps its own
+    assert storage.get_trial(second.id).params == {"x": 2}

@@ -1,0 +1,99 @@
+"""Hierarchical training for the proposer: the sources fitted once per history, the target
+each ask (:mod:`hbo.surrogate.source_posterior`, :mod:`hbo.surrogate.target_gp`).
+
+``training="auto"`` (the default of :class:`~hbo.proposer.HierarchicalProposer`) keeps the
+exact joint model while the other tasks hold at most ``MAX_SHARED_POINTS`` observations
+(proposals there are those of the joint fit, unchanged) and switches to hierarchical
+training above, where the joint model with the shared function ``g`` would cost an
+``N x N`` factorization per likelihood evaluation (and ``g`` used to be switched off).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from hbo.surrogate import HierarchicalGP
+from hbo.surrogate.hierarchical_gp import MAX_SHARED_POINTS
+from hbo.surrogate.shared_choice import SharedFunctionChoice, fit_target_surrogate
+from hbo.surrogate.source_posterior import SourcePosterior, fit_sources
+from hbo.surrogate.target_gp import TargetGP
+from hbo.surrogate.training_data import task_standardization
+
+if TYPE_CHECKING:
+    from hbo.proposer.hierarchical import HierarchicalProposer
+    from hbo.study import Study
+    from hbo.trial import Trial
+
+TRAINING = ("auto", "joint", "hierarchical")
+
+
+def uses_hierarchical_training(proposer: HierarchicalProposer, n_target: int,
+                               n_other: int) -> bool:
+    """Whether ``proposer`` fits this target by hierarchical training (module doc): it
+    needs at least one point of the target and of the other tasks, and MAP inference."""
+    if proposer.training == "joint" or not n_target or not n_other:
+        return False
+    if proposer.training == "hierarchical":
+        return True
+    return (n_other > MAX_SHARED_POINTS and proposer.shared_function is not False
+            and proposer.inference == "map")
+
+
+class HierarchicalTraining:
+    """The cached sources of one proposer (stage A, refitted warm when the other tasks'
+    trials change) and the target's fits (stage B, warm-started each ask)."""
+
+    def __init__(self) -> None:
+        self.key: tuple = ()
+        self.sources: SourcePosterior | None = None
+        self.source_names: list[str] = []
+        self.targets: dict[bool, TargetGP] = {}
+
+    def fit(
+        self, proposer: HierarchicalProposer, study: Study, task: str, done: Sequence[Trial],
+        X: Tensor, Y: Tensor,
+    ) -> tuple[TargetGP, SharedFunctionChoice | None]:
+        """The target's surrogate given the sources among ``done`` (``X``: ``n x d`` features,
+        ``Y``: ``n x 1`` values oriented for maximization, rows as ``done``)."""
+        is_target = torch.tensor([t.task == task for t in done])
+        names = list(dict.fromkeys(t.task for t in done if t.task != task))
+        key = (id(study), task, *(t.id for t in done if t.task != task))
+        if key != self.key:
+            self._fit_sources(proposer, study, names, done, X[~is_target], Y[~is_target])
+            self.key = key
+        labels = {name: i for i, name in enumerate([*names, task])}
+        index = torch.tensor([labels[t.task] for t in done])
+        mean, std = task_standardization(Y.squeeze(-1), index, len(labels))
+        sources = self.sources
+
+        def build(shared: bool) -> TargetGP:
+            return TargetGP(sources, X[is_target], Y[is_target], float(mean[-1]),
+                            float(std[-1]), shared=shared)
+
+        model, choice, self.targets = fit_target_surrogate(
+            build, self.targets, proposer.shared_function
+        )
+        return model, choice
+
+    def _fit_sources(self, proposer, study, names, done, X: Tensor, Y: Tensor) -> None:
+        label = {name: i for i, name in enumerate(names)}
+        tasks = torch.tensor([label[t.task] for t in done if t.task in label])
+        mean, std = task_standardization(Y.squeeze(-1), tasks, len(names))
+        y = (Y.squeeze(-1) - mean[tasks]) / std[tasks]
+
+        def build(X_sub: Tensor, labels: Tensor, y_sub: Tensor) -> HierarchicalGP:
+            return HierarchicalGP(
+                torch.cat([X_sub, labels], -1), y_sub, task_feature=-1,
+                categorical_dims=study.space.categorical_dims(), shared_function=True,
+                hyperpriors=proposer.hyperpriors, kernel=proposer.kernel, standardize=False,
+            )
+
+        warm = self.sources.model if self.sources is not None else None
+        if warm is not None and self.source_names != names:
+            warm = None  # other tasks: labels would not match
+        self.sources = fit_sources(build, X, tasks, y, len(names), warm=warm)
+        self.source_names = names

@@ -1,0 +1,250 @@
+r"""Hierarchical training, stage A: the sources fitted once, and the posterior of ``g`` they give.
+
+The exact joint model (:class:`~hbo.surrogate.HierarchicalGP` with the shared function
+``g``) factors one ``N x N`` matrix per likelihood evaluation, ``N`` all observations of
+all tasks: affordable up to ``MAX_SHARED_POINTS``, not for a history of thousands. While a
+target is tuned the sources' data do not change, so the sources' part of the model is
+fitted once per change of the history and cached (this module), and each ask fits only
+the target given it (:mod:`hbo.surrogate.target_gp`), at a cost independent of the
+number of source tasks and points.
+
+Stage A (:func:`fit_sources`):
+
+1. Hyperparameters: the exact joint model with ``g`` is MAP-fitted to a subsample of
+   the sources, at most ``SOURCE_FIT_POINTS`` points, stratified per source (each source
+   keeps points evenly spaced in the order of its values, so its range is kept, the best
+   and the worst). This gives ``m, tau`` of every group, each source's ``theta_s`` and
+   constant ``c_s``, and ``g``'s lengthscale. (The approximation: the hyperparameters see
+   the subsample only; the function values below see every point.)
+2. ``g``'s posterior given *every* source point, at those hyperparameters, through ``M``
+   inducing inputs ``U`` (the subsample's distinct inputs) in the partially independent
+   training conditional (PITC; Snelson & Ghahramani 2007, "Local and global sparse
+   Gaussian process approximations"; Quinonero-Candela & Rasmussen 2005): with
+   ``v = L_UU^{-1} g(U) ~ N(0, I)`` (whitened, ``L_UU L_UU^T = K_UU``) and ``W_s =
+   L_UU^{-1} K_{U s}`` (``M x n_s``), each source's observations are
+
+       y_s - c_s = a_s W_s^T v + e_s,   e_s ~ N(0, B_s),
+       B_s = a_s^2 (K_ss - W_s^T W_s) + s_s^2 k_s(X_s, X_s) + sigma_s^2 I,
+
+   independent across sources given ``v``: within a source the covariance is exact, only
+   the covariance between sources passes through ``U``. Then ``v | y ~ N(mu_v, Sigma_v)``
+   with ``Sigma_v^{-1} = I + sum_s a_s^2 W_s B_s^{-1} W_s^T`` and ``mu_v = Sigma_v
+   sum_s a_s W_s B_s^{-1} (y_s - c_s)``: ``sum_s n_s^2 M`` for ``S`` sources, no
+   ``N x N`` matrix. With ``U`` all source inputs this is exact (``K_ss = W_s^T W_s``).
+
+The cache keeps ``L_UU``, ``mu_v`` and the Cholesky factor ``L_P`` of ``Sigma_v^{-1}``, so
+that ``g``'s posterior given the sources is, at any inputs, with ``W_x = L_UU^{-1} k(U, x)``
+and ``V_x = L_P^{-1} W_x``,
+
+    E[g(x) | y_S] = W_x^T mu_v,
+    Cov[g(x), g(x') | y_S] = [k(x, x') - W_x^T W_x'] + V_x^T V_x'
+
+(the Nystrom residual, exact within a block, plus ``P Sigma_u P^T``): two triangular
+solves per point, ``O(M^2)``, whatever the number of sources. Why this form and not one
+``M x M`` matrix ``Lambda = L_UU^{-T} (Sigma_v - I) L_UU^{-1}`` (``Cov = k + k_U Lambda
+k_U^T``, one product per point): with long lengthscales of ``g`` ``K_UU`` is nearly
+singular, ``Lambda``'s entries grow as its inverse, and ``k + k_U Lambda k_U^T``
+cancelled to errors of 1e-4 that loadings ``a^2`` of several thousand (a smooth family,
+Branin in 2-D) turned into a kernel matrix no jitter repaired; the whitened solves keep
+each term of order 1.
+ScaML-GP (Tighineanu et al., AISTATS 2024) conditions a target on independently
+fitted source posteriors in the same spirit; here the sources stay one hierarchical
+model (pooled hyperparameters, one ``g``), fitted once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from hbo.surrogate.hierarchical_gp import HierarchicalGP
+from hbo.surrogate.kernels import Kernel
+from hbo.surrogate.linalg import robust_cholesky
+from hbo.surrogate.priors import MIN_NOISE
+
+#: Most source points the stage-A hyperparameter fit (exact, with ``g``) sees.
+SOURCE_FIT_POINTS = 300
+
+
+@dataclass(frozen=True)
+class SourcePosterior:
+    """The sources' part of the model, fitted once: ``g``'s posterior and the hyperpriors.
+
+    Attributes:
+        model: The stage-A :class:`~hbo.surrogate.HierarchicalGP` (the subsample's exact
+            fit, standardized units); its ``m``, ``tau``, hyperpriors and kernel are the
+            target's prior, and its :meth:`~HierarchicalGP.encode` the input encoding.
+        inducing: ``M x D`` inducing inputs ``U`` (encoded).
+        g_lengthscale: ``D`` lengthscales of ``g``.
+        L_UU: ``M x M`` Cholesky factor of ``k(U, U)``.
+        L_P: ``M x M`` Cholesky factor of ``Sigma_v^{-1}``.
+        mu_v: ``M`` posterior mean of the whitened ``v = L_UU^{-1} g(U)``.
+        num_points: Source observations ``g``'s posterior was computed from.
+        num_fit_points: Of those, the subsample the hyperparameters were fitted to.
+    """
+
+    model: HierarchicalGP
+    inducing: Tensor
+    g_lengthscale: Tensor
+    L_UU: Tensor
+    L_P: Tensor
+    mu_v: Tensor
+    num_points: int
+    num_fit_points: int
+
+    @property
+    def kernel(self) -> Kernel:
+        return self.model.kernel
+
+    def whiten(self, Z: Tensor) -> tuple[Tensor, Tensor]:
+        """``W = L_UU^{-1} k(U, Z)`` and ``V = L_P^{-1} W``, each ``... x M x n`` for
+        ``... x n x D`` encoded inputs (the batch folded into the columns of one solve)."""
+        K = self.kernel(self.inducing, Z, self.g_lengthscale)  # ... x M x n
+        M = K.shape[-2]
+        cols = K.movedim(-2, 0).reshape(M, -1)
+        W = torch.linalg.solve_triangular(self.L_UU, cols, upper=False)
+        V = torch.linalg.solve_triangular(self.L_P, W, upper=False)
+
+        def back(A: Tensor) -> Tensor:
+            return A.reshape(M, *K.shape[:-2], K.shape[-1]).movedim(0, -2)
+
+        return back(W), back(V)
+
+    def g_mean(self, W: Tensor) -> Tensor:
+        """``E[g(Z) | y_S]``, ``... x n``, from ``W`` of :meth:`whiten`."""
+        return (W * self.mu_v.unsqueeze(-1)).sum(-2)
+
+    def g_covariance(self, Z1: Tensor, Z2: Tensor, WV1: tuple[Tensor, Tensor],
+                     WV2: tuple[Tensor, Tensor]) -> Tensor:
+        """``Cov[g(Z1), g(Z2) | y_S]``, ``... x n1 x n2``, from :meth:`whiten` of each."""
+        (W1, V1), (W2, V2) = WV1, WV2
+        residual = self.kernel(Z1, Z2, self.g_lengthscale) - W1.transpose(-1, -2) @ W2
+        return residual + V1.transpose(-1, -2) @ V2
+
+    def describe(self) -> str:
+        """One line for the pooling report: which approximation is in use."""
+        return (
+            f"hierarchical training: sources fitted once (hyperparameters on "
+            f"{self.num_fit_points} of {self.num_points} source points; the shared function's "
+            f"posterior from all {self.num_points} through {self.inducing.shape[0]} inducing "
+            "inputs, PITC); the target is refitted each ask given the cached sources"
+        )
+
+
+def stratified_subsample(tasks: Tensor, y: Tensor, num_tasks: int, budget: int) -> Tensor:
+    """Indices of at most ``budget`` points, ``max(2, budget // num_tasks)`` per task, each
+    task's evenly spaced in the order of its values (its best and worst kept); all points
+    when they fit. Deterministic."""
+    if tasks.numel() <= budget:
+        return torch.arange(tasks.numel())
+    per_task = max(2, budget // num_tasks)
+    keep = []
+    for t in range(num_tasks):
+        idx = (tasks == t).nonzero().squeeze(-1)
+        if idx.numel() > per_task:
+            order = idx[torch.argsort(y[idx], stable=True)]
+            idx = order[torch.linspace(0, idx.numel() - 1, per_task).round().long()]
+        keep.append(idx)
+    return torch.cat(keep).sort().values
+
+
+def g_posterior(
+    model: HierarchicalGP, Z: Tensor, tasks: Tensor, y: Tensor, inducing: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    r"""``(L_UU, L_P, mu_v)`` of ``g``'s PITC posterior given every source point (module doc).
+
+    Args:
+        model: A fitted HierarchicalGP with ``g``, whose task indices ``tasks`` refer to.
+        Z: ``N x D`` encoded inputs of every source point.
+        tasks: ``N`` task indices (of ``model``).
+        y: ``N`` standardized values.
+        inducing: ``M x D`` inducing inputs.
+    """
+    kernel, ell_g = model.kernel, model.g_log_lengthscale.detach().exp()
+    with torch.no_grad():
+        theta = {g: v.detach() for g, v in model.log_hyperparameters().items()}
+        L_UU, _ = robust_cholesky(kernel(inducing, inducing, ell_g))
+        T, M = model.num_tasks, inducing.shape[0]
+        counts = torch.bincount(tasks, minlength=T)
+        n_max = int(counts.max())
+        order = torch.argsort(tasks, stable=True)
+        tasks, Z, y = tasks[order], Z[order], y[order]
+        pos = torch.arange(tasks.numel()) - (torch.cumsum(counts, 0) - counts)[tasks]
+        mask = torch.zeros(T, n_max, dtype=torch.bool)
+        mask[tasks, pos] = True
+        Zp = Z.new_zeros(T, n_max, Z.shape[-1])
+        Zp[tasks, pos] = Z
+        W = torch.linalg.solve_triangular(L_UU, kernel(inducing, Zp, ell_g), upper=False)
+        a2 = theta["shared_scale"].exp()[:, None, None]
+        s2 = theta["outputscale"].exp()[:, None, None]
+        ell = theta["lengthscale"].exp()[:, None, None, :]
+        pair = mask[:, :, None] & mask[:, None, :]
+        B = a2 * (kernel(Zp, Zp, ell_g) - W.transpose(-1, -2) @ W) + s2 * kernel(Zp, Zp, ell)
+        noise = theta["noise"].exp() + MIN_NOISE
+        diag = torch.where(mask, noise[:, None], torch.ones_like(noise)[:, None])
+        B = torch.where(pair, B, torch.zeros_like(B)) + torch.diag_embed(diag)
+        L_B, _ = robust_cholesky(B)
+        W = W * mask[:, None, :]
+        R = torch.linalg.solve_triangular(L_B, W.transpose(-1, -2), upper=False)  # T x n x M
+        resid = y - model.constant.detach()[tasks]
+        r = resid.new_zeros(T, n_max).index_put((tasks, pos), resid)
+        r = torch.linalg.solve_triangular(L_B, r.unsqueeze(-1), upper=False)  # T x n x 1
+        precision = torch.eye(M, dtype=Z.dtype) + (a2 * R.transpose(-1, -2) @ R).sum(0)
+        b = (a2.sqrt() * R.transpose(-1, -2) @ r).sum(0)  # M x 1
+        L_P, _ = robust_cholesky(precision)
+        mu_v = torch.cholesky_solve(b, L_P).squeeze(-1)
+    return L_UU, L_P, mu_v
+
+
+def fit_sources(
+    build: Callable[[Tensor, Tensor, Tensor], HierarchicalGP],
+    X: Tensor,
+    tasks: Tensor,
+    y: Tensor,
+    num_tasks: int,
+    warm: HierarchicalGP | None = None,
+    inducing: Tensor | None = None,
+    fit_points: int = SOURCE_FIT_POINTS,
+) -> SourcePosterior:
+    """Stage A: fit the sources' hyperparameters on a subsample, then ``g``'s posterior.
+
+    Args:
+        build: ``build(X_sub, labels_sub, y_sub)`` returns an unfitted HierarchicalGP
+            with ``g`` of standardized data (``standardize=False``): ``n x d`` features,
+            ``n x 1`` task labels, ``n x 1`` values.
+        X: ``N x d`` features of every source point.
+        tasks: ``N`` task labels, ``0 .. num_tasks - 1`` (each present).
+        y: ``N`` values, standardized per task.
+        num_tasks: Number of source tasks.
+        warm: A previous stage-A model to start the fit from.
+        inducing: ``M x D`` encoded inducing inputs (default: the subsample's distinct inputs).
+        fit_points: Size of the hyperparameter subsample.
+    """
+    keep = stratified_subsample(tasks, y, num_tasks, fit_points)
+    model = build(X[keep], tasks[keep, None].to(X.dtype), y[keep, None])
+    if warm is not None:
+        model.initialize_from(warm)
+    model.fit()
+    Z = model.encode(X)
+    if inducing is None:
+        inducing = torch.unique(Z[keep], dim=0)
+    L_UU, L_P, mu_v = g_posterior(model, Z, tasks, y, inducing)
+    return SourcePosterior(
+        model=model,
+        inducing=inducing,
+        g_lengthscale=model.g_log_lengthscale.detach().exp(),
+        L_UU=L_UU,
+        L_P=L_P,
+        mu_v=mu_v,
+        num_points=int(tasks.numel()),
+        num_fit_points=int(keep.numel()),
+    )
+
+
+def prior_of(sources: SourcePosterior) -> Mapping[str, tuple[Tensor, Tensor]]:
+    """Group -> ``(m, tau)`` of the stage-A fit: the target's hyperprior."""
+    model = sources.model
+    return {g: (model.m[g].detach(), model.tau(g).detach()) for g in model.groups}

@@ -1,0 +1,256 @@
+r"""Hierarchical training, stage B: the target's GP given the cached sources.
+
+With the sources fitted once (:mod:`hbo.surrogate.source_posterior`: their
+hyperparameters, ``m, tau`` of every group, and ``g``'s posterior given all their
+points), the target ``T`` of the hierarchical GP is, a priori given the sources' data
+``y_S``,
+
+    f_T(x) = c_T + a_T g(x) + h_T(x),   g | y_S ~ GP(mu_g, C_g),   h_T ~ GP(0, s_T^2 k_T),
+    y_T = f_T(X_T) + eps,   eps ~ N(0, sigma_T^2 I),
+    log theta_T = m + tau z_T,   z_T ~ N(0, I)   (theta_T: ell_T, s_T^2, sigma_T^2, a_T^2),
+
+so ``y_T | y_S ~ N(c_T + a_T mu_g(X_T), a_T^2 C_g(X_T, X_T) + s_T^2 k_T + sigma_T^2 I)``.
+This is the exact joint model's conditional of the target given the sources at the same
+hyperparameters (:func:`~hbo.surrogate.linalg.condition_gaussian` of the joint Gaussian;
+``tests/surrogate/test_target_gp.py`` checks it against
+:class:`~hbo.surrogate.HierarchicalGP` with every source input inducing). :meth:`TargetGP.fit`
+maximizes ``log p(y_T | y_S, z_T, c_T) + log N(z_T; 0, I)`` over ``(z_T, c_T)``: an
+``n_T x n_T`` factorization per evaluation, whatever the number of source tasks or points.
+
+What stays fixed at stage A's values, the approximation against the exact joint MAP:
+the sources' hyperparameters and ``g``'s lengthscale (the target's data do not move
+them), ``m`` and ``tau`` of every group (the target is one task of ``S + 1``), and the
+Laplace term of :meth:`HierarchicalGP.log_joint` (it shapes ``tau``, which is fixed
+here). Without ``g`` (``shared=False``, the alternative of the leave-one-out choice) the
+target is its own GP with the same pooled hyperprior.
+
+The posterior is BoTorch's ``GPyTorchPosterior`` of ``f_T`` in the units of ``train_Y``
+(R&W 2006, eqs. 2.25-2.26, with the prior above given the sources).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from botorch.models.model import Model
+from botorch.optim.closures.core import ForwardBackwardClosure
+from botorch.optim.core import scipy_minimize
+from botorch.posteriors.gpytorch import GPyTorchPosterior
+from gpytorch.distributions import MultivariateNormal
+from linear_operator.operators import DenseLinearOperator
+from torch import Tensor, nn
+
+from hbo.errors import InvalidDataError, ModelFittingError
+from hbo.surrogate.fit import PRIOR_BOX_SDS
+from hbo.surrogate.linalg import robust_cholesky
+from hbo.surrogate.priors import GROUP_SPEC, MIN_NOISE, model_groups
+from hbo.surrogate.source_posterior import SourcePosterior, prior_of
+
+
+class TargetGP(Model):
+    """The target task's GP given cached sources (module doc); a single-output BoTorch Model.
+
+    Args:
+        sources: Stage A (:func:`~hbo.surrogate.source_posterior.fit_sources`).
+        train_X: ``n x d`` features of the target's observations (no task column).
+        train_Y: ``n x 1`` observations.
+        y_mean: The target's standardization: mean ...
+        y_std: ... and standard deviation (as :func:`task_standardization` gives it from
+            all tasks' data; the sources were standardized alike).
+        shared: Include ``a_T g`` (else the target's own GP under the pooled prior).
+    """
+
+    likelihood = None
+
+    def __init__(
+        self,
+        sources: SourcePosterior,
+        train_X: Tensor,
+        train_Y: Tensor,
+        y_mean: float,
+        y_std: float,
+        *,
+        shared: bool = True,
+    ) -> None:
+        super().__init__()
+        if train_X.dim() != 2 or train_Y.shape != (train_X.shape[0], 1) or not len(train_X):
+            raise InvalidDataError(
+                f"train_X must be n x d and train_Y n x 1 with n >= 1, got "
+                f"{tuple(train_X.shape)} and {tuple(train_Y.shape)}"
+            )
+        self.sources = sources
+        self.shared_function = bool(shared)
+        self.groups = model_groups(self.shared_function)
+        self.train_inputs = (train_X,)
+        self.train_targets = train_Y.squeeze(-1)
+        self._y_mean, self._y_std = float(y_mean), float(y_std)
+        self._prior = {g: prior_of(sources)[g] for g in self.groups}
+        Z = sources.model.encode(train_X.double())
+        self._Z = Z
+        self._y = (train_Y.double().squeeze(-1) - self._y_mean) / self._y_std
+        if self.shared_function:
+            self._WV = sources.whiten(Z)
+            self._g_mean = sources.g_mean(self._WV[0])
+            self._g_cov = sources.g_covariance(Z, Z, self._WV, self._WV)
+        D = Z.shape[-1]
+        self.z = nn.ParameterDict({
+            g: nn.Parameter(torch.zeros(GROUP_SPEC[g].shape(D), dtype=torch.double))
+            for g in self.groups
+        })
+        self.constant = nn.Parameter(torch.zeros((), dtype=torch.double))
+        self._cache: tuple[int, Tensor, Tensor] | None = None
+
+    # ------------------------------------------------------------------ hyperparameters
+    def log_hyperparameters(self) -> dict[str, Tensor]:
+        """The target's log hyperparameters ``m + tau z_T`` (``D`` lengthscales, scalars)."""
+        return {g: m + tau * self.z[g] for g, (m, tau) in self._prior.items()}
+
+    def initialize_from(self, other: TargetGP) -> None:
+        """Warm start: copy ``other``'s ``z_T`` (where groups agree) and constant."""
+        with torch.no_grad():
+            self.constant.copy_(other.constant)
+            for g in self.groups:
+                if g in other.z and other.z[g].shape == self.z[g].shape:
+                    self.z[g].copy_(other.z[g])
+
+    def describe(self) -> str:
+        """The approximation in use and the target's fitted values, for the pooling report."""
+        with torch.no_grad():
+            theta = {g: v.exp() for g, v in self.log_hyperparameters().items()}
+        values = ", ".join(f"{g} {float(v.prod() ** (1 / v.numel())):.3g}"
+                           for g, v in theta.items())
+        share = ""
+        if self.shared_function:
+            a2, s2 = theta["shared_scale"], theta["outputscale"]
+            share = f"; function-level share {float(a2 / (a2 + s2)):.2f}"
+        return (f"{self.sources.describe()}.\nTarget ({self.train_targets.numel()} "
+                f"observations): {values}{share}")
+
+    # ------------------------------------------------------------------ likelihood
+    def _factor(self) -> tuple[Tensor, Tensor]:
+        """Cholesky factor of ``Cov[y_T | y_S]`` and the residual ``y_T - E[y_T | y_S]``."""
+        theta = self.log_hyperparameters()
+        K = theta["outputscale"].exp() * self.kernel(self._Z, self._Z, theta["lengthscale"].exp())
+        resid = self._y - self.constant
+        if self.shared_function:
+            a2 = theta["shared_scale"].exp()
+            K = K + a2 * self._g_cov
+            resid = resid - a2.sqrt() * self._g_mean
+        noise = theta["noise"].exp() + MIN_NOISE
+        K = K + noise * torch.eye(len(resid), dtype=K.dtype)
+        L, _ = robust_cholesky(K)
+        return L, resid
+
+    @property
+    def kernel(self):
+        return self.sources.kernel
+
+    def log_joint(self) -> Tensor:
+        """``log p(y_T | y_S, z_T, c_T) + log N(z_T; 0, I)`` (standardized units)."""
+        L, r = self._factor()
+        alpha = torch.linalg.solve_triangular(L, r.unsqueeze(-1), upper=False).squeeze(-1)
+        n = r.numel()
+        value = (-0.5 * alpha.pow(2).sum() - L.diagonal().log().sum()
+                 - 0.5 * n * math.log(2 * math.pi))
+        for z in self.z.values():
+            value = value - 0.5 * z.pow(2).sum()
+        return value
+
+    def fit(self, *, maxiter: int = 200) -> TargetGP:
+        """MAP of ``(z_T, c_T)`` by L-BFGS-B from the current values (a warm start), ``z_T``
+        within ``PRIOR_BOX_SDS`` sds; one restart from the prior on failure. Returns ``self``."""
+        n, errors = self._y.numel(), []
+        params = dict(self.named_parameters())
+        box = {f"z.{g}": (-PRIOR_BOX_SDS, PRIOR_BOX_SDS) for g in self.groups}
+        for attempt in range(2):
+            if attempt:
+                with torch.no_grad():
+                    for p in params.values():
+                        p.zero_()
+            try:
+                closure = ForwardBackwardClosure(lambda: -self.log_joint() / n, params)
+                scipy_minimize(closure, params, bounds=box, options={"maxiter": maxiter})
+                with torch.no_grad():
+                    loss = float(-self.log_joint())
+            except (ModelFittingError, RuntimeError) as exc:
+                errors.append(str(exc))
+                continue
+            if math.isfinite(loss):
+                self._cache = None
+                return self
+            errors.append("non-finite objective")
+        raise ModelFittingError(f"TargetGP could not be fitted: {errors}")
+
+    # ------------------------------------------------------------------ prediction
+    def _posterior_cache(self) -> tuple[Tensor, Tensor]:
+        version = sum(p._version for p in self.parameters())
+        if self._cache is None or self._cache[0] != version:
+            with torch.no_grad():
+                L, r = self._factor()
+                w = torch.cholesky_solve(r.unsqueeze(-1), L).squeeze(-1)
+            self._cache = (version, L, w)
+        return self._cache[1], self._cache[2]
+
+    def loo_log_density(self) -> Tensor:
+        """Leave-one-out log predictive density of the target's observations given the
+        sources and its other observations (R&W 2006, eqs. 5.10-5.12), standardized units."""
+        L, w = self._posterior_cache()
+        var = 1.0 / torch.cholesky_inverse(L).diagonal()
+        return (-0.5 * (torch.log(2 * math.pi * var) + w.pow(2) * var)).sum()
+
+    def predict_standardized(
+        self, X: Tensor, observation_noise: bool = False
+    ) -> tuple[Tensor, Tensor]:
+        """``batch x n`` mean and ``batch x n x n`` covariance of ``f_T(X)`` (standardized)
+        given the sources and the target's data; ``X`` is ``batch x n x d``."""
+        theta = {g: v.detach() for g, v in self.log_hyperparameters().items()}
+        L, w = self._posterior_cache()
+        Zs = self.sources.model.encode(X)
+        s2, ell = theta["outputscale"].exp(), theta["lengthscale"].exp()
+        cross = s2 * self.kernel(Zs, self._Z, ell)
+        prior = s2 * self.kernel(Zs, Zs, ell)
+        mean = self.constant.detach().expand(Zs.shape[:-1])
+        if self.shared_function:
+            a2 = theta["shared_scale"].exp()
+            WV = self.sources.whiten(Zs)
+            cross = cross + a2 * self.sources.g_covariance(Zs, self._Z, WV, self._WV)
+            prior = prior + a2 * self.sources.g_covariance(Zs, Zs, WV, WV)
+            mean = mean + a2.sqrt() * self.sources.g_mean(WV[0])
+        mean = mean + cross @ w
+        V = torch.linalg.solve_triangular(L, cross.transpose(-1, -2), upper=False)
+        cov = prior - V.transpose(-1, -2) @ V
+        if observation_noise:
+            noise = theta["noise"].exp() + MIN_NOISE
+            cov = cov + noise * torch.eye(cov.shape[-1], dtype=cov.dtype)
+        return mean, cov
+
+    def posterior(
+        self,
+        X: Tensor,
+        output_indices: list[int] | None = None,
+        observation_noise: bool = False,
+        posterior_transform=None,
+        **kwargs,
+    ) -> GPyTorchPosterior:
+        """Posterior of ``f_T`` at ``batch x q x d`` features, in the units of ``train_Y``."""
+        if kwargs or posterior_transform is not None or output_indices not in (None, [0]):
+            raise InvalidDataError(
+                "TargetGP.posterior takes X and observation_noise only (one output)"
+            )
+        if X.shape[-1] != self.train_inputs[0].shape[-1]:
+            d = self.train_inputs[0].shape[-1]
+            raise InvalidDataError(f"X must have {d} feature columns, got {tuple(X.shape)}")
+        mean, cov = self.predict_standardized(X, bool(observation_noise))
+        std = self._y_std
+        mean = mean * std + self._y_mean
+        cov = cov * std**2 + 1e-10 * std**2 * torch.eye(cov.shape[-1], dtype=cov.dtype)
+        return GPyTorchPosterior(MultivariateNormal(mean, DenseLinearOperator(cov)))
+
+    @property
+    def num_outputs(self) -> int:
+        return 1
+
+    @property
+    def batch_shape(self) -> torch.Size:
+        return torch.Size()

@@ -1,0 +1,158 @@
+"""Hierarchical training (stage A sources, stage B target) against the exact joint model.
+
+With every source input an inducing input, the PITC posterior of ``g`` is exact, so the
+target's GP given the sources must reproduce the exact joint model at the same
+hyperparameters: its posterior at new points, and the chain rule of the likelihood
+``log p(y_S, y_T) = log p(y_S) + log p(y_T | y_S)``.
+"""
+
+import math
+
+import pytest
+import torch
+
+from hbo.surrogate import HierarchicalGP
+from hbo.surrogate.source_posterior import (
+    SourcePosterior,
+    fit_sources,
+    g_posterior,
+    stratified_subsample,
+)
+from hbo.surrogate.target_gp import TargetGP
+
+D, S, N_SOURCE, N_TARGET = 2, 3, 9, 5
+
+
+def _data(seed: int):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.rand(S * N_SOURCE + N_TARGET, D, generator=g, dtype=torch.double)
+    tasks = torch.cat([torch.arange(S).repeat_interleave(N_SOURCE),
+                       torch.full((N_TARGET,), S)])
+    y = torch.sin(5 * X[:, 0]) + X[:, 1] * (1 + 0.3 * tasks) + 0.05 * torch.randn(
+        len(X), generator=g, dtype=torch.double)
+    return X, tasks, y
+
+
+def _joint(seed: int) -> tuple[HierarchicalGP, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The exact joint model of sources and target with random (not fitted) parameters."""
+    X, tasks, y = _data(seed)
+    model = HierarchicalGP(torch.cat([X, tasks[:, None].double()], -1), y[:, None],
+                           shared_function=True, standardize=False)
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.4 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    return model, X, tasks, y
+
+
+def _exact_stages(model: HierarchicalGP, X, tasks, y) -> tuple[HierarchicalGP, TargetGP]:
+    """Stage A with every source input inducing, and stage B, at ``model``'s parameters."""
+    src = tasks < S
+    sources_model = HierarchicalGP(torch.cat([X[src], tasks[src, None].double()], -1),
+                                   y[src, None], shared_function=True, standardize=False)
+    sources_model.initialize_from(model)  # the sources' rows and the shared parameters
+    factors = g_posterior(sources_model, X[src], tasks[src], y[src], X[src])
+    sources = SourcePosterior(sources_model, X[src], sources_model.g_log_lengthscale.detach().exp(),
+                              *factors, int(src.sum()), int(src.sum()))
+    target = TargetGP(sources, X[~src], y[~src, None], 0.0, 1.0)
+    with torch.no_grad():
+        target.constant.copy_(model.constant[S])
+        for group, z in model.z.items():
+            target.z[group].copy_(z[S])
+    return sources_model, target
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_target_posterior_matches_the_exact_joint_model(seed):
+    model, X, tasks, y = _joint(seed)
+    _, target = _exact_stages(model, X, tasks, y)
+    X_new = torch.rand(2, 4, D, generator=torch.Generator().manual_seed(9), dtype=torch.double)
+    with torch.no_grad():
+        mean, cov = model.predict_standardized(X_new, torch.full((4,), S))
+        mean_h, cov_h = target.predict_standardized(X_new)
+    # both are the same Gaussian conditional computed two ways: rounding only
+    torch.testing.assert_close(mean_h, mean, atol=1e-7, rtol=1e-6)
+    torch.testing.assert_close(cov_h, cov, atol=1e-7, rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_likelihood_factors_into_sources_and_target_given_sources(seed):
+    model, X, tasks, y = _joint(seed)
+    sources_model, target = _exact_stages(model, X, tasks, y)
+    with torch.no_grad():
+        prior = sum(-0.5 * z.pow(2).sum() for z in target.z.values())
+        conditional = target.log_joint() - prior
+        total = sources_model.log_likelihood() + conditional
+        torch.testing.assert_close(total, model.log_likelihood(), atol=1e-7, rtol=1e-9)
+
+
+def test_fewer_inducing_inputs_change_the_posterior_but_stay_finite():
+    model, X, tasks, y = _joint(0)
+    src = tasks < S
+    sources_model, exact = _exact_stages(model, X, tasks, y)
+    factors = g_posterior(sources_model, X[src], tasks[src], y[src], X[src][::3])
+    sparse = SourcePosterior(sources_model, X[src][::3], exact.sources.g_lengthscale,
+                             *factors, int(src.sum()), int(src.sum()))
+    target = TargetGP(sparse, X[~src], y[~src, None], 0.0, 1.0)
+    target.initialize_from(exact)
+    X_new = torch.rand(6, D, dtype=torch.double)
+    with torch.no_grad():
+        mean, cov = target.predict_standardized(X_new)
+        mean_e, _ = exact.predict_standardized(X_new)
+    assert torch.isfinite(mean).all() and torch.isfinite(cov).all()
+    assert (cov.diagonal() >= -1e-9).all()
+    assert not torch.allclose(mean, mean_e, atol=1e-6)  # a real approximation
+
+
+def test_fit_sources_then_target_fit_and_posterior():
+    X, tasks, y = _data(3)
+    src = tasks < S
+
+    def build(Xs, labels, ys):
+        return HierarchicalGP(torch.cat([Xs, labels], -1), ys, shared_function=True,
+                              standardize=False)
+
+    sources = fit_sources(build, X[src], tasks[src], y[src], S, fit_points=18)
+    assert sources.num_fit_points == 18 and sources.num_points == S * N_SOURCE
+    assert "18 of 27 source points" in sources.describe()
+    target = TargetGP(sources, X[~src], y[~src, None] * 3 + 1, 1.0, 3.0).fit()
+    posterior = target.posterior(torch.rand(5, 1, D, dtype=torch.double))
+    assert posterior.mean.shape == (5, 1, 1) and torch.isfinite(posterior.variance).all()
+    assert math.isfinite(float(target.loo_log_density()))
+    without = TargetGP(sources, X[~src], y[~src, None] * 3 + 1, 1.0, 3.0, shared=False)
+    without.initialize_from(target)
+    assert "shared_scale" not in without.z
+    assert math.isfinite(float(without.fit().log_joint().detach()))
+
+
+def test_stratified_subsample_keeps_each_task_range():
+    tasks = torch.arange(4).repeat_interleave(10)
+    y = torch.randn(40, dtype=torch.double)
+    keep = stratified_subsample(tasks, y, 4, 12)
+    assert len(keep) == 12 and torch.bincount(tasks[keep]).tolist() == [3, 3, 3, 3]
+    for t in range(4):
+        own = y[tasks == t]
+        assert own.max() in y[keep] and own.min() in y[keep]
+    assert torch.equal(stratified_subsample(tasks, y, 4, 40), torch.arange(40))
+
+
+def test_long_lengthscales_and_large_loadings_still_factor():
+    # a smooth family: g's lengthscale long (K_UU nearly singular) and loadings a^2 ~ e^8.6,
+    # as the Branin family's stage-A fit had them; the target must still factor and fit
+    g = torch.Generator().manual_seed(4)
+    X = torch.rand(3 * 30 + 6, D, generator=g, dtype=torch.double)
+    tasks = torch.cat([torch.arange(3).repeat_interleave(30), torch.full((6,), 3)])
+    y = (X**2).sum(-1) * (1 + 0.1 * tasks)
+    src = tasks < 3
+    model = HierarchicalGP(torch.cat([X[src], tasks[src, None].double()], -1), y[src, None],
+                           shared_function=True, standardize=False)
+    with torch.no_grad():
+        model.g_log_lengthscale.fill_(3.0)
+        model.m["shared_scale"].fill_(8.6)
+        model.m["noise"].fill_(-15.0)
+    factors = g_posterior(model, X[src], tasks[src], y[src], X[src])
+    sources = SourcePosterior(model, X[src], model.g_log_lengthscale.detach().exp(), *factors,
+                              int(src.sum()), int(src.sum()))
+    target = TargetGP(sources, X[~src], y[~src, None], 0.0, 1.0).fit()
+    mean, cov = target.predict_standardized(X[~src])
+    assert torch.isfinite(mean).all() and torch.isfinite(cov).all()

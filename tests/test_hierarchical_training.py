@@ -1,0 +1,85 @@
+"""Hierarchical training in the proposer (hbo.proposer.hierarchical_training)."""
+
+import numpy as np
+import pytest
+
+import hbo
+from hbo.errors import InvalidArgumentError
+from hbo.proposer import HierarchicalProposer
+from hbo.proposer.hierarchical_training import uses_hierarchical_training
+from hbo.surrogate.hierarchical_gp import MAX_SHARED_POINTS
+from hbo.surrogate.target_gp import TargetGP
+
+
+def _space() -> hbo.SearchSpace:
+    return hbo.SearchSpace([hbo.Float("x", 0.0, 1.0), hbo.Float("y", 0.0, 1.0)])
+
+
+def _study(training: str, n_sources: int = 3, n_each: int = 12, n_target: int = 3,
+           seed: int = 0) -> hbo.Study:
+    rng = np.random.default_rng(seed)
+    study = hbo.Study(_space(), task="target", seed=seed, training=training)
+    for s in range(n_sources + 1):
+        task = "target" if s == n_sources else f"source{s}"
+        n = n_target if s == n_sources else n_each
+        xs = rng.random((n, 2))
+        values = [(x - 0.3 - 0.05 * s) ** 2 + (y - 0.6) ** 2 for x, y in xs]
+        study.add_history(task, [{"x": x, "y": y} for x, y in xs], values)
+    return study
+
+
+def test_auto_is_the_joint_model_up_to_max_shared_points():
+    proposer = HierarchicalProposer()
+    assert not uses_hierarchical_training(proposer, 3, MAX_SHARED_POINTS)
+    assert uses_hierarchical_training(proposer, 3, MAX_SHARED_POINTS + 1)
+    assert not uses_hierarchical_training(HierarchicalProposer(shared_function=False), 3, 10**4)
+    assert not uses_hierarchical_training(HierarchicalProposer(training="hierarchical"), 0, 50)
+    asked = [_study(training).ask().params for training in ("auto", "joint")]
+    assert asked[0] == asked[1]  # the same fit: proposals unchanged below the threshold
+
+
+def test_forced_hierarchical_training_proposes_and_reports_its_approximation():
+    study = _study("hierarchical")
+    trial = study.ask()
+    assert set(trial.params) == {"x", "y"}
+    assert isinstance(study.proposer.model, TargetGP)
+    text = str(study.pooling())
+    assert "hierarchical training: sources fitted once" in text and "source0" in text
+    sources = study.proposer._hierarchical["value"].sources
+    study.tell(trial, 0.5)
+    study.ask()  # the sources are unchanged: stage A is reused, only the target refitted
+    assert study.proposer._hierarchical["value"].sources is sources
+    study.add_history("source0", [{"x": 0.5, "y": 0.5}], [0.1])
+    study.ask()
+    assert study.proposer._hierarchical["value"].sources is not sources
+
+
+def test_hierarchical_training_chooses_g_by_leave_one_out_from_ten_target_points():
+    study = _study("hierarchical", n_target=10)
+    study.ask()
+    choice = study.proposer.shared_choice
+    assert choice.loo_with is not None and choice.loo_without is not None
+    assert set(study.proposer._hierarchical["value"].targets) == {True, False}
+
+
+def test_training_is_checked():
+    with pytest.raises(InvalidArgumentError, match="training must be one of"):
+        HierarchicalProposer(training="fast")
+    with pytest.raises(InvalidArgumentError, match="fits by MAP"):
+        HierarchicalProposer(training="hierarchical", inference="nuts")
+
+
+def test_each_outcome_keeps_its_own_cached_sources():
+    rng = np.random.default_rng(1)
+    study = hbo.Study(_space(), task="target", seed=1, training="hierarchical",
+                      objectives={"loss": "minimize"}, constraints=["mem <= 0.5"])
+    for task, n in (("source0", 12), ("source1", 12), ("target", 3)):
+        xs = rng.random((n, 2))
+        study.add_history(task, [{"x": x, "y": y} for x, y in xs],
+                          [{"loss": (x - 0.3) ** 2 + y, "mem": x} for x, y in xs])
+    trial = study.ask()
+    training = study.proposer._hierarchical
+    assert set(training) == {"loss", "mem"}
+    assert training["loss"].sources is not training["mem"].sources
+    assert isinstance(study.proposer.model, TargetGP) and set(trial.params) == {"x", "y"}
+    assert "hierarchical training" in str(study.pooling("mem"))
