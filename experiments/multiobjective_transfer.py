@@ -73,7 +73,7 @@ from scipy.optimize import minimize
 
 sys.path.insert(0, os.fspath(Path(__file__).resolve().parent))
 
-from paired_comparison import bootstrap_interval, paired_log_ratios  # noqa: E402
+from paired_comparison import arm_table, bootstrap_interval, paired_log_ratios  # noqa: E402
 from resumable import read_records, run_jobs  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -382,28 +382,14 @@ def regrets(records: list[dict], cache_file: Path) -> dict[tuple, np.ndarray]:
 
 
 # ---------------------------------------------------------------------- report
-def _at(curve: np.ndarray, k: int) -> float:
-    return float(curve[k - 1]) if len(curve) >= k else np.nan
-
-
-def arm_table(regret: dict, records: list[dict], family: str, checkpoints: tuple) -> list[str]:
-    head = ("| arm | runs | " + " | ".join(f"@{k} median [IQR]" for k in checkpoints)
-            + " | s / ask |")
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
-    for arm in ARMS:
-        runs = [r for r in records if (r["family"], r["arm"]) == (family, arm)]
-        if not runs:
-            continue
-        cells = []
-        for k in checkpoints:
-            v = np.array([_at(regret[run_key(r)], k) for r in runs])
-            v = v[~np.isnan(v)]
-            q = np.percentile(v, [25, 50, 75]) if len(v) else None
-            cells.append("-" if q is None else f"{q[1]:.3g} [{q[0]:.3g}, {q[2]:.3g}]")
-        asks = [s for r in runs for s in r["ask_seconds"][TIMED_FROM:]]
-        lines.append(f"| {arm} | {len(runs)} | " + " | ".join(cells)
-                     + (f" | {np.median(asks):.3g} |" if asks and arm != "random" else " | - |"))
-    return lines
+def arm_rows(regret: dict, records: list[dict], family: str, checkpoints: tuple) -> list[str]:
+    """One row per arm of ``family`` (:func:`paired_comparison.arm_table`; random search has
+    no model, so no seconds per ask)."""
+    runs = {arm: [r for r in records if (r["family"], r["arm"]) == (family, arm)]
+            for arm in ARMS}
+    timed = {arm: [{**r, "ask_seconds": []} for r in rs] if arm == "random" else rs
+             for arm, rs in runs.items()}
+    return arm_table(timed, lambda r: regret[run_key(r)], checkpoints, TIMED_FROM)
 
 
 def goal_lines(regret: dict, families: list[str], k: int = GOAL_AT) -> list[str]:
@@ -447,7 +433,7 @@ def report(records: list[dict], cache_file: Path, title: str, notes: list[str]) 
                 "hypervolume regret (HV* - HV) / HV* (0: best known front, 1: nothing "
                 "dominates the reference point)")
         parts += [f"## {family}", "", f"{kind}:", "",
-                  *arm_table(regret, records, family, checkpoints), ""]
+                  *arm_rows(regret, records, family, checkpoints), ""]
     parts += [f"## Goal: hbo_history's regret after {GOAL_AT} evaluations at most {GOAL_RATIO}x",
               "", "Paired by seed, geometric mean of hbo_history's regret / the other arm's "
               f"(regrets floored at {RATIO_FLOOR}; below 1: hbo_history better), 90% bootstrap "

@@ -47,11 +47,11 @@ import torch
 
 sys.path.insert(0, os.fspath(Path(__file__).resolve().parent))
 
+from paired_comparison import arm_table  # noqa: E402
 from yahpo_benchmark import (  # noqa: E402
     RATIO_FLOOR,
     RESULTS,
     SETTINGS,
-    at,
     history,
     normalized_regrets,
     optuna_distributions,
@@ -134,22 +134,11 @@ def run_arm(job: tuple) -> dict:
 
 
 # ---------------------------------------------------------------------- report
-def arm_table(regret: dict, records: list[dict], panel: tuple, checkpoints: tuple) -> list[str]:
-    head = ("| arm | runs | " + " | ".join(f"@{k} median [IQR]" for k in checkpoints)
-            + " | s / ask |")
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
-    for arm in ARMS:
-        runs = [r for r in records if (r["scenario"], r["setting"], r["arm"]) == (*panel, arm)]
-        if not runs:
-            continue
-        cells = []
-        for k in checkpoints:
-            q = np.percentile([at(regret[run_key(r)], k) for r in runs], [25, 50, 75])
-            cells.append(f"{q[1]:.3g} [{q[0]:.3g}, {q[2]:.3g}]")
-        asks = [s for r in runs for s in r["ask_seconds"][TIMED_FROM:]]
-        lines.append(f"| {arm} | {len(runs)} | " + " | ".join(cells)
-                     + (f" | {np.median(asks):.3g} |" if asks else " | - |"))
-    return lines
+def arm_rows(regret: dict, records: list[dict], panel: tuple, checkpoints: tuple) -> list[str]:
+    """One row per arm of a (scenario, setting) panel (:func:`paired_comparison.arm_table`)."""
+    runs = {arm: [r for r in records if (r["scenario"], r["setting"], r["arm"]) == (*panel, arm)]
+            for arm in ARMS}
+    return arm_table(runs, lambda r: regret[run_key(r)], checkpoints, TIMED_FROM)
 
 
 def paired_lines(regret: dict, panel: tuple, checkpoints: tuple) -> list[str]:
@@ -206,7 +195,7 @@ def report(records: list[dict], data_dir: str, cache_file: Path, title: str) -> 
         n_targets = len({r["target"] for r in records if (r["scenario"], r["setting"]) == panel})
         parts += [f"## {panel[0]}, history {panel[1]} ({n_targets} targets)", "",
                   "Normalized regret (0 = best known, 1 = median random configuration):", "",
-                  *arm_table(regret, records, panel, checkpoints), "",
+                  *arm_rows(regret, records, panel, checkpoints), "",
                   f"Paired by target and seed, HBOSampler's regret / the arm's (floored at "
                   f"{RATIO_FLOOR}; below 1: HBOSampler better):", "",
                   *paired_lines(regret, panel, checkpoints), ""]

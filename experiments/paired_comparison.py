@@ -37,6 +37,34 @@ REGRET_FLOOR = 1e-12
 Regrets = Mapping[tuple[str, str, int], np.ndarray]  # (family, arm, seed) -> best-so-far regret
 
 
+def at(curve: np.ndarray, k: int) -> float:
+    """The best-so-far regret after ``k`` evaluations; NaN for a run shorter than ``k``."""
+    return float(curve[k - 1]) if len(curve) >= k else np.nan
+
+
+def arm_table(runs_by_arm: Mapping[str, Sequence[Mapping]], curve, checkpoints: Sequence[int],
+              timed_from: int) -> list[str]:
+    """Markdown rows, one per arm with runs: its runs, the median [IQR] of regret at each
+    checkpoint (runs shorter than it left out), and the median seconds per ask from ask
+    ``timed_from`` on (``-`` without timed asks). ``curve(run)`` is a run's regret curve;
+    ``runs_by_arm`` maps the row's label to the runs (each with ``ask_seconds``)."""
+    head = ("| arm | runs | " + " | ".join(f"@{k} median [IQR]" for k in checkpoints)
+            + " | s / ask |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for label, runs in runs_by_arm.items():
+        if not runs:
+            continue
+        cells = []
+        for k in checkpoints:
+            v = np.array([at(curve(r), k) for r in runs])
+            q = np.percentile(v[~np.isnan(v)], [25, 50, 75]) if (~np.isnan(v)).any() else None
+            cells.append("-" if q is None else f"{q[1]:.3g} [{q[0]:.3g}, {q[2]:.3g}]")
+        asks = [s for r in runs for s in r["ask_seconds"][timed_from:]]
+        seconds = f"{np.median(asks):.3g}" if asks else "-"
+        lines.append(f"| {label} | {len(runs)} | " + " | ".join(cells) + f" | {seconds} |")
+    return lines
+
+
 def log10_ratio(b: float, a: float) -> float:
     """``log10(b / a)`` of two regrets, each floored at ``REGRET_FLOOR``."""
     return float(np.log10(max(b, REGRET_FLOOR) / max(a, REGRET_FLOOR)))

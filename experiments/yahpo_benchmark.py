@@ -54,6 +54,7 @@ import torch
 
 sys.path.insert(0, os.fspath(Path(__file__).resolve().parent))
 
+from paired_comparison import arm_table, at  # noqa: E402
 from resumable import read_records, run_jobs  # noqa: E402
 from yahpo_problems import SCENARIOS, YahpoProblem, check_data_dir  # noqa: E402
 
@@ -368,32 +369,15 @@ def normalized_regrets(records: list[dict], data_dir: str, cache_file: Path) -> 
     return out
 
 
-def at(curve: np.ndarray, k: int) -> float:
-    return float(curve[k - 1]) if len(curve) >= k else np.nan
-
-
-def arm_table(regret: dict, records: list[dict], scenario: str, setting: str) -> list[str]:
+def arm_rows(regret: dict, records: list[dict], scenario: str, setting: str) -> list[str]:
     """One row per arm: runs, median [IQR] at each checkpoint, median seconds per ask."""
-    head = ("| arm | runs | " + " | ".join(f"@{k} median [IQR]" for k in CHECKPOINTS)
-            + " | s / ask |")
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
-    for arm in ARMS:
-        runs = [r for r in records if (r["scenario"], r["setting"], r["arm"]) ==
-                (scenario, setting, arm)]
-        if not runs:
-            continue
-        cells = []
-        for k in CHECKPOINTS:
-            v = np.array([at(regret[run_key(r)], k) for r in runs])
-            v = v[~np.isnan(v)]
-            q = np.percentile(v, [25, 50, 75]) if len(v) else [np.nan] * 3
-            cells.append(f"{q[1]:.3g} [{q[0]:.3g}, {q[2]:.3g}]" if len(v) else "-")
-        asks = [s for r in runs for s in r["ask_seconds"][TIMED_FROM:]] or [0.0]
-        label = arm + (f" (history capped at {MTGP_CAP} per source)"
-                       if arm == "multi_task_gp" and SETTINGS[setting][1] > MTGP_CAP else "")
-        lines.append(f"| {label} | {len(runs)} | " + " | ".join(cells)
-                     + f" | {np.median(asks):.3g} |")
-    return lines
+    runs = {
+        arm + (f" (history capped at {MTGP_CAP} per source)"
+               if arm == "multi_task_gp" and SETTINGS[setting][1] > MTGP_CAP else ""):
+        [r for r in records if (r["scenario"], r["setting"], r["arm"]) == (scenario, setting, arm)]
+        for arm in ARMS
+    }
+    return arm_table(runs, lambda r: regret[run_key(r)], CHECKPOINTS, TIMED_FROM)
 
 
 def paired(regret: dict, a: tuple, b: tuple, k: int, rng: np.random.Generator) -> dict | None:
@@ -472,7 +456,7 @@ def report(records: list[dict], data_dir: str, cache_file: Path, title: str) -> 
                              and r["setting"] == setting})
             parts += [f"## {scenario}, history {setting} ({n_targets} targets)", "",
                       "Normalized regret (0 = best known, 1 = median random configuration):",
-                      "", *arm_table(regret, records, scenario, setting), "",
+                      "", *arm_rows(regret, records, scenario, setting), "",
                       f"Paired by target and seed, hbo's regret / the arm's (floored at "
                       f"{RATIO_FLOOR}; below 1: hbo better):", "",
                       *paired_lines(regret, scenario, setting), ""]
