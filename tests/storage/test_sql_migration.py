@@ -36,14 +36,19 @@ V1_TRIALS = [
 ]
 
 
-def v1_rows() -> dict[str, list[dict]]:
-    """Every row of every table of the version 1 file."""
-    with sqlite3.connect(V1_FILE) as conn:
+def file_rows(path) -> dict[str, list[dict]]:
+    """Every row of the version, study and trial tables of a committed SQLite file."""
+    with sqlite3.connect(path) as conn:
         conn.row_factory = sqlite3.Row
         return {
             table: [dict(r) for r in conn.execute(f"SELECT * FROM {table}")]
             for table in ("hbo_schema_version", "hbo_studies", "hbo_trials")
         }
+
+
+def v1_rows() -> dict[str, list[dict]]:
+    """Every row of every table of the version 1 file."""
+    return file_rows(V1_FILE)
 
 
 def check_upgraded(url: str) -> None:
@@ -192,12 +197,7 @@ V2_TRIALS = [
 
 def v2_rows() -> dict[str, list[dict]]:
     """Every row of every table of the version 2 file."""
-    with sqlite3.connect(V2_FILE) as conn:
-        conn.row_factory = sqlite3.Row
-        return {
-            table: [dict(r) for r in conn.execute(f"SELECT * FROM {table}")]
-            for table in ("hbo_schema_version", "hbo_studies", "hbo_trials")
-        }
+    return file_rows(V2_FILE)
 
 
 def check_v2_upgraded(url: str) -> None:
