@@ -54,7 +54,7 @@ class InMemoryStorage(Storage):
         self._trials: dict[int, Trial] = {}
         self._beats: dict[int, float] = {}
         self._lock = threading.Lock()
-        # this thread's open snapshot: .depth, and .copies: id -> (stored trial, its copy)
+        # this thread's open snapshot: .copies, id -> (stored trial, its copy); None outside
         self._local = threading.local()
 
     def create_study(self, config: dict[str, Any]) -> dict[str, Any]:

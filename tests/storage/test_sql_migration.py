@@ -154,17 +154,24 @@ def empty_postgres():
     admin.dispose()
 
 
-def test_a_version_1_postgresql_database_is_upgraded_and_keeps_every_trial(empty_postgres):
-    engine = sa.create_engine(empty_postgres)
-    with engine.begin() as conn:  # version 1's tables, holding the rows of the SQLite file
-        _schema.upgrade(conn, 0, target=1)
-        v1 = sa.MetaData()
-        v1.reflect(conn)
+def postgres_at(url: str, version: int, rows: dict[str, list[dict]]) -> sa.MetaData:
+    """Build version ``version``'s tables in the empty PostgreSQL database ``url``, holding
+    ``rows`` (those of a committed SQLite file); return the tables as reflected."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        _schema.upgrade(conn, 0, target=version)
+        tables = sa.MetaData()
+        tables.reflect(conn)
         for table in ("hbo_studies", "hbo_trials"):
-            conn.execute(v1.tables[table].insert(), v1_rows()[table])
+            conn.execute(tables.tables[table].insert(), rows[table])
         conn.execute(sa.text("SELECT setval('hbo_studies_study_id_seq', 2)"))
-        assert "user_attrs" not in v1.tables["hbo_trials"].c
     engine.dispose()
+    return tables
+
+
+def test_a_version_1_postgresql_database_is_upgraded_and_keeps_every_trial(empty_postgres):
+    v1 = postgres_at(empty_postgres, 1, v1_rows())
+    assert "user_attrs" not in v1.tables["hbo_trials"].c
     check_upgraded(empty_postgres)
     engine = sa.create_engine(empty_postgres)
     with engine.connect() as conn:
@@ -250,15 +257,7 @@ def test_a_version_2_sqlite_file_is_upgraded_to_several_outcomes(tmp_path):
 
 
 def test_a_version_2_postgresql_database_is_upgraded_to_several_outcomes(empty_postgres):
-    engine = sa.create_engine(empty_postgres)
-    with engine.begin() as conn:  # version 2's tables, holding the rows of the SQLite file
-        _schema.upgrade(conn, 0, target=2)
-        v2 = sa.MetaData()
-        v2.reflect(conn)
-        for table in ("hbo_studies", "hbo_trials"):
-            conn.execute(v2.tables[table].insert(), v2_rows()[table])
-        conn.execute(sa.text("SELECT setval('hbo_studies_study_id_seq', 2)"))
-    engine.dispose()
+    postgres_at(empty_postgres, 2, v2_rows())
     check_v2_upgraded(empty_postgres)
     engine = sa.create_engine(empty_postgres)
     with engine.connect() as conn:
