@@ -25,3 +25,7 @@ class Matern32(StationaryKernel):
     def of_squared_distance(self, sq: Tensor) -> Tensor:
         r = distance(sq)
         return (1.0 + _SQRT3 * r) * torch.exp(-_SQRT3 * r)
+
+    def slope(self, sq: Tensor) -> Tensor:
+        """``dk/dr / (2 r) = -3/2 exp(-sqrt3 r)``."""
+        return -1.5 * torch.exp(-_SQRT3 * distance(sq))

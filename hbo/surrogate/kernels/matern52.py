@@ -25,3 +25,8 @@ class Matern52(StationaryKernel):
     def of_squared_distance(self, sq: Tensor) -> Tensor:
         r = distance(sq)
         return (1.0 + _SQRT5 * r + (5.0 / 3.0) * sq) * torch.exp(-_SQRT5 * r)
+
+    def slope(self, sq: Tensor) -> Tensor:
+        """``dk/dr / (2 r) = -5/6 (1 + sqrt5 r) exp(-sqrt5 r)``."""
+        r = distance(sq)
+        return (-5.0 / 6.0) * (1.0 + _SQRT5 * r) * torch.exp(-_SQRT5 * r)
