@@ -10,7 +10,10 @@ gets the same targets, sources, history and seeds, and ``--budget`` (30) evaluat
   ``hbo_permuted``: the history with its values shuffled within each source (same inputs, the
   relation destroyed: negative transfer must cost little); ``hbo_joint``: ``training="joint"``,
   the exact joint model (above ``MAX_SHARED_POINTS`` without the shared function), where the
-  default trains hierarchically (``20x100``);
+  default trains hierarchically (``20x100``); ``hbo_own``: hierarchical training without the
+  shared function (the target's own GP under the hyperprior pooled at stage A): against
+  ``hbo_joint`` it measures what stage A's fixed ``m, tau`` cost, against ``hbo`` what ``g``
+  brings;
 * ``single_task_gp``: BoTorch's ``SingleTaskGP`` on the target alone;
 * ``multi_task_gp``: BoTorch's ``MultiTaskGP`` (ICM, per-task ``StratifiedStandardize``) on
   history + target, warm-started between asks, ``MTGP_MAXITER`` L-BFGS iterations per fit;
@@ -60,7 +63,7 @@ from yahpo_problems import SCENARIOS, YahpoProblem, check_data_dir  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ARMS = ("hbo", "rgpe", "multi_task_gp", "ws_cmaes", "single_task_gp", "tpe", "random",
-        "hbo_no_history", "hbo_permuted", "hbo_joint")
+        "hbo_no_history", "hbo_permuted", "hbo_joint", "hbo_own")
 SETTINGS = {"5x50": (5, 50), "20x100": (20, 100)}
 CHECKPOINTS = (5, 10, 20, 30)
 BUDGET = 30
@@ -112,10 +115,11 @@ def history(scenario: str, data_dir: str, setting: str, target: str, seed: int) 
 
 # ---------------------------------------------------------------------- arms
 def run_hbo(p: YahpoProblem, target: str, hist: dict, seed: int, budget: int,
-            training: str = "auto"):
+            training: str = "auto", shared_function: bool | None = None):
     import hbo
 
-    study = hbo.Study(p.space, task=target, direction="maximize", seed=seed, training=training)
+    study = hbo.Study(p.space, task=target, direction="maximize", seed=seed, training=training,
+                      shared_function=shared_function)
     for source, (params, values) in hist.items():
         study.add_history(source, params, values)
     values, seconds = [], []
@@ -294,6 +298,9 @@ def run_arm(job: tuple) -> dict:
         values, seconds = run_hbo(p, target, {}, seed, budget)
     elif arm == "hbo_joint":
         values, seconds = run_hbo(p, target, hist, seed, budget, training="joint")
+    elif arm == "hbo_own":
+        values, seconds = run_hbo(p, target, hist, seed, budget, training="hierarchical",
+                                  shared_function=False)
     elif arm == "hbo_permuted":
         values, seconds = run_hbo(p, target, permuted(hist, seed), seed, budget)
     elif arm == "single_task_gp":
