@@ -85,15 +85,15 @@ class HierarchicalTraining:
         mean, std = task_standardization(Y.squeeze(-1), tasks, len(names))
         y = (Y.squeeze(-1) - mean[tasks]) / std[tasks]
 
-        def build(X_sub: Tensor, labels: Tensor, y_sub: Tensor) -> HierarchicalGP:
+        def build(X_sub: Tensor, labels: Tensor, y_sub: Tensor, shared: bool) -> HierarchicalGP:
             return HierarchicalGP(
                 torch.cat([X_sub, labels], -1), y_sub, task_feature=-1,
-                categorical_dims=study.space.categorical_dims(), shared_function=True,
+                categorical_dims=study.space.categorical_dims(), shared_function=shared,
                 hyperpriors=proposer.hyperpriors, kernel=proposer.kernel, standardize=False,
             )
 
-        warm = self.sources.model if self.sources is not None else None
-        if warm is not None and self.source_names != names:
-            warm = None  # other tasks: labels would not match
-        self.sources = fit_sources(build, X, tasks, y, len(names), warm=warm)
+        # other tasks than before: their labels would not match
+        warm = self.sources if self.source_names == names else None
+        self.sources = fit_sources(build, X, tasks, y, len(names), warm=warm,
+                                   own=proposer.shared_function is not True)
         self.source_names = names

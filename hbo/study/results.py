@@ -166,7 +166,7 @@ class StudyResults:
         if isinstance(model, TargetGP):  # hierarchical training: the report of the sources
             extra["approximation"] = model.describe()
             tasks = proposer.source_task_names(outcome)
-            model = model.sources.model
+            model = model.sources.model_for(model.shared_function)
         else:
             base = getattr(model, "model", model)
             tasks = [self.tasks[label] for label in base.task_labels]

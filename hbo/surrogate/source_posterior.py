@@ -15,7 +15,15 @@ Stage A (:func:`fit_sources`):
    keeps points evenly spaced in the order of its values, so its range is kept, the best
    and the worst). This gives ``m, tau`` of every group, each source's ``theta_s`` and
    constant ``c_s``, and ``g``'s lengthscale. (The approximation: the hyperparameters see
-   the subsample only; the function values below see every point.)
+   the subsample only; the function values below see every point.) The model without
+   ``g`` is fitted to the same subsample as well (``own=True``): its ``m, tau`` are the
+   hyperprior of a target without ``g``, the alternative of the leave-one-out choice, as
+   the joint path fits that alternative as a model of its own. The groups of the model
+   with ``g`` mean something else: its outputscale and lengthscales are those of each
+   task's residual ``h_t`` around ``a_t g``, a prior far too small and too rough for a
+   target that must be its own GP (on YAHPO lcbench, 20 sources x 100 points, a target
+   without ``g`` under that prior had 2 to 5 times the regret of the joint model without
+   ``g``: ``experiments/results/yahpo_hierarchical.md``).
 2. ``g``'s posterior given *every* source point, at those hyperparameters, through ``M``
    inducing inputs ``U`` (the subsample's distinct inputs) in the partially independent
    training conditional (PITC; Snelson & Ghahramani 2007, "Local and global sparse
@@ -60,6 +68,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from hbo.errors import InvalidArgumentError
 from hbo.surrogate.hierarchical_gp import HierarchicalGP
 from hbo.surrogate.kernels import Kernel
 from hbo.surrogate.linalg import robust_cholesky
@@ -84,6 +93,8 @@ class SourcePosterior:
         mu_v: ``M`` posterior mean of the whitened ``v = L_UU^{-1} g(U)``.
         num_points: Source observations ``g``'s posterior was computed from.
         num_fit_points: Of those, the subsample the hyperparameters were fitted to.
+        own_model: The sources' model without ``g``, fitted to the same subsample: the
+            hyperprior of a target without ``g`` (None: not fitted, no such target).
     """
 
     model: HierarchicalGP
@@ -94,10 +105,27 @@ class SourcePosterior:
     mu_v: Tensor
     num_points: int
     num_fit_points: int
+    own_model: HierarchicalGP | None = None
 
     @property
     def kernel(self) -> Kernel:
         return self.model.kernel
+
+    def model_for(self, shared: bool) -> HierarchicalGP:
+        """The stage-A model whose hyperprior a target with ``g`` (``shared``) or without
+        it takes.
+
+        Raises:
+            InvalidArgumentError: without ``g``, and stage A fitted with ``own=False``.
+        """
+        if shared:
+            return self.model
+        if self.own_model is None:
+            raise InvalidArgumentError(
+                "a target without the shared function needs the sources' model without it: "
+                "fit_sources(..., own=True)"
+            )
+        return self.own_model
 
     def whiten(self, Z: Tensor) -> tuple[Tensor, Tensor]:
         """``W = L_UU^{-1} k(U, Z)`` and ``V = L_P^{-1} W``, each ``... x M x n`` for
@@ -200,34 +228,37 @@ def g_posterior(
 
 
 def fit_sources(
-    build: Callable[[Tensor, Tensor, Tensor], HierarchicalGP],
+    build: Callable[[Tensor, Tensor, Tensor, bool], HierarchicalGP],
     X: Tensor,
     tasks: Tensor,
     y: Tensor,
     num_tasks: int,
-    warm: HierarchicalGP | None = None,
+    warm: SourcePosterior | None = None,
     inducing: Tensor | None = None,
     fit_points: int = SOURCE_FIT_POINTS,
+    own: bool = True,
 ) -> SourcePosterior:
     """Stage A: fit the sources' hyperparameters on a subsample, then ``g``'s posterior.
 
     Args:
-        build: ``build(X_sub, labels_sub, y_sub)`` returns an unfitted HierarchicalGP
-            with ``g`` of standardized data (``standardize=False``): ``n x d`` features,
-            ``n x 1`` task labels, ``n x 1`` values.
+        build: ``build(X_sub, labels_sub, y_sub, shared)`` returns an unfitted
+            HierarchicalGP of standardized data (``standardize=False``), with ``g`` if
+            ``shared``: ``n x d`` features, ``n x 1`` task labels, ``n x 1`` values.
         X: ``N x d`` features of every source point.
         tasks: ``N`` task labels, ``0 .. num_tasks - 1`` (each present).
         y: ``N`` values, standardized per task.
         num_tasks: Number of source tasks.
-        warm: A previous stage-A model to start the fit from.
+        warm: A previous stage A (same tasks) to start the fits from.
         inducing: ``M x D`` encoded inducing inputs (default: the subsample's distinct inputs).
         fit_points: Size of the hyperparameter subsample.
+        own: Also fit the model without ``g`` (the hyperprior of a target without it).
     """
     keep = stratified_subsample(tasks, y, num_tasks, fit_points)
-    model = build(X[keep], tasks[keep, None].to(X.dtype), y[keep, None])
-    if warm is not None:
-        model.initialize_from(warm)
-    model.fit()
+    subsample = (X[keep], tasks[keep, None].to(X.dtype), y[keep, None])
+    model = _fit(build(*subsample, True), warm.model if warm else None)
+    own_model = None
+    if own:
+        own_model = _fit(build(*subsample, False), warm.own_model if warm else None)
     Z = model.encode(X)
     if inducing is None:
         inducing = torch.unique(Z[keep], dim=0)
@@ -241,10 +272,18 @@ def fit_sources(
         mu_v=mu_v,
         num_points=int(tasks.numel()),
         num_fit_points=int(keep.numel()),
+        own_model=own_model,
     )
 
 
-def prior_of(sources: SourcePosterior) -> Mapping[str, tuple[Tensor, Tensor]]:
-    """Group -> ``(m, tau)`` of the stage-A fit: the target's hyperprior."""
-    model = sources.model
+def _fit(model: HierarchicalGP, warm: HierarchicalGP | None) -> HierarchicalGP:
+    if warm is not None:
+        model.initialize_from(warm)
+    return model.fit()
+
+
+def prior_of(sources: SourcePosterior, shared: bool) -> Mapping[str, tuple[Tensor, Tensor]]:
+    """Group -> ``(m, tau)`` of the stage-A fit: the hyperprior of a target with ``g``
+    (``shared``) or without it (:meth:`SourcePosterior.model_for`)."""
+    model = sources.model_for(shared)
     return {g: (model.m[g].detach(), model.tau(g).detach()) for g in model.groups}

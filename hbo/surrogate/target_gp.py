@@ -22,7 +22,8 @@ the sources' hyperparameters and ``g``'s lengthscale (the target's data do not m
 them), ``m`` and ``tau`` of every group (the target is one task of ``S + 1``), and the
 Laplace term of :meth:`HierarchicalGP.log_joint` (it shapes ``tau``, which is fixed
 here). Without ``g`` (``shared=False``, the alternative of the leave-one-out choice) the
-target is its own GP with the same pooled hyperprior.
+target is its own GP under the hyperprior of the sources' model without ``g``
+(:attr:`SourcePosterior.own_model`), as the joint path's alternative is a model of its own.
 
 The posterior is BoTorch's ``GPyTorchPosterior`` of ``f_T`` in the units of ``train_Y``
 (R&W 2006, eqs. 2.25-2.26, with the prior above given the sources).
@@ -85,7 +86,7 @@ class TargetGP(Model):
         self.train_inputs = (train_X,)
         self.train_targets = train_Y.squeeze(-1)
         self._y_mean, self._y_std = float(y_mean), float(y_std)
-        self._prior = {g: prior_of(sources)[g] for g in self.groups}
+        self._prior = dict(prior_of(sources, self.shared_function))
         Z = sources.model.encode(train_X.double())
         self._Z = Z
         self._y = (train_Y.double().squeeze(-1) - self._y_mean) / self._y_std

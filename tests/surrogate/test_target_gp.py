@@ -11,6 +11,7 @@ import math
 import pytest
 import torch
 
+from hbo.errors import InvalidArgumentError
 from hbo.surrogate import HierarchicalGP
 from hbo.surrogate.source_posterior import (
     SourcePosterior,
@@ -108,8 +109,8 @@ def test_fit_sources_then_target_fit_and_posterior():
     X, tasks, y = _data(3)
     src = tasks < S
 
-    def build(Xs, labels, ys):
-        return HierarchicalGP(torch.cat([Xs, labels], -1), ys, shared_function=True,
+    def build(Xs, labels, ys, shared):
+        return HierarchicalGP(torch.cat([Xs, labels], -1), ys, shared_function=shared,
                               standardize=False)
 
     sources = fit_sources(build, X[src], tasks[src], y[src], S, fit_points=18)
@@ -123,6 +124,18 @@ def test_fit_sources_then_target_fit_and_posterior():
     without.initialize_from(target)
     assert "shared_scale" not in without.z
     assert math.isfinite(float(without.fit().log_joint().detach()))
+    # without g, the hyperprior is that of the sources' own model without g, fitted to
+    # the same subsample, not the residual groups of the model with g
+    own = sources.own_model
+    assert not own.shared_function and own.num_observations(0) == sources.model.num_observations(0)
+    for group, (m, tau) in without._prior.items():
+        torch.testing.assert_close(m, own.m[group].detach())
+        torch.testing.assert_close(tau, own.tau(group).detach())
+    assert not torch.allclose(without._prior["outputscale"][0], sources.model.m["outputscale"])
+    alone = fit_sources(build, X[src], tasks[src], y[src], S, fit_points=18, own=False)
+    assert alone.own_model is None
+    with pytest.raises(InvalidArgumentError, match="fit_sources\\(..., own=True\\)"):
+        TargetGP(alone, X[~src], y[~src, None], 0.0, 1.0, shared=False)
 
 
 def test_stratified_subsample_keeps_each_task_range():
