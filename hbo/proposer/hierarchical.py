@@ -208,8 +208,7 @@ class HierarchicalProposer(Proposer):
         Sobol points and a :class:`~hbo.ModelFittingWarning`, and the next ask tries
         again with one more observation.
         """
-        done = [t for t in study.storage.get_trials(task, [TrialState.COMPLETE])
-                if set(study.outcomes) <= set(t.values)]
+        done = _with_every_outcome(study, study.storage.get_trials(task, [TrialState.COMPLETE]))
         if len(done) < self.initial_points(study, task):
             return self._distinct(study, sobol_points(study, task, q, before), task, before)
         try:
@@ -244,7 +243,7 @@ class HierarchicalProposer(Proposer):
         # in each model's units: its centre and scale on the target (oriented for maximizing)
         units = {name: self._models[name][2] for name in study.outcomes}
         # (propose counted n_initial >= 1 of them on the task)
-        full = [t for t in done if set(study.outcomes) <= set(t.values)]  # history may lack
+        full = _with_every_outcome(study, done)
         Y = torch.tensor([[(_sign(study, name) * t.values[name] - units[name][0])
                            / units[name][1] for name in study.outcomes] for t in full],
                          dtype=torch.double)
@@ -372,6 +371,11 @@ def _measured(study: Study, outcome: str) -> list[Trial]:
     """The study's completed trials that have ``outcome`` (a history row may lack it)."""
     done = study.storage.get_trials(states=[TrialState.COMPLETE])
     return [t for t in done if outcome in t.values]
+
+
+def _with_every_outcome(study: Study, trials: list[Trial]) -> list[Trial]:
+    """The ``trials`` that have every outcome of the study (a history row may lack some)."""
+    return [t for t in trials if set(study.outcomes) <= set(t.values)]
 
 
 def _sign(study: Study, outcome: str) -> float:
