@@ -17,7 +17,8 @@ gets the same targets, sources, history and seeds, and ``--budget`` (30) evaluat
 * ``single_task_gp``: BoTorch's ``SingleTaskGP`` on the target alone;
 * ``multi_task_gp``: BoTorch's ``MultiTaskGP`` (ICM, per-task ``StratifiedStandardize``) on
   history + target, warm-started between asks, ``MTGP_MAXITER`` L-BFGS iterations per fit;
-  history capped at ``MTGP_CAP`` points per source (the ``20x100`` setting);
+  history capped at ``MTGP_HISTORY`` points, an equal share per source (the ``20x100``
+  setting);
 * ``rgpe``: the ranking-weighted GP ensemble (:mod:`rgpe`);
   (all GP arms: LogEI with hbo's acquisition optimizer, :mod:`hbo.acquisition`, on the same
   encoding of the space)
@@ -37,7 +38,8 @@ ask of each arm, measured in the same run.
     python experiments/yahpo_benchmark.py --data /path/to/yahpo_data --workers 2
 
 Runs are appended to ``experiments/results/yahpo_benchmark[_quick]_runs.jsonl`` as they finish;
-the same command resumes. Writes ``yahpo_benchmark[_quick].md`` and ``.png``.
+the same command resumes (``--report-only`` reports the runs on file without running more).
+Writes ``yahpo_benchmark[_quick].md`` and ``.png``.
 """
 
 from __future__ import annotations
@@ -68,7 +70,13 @@ SETTINGS = {"5x50": (5, 50), "20x100": (20, 100)}
 CHECKPOINTS = (5, 10, 20, 30)
 BUDGET = 30
 N_REFERENCE = 20_000
-MTGP_CAP = 50
+#: History points MultiTaskGP sees, the same share of each source (each source's first
+#: ``MTGP_HISTORY // sources``, a uniform random subset): its exact fit is cubic in them. On
+#: lcbench 20x100 a first ask took 53 s with 50 per source (1,030 points) and 13 s with 25
+#: (530), against 3.5 s per ask at 5x50 (250, all of it).
+MTGP_HISTORY = 250
+#: Arms that read no history: their run on a target and seed is one run for every setting.
+HISTORY_FREE = ("single_task_gp", "tpe", "random", "hbo_no_history")
 #: L-BFGS iterations of each MultiTaskGP fit, as hbo's own MAP fit (``HierarchicalGP.fit``):
 #: uncapped, a cold fit on lcbench took 3,854 evaluations (13 s) on 55 points and 20 s on 255
 #: (15 s per ask, warm-started); warm-started, a capped fit goes on where the last one stopped.
@@ -190,6 +198,11 @@ def single_task_gp_proposer(space, seed):
     return propose
 
 
+def mtgp_cap(n_sources: int) -> int:
+    """History points per source that MultiTaskGP sees (``MTGP_HISTORY`` shared equally)."""
+    return max(1, MTGP_HISTORY // n_sources)
+
+
 def multi_task_gp_proposer(space, hist: dict, seed: int):
     """MultiTaskGP on the (capped) history + target, warm-started from its last fit."""
     import transfer_benchmark as tb
@@ -197,10 +210,11 @@ def multi_task_gp_proposer(space, hist: dict, seed: int):
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
     hX, hY = [], []
+    cap = mtgp_cap(len(hist))
     for t, (params, values) in enumerate(hist.values()):
-        X = space.encode(params[:MTGP_CAP])
+        X = space.encode(params[:cap])
         hX.append(torch.cat([X, torch.full((len(X), 1), float(t))], -1))
-        hY.append(torch.tensor(values[:MTGP_CAP], dtype=torch.double))
+        hY.append(torch.tensor(values[:cap], dtype=torch.double))
     history_tensors = (torch.cat(hX), torch.cat(hY).unsqueeze(-1))
     state = {}
 
@@ -333,8 +347,11 @@ def run_key(record: dict) -> tuple:
 
 def resume_runs(fn, jobs: list[tuple], runs_file: Path, workers: int) -> list[dict]:
     """The records of ``jobs`` (``(scenario, setting, arm, target, seed, ...)``): those in
-    ``runs_file`` read back, the others run by ``fn`` in ``workers`` processes and appended."""
-    records = read_records(runs_file)
+    ``runs_file`` read back, the others run by ``fn`` in ``workers`` processes and appended.
+    A run of an arm in ``HISTORY_FREE`` is the same run in every setting (same target, seed
+    and budget, no history read): one in the file serves the others, marked
+    ``"run_in": <its setting>``."""
+    records = records_on_file(jobs, runs_file)
     done = {run_key(r) for r in records}
     todo = [job for job in jobs if job[:5] not in done]
     print(f"{len(jobs) - len(todo)} of {len(jobs)} runs read from {runs_file}; "
@@ -345,6 +362,25 @@ def resume_runs(fn, jobs: list[tuple], runs_file: Path, workers: int) -> list[di
             f"best {max(r['values']):.4f}"))
     wanted = {job[:5] for job in jobs}
     return [r for r in records if run_key(r) in wanted]
+
+
+def records_on_file(jobs: list[tuple], runs_file: Path) -> list[dict]:
+    """The records in ``runs_file``, with copies of history-free runs for ``jobs``' settings."""
+    records = read_records(runs_file)
+    return records + _history_free_copies(records, jobs)
+
+
+def _history_free_copies(records: list[dict], jobs: list[tuple]) -> list[dict]:
+    have = {run_key(r) for r in records}
+    runs = {(r["scenario"], r["arm"], r["target"], r["seed"]): r for r in records
+            if r["arm"] in HISTORY_FREE}
+    copies = []
+    for scenario, setting, arm, target, seed, budget, _ in jobs:
+        run = runs.get((scenario, arm, target, seed))
+        if (run is not None and (scenario, setting, arm, target, seed) not in have
+                and len(run["values"]) >= budget):
+            copies.append({**run, "setting": setting, "run_in": run["setting"]})
+    return copies
 
 
 # ---------------------------------------------------------------------- scores
@@ -379,8 +415,9 @@ def normalized_regrets(records: list[dict], data_dir: str, cache_file: Path) -> 
 def arm_rows(regret: dict, records: list[dict], scenario: str, setting: str) -> list[str]:
     """One row per arm: runs, median [IQR] at each checkpoint, median seconds per ask."""
     runs = {
-        arm + (f" (history capped at {MTGP_CAP} per source)"
-               if arm == "multi_task_gp" and SETTINGS[setting][1] > MTGP_CAP else ""):
+        arm + (f" (history capped at {mtgp_cap(SETTINGS[setting][0])} per source)"
+               if arm == "multi_task_gp" and SETTINGS[setting][1] > mtgp_cap(SETTINGS[setting][0])
+               else ""):
         [r for r in records if (r["scenario"], r["setting"], r["arm"]) == (scenario, setting, arm)]
         for arm in ARMS
     }
@@ -520,6 +557,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budget", type=int, default=BUDGET)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", help="name in results/ (default yahpo_benchmark[_quick])")
+    parser.add_argument("--report-only", action="store_true",
+                        help="write the report and figure from the runs on file; run nothing")
     args = parser.parse_args(argv)
     data_dir = os.fspath(check_data_dir(args.data))
     if args.quick:
@@ -531,7 +570,11 @@ def main(argv: list[str] | None = None) -> None:
             for seed in range(args.seeds) for setting in args.settings
             for scenario in args.scenarios
             for target in targets(scenario, data_dir, args.targets) for arm in args.arms]
-    records = resume_runs(run_arm, jobs, runs_file, args.workers)
+    if args.report_only:
+        wanted = {job[:5] for job in jobs}
+        records = [r for r in records_on_file(jobs, runs_file) if run_key(r) in wanted]
+    else:
+        records = resume_runs(run_arm, jobs, runs_file, args.workers)
     text = report(records, data_dir, cache_file, "YAHPO Gym transfer benchmark"
                   + (" (--quick)" if args.quick else ""))
     (RESULTS / f"{name}.md").write_text(text)

@@ -102,3 +102,28 @@ def test_paired_ratio_counts_and_resamples_targets():
     assert res["pairs"] == 8 and res["wtl"] == "6/2/0"
     assert res["ratio"] == pytest.approx(10 ** (6 / 8 * np.log10(0.25)))
     assert res["lo"] < res["ratio"] < res["hi"] <= 1.0
+
+
+def test_a_history_free_run_serves_every_setting_and_a_history_run_does_not(tmp_path,
+                                                                            monkeypatch):
+    runs = tmp_path / "runs.jsonl"
+    records = [_record("tpe", "a", 0, [0.5] * 30), _record("hbo", "a", 0, [0.6] * 30),
+               _record("random", "a", 1, [0.4] * 12)]
+    runs.write_text("".join(json.dumps(r) + "\n" for r in records))
+    jobs = [("lcbench", setting, arm, "a", seed, 30, "unused") for setting in ("5x50", "20x100")
+            for arm in ("tpe", "hbo", "random") for seed in (0, 1)]
+    ran = []
+
+    def fake(job):
+        ran.append(job[:5])
+        return {**_record(job[2], job[3], job[4], [0.1] * 30), "setting": job[1]}
+
+    monkeypatch.setattr(yb, "run_jobs", lambda fn, todo, *_: [fn(job) for job in todo])
+    out = yb.resume_runs(fake, jobs, runs, workers=1)
+    copy = next(r for r in out if (r["setting"], r["arm"]) == ("20x100", "tpe"))
+    assert copy["values"] == [0.5] * 30 and copy["run_in"] == "5x50"
+    # hbo reads the history; the random run of seed 1 is shorter than the budget
+    assert ("lcbench", "20x100", "hbo", "a", 0) in ran
+    assert ("lcbench", "20x100", "random", "a", 1) in ran
+    assert ("lcbench", "20x100", "tpe", "a", 0) not in ran
+    assert len(out) == len(jobs)
