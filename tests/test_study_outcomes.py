@@ -11,7 +11,7 @@ import hbo
 import hbo.proposer
 import hbo.study.io
 from hbo._warnings import FailedTrialWarning
-from hbo.errors import ArgumentTypeError, InvalidArgumentError, NotReadyError
+from hbo.errors import ArgumentTypeError, InvalidArgumentError, InvalidDataError, NotReadyError
 from hbo.storage import StudyMismatchError
 from hbo.study.outcomes import OutcomeConstraint
 from hbo.study.plots import save_pareto_figure
@@ -359,3 +359,16 @@ def test_two_objectives_gain_more_hypervolume_than_sobol_points():
 
     for seed in range(3):
         assert hypervolume(seed) > hypervolume(seed, proposer=SobolProposer())
+
+
+def test_history_dataframe_of_one_named_objective_reads_its_column_or_value():
+    study = hbo.Study(SPACE, task="target", objectives={"loss": "minimize"}, seed=0)
+    frame = pd.DataFrame({"x": [0.1, 0.2], "y": [0.3, 0.4], "loss": [1.0, 2.0]})
+    assert [t.values for t in study.add_history("a", frame)] == [{"loss": 1.0}, {"loss": 2.0}]
+    renamed = frame.rename(columns={"loss": "value"})
+    assert [t.value for t in study.add_history("b", renamed)] == [1.0, 2.0]
+    with pytest.raises(InvalidDataError, match="both 'loss' and 'value' columns; keep one"):
+        study.add_history("c", frame.assign(value=[3.0, 4.0]))
+    with pytest.raises(InvalidDataError, match="needs a 'loss' column or a 'value' column"):
+        study.add_history("c", frame[["x", "y"]])
+    assert len(study.storage.get_trials()) == 4  # nothing of the refused calls

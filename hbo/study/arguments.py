@@ -94,21 +94,28 @@ def history_rows(
 def _frame_rows(
     frame: pd.DataFrame, values: Any, outcomes: Outcomes
 ) -> tuple[list[dict[str, Any]], list[Any]]:
-    """The parameter dicts and values of a history DataFrame: its ``value`` column (one
-    outcome), or its outcome columns, an empty cell a missing outcome."""
+    """The parameter dicts and values of a history DataFrame: its outcome columns, an empty
+    cell a missing outcome; with one outcome, the column of its name or ``value``."""
     if values is not None:
         raise InvalidArgumentError(
             "add_history: with a DataFrame, give values in its outcome columns, "
             "not as the values argument"
         )
-    columns = ["value"] if outcomes.single else outcomes.names
+    columns = list(dict.fromkeys([*outcomes.names, "value"])) if outcomes.single \
+        else outcomes.names
     present = [c for c in columns if c in frame.columns]
     if not present:
-        need = "a 'value' column" if outcomes.single else f"columns of the outcomes {columns}"
+        need = (" or ".join(f"a {c!r} column" for c in columns) if outcomes.single
+                else f"columns of the outcomes {columns}")
         raise InvalidDataError(f"add_history: the DataFrame needs {need}; it has {list(frame)}")
+    if outcomes.single and len(present) > 1:
+        raise InvalidDataError(
+            f"add_history: the DataFrame has both {present[0]!r} and 'value' columns; keep "
+            f"one, the values of the objective {present[0]!r}"
+        )
     params = frame.drop(columns=present).to_dict("records")
     if outcomes.single:
-        return params, frame["value"].tolist()
+        return params, frame[present[0]].tolist()
     rows = frame[present].to_dict("records")
     return params, [{k: v for k, v in row.items() if not pd.isna(v)} for row in rows]
 

@@ -279,9 +279,9 @@ class Study(StudyResults):
         Args:
             task: Task name (a source task, or the target itself).
             params: Parameter dicts, or a DataFrame with one column per parameter
-                plus ``value`` (one outcome) or one per outcome name (several; an empty
-                cell or a column left out is a missing outcome); then ``values`` must be
-                None.
+                plus one per outcome name (one outcome: its name or ``value``; several:
+                an empty cell or a column left out is a missing outcome); then ``values``
+                must be None.
             values: One per parameter dict: the value (a study of one outcome), or a dict
                 outcome -> value with some of the study's outcomes (a source may not have
                 measured them all; each row has at least one).
