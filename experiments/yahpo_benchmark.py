@@ -65,7 +65,7 @@ from yahpo_problems import SCENARIOS, YahpoProblem, check_data_dir  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ARMS = ("hbo", "rgpe", "multi_task_gp", "ws_cmaes", "single_task_gp", "tpe", "random",
-        "hbo_no_history", "hbo_permuted", "hbo_joint", "hbo_own")
+        "hbo_no_history", "hbo_permuted", "hbo_joint", "hbo_own", "hbo_unwarped")
 SETTINGS = {"5x50": (5, 50), "20x100": (20, 100)}
 CHECKPOINTS = (5, 10, 20, 30)
 BUDGET = 30
@@ -123,11 +123,12 @@ def history(scenario: str, data_dir: str, setting: str, target: str, seed: int) 
 
 # ---------------------------------------------------------------------- arms
 def run_hbo(p: YahpoProblem, target: str, hist: dict, seed: int, budget: int,
-            training: str = "auto", shared_function: bool | None = None):
+            training: str = "auto", shared_function: bool | None = None,
+            output_warping: bool = True):
     import hbo
 
     study = hbo.Study(p.space, task=target, direction="maximize", seed=seed, training=training,
-                      shared_function=shared_function)
+                      shared_function=shared_function, output_warping=output_warping)
     for source, (params, values) in hist.items():
         study.add_history(source, params, values)
     values, seconds = [], []
@@ -315,6 +316,8 @@ def run_arm(job: tuple) -> dict:
     elif arm == "hbo_own":
         values, seconds = run_hbo(p, target, hist, seed, budget, training="hierarchical",
                                   shared_function=False)
+    elif arm == "hbo_unwarped":
+        values, seconds = run_hbo(p, target, hist, seed, budget, output_warping=False)
     elif arm == "hbo_permuted":
         values, seconds = run_hbo(p, target, permuted(hist, seed), seed, budget)
     elif arm == "single_task_gp":
