@@ -290,8 +290,7 @@ def test_what_handles_one_value_refuses_several_outcomes(tmp_path):
 # ------------------------------------------------------------------ proposals
 #: Proposals of a seeded one-objective study, recorded with hbo at a9b0c68 (before
 #: studies had several outcomes): that path must not change, beyond rounding (the
-#: kernels' closed-form slope moved them by 1e-13), when its values are not warped (output
-#: warping came later and changes them on purpose).
+#: kernels' closed-form slope moved them by 1e-13).
 BEFORE = [(0.09978512674570084, 0.45961496233940125), (0.7613906227052212, 0.6759745078161359),
           (0.7171983197331429, 0.18146313354372978), (0.3983823120511039, 0.9035652440785616),
           (0.12155385354054762, 1.0), (0.531120530300279, 1.0),
@@ -302,7 +301,7 @@ def test_one_objective_proposals_are_those_of_before():
     def f(p: dict) -> float:
         return (p["x"] - 0.3) ** 2 + 0.5 * math.sin(5 * p["y"])
 
-    study = hbo.Study(SPACE, task="target", seed=11, n_initial=3, output_warping=False)
+    study = hbo.Study(SPACE, task="target", seed=11, n_initial=3)
     history = [{"x": 0.1 * i, "y": 0.05 + 0.09 * i} for i in range(6)]
     study.add_history("source", history, [f(p) + 0.1 for p in history])
     asked = []

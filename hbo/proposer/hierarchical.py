@@ -95,11 +95,12 @@ class HierarchicalProposer(Proposer):
             :mod:`hbo.surrogate.source_screening`): its fitted lengthscales would be an
             overfit to noise, and pooled they would be the target's. ``False`` pools every
             task.
-        output_warping: With one outcome, fit the surrogate to each task's values
-            through its own Yeo-Johnson transform (:mod:`hbo.surrogate.output_warping`:
-            skewed values, a long tail of bad configurations, no longer flatten the top).
-            ``False`` fits the values as they are. Several outcomes are never warped (the
-            hypervolume and the constraints' bounds are in the outcomes' own units).
+        output_warping: With one outcome, fit the surrogate to the tasks' values through
+            a Yeo-Johnson transform (:mod:`hbo.surrogate.output_warping`: a long tail of
+            bad configurations no longer flattens the top; it helped on YAHPO lcbench with
+            large history and hurt smooth synthetic functions, hence off by default).
+            Several outcomes are never warped (the hypervolume and the constraints' bounds
+            are in the outcomes' own units).
 
     The last fitted surrogate is :attr:`model`; fits are reused while the study's
     completed trials are unchanged, and each fit starts from the previous one.
@@ -116,7 +117,7 @@ class HierarchicalProposer(Proposer):
         kernel: str | Kernel = "matern52",
         screen_sources: bool = True,
         training: str = "auto",
-        output_warping: bool = True,
+        output_warping: bool = False,
     ) -> None:
         if n_initial is not None and (
             not isinstance(n_initial, int) or isinstance(n_initial, bool) or n_initial < 1

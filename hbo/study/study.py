@@ -93,8 +93,8 @@ class Study(StudyResults):
             outcome only), replaced hyperpriors, the kernel (``"matern52"``, the default,
             or ``"matern32"``), ``"auto"``, ``"joint"`` or ``"hierarchical"`` training
             (the sources fitted once per history above ``MAX_SHARED_POINTS`` other-task
-            observations, by default), and each task's values through a Yeo-Johnson
-            transform before the surrogate (one outcome; True by default).
+            observations, by default), and the tasks' values through a Yeo-Johnson
+            transform before the surrogate (one outcome; off by default).
         heartbeat_timeout: Seconds after which a running trial without a heartbeat
             (:meth:`heartbeat`, :meth:`keep_alive`, or its ``ask``) is presumed dead:
             ``ask`` then marks it failed. None (default): running trials wait forever.
@@ -120,7 +120,7 @@ class Study(StudyResults):
         hyperpriors: Mapping[str, Hyperprior] | None = None,
         kernel: str | Kernel = "matern52",
         training: str = "auto",
-        output_warping: bool = True,
+        output_warping: bool = False,
     ) -> None:
         if not isinstance(space, SearchSpace):
             raise ArgumentTypeError(f"space must be an hbo.SearchSpace, got {type(space).__name__}")

@@ -21,19 +21,19 @@ def test_the_transform_is_yeo_johnsons_four_branches():
         np.testing.assert_allclose(yeo_johnson(z, lam), expected, rtol=1e-12)
 
 
-def test_each_task_gets_its_own_exponent_and_keeps_its_order(rng):
-    # task 0: a long tail of bad values (accuracy-like, skewed to the left); task 1 a long
-    # tail of good ones; task 2 all equal, task 3 too few to warp
-    bad_tail = 1.0 - rng.exponential(0.1, 60)
-    good_tail = rng.exponential(1.0, 40)
-    y = np.concatenate([bad_tail, good_tail, [0.3, 0.3, 0.3], [0.1, 0.9]])
+def test_one_exponent_of_the_summed_likelihood_warps_every_task_in_order(rng):
+    # two tasks with a long tail of bad values (accuracy-like, skewed to the left) on other
+    # scales; task 2 all equal and task 3 too few to warp
+    first, second = 1.0 - rng.exponential(0.1, 60), 50.0 - rng.exponential(8.0, 40)
+    y = np.concatenate([first, second, [0.3, 0.3, 0.3], [0.1, 0.9]])
     tasks = torch.tensor([0] * 60 + [1] * 40 + [2] * 3 + [3] * 2)
     warped, lam = warp_tasks(torch.tensor(y), tasks, 4)
-    assert lam[0] > 1 > lam[1] and torch.isnan(lam[2:]).all()
-    for t, values in ((0, bad_tail), (1, good_tail)):
-        z = (values - values.mean()) / values.std()
-        assert lam[t] == pytest.approx(stats.yeojohnson_normmax(z))
-        np.testing.assert_allclose(warped[tasks == t].numpy(), stats.yeojohnson(z, lam[t].item()))
+    z = [(v - v.mean()) / v.std() for v in (first, second)]
+    grid = np.linspace(-3, 5, 8001)
+    llf = [sum(stats.yeojohnson_llf(g, v) for v in z) for g in grid]
+    assert lam == pytest.approx(grid[np.argmax(llf)], abs=2e-3) and lam > 1
+    for t, (values, zt) in enumerate(zip((first, second), z, strict=True)):
+        np.testing.assert_allclose(warped[tasks == t].numpy(), stats.yeojohnson(zt, lam))
         order = np.argsort(values)
         assert np.all(np.diff(warped[tasks == t].numpy()[order]) > 0)  # increasing
         # closer to normal: the skew shrinks
@@ -42,7 +42,7 @@ def test_each_task_gets_its_own_exponent_and_keeps_its_order(rng):
     assert MIN_POINTS == 3
 
 
-def test_a_study_warps_one_outcome_unless_told_not_to(monkeypatch):
+def test_a_study_warps_one_outcome_when_asked(monkeypatch):
     space = hbo.SearchSpace([hbo.Float("x", 0.0, 1.0)])
     calls = []
     import hbo.proposer.hierarchical as hierarchical
@@ -50,15 +50,17 @@ def test_a_study_warps_one_outcome_unless_told_not_to(monkeypatch):
     real = hierarchical.warp_tasks
     monkeypatch.setattr(hierarchical, "warp_tasks",
                         lambda *a: calls.append(a) or real(*a))
-    for warping, expected in ((True, 1), (False, 0)):
+    for warping, expected in ((True, 1), (False, 0), (None, 0)):  # None: the default
         calls.clear()
-        study = hbo.Study(space, seed=0, n_initial=3, output_warping=warping)
+        options = {} if warping is None else {"output_warping": warping}
+        study = hbo.Study(space, seed=0, n_initial=3, **options)
         for x in (0.1, 0.5, 0.9):
             study.enqueue({"x": x})
             study.tell(study.ask(), (x - 0.3) ** 2)
         study.ask()
         assert len(calls) == expected
-    two = hbo.Study(space, seed=0, n_initial=3, objectives={"a": "minimize", "b": "minimize"})
+    two = hbo.Study(space, seed=0, n_initial=3, objectives={"a": "minimize", "b": "minimize"},
+                    output_warping=True)
     calls.clear()
     for x in (0.1, 0.5, 0.9):
         two.enqueue({"x": x})
