@@ -11,7 +11,8 @@ Arms (all minimize, same acquisition optimizer settings): hbo with the 5 x 30 so
 history, hbo without it, BoTorch ``SingleTaskGP`` + LogEI on the target alone,
 BoTorch ``MultiTaskGP`` (with per-task ``StratifiedStandardize``, its strongest
 setting) + LogEI with the same history, and random search. ``hbo_shared`` is hbo with
-the shared function ``g`` always on (no leave-one-out choice: the value of that choice).
+the shared function ``g`` always on (no leave-one-out choice: the value of that choice);
+``hbo_warped`` with ``output_warping=True`` (:mod:`hbo.surrogate.output_warping`).
 Fully Bayesian arms (slow,
 run them apart with ``--arms hbo_nuts saas --runs <own file>``): ``hbo_nuts`` is hbo
 with history and ``inference="nuts"`` (default NUTS settings), ``saas`` is BoTorch's
@@ -60,8 +61,8 @@ from scipy.optimize import minimize
 RESULTS = Path(__file__).resolve().parent / "results"
 N_SOURCES, N_SOURCE_POINTS, BUDGET = 5, 30, 25
 CHECKPOINTS = (5, 10, 25)
-ARMS = ("hbo", "hbo_no_history", "hbo_nuts", "hbo_shared", "single_task_gp", "multi_task_gp",
-        "saas", "saas_multi_task", "random")
+ARMS = ("hbo", "hbo_no_history", "hbo_nuts", "hbo_shared", "hbo_warped", "single_task_gp",
+        "multi_task_gp", "saas", "saas_multi_task", "random")
 FAMILIES = ("branin", "hartmann3", "hartmann6", "unrelated")
 
 
@@ -147,19 +148,20 @@ def _space(d: int):
 def study_with_history(
     target: Task, sources: list[Task], seed: int, inference: str = "map",
     with_history: bool = True, target_points: int = 0, hyperpriors: dict | None = None,
-    shared_function: bool | None = None,
+    shared_function: bool | None = None, output_warping: bool = False,
 ):
     """An ``hbo.Study`` on the target with the sources' history (5 x 30 uniform points from
     ``seed + 1``) and, if ``target_points``, that many scrambled-Sobol target points
     (``seed``, the points the SAAS arm starts from) told as history. ``hyperpriors`` and
-    ``shared_function``: as ``hbo.Study``'s (default: the model's, and ``g`` chosen by
-    leave-one-out)."""
+    ``shared_function``, ``output_warping``: as ``hbo.Study``'s (default: the model's, ``g``
+    chosen by leave-one-out, values not warped)."""
     import hbo
 
     d = len(target.shift)
     nuts = {"progress": False} if inference == "nuts" else None
     study = hbo.Study(_space(d), task="target", seed=seed, inference=inference, nuts=nuts,
-                      hyperpriors=hyperpriors, shared_function=shared_function)
+                      hyperpriors=hyperpriors, shared_function=shared_function,
+                      output_warping=output_warping)
 
     def add(task: str, f: Task, X: np.ndarray) -> None:
         params = [{f"x{i}": float(v) for i, v in enumerate(row)} for row in X]
@@ -182,11 +184,11 @@ def target_sobol(d: int, seed: int, n: int) -> np.ndarray:
 
 def run_hbo(
     target: Task, sources: list[Task], seed: int, with_history: bool, inference: str = "map",
-    budget: int = BUDGET, shared_function: bool | None = None,
+    budget: int = BUDGET, shared_function: bool | None = None, output_warping: bool = False,
 ):
     d = len(target.shift)
     study = study_with_history(target, sources, seed, inference, with_history,
-                               shared_function=shared_function)
+                               shared_function=shared_function, output_warping=output_warping)
     values, times = [], []
     for _ in range(budget):
         start = time.perf_counter()
@@ -342,6 +344,8 @@ def run_arm(args: tuple) -> tuple[str, str, int, list[float], list[float], float
         values, times = run_hbo(target, sources, seed, with_history=False)
     elif arm == "hbo_nuts":
         values, times = run_hbo(target, sources, seed, True, inference="nuts", budget=budget)
+    elif arm == "hbo_warped":  # output warping (hbo.surrogate.output_warping)
+        values, times = run_hbo(target, sources, seed, True, output_warping=True)
     elif arm == "hbo_shared":  # g always on: no leave-one-out choice
         values, times = run_hbo(target, sources, seed, True, shared_function=True)
     elif arm == "saas":
@@ -590,8 +594,8 @@ def main(argv: list[str] | None = None) -> None:
     runs = run_files[0]
     # the arms the acceptance compares come first, so a partial run is already informative
     order = {arm: i for i, arm in enumerate(("hbo", "single_task_gp", "random", "multi_task_gp",
-                                              "hbo_no_history", "hbo_shared", "hbo_nuts",
-                                              "saas", "saas_multi_task"))}
+                                              "hbo_no_history", "hbo_shared", "hbo_warped",
+                                              "hbo_nuts", "saas", "saas_multi_task"))}
     jobs = sorted(
         (
             (f, a, s) if args.budget == BUDGET else (f, a, s, args.budget)

@@ -65,7 +65,7 @@ from yahpo_problems import SCENARIOS, YahpoProblem, check_data_dir  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ARMS = ("hbo", "rgpe", "multi_task_gp", "ws_cmaes", "single_task_gp", "tpe", "random",
-        "hbo_no_history", "hbo_permuted", "hbo_joint", "hbo_own")
+        "hbo_no_history", "hbo_permuted", "hbo_joint", "hbo_own", "hbo_warped")
 SETTINGS = {"5x50": (5, 50), "20x100": (20, 100)}
 CHECKPOINTS = (5, 10, 20, 30)
 BUDGET = 30
@@ -123,11 +123,12 @@ def history(scenario: str, data_dir: str, setting: str, target: str, seed: int) 
 
 # ---------------------------------------------------------------------- arms
 def run_hbo(p: YahpoProblem, target: str, hist: dict, seed: int, budget: int,
-            training: str = "auto", shared_function: bool | None = None):
+            training: str = "auto", shared_function: bool | None = None,
+            output_warping: bool = False):
     import hbo
 
     study = hbo.Study(p.space, task=target, direction="maximize", seed=seed, training=training,
-                      shared_function=shared_function)
+                      shared_function=shared_function, output_warping=output_warping)
     for source, (params, values) in hist.items():
         study.add_history(source, params, values)
     values, seconds = [], []
@@ -315,6 +316,8 @@ def run_arm(job: tuple) -> dict:
     elif arm == "hbo_own":
         values, seconds = run_hbo(p, target, hist, seed, budget, training="hierarchical",
                                   shared_function=False)
+    elif arm == "hbo_warped":
+        values, seconds = run_hbo(p, target, hist, seed, budget, output_warping=True)
     elif arm == "hbo_permuted":
         values, seconds = run_hbo(p, target, permuted(hist, seed), seed, budget)
     elif arm == "single_task_gp":
@@ -451,13 +454,15 @@ def paired(regret: dict, a: tuple, b: tuple, k: int, rng: np.random.Generator) -
             "wtl": f"{wins}/{ties}/{losses}"}
 
 
-def paired_lines(regret: dict, scenario: str, setting: str) -> list[str]:
+def paired_lines(regret: dict, scenario: str, setting: str, last: int = BUDGET) -> list[str]:
+    """hbo against each arm after 10 evaluations and after ``last``."""
     rng = np.random.default_rng(0)
-    lines = ["| hbo against | " + " | ".join(f"ratio@{k} [90%] (hbo W/T/L)" for k in (10, 30))
+    ks = (10, last)
+    lines = ["| hbo against | " + " | ".join(f"ratio@{k} [90%] (hbo W/T/L)" for k in ks)
              + " |", "|---|---|---|"]
     for arm in ARMS[1:]:
         cells = []
-        for k in (10, 30):
+        for k in ks:
             res = paired(regret, (scenario, setting, arm), (scenario, setting, "hbo"), k, rng)
             cells.append("-" if res is None else
                          f"{res['ratio']:.2f} [{res['lo']:.2f}, {res['hi']:.2f}] ({res['wtl']})")
@@ -503,7 +508,7 @@ def report(records: list[dict], data_dir: str, cache_file: Path, title: str) -> 
                       "", *arm_rows(regret, records, scenario, setting), "",
                       f"Paired by target and seed, hbo's regret / the arm's (floored at "
                       f"{RATIO_FLOOR}; below 1: hbo better):", "",
-                      *paired_lines(regret, scenario, setting), ""]
+                      *paired_lines(regret, scenario, setting, min(budget, BUDGET)), ""]
     parts += ["## Negative transfer and more history", "", *checks(regret, list(SCENARIOS)), "",
               f"multi_task_gp: {MTGP_MAXITER} L-BFGS iterations per fit, warm-started. "
               f"s / ask: median over asks {TIMED_FROM + 1} on (fit and acquisition; Optuna: "
@@ -558,7 +563,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", help="name in results/ (default yahpo_benchmark[_quick])")
     parser.add_argument("--report-only", action="store_true",
-                        help="write the report and figure from the runs on file; run nothing")
+                        help="write the report and figure from every run on file of the "
+                        "scenarios, settings and arms asked (any target, seed); run nothing")
     args = parser.parse_args(argv)
     data_dir = os.fspath(check_data_dir(args.data))
     if args.quick:
@@ -570,9 +576,9 @@ def main(argv: list[str] | None = None) -> None:
             for seed in range(args.seeds) for setting in args.settings
             for scenario in args.scenarios
             for target in targets(scenario, data_dir, args.targets) for arm in args.arms]
-    if args.report_only:
-        wanted = {job[:5] for job in jobs}
-        records = [r for r in records_on_file(jobs, runs_file) if run_key(r) in wanted]
+    if args.report_only:  # every run on file of the scenarios, settings and arms asked
+        wanted = {job[:3] for job in jobs}
+        records = [r for r in records_on_file(jobs, runs_file) if run_key(r)[:3] in wanted]
     else:
         records = resume_runs(run_arm, jobs, runs_file, args.workers)
     text = report(records, data_dir, cache_file, "YAHPO Gym transfer benchmark"

@@ -85,14 +85,16 @@ class Study(StudyResults):
         name: The study's name in the database (required with a URL).
         proposer: What chooses the next points (:mod:`hbo.proposer`); default: a
             :class:`~hbo.proposer.HierarchicalProposer` made of the options below.
-        n_initial, shared_function, inference, nuts, hyperpriors, kernel, training: Options
+        n_initial, shared_function, inference, nuts, hyperpriors, kernel, training,
+        output_warping: Options
             of the default :class:`~hbo.proposer.HierarchicalProposer` (see there; not with
             ``proposer``): Sobol points before the model, the shared function ``g``,
             ``"map"`` or ``"nuts"`` inference and its settings (``"nuts"`` with one
             outcome only), replaced hyperpriors, the kernel (``"matern52"``, the default,
-            or ``"matern32"``), and ``"auto"``, ``"joint"`` or ``"hierarchical"`` training
+            or ``"matern32"``), ``"auto"``, ``"joint"`` or ``"hierarchical"`` training
             (the sources fitted once per history above ``MAX_SHARED_POINTS`` other-task
-            observations, by default).
+            observations, by default), and the tasks' values through a Yeo-Johnson
+            transform before the surrogate (one outcome; off by default).
         heartbeat_timeout: Seconds after which a running trial without a heartbeat
             (:meth:`heartbeat`, :meth:`keep_alive`, or its ``ask``) is presumed dead:
             ``ask`` then marks it failed. None (default): running trials wait forever.
@@ -118,6 +120,7 @@ class Study(StudyResults):
         hyperpriors: Mapping[str, Hyperprior] | None = None,
         kernel: str | Kernel = "matern52",
         training: str = "auto",
+        output_warping: bool = False,
     ) -> None:
         if not isinstance(space, SearchSpace):
             raise ArgumentTypeError(f"space must be an hbo.SearchSpace, got {type(space).__name__}")
@@ -137,7 +140,7 @@ class Study(StudyResults):
             )
         options = {"n_initial": n_initial, "shared_function": shared_function,
                    "inference": inference, "nuts": nuts, "hyperpriors": hyperpriors,
-                   "kernel": kernel, "training": training}
+                   "kernel": kernel, "training": training, "output_warping": output_warping}
         if proposer is None:
             proposer = HierarchicalProposer(**options)
         elif not isinstance(proposer, Proposer):
@@ -222,7 +225,7 @@ class Study(StudyResults):
             raise InvalidArgumentError(
                 f"Study.load: {stored} are read from the stored study and cannot be given; "
                 "accepted options: proposer, n_initial, shared_function, heartbeat_timeout, "
-                "inference, nuts, hyperpriors, kernel, training"
+                "inference, nuts, hyperpriors, kernel, training, output_warping"
             )
         store = open_storage(storage, name if isinstance(storage, str) else None, create=False)
         config = store.study_config()
