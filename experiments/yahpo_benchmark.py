@@ -417,10 +417,11 @@ def normalized_regrets(records: list[dict], data_dir: str, cache_file: Path) -> 
 
 def arm_rows(regret: dict, records: list[dict], scenario: str, setting: str) -> list[str]:
     """One row per arm: runs, median [IQR] at each checkpoint, median seconds per ask."""
+    n_sources, n_points = SETTINGS[setting]
+    capped = n_points > mtgp_cap(n_sources)
     runs = {
-        arm + (f" (history capped at {mtgp_cap(SETTINGS[setting][0])} per source)"
-               if arm == "multi_task_gp" and SETTINGS[setting][1] > mtgp_cap(SETTINGS[setting][0])
-               else ""):
+        arm + (f" (history capped at {mtgp_cap(n_sources)} per source)"
+               if arm == "multi_task_gp" and capped else ""):
         [r for r in records if (r["scenario"], r["setting"], r["arm"]) == (scenario, setting, arm)]
         for arm in ARMS
     }

@@ -48,12 +48,13 @@ def surrogate_row(study: hbo.Study, params: dict, observed: float, best: float) 
     if model.shared_function and hasattr(model, "log_hyperparameters"):
         with torch.no_grad():
             theta = {g: v.exp() for g, v in model.log_hyperparameters().items()}
-        a2, s2 = theta["shared_scale"].flatten()[-1], theta["outputscale"].flatten()[-1]
+        if hasattr(model, "sources"):  # hierarchical training: the target alone, stage A's prior
+            at, prior = 0, model.sources.model
+        else:  # the joint model: every task, the target at its label's position
+            at, prior = model.task_labels.index(study.tasks.index(study.task)), model
+        a2, s2 = (theta[g].reshape(-1)[at] for g in ("shared_scale", "outputscale"))
         share = f"{float(a2 / (a2 + s2)):.2f}"
-        if hasattr(model, "sources"):  # hierarchical training: the stage-A prior
-            m, tau = model.sources.model.m["shared_scale"], model.sources.model.tau("shared_scale")
-        else:
-            m, tau = model.m["shared_scale"], model.tau("shared_scale")
+        m, tau = prior.m["shared_scale"], prior.tau("shared_scale")
         loading = f"{float(m):.2f}, {float(tau):.2f}"
     loo = ("-" if choice is None or choice.loo_with is None
            else f"{choice.loo_with:.1f} / {choice.loo_without:.1f}")
