@@ -35,7 +35,7 @@ from hbo.proposer.hierarchical_training import (
 from hbo.surrogate import HierarchicalGP, Hyperprior
 from hbo.surrogate.kernels import Kernel, resolve_kernel
 from hbo.surrogate.nuts_options import NUTSOptions
-from hbo.surrogate.output_warping import warp_tasks
+from hbo.surrogate.output_warping import OutputWarp, choose_warp
 from hbo.surrogate.priors import check_hyperpriors
 from hbo.surrogate.shared_choice import SharedFunctionChoice, fit_surrogate
 from hbo.surrogate.source_screening import SourceScreen, screen_source
@@ -96,9 +96,10 @@ class HierarchicalProposer(Proposer):
             overfit to noise, and pooled they would be the target's. ``False`` pools every
             task.
         output_warping: With one outcome, fit the surrogate to the tasks' values through
-            a Yeo-Johnson transform (:mod:`hbo.surrogate.output_warping`: a long tail of
-            bad configurations no longer flattens the top; it helped on YAHPO lcbench with
-            large history and hurt smooth synthetic functions, hence off by default).
+            a Yeo-Johnson transform whose exponent the history's evidence chooses, the
+            identity included (:mod:`hbo.surrogate.output_warping`: a long tail of bad
+            configurations no longer flattens the top; off by default, as it gave no clear
+            gain on YAHPO); :meth:`~hbo.Study.pooling` reports the choice.
             Several outcomes are never warped (the hypervolume and the constraints' bounds
             are in the outcomes' own units).
 
@@ -152,6 +153,9 @@ class HierarchicalProposer(Proposer):
         self.screen_sources = screen_sources
         self.training = training
         self.output_warping = output_warping
+        #: the output warping in use (:mod:`hbo.surrogate.output_warping`), when chosen
+        self.output_warp: OutputWarp | None = None
+        self._warp: tuple[tuple, OutputWarp] | None = None
         # outcome -> hierarchical training's cached sources and target fits
         self._hierarchical: dict[str, HierarchicalTraining] = {}
         self._screens: dict[tuple[int, str, str], tuple[tuple[int, ...], SourceScreen]] = {}
@@ -298,7 +302,8 @@ class HierarchicalProposer(Proposer):
         # objective of size 1e-5)
         index = labels[:, 0].long()
         if self.output_warping and len(study.outcomes) == 1:
-            Y[:, 0] = warp_tasks(Y[:, 0], index, len(tasks))[0]
+            warp = self._output_warp(study, task, done, X, Y[:, 0], index)
+            Y[:, 0] = warp.apply(Y[:, 0], index, len(tasks))
         mean, std = task_standardization(Y, index, len(tasks))
         Y = (Y - mean[index, None]) / std[label[task]]
         n_target = int((index == label[task]).sum())
@@ -312,6 +317,40 @@ class HierarchicalProposer(Proposer):
         if outcome == study.outcomes[0]:
             self.model, self.shared_choice = model, self.shared_choices[outcome]
         return model
+
+    def _output_warp(
+        self, study: Study, task: str, done: list[Trial], X: torch.Tensor, y: torch.Tensor,
+        index: torch.Tensor,
+    ) -> OutputWarp:
+        """The output warping chosen from the history of ``task`` (the other tasks' rows of
+        ``done``; ``X``: ``n x d``, ``y`` and ``index``: ``n``), cached while it is unchanged
+        (:mod:`hbo.surrogate.output_warping`)."""
+        target = study.tasks.index(task)
+        key = (id(study), task, *(t.id for t in done if t.task != task))
+        if self._warp is None or self._warp[0] != key:
+            other = index != target
+            labels = index[other]
+            labels = labels - (labels > target).long()  # 0 .. (number of tasks - 2)
+            warp = choose_warp(X[other], y[other], labels, len(study.tasks) - 1,
+                               self.history_model(study))
+            self._warp = (key, warp)
+        self.output_warp = self._warp[1]
+        return self.output_warp
+
+    def history_model(self, study: Study):
+        """``build(X, labels, y, shared)``: an unfitted :class:`HierarchicalGP` of the
+        history's ``n x d`` features, ``n x 1`` labels and ``n x 1`` values, already
+        standardized, with ``g`` when ``shared``; this proposer's kernel and hyperpriors."""
+
+        def build(X: torch.Tensor, labels: torch.Tensor, y: torch.Tensor,
+                  shared: bool) -> HierarchicalGP:
+            return HierarchicalGP(
+                torch.cat([X, labels], -1), y, task_feature=-1,
+                categorical_dims=study.space.categorical_dims(), shared_function=shared,
+                hyperpriors=self.hyperpriors, kernel=self.kernel, standardize=False,
+            )
+
+        return build
 
     def _fit_joint(
         self, study: Study, task: str, outcome: str, X: torch.Tensor, labels: torch.Tensor,

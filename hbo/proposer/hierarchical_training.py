@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from hbo.surrogate import HierarchicalGP
 from hbo.surrogate.hierarchical_gp import MAX_SHARED_POINTS
 from hbo.surrogate.shared_choice import SharedFunctionChoice, fit_target_surrogate
 from hbo.surrogate.source_posterior import SourcePosterior, fit_sources
@@ -85,15 +84,9 @@ class HierarchicalTraining:
         mean, std = task_standardization(Y.squeeze(-1), tasks, len(names))
         y = (Y.squeeze(-1) - mean[tasks]) / std[tasks]
 
-        def build(X_sub: Tensor, labels: Tensor, y_sub: Tensor, shared: bool) -> HierarchicalGP:
-            return HierarchicalGP(
-                torch.cat([X_sub, labels], -1), y_sub, task_feature=-1,
-                categorical_dims=study.space.categorical_dims(), shared_function=shared,
-                hyperpriors=proposer.hyperpriors, kernel=proposer.kernel, standardize=False,
-            )
-
         # other tasks than before: their labels would not match
         warm = self.sources if self.source_names == names else None
-        self.sources = fit_sources(build, X, tasks, y, len(names), warm=warm,
+        self.sources = fit_sources(proposer.history_model(study), X, tasks, y, len(names),
+                                   warm=warm,
                                    own=proposer.shared_function is not True)
         self.source_names = names

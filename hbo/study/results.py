@@ -163,6 +163,8 @@ class StudyResults:
         left_out = [s for s in proposer.source_screens(self, focus, outcome) if not s.kept]
         choice = proposer.shared_choices.get(outcome) if has_target else None
         extra = {}
+        if proposer.output_warping and len(self.outcomes) == 1:
+            extra["output_warp"] = proposer.output_warp
         if isinstance(model, TargetGP):  # hierarchical training: the report of the sources
             extra["approximation"] = model.describe()
             tasks = proposer.source_task_names(outcome)

@@ -94,7 +94,8 @@ class Study(StudyResults):
             or ``"matern32"``), ``"auto"``, ``"joint"`` or ``"hierarchical"`` training
             (the sources fitted once per history above ``MAX_SHARED_POINTS`` other-task
             observations, by default), and the tasks' values through a Yeo-Johnson
-            transform before the surrogate (one outcome; off by default).
+            transform chosen by the history's evidence before the surrogate (one
+            outcome; off by default).
         heartbeat_timeout: Seconds after which a running trial without a heartbeat
             (:meth:`heartbeat`, :meth:`keep_alive`, or its ``ask``) is presumed dead:
             ``ask`` then marks it failed. None (default): running trials wait forever.

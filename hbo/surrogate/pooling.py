@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 
 from hbo.surrogate.information import shrinkage
+from hbo.surrogate.output_warping import OutputWarp
 from hbo.surrogate.priors import GROUP_SPEC
 from hbo.surrogate.shared_choice import SharedFunctionChoice
 from hbo.surrogate.source_screening import SourceScreen, left_out_lines
@@ -60,6 +61,8 @@ class PoolingReport:
             (:mod:`hbo.surrogate.shared_choice`), when that was decided by the data.
         left_out: The other tasks left out of the model because their own observations
             showed no function (:mod:`hbo.surrogate.source_screening`).
+        output_warp: The output warping of the values the model was fitted to
+            (:mod:`hbo.surrogate.output_warping`), when the study warps them.
         approximation: Which approximation of the exact joint model is in use, if any
             (hierarchical training, :mod:`hbo.surrogate.target_gp`; the tables are then
             the sources' fit, and this line gives the target's values).
@@ -71,6 +74,7 @@ class PoolingReport:
     target: str | None = None
     shared_choice: SharedFunctionChoice | None = None
     left_out: tuple[SourceScreen, ...] = ()
+    output_warp: OutputWarp | None = None
     approximation: str | None = None
 
     @classmethod
@@ -82,6 +86,7 @@ class PoolingReport:
         target: str | None = None,
         shared_choice: SharedFunctionChoice | None = None,
         left_out: Sequence[SourceScreen] = (),
+        output_warp: OutputWarp | None = None,
         approximation: str | None = None,
     ) -> PoolingReport:
         """Build the report from a fitted model (task names in the model's label order)."""
@@ -126,6 +131,7 @@ class PoolingReport:
             target=target,
             shared_choice=shared_choice,
             left_out=tuple(left_out),
+            output_warp=output_warp,
             approximation=approximation,
         )
 
@@ -168,6 +174,8 @@ class PoolingReport:
         if self.shared_choice is not None:
             lines += ["", str(self.shared_choice)]
         lines += left_out_lines(self.left_out)
+        if self.output_warp is not None:
+            lines += ["", str(self.output_warp)]
         if self.approximation is not None:
             lines += ["", self.approximation]
         return "\n".join(lines)

@@ -37,6 +37,7 @@ import torch
 from matplotlib.figure import Figure
 
 from hbo.surrogate.information import fisher_information
+from hbo.surrogate.output_warping import OutputWarp
 from hbo.surrogate.pooling import hyperparameter_names
 from hbo.surrogate.priors import GROUP_SPEC
 from hbo.surrogate.shared_choice import SharedFunctionChoice
@@ -77,6 +78,8 @@ class PosteriorPoolingReport:
         shared_choice: Whether ``g`` was kept (:mod:`hbo.surrogate.shared_choice`).
         left_out: The other tasks left out of the model because their own observations
             showed no function (:mod:`hbo.surrogate.source_screening`).
+        output_warp: The output warping of the values the model was fitted to
+            (:mod:`hbo.surrogate.output_warping`), when the study warps them.
         tau_scales: Group -> Half-Normal scale of tau's prior.
     """
 
@@ -89,6 +92,7 @@ class PosteriorPoolingReport:
     target: str | None = None
     shared_choice: SharedFunctionChoice | None = None
     left_out: tuple[SourceScreen, ...] = ()
+    output_warp: OutputWarp | None = None
 
     @classmethod
     def from_ensemble(
@@ -99,6 +103,7 @@ class PosteriorPoolingReport:
         target: str | None = None,
         shared_choice: SharedFunctionChoice | None = None,
         left_out: Sequence[SourceScreen] = (),
+        output_warp: OutputWarp | None = None,
     ) -> PosteriorPoolingReport:
         """Build the report from the draws of a fully Bayesian model."""
         model = ensemble.model
@@ -155,6 +160,7 @@ class PosteriorPoolingReport:
             target=target,
             shared_choice=shared_choice,
             left_out=tuple(left_out),
+            output_warp=output_warp,
         )
 
     @property
@@ -224,6 +230,8 @@ class PosteriorPoolingReport:
         if self.shared_choice is not None:
             lines += ["", str(self.shared_choice)]
         lines += left_out_lines(self.left_out)
+        if self.output_warp is not None:
+            lines += ["", str(self.output_warp)]
         return "\n".join(lines)
 
     def plot_tau(self, path: str | os.PathLike | None = None) -> Figure:
