@@ -17,7 +17,7 @@ for several objectives, constrained noisy Expected Improvement for one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -337,7 +337,9 @@ class HierarchicalProposer(Proposer):
         self.output_warp = self._warp[1]
         return self.output_warp
 
-    def history_model(self, study: Study):
+    def history_model(
+        self, study: Study
+    ) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor, bool], HierarchicalGP]:
         """``build(X, labels, y, shared)``: an unfitted :class:`HierarchicalGP` of the
         history's ``n x d`` features, ``n x 1`` labels and ``n x 1`` values, already
         standardized, with ``g`` when ``shared``; this proposer's kernel and hyperpriors."""

@@ -43,7 +43,7 @@ from linear_operator.operators import DenseLinearOperator
 from torch import Tensor, nn
 
 from hbo.errors import InvalidDataError, ModelFittingError
-from hbo.surrogate.fit import PRIOR_BOX_SDS
+from hbo.surrogate.fit import FTOL, PRIOR_BOX_SDS
 from hbo.surrogate.linalg import robust_cholesky
 from hbo.surrogate.priors import GROUP_SPEC, MIN_NOISE, model_groups
 from hbo.surrogate.source_posterior import SourcePosterior, prior_of
@@ -171,7 +171,8 @@ class TargetGP(Model):
                         p.zero_()
             try:
                 closure = ForwardBackwardClosure(lambda: -self.log_joint() / n, params)
-                scipy_minimize(closure, params, bounds=box, options={"maxiter": maxiter})
+                scipy_minimize(closure, params, bounds=box,
+                               options={"maxiter": maxiter, "ftol": FTOL})
                 with torch.no_grad():
                     loss = float(-self.log_joint())
             except (ModelFittingError, RuntimeError) as exc:
