@@ -26,8 +26,8 @@ evaluations, 0.91 [0.54, 1.43] after 10 and 0.85 [0.48, 1.37] after 25 (pooled o
 40 pairs, 90% intervals), but 2.2 [1.3, 4.0] times after 25 on Hartmann-6, where runs that
 found the optimum's basin polished it less (regrets 1e-4 to 1e-2 against 1e-5 to 6e-4). A
 tolerance of 1e-7 (``results/fit_tolerance_1e-7.md``) was 1.8 [1.1, 3.3] there, with less
-speed (Branin 2.1 s). A 20-trial Ray Tune sweep (``experiments/ray_tune_transfer.py``, same
-machine, same hour): 4.7 times random search's wall time against 6.7 with the default.
+speed (Branin 2.1 s). A 20-trial Ray Tune sweep (``experiments/ray_tune_transfer.py``, idle
+machine, minutes apart): 4.4 times random search's wall time against 7.6 with the default.
 """
 
 from __future__ import annotations
