@@ -18,16 +18,17 @@ and so L-BFGS-B's tolerances, independent of the data size). BoTorch's
 L-BFGS-B stops when an iteration lowers the objective by less than ``FTOL`` of its size
 (relative, and the objective is per observation: at most ``FTOL * N`` nats of the log joint,
 6e-5 at ``N = 60``, 0.002 at 2,000). SciPy's default, 2.2e-9, kept a warm-started refit,
-one new point away from its start, iterating. Measured on ``experiments/transfer_benchmark.py``'s
-families, arm ``hbo``, 10 seeds each, against the default (``experiments/compare_versions.py``;
-``results/fit_tolerance_1e-6.md``): the median ask 2-4 times faster (Branin 0.86 s against
-3.51); the regret, paired by seed, 0.98 [0.96, 1.00] times the default's after 5
-evaluations, 0.91 [0.54, 1.43] after 10 and 0.85 [0.48, 1.37] after 25 (pooled over the
-40 pairs, 90% intervals), but 2.2 [1.3, 4.0] times after 25 on Hartmann-6, where runs that
-found the optimum's basin polished it less (regrets 1e-4 to 1e-2 against 1e-5 to 6e-4). A
-tolerance of 1e-7 (``results/fit_tolerance_1e-7.md``) was 1.8 [1.1, 3.3] there, with less
-speed (Branin 2.1 s). A 20-trial Ray Tune sweep (``experiments/ray_tune_transfer.py``, idle
-machine, minutes apart): 4.4 times random search's wall time against 7.6 with the default.
+one new point away from its start, iterating. Measured on the families of
+``experiments/transfer_benchmark.py``, arm ``hbo``, 10 seeds each, against the default
+(``experiments/compare_versions.py``; ``results/fit_tolerance_1e-6.md``): the median ask
+2-4 times faster (Branin 0.86 s against 3.51, both beside other jobs); the regret, paired
+by seed, 0.98 [0.96, 1.00] times the default's after 5 evaluations, 0.91 [0.54, 1.43]
+after 10 and 0.85 [0.48, 1.37] after 25 (pooled over the 40 pairs, 90% intervals), but
+2.2 [1.3, 4.0] times after 25 on Hartmann-6, where runs that found the optimum's basin
+polished it less (regrets 1e-4 to 1e-2 against 1e-5 to 6e-4). A tolerance of 1e-7
+(``results/fit_tolerance_1e-7.md``) was 1.8 [1.1, 3.3] there, with less speed (Branin
+2.1 s). A 20-trial Ray Tune sweep (``experiments/ray_tune_transfer.py``, idle machine,
+minutes apart): 4.4 times random search's wall time against 7.6 with the default.
 """
 
 from __future__ import annotations
