@@ -30,6 +30,7 @@ from hbo.proposer.base import Proposer, sobol_points, trials_before
 from hbo.proposer.hierarchical_training import (
     TRAINING,
     HierarchicalTraining,
+    history_key,
     uses_hierarchical_training,
 )
 from hbo.surrogate import HierarchicalGP, Hyperprior
@@ -153,8 +154,7 @@ class HierarchicalProposer(Proposer):
         self.screen_sources = screen_sources
         self.training = training
         self.output_warping = output_warping
-        #: the output warping in use (:mod:`hbo.surrogate.output_warping`), when chosen
-        self.output_warp: OutputWarp | None = None
+        # (history key, the output warping chosen from that history)
         self._warp: tuple[tuple, OutputWarp] | None = None
         # outcome -> hierarchical training's cached sources and target fits
         self._hierarchical: dict[str, HierarchicalTraining] = {}
@@ -301,7 +301,7 @@ class HierarchicalProposer(Proposer):
         # (GPyTorch raises variances below 1e-10 to 1e-10, the whole variance of an
         # objective of size 1e-5)
         index = labels[:, 0].long()
-        if self.output_warping and len(study.outcomes) == 1:
+        if self.warps_outputs(study):
             warp = self._output_warp(study, task, done, X, Y[:, 0], index)
             Y[:, 0] = warp.apply(Y[:, 0], index, len(tasks))
         mean, std = task_standardization(Y, index, len(tasks))
@@ -326,7 +326,7 @@ class HierarchicalProposer(Proposer):
         ``done``; ``X``: ``n x d``, ``y`` and ``index``: ``n``), cached while it is unchanged
         (:mod:`hbo.surrogate.output_warping`)."""
         target = study.tasks.index(task)
-        key = (id(study), task, *(t.id for t in done if t.task != task))
+        key = history_key(study, task, done)
         if self._warp is None or self._warp[0] != key:
             other = index != target
             labels = index[other]
@@ -334,8 +334,16 @@ class HierarchicalProposer(Proposer):
             warp = choose_warp(X[other], y[other], labels, len(study.tasks) - 1,
                                self.history_model(study))
             self._warp = (key, warp)
-        self.output_warp = self._warp[1]
-        return self.output_warp
+        return self._warp[1]
+
+    @property
+    def output_warp(self) -> OutputWarp | None:
+        """The output warping last chosen (:mod:`hbo.surrogate.output_warping`), if any."""
+        return None if self._warp is None else self._warp[1]
+
+    def warps_outputs(self, study: Study) -> bool:
+        """Whether ``study``'s values are warped: ``output_warping`` and one outcome."""
+        return self.output_warping and len(study.outcomes) == 1
 
     def history_model(
         self, study: Study

@@ -42,6 +42,12 @@ def uses_hierarchical_training(proposer: HierarchicalProposer, n_target: int,
             and proposer.inference == "map")
 
 
+def history_key(study: Study, task: str, done: Sequence[Trial]) -> tuple:
+    """What identifies the history of ``task`` among ``done``: the study and the other
+    tasks' trials. What is fitted once per history is cached under it."""
+    return (id(study), task, *(t.id for t in done if t.task != task))
+
+
 class HierarchicalTraining:
     """The cached sources of one proposer (stage A, refitted warm when the other tasks'
     trials change) and the target's fits (stage B, warm-started each ask)."""
@@ -60,7 +66,7 @@ class HierarchicalTraining:
         ``Y``: ``n x 1`` values oriented for maximization, rows as ``done``)."""
         is_target = torch.tensor([t.task == task for t in done])
         names = list(dict.fromkeys(t.task for t in done if t.task != task))
-        key = (id(study), task, *(t.id for t in done if t.task != task))
+        key = history_key(study, task, done)
         if key != self.key:
             self._fit_sources(proposer, study, names, done, X[~is_target], Y[~is_target])
             self.key = key

@@ -163,7 +163,7 @@ class StudyResults:
         left_out = [s for s in proposer.source_screens(self, focus, outcome) if not s.kept]
         choice = proposer.shared_choices.get(outcome) if has_target else None
         extra = {}
-        if proposer.output_warping and len(self.outcomes) == 1:
+        if proposer.warps_outputs(self):
             extra["output_warp"] = proposer.output_warp
         if isinstance(model, TargetGP):  # hierarchical training: the report of the sources
             extra["approximation"] = model.describe()
