@@ -31,3 +31,27 @@ def test_an_arm_missing_from_a_file_is_named(tmp_path):
     _runs(after, {0: [1.0] * 25}, arm="random")
     with pytest.raises(SystemExit, match="no runs of arm 'hbo' in .*after_runs.jsonl"):
         compare(before, after, "hbo")
+
+
+def _yahpo_runs(path, values_by_seed, arm="hbo"):
+    with open(path, "w") as f:
+        for seed, values in values_by_seed.items():
+            f.write(json.dumps({"scenario": "lcbench", "setting": "5x50", "arm": arm,
+                                "target": "3945", "seed": seed, "values": values,
+                                "ask_seconds": [0.0] * 10 + [1.0 + seed] * 20}) + "\n")
+
+
+def test_yahpo_runs_pair_by_target_and_seed_in_normalized_regret(tmp_path, monkeypatch):
+    import yahpo_benchmark as yb
+
+    monkeypatch.setattr(yb, "reference", lambda *a: {"best": 1.0, "median": 0.0})
+    before, after = tmp_path / "before_runs.jsonl", tmp_path / "after_runs.jsonl"
+    # normalized regret 1 - best: 0.5 throughout before, 0.05 from evaluation 10 on after
+    _yahpo_runs(before, {s: [0.5] * 30 for s in range(3)})
+    _yahpo_runs(after, {s: [0.5] * 9 + [0.95] * 21 for s in range(3)})
+    text = compare(before, after, "hbo")
+    rows = {line.split("|")[2].strip(): line for line in text.splitlines()
+            if line.startswith("| lcbench 5x50 |") and line.split("|")[2].strip().isdigit()}
+    assert set(rows) == {"5", "10", "20", "30"}
+    assert "1 [1, 1]" in rows["5"] and "0.1 [0.1, 0.1]" in rows["30"]
+    assert "| lcbench 5x50 | after | 3 | 2.00 |" in text

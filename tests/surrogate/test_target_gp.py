@@ -169,3 +169,28 @@ def test_long_lengthscales_and_large_loadings_still_factor():
     target = TargetGP(sources, X[~src], y[~src, None], 0.0, 1.0).fit()
     mean, cov = target.predict_standardized(X[~src])
     assert torch.isfinite(mean).all() and torch.isfinite(cov).all()
+
+
+def test_the_target_scale_makes_the_fit_free_of_the_target_units():
+    """The target's standardization is its own (the optimizer's points, not the sources'
+    random ones): the same data in units 3 times smaller must give the same predictions
+    in the data's units, the scale ``kappa_T`` taking the factor 9 (module doc)."""
+    X, tasks, y = _data(3)
+    src = tasks < S
+
+    def build(Xs, labels, ys, shared):
+        return HierarchicalGP(torch.cat([Xs, labels], -1), ys, shared_function=shared,
+                              standardize=False)
+
+    sources = fit_sources(build, X[src], tasks[src], y[src], S, fit_points=18)
+    X_new = torch.rand(6, 1, D, generator=torch.Generator().manual_seed(4), dtype=torch.double)
+    fits = [TargetGP(sources, X[~src], y[~src, None], 0.0, std).fit() for std in (1.0, 1 / 3)]
+    log_scales = [float(f.log_scale.detach()) for f in fits]
+    # the prior N(0, 2^2) on log kappa pulls each fit a little towards 0, so not exactly
+    assert log_scales[1] - log_scales[0] == pytest.approx(math.log(9), abs=0.25)
+    with torch.no_grad():
+        (m0, v0), (m1, v1) = ((p.mean, p.variance) for p in (f.posterior(X_new) for f in fits))
+    # with kappa_T fixed at 1 the means differed by up to 7.5 sds and the sds by a factor
+    # 2; with a flat prior on log kappa_T they agree exactly; with N(0, 2^2), to 0.47 sds
+    assert ((m0 - m1).abs() / v0.sqrt()).max() < 1.0
+    assert torch.allclose(v0.sqrt(), v1.sqrt(), rtol=0.1)
