@@ -1,5 +1,7 @@
 """Proposers: the Study's pluggable choice of points (hbo.proposer)."""
 
+import math
+
 import pytest
 
 import hbo
@@ -102,3 +104,47 @@ def test_the_kernel_option_reaches_the_surrogate(space):
     assert study.proposer.model.kernel.name == "matern32"
     with pytest.raises(InvalidArgumentError, match="kernel: unknown name 'rbf'"):
         hbo.Study(space, kernel="rbf")
+
+
+def _study_with_a_choice(space, **kwargs) -> hbo.Study:
+    """A target with enough points (MIN_TARGET_POINTS) for the shared-function choice."""
+    study = hbo.Study(space, task="t", seed=2, **kwargs)
+    points = [{"x": i / 19, "c": "abc"[i % 3]} for i in range(20)]
+    study.add_history("s", points, [bowl(p) + 0.1 * math.sin(7 * p["x"]) for p in points])
+    for _ in range(10):
+        trial = study.ask()
+        study.tell(trial, bowl(trial.params))
+    return study
+
+
+def _exhausted_acquisition(monkeypatch, study):
+    """The first optimization returns a trial's point (the acquisition sees no improvement
+    anywhere new); later ones a fresh point. Returns the models acquisitions were built on."""
+    from hbo import acquisition
+
+    built, fresh = [], study.space.encode([{"x": 0.123, "c": "b"}])
+    taken = study.space.encode([study.storage.get_trials("t")[0].params])
+    monkeypatch.setattr(acquisition, "build_acquisition",
+                        lambda model, *args: built.append(model) or model)
+    monkeypatch.setattr(acquisition, "optimize",
+                        lambda acqf, space, q: taken if len(built) == 1 else fresh)
+    return built
+
+
+def test_an_exhausted_acquisition_asks_the_model_the_choice_did_not_keep(space, monkeypatch):
+    study = _study_with_a_choice(space)
+    built = _exhausted_acquisition(monkeypatch, study)
+    trial = study.ask()
+    kept, other = built
+    assert other.shared_function is not kept.shared_function
+    assert kept is study.proposer.model
+    assert trial.params == {"x": 0.123, "c": "b"}  # the other model's point, not Sobol's
+
+
+def test_without_a_choice_an_exhausted_acquisition_falls_back_to_sobol(space, monkeypatch):
+    study = _study_with_a_choice(space, shared_function=True)
+    built = _exhausted_acquisition(monkeypatch, study)
+    trial = study.ask()
+    assert len(built) == 1
+    taken = [t.params for t in study.storage.get_trials("t")[:-1]]
+    assert trial.params not in taken and trial.params != {"x": 0.123, "c": "b"}

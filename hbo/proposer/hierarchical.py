@@ -167,6 +167,8 @@ class HierarchicalProposer(Proposer):
         # outcome -> (trials key, model, the target's centre and scale in the model's units)
         self._models: dict[str, tuple[tuple[Any, ...], Any, tuple[float, float]]] = {}
         self._fitted: dict[str, dict[bool, HierarchicalGP]] = {}  # warm starts, by outcome
+        # outcome -> the model the shared-function choice did not keep (None: no choice)
+        self._alternatives: dict[str, HierarchicalGP | TargetGP | None] = {}
 
     def __repr__(self) -> str:
         return (f"HierarchicalProposer(n_initial={self.n_initial!r}, "
@@ -244,7 +246,16 @@ class HierarchicalProposer(Proposer):
         self, study: Study, task: str, q: int, seed: int, before: int | None
     ) -> torch.Tensor:
         """Maximize the acquisition on ``task``: Expected Improvement of the one outcome, or
-        that of several outcomes (:func:`hbo.acquisition.build_outcome_acquisition`)."""
+        that of several outcomes (:func:`hbo.acquisition.build_outcome_acquisition`).
+
+        An exhausted acquisition: when the model kept by the shared-function choice puts
+        its best point on a trial of ``task`` (it sees no improvement anywhere new, as when
+        the target was sampled only where the sources' function is high and the model is
+        sure of it), the point is that of the model the choice did not keep. Only if that
+        repeats a trial too does :meth:`_distinct` put a Sobol point in its place. On YAHPO
+        lcbench 34539 with 20 x 100 history (seed 0), 18 of 30 asks had been Sobol points
+        for that reason; with the other model none was (best 0.786 against 0.729).
+        """
         encode = study.space.encode
         done = study.storage.get_trials(task, [TrialState.COMPLETE])
         observed = encode([t.params for t in done])
@@ -253,9 +264,17 @@ class HierarchicalProposer(Proposer):
         busy = trials_before(study, task, before, [TrialState.RUNNING, TrialState.FAILED])
         pending = encode([t.params for t in busy]) if busy else None
         if len(study.outcomes) == 1:
-            acqf = acquisition.build_acquisition(self.fit(study, task), observed, pending, q,
-                                                 seed)
-            return acquisition.optimize(acqf, study.space, q)
+            model = self.fit(study, task)
+            X = acquisition.optimize(
+                acquisition.build_acquisition(model, observed, pending, q, seed), study.space, q
+            )
+            alternative = self._alternatives.get(study.outcomes[0])
+            if alternative is not None and self._repeats(study, X, task, before):
+                X = acquisition.optimize(
+                    acquisition.build_acquisition(alternative, observed, pending, q, seed),
+                    study.space, q,
+                )
+            return X
         models = [self.fit(study, task, name) for name in study.outcomes]
         # in each model's units: its centre and scale on the target (oriented for maximizing)
         units = {name: self._models[name][2] for name in study.outcomes}
@@ -310,8 +329,13 @@ class HierarchicalProposer(Proposer):
         if uses_hierarchical_training(self, n_target, len(done) - n_target):
             training = self._hierarchical.setdefault(outcome, HierarchicalTraining())
             model, self.shared_choices[outcome] = training.fit(self, study, task, done, X, Y)
+            fitted = training.targets
         else:
             model = self._fit_joint(study, task, outcome, X, labels, Y, label[task])
+            fitted = self._fitted[outcome]
+        choice = self.shared_choices[outcome]
+        made = choice is not None and choice.loo_with is not None
+        self._alternatives[outcome] = fitted.get(not choice.used) if made else None
         units = (float(mean[label[task]]), float(std[label[task]]))
         self._models[outcome] = (key, model, units)
         if outcome == study.outcomes[0]:
@@ -396,6 +420,17 @@ class HierarchicalProposer(Proposer):
         label order."""
         return list(self._hierarchical[outcome].source_names)
 
+    def _repeats(self, study: Study, X: torch.Tensor, task: str, before: int | None) -> bool:
+        """Whether a proposal in ``X`` repeats a trial of ``task`` (:meth:`_taken`)."""
+        taken = self._taken(study, task, before)
+        return any(tuple(row) in taken for row in X.tolist())
+
+    @staticmethod
+    def _taken(study: Study, task: str, before: int | None) -> set[tuple[float, ...]]:
+        """The encoded points of ``task``'s trials (any state) stored before ``before``."""
+        taken = [t.params for t in trials_before(study, task, before)]
+        return {tuple(row) for row in study.space.encode(taken).tolist()}
+
     def _distinct(
         self, study: Study, X: torch.Tensor, task: str, before: int | None
     ) -> torch.Tensor:
@@ -405,8 +440,7 @@ class HierarchicalProposer(Proposer):
         Only matters on discrete spaces; a repeated point would waste an evaluation
         (or re-run a failed one blindly).
         """
-        taken = [t.params for t in trials_before(study, task, before)]
-        seen = {tuple(row) for row in study.space.encode(taken).tolist()}
+        seen = self._taken(study, task, before)
         spare = iter(map(tuple, sobol_points(study, task, 64 + len(X), before).tolist()))
         rows = []
         for row in map(tuple, X.tolist()):
