@@ -34,6 +34,12 @@ def _data(seed: int):
     return X, tasks, y
 
 
+def _build(Xs, labels, ys, shared):
+    """Stage A's model of standardized data (``fit_sources``'s ``build``)."""
+    return HierarchicalGP(torch.cat([Xs, labels], -1), ys, shared_function=shared,
+                          standardize=False)
+
+
 def _joint(seed: int) -> tuple[HierarchicalGP, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The exact joint model of sources and target with random (not fitted) parameters."""
     X, tasks, y = _data(seed)
@@ -109,11 +115,7 @@ def test_fit_sources_then_target_fit_and_posterior():
     X, tasks, y = _data(3)
     src = tasks < S
 
-    def build(Xs, labels, ys, shared):
-        return HierarchicalGP(torch.cat([Xs, labels], -1), ys, shared_function=shared,
-                              standardize=False)
-
-    sources = fit_sources(build, X[src], tasks[src], y[src], S, fit_points=18)
+    sources = fit_sources(_build, X[src], tasks[src], y[src], S, fit_points=18)
     assert sources.num_fit_points == 18 and sources.num_points == S * N_SOURCE
     assert "18 of 27 source points" in sources.describe()
     target = TargetGP(sources, X[~src], y[~src, None] * 3 + 1, 1.0, 3.0).fit()
@@ -132,7 +134,7 @@ def test_fit_sources_then_target_fit_and_posterior():
         torch.testing.assert_close(m, own.m[group].detach())
         torch.testing.assert_close(tau, own.tau(group).detach())
     assert not torch.allclose(without._prior["outputscale"][0], sources.model.m["outputscale"])
-    alone = fit_sources(build, X[src], tasks[src], y[src], S, fit_points=18, own=False)
+    alone = fit_sources(_build, X[src], tasks[src], y[src], S, fit_points=18, own=False)
     assert alone.own_model is None
     with pytest.raises(InvalidArgumentError, match="fit_sources\\(..., own=True\\)"):
         TargetGP(alone, X[~src], y[~src, None], 0.0, 1.0, shared=False)
@@ -178,11 +180,7 @@ def test_the_target_scale_makes_the_fit_free_of_the_target_units():
     X, tasks, y = _data(3)
     src = tasks < S
 
-    def build(Xs, labels, ys, shared):
-        return HierarchicalGP(torch.cat([Xs, labels], -1), ys, shared_function=shared,
-                              standardize=False)
-
-    sources = fit_sources(build, X[src], tasks[src], y[src], S, fit_points=18)
+    sources = fit_sources(_build, X[src], tasks[src], y[src], S, fit_points=18)
     X_new = torch.rand(6, 1, D, generator=torch.Generator().manual_seed(4), dtype=torch.double)
     fits = [TargetGP(sources, X[~src], y[~src, None], 0.0, std).fit() for std in (1.0, 1 / 3)]
     log_scales = [float(f.log_scale.detach()) for f in fits]
