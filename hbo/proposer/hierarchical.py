@@ -248,13 +248,14 @@ class HierarchicalProposer(Proposer):
         """Maximize the acquisition on ``task``: Expected Improvement of the one outcome, or
         that of several outcomes (:func:`hbo.acquisition.build_outcome_acquisition`).
 
-        An exhausted acquisition: when the model kept by the shared-function choice puts
-        its best point on a trial of ``task`` (it sees no improvement anywhere new, as when
-        the target was sampled only where the sources' function is high and the model is
-        sure of it), the point is that of the model the choice did not keep. Only if that
-        repeats a trial too does :meth:`_distinct` put a Sobol point in its place. On YAHPO
-        lcbench 34539 with 20 x 100 history (seed 0), 18 of 30 asks had been Sobol points
-        for that reason; with the other model none was (best 0.786 against 0.729).
+        An exhausted acquisition (one outcome): when the model kept by the shared-function
+        choice puts its best point on a trial of ``task`` (it sees no improvement anywhere
+        new, as when the target was sampled only where the sources' function is high and
+        the model is sure of it), the point is that of the model the choice did not keep.
+        Only if that repeats a trial too does :meth:`_distinct` put a Sobol point in its
+        place. On YAHPO lcbench 34539 with 20 x 100 history (seed 0), 18 of 30 asks had
+        been Sobol points for that reason; with the other model none was (best 0.786
+        against 0.729; ``experiments/results/exhausted_acquisition.md``).
         """
         encode = study.space.encode
         done = study.storage.get_trials(task, [TrialState.COMPLETE])
