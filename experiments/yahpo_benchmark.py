@@ -13,7 +13,8 @@ gets the same targets, sources, history and seeds, and ``--budget`` (30) evaluat
   default trains hierarchically (``20x100``); ``hbo_own``: hierarchical training without the
   shared function (the target's own GP under the hyperprior pooled at stage A): against
   ``hbo_joint`` it measures what stage A's fixed ``m, tau`` cost, against ``hbo`` what ``g``
-  brings;
+  brings; ``hbo_hierarchical``: ``training="hierarchical"`` where the default would fit the
+  exact joint model (``5x50``): against ``hbo`` there, what hierarchical training costs;
 * ``single_task_gp``: BoTorch's ``SingleTaskGP`` on the target alone;
 * ``multi_task_gp``: BoTorch's ``MultiTaskGP`` (ICM, per-task ``StratifiedStandardize``) on
   history + target, warm-started between asks, ``MTGP_MAXITER`` L-BFGS iterations per fit;
@@ -65,7 +66,8 @@ from yahpo_problems import SCENARIOS, YahpoProblem, check_data_dir  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ARMS = ("hbo", "rgpe", "multi_task_gp", "ws_cmaes", "single_task_gp", "tpe", "random",
-        "hbo_no_history", "hbo_permuted", "hbo_joint", "hbo_own", "hbo_warped")
+        "hbo_no_history", "hbo_permuted", "hbo_joint", "hbo_own", "hbo_warped",
+        "hbo_hierarchical")
 SETTINGS = {"5x50": (5, 50), "20x100": (20, 100)}
 CHECKPOINTS = (5, 10, 20, 30)
 BUDGET = 30
@@ -313,6 +315,8 @@ def run_arm(job: tuple) -> dict:
         values, seconds = run_hbo(p, target, {}, seed, budget)
     elif arm == "hbo_joint":
         values, seconds = run_hbo(p, target, hist, seed, budget, training="joint")
+    elif arm == "hbo_hierarchical":
+        values, seconds = run_hbo(p, target, hist, seed, budget, training="hierarchical")
     elif arm == "hbo_own":
         values, seconds = run_hbo(p, target, hist, seed, budget, training="hierarchical",
                                   shared_function=False)
