@@ -14,7 +14,8 @@ This is the exact joint model's conditional of the target given the sources at t
 hyperparameters (:func:`~hbo.surrogate.linalg.condition_gaussian` of the joint Gaussian;
 ``tests/surrogate/test_target_gp.py`` checks it against
 :class:`~hbo.surrogate.HierarchicalGP` with every source input inducing). :meth:`TargetGP.fit`
-maximizes ``log p(y_T | y_S, z_T, c_T) + log N(z_T; 0, I)`` over ``(z_T, c_T)``: an
+maximizes ``log p(y_T | y_S, z_T, c_T, kappa_T) + log N(z_T; 0, I)`` plus the prior of
+``log kappa_T`` (the target's scale, below) over ``(z_T, c_T, log kappa_T)``: an
 ``n_T x n_T`` factorization per evaluation, whatever the number of source tasks or points.
 
 **The target's scale.** Each source is standardized by its history, evaluations spread over
@@ -35,7 +36,9 @@ the model was sure that nothing beat the best seen where the truth was 4 sds hig
 16 targets x 2 seeds per scenario, paired with ``kappa_T = 1``
 (``experiments/results/target_scale.md``): the regret after 30 evaluations 0.77 [0.43, 1.34]
 times on lcbench and 0.65 [0.42, 0.97] on rbv2_rpart (90% intervals), after 10 0.94 and
-1.10, both within [0.73, 1.25]; the median after 30 on lcbench 0.092 against 0.123.
+1.10, both within [0.73, 1.25]; the median after 30 on lcbench 0.092 against 0.123. With
+5 x 50 history under forced hierarchical training (16 pairs each) it was inconclusive: 0.76
+[0.25, 2.33] and 2.01 [0.61, 6.84] after 30 (``results/hierarchical_training_cost.md``).
 ``tests/surrogate/test_target_gp.py`` checks that the same data in other units give the
 same predictions (with ``kappa_T = 1`` they differed by up to 7.5 sds).
 
@@ -43,7 +46,11 @@ What stays fixed at stage A's values, the approximation against the exact joint 
 the sources' hyperparameters and ``g``'s lengthscale (the target's data do not move
 them), ``m`` and ``tau`` of every group (the target is one task of ``S + 1``), and the
 Laplace term of :meth:`HierarchicalGP.log_joint` (it shapes ``tau``, which is fixed
-here). Without ``g`` (``shared=False``, the alternative of the leave-one-out choice) the
+here). What that costs: at the same 5 x 50 history, where the exact joint model still fits,
+hierarchical training had 1.1-1.3 times its regret after 10 evaluations and 2-4 times after 30
+on YAHPO (``experiments/results/hierarchical_training_cost.md``; a floor on the target's
+``tau`` and refitting stage A with the target closed part of it at most). Without ``g``
+(``shared=False``, the alternative of the leave-one-out choice) the
 target is its own GP under the hyperprior of the sources' model without ``g``
 (:attr:`SourcePosterior.own_model`), as the joint path's alternative is a model of its own.
 
