@@ -58,16 +58,22 @@ def prior_box(model) -> dict[str, tuple[float | None, float | None]]:
     D = model._Z.shape[-1]
     box: dict[str, tuple[float | None, float | None]] = {}
     for g in model.groups:
-        prior = model.hyperpriors[g]
-        loc, half = prior.location(D), PRIOR_BOX_SDS * prior.scale
-        box[f"m.{g}"] = (loc - half, loc + half)
+        m_box, log_tau_box = group_box(model.hyperpriors[g], D)
+        box[f"m.{g}"] = m_box
         if g in model.z:
             box[f"z.{g}"] = (-PRIOR_BOX_SDS, PRIOR_BOX_SDS)
         if g in model.log_tau:
-            box[f"log_tau.{g}"] = (None, math.log(PRIOR_BOX_SDS * prior.tau_scale))
+            box[f"log_tau.{g}"] = log_tau_box
     if model.shared_function:
         box["g_log_lengthscale"] = box["m.lengthscale"]
     return box
+
+
+def group_box(prior, dim: int) -> tuple[tuple[float, float], tuple[None, float]]:
+    """Bounds of a group's ``m`` (``loc +- 8 scale``) and ``log tau`` (at most
+    ``log(8 tau_scale)``) under its hyperprior ``prior``, ``dim`` encoded inputs."""
+    loc, half = prior.location(dim), PRIOR_BOX_SDS * prior.scale
+    return (loc - half, loc + half), (None, math.log(PRIOR_BOX_SDS * prior.tau_scale))
 
 
 def _reset_to_prior(model, attempt: int) -> None:

@@ -63,12 +63,15 @@ def fisher_information(model, theta: Mapping[str, Tensor], L: Tensor) -> dict[st
     if model.shared_function:
         a2 = theta["shared_scale"].exp()[:, None, None]
         derivatives["shared_scale"] = a2 * kernel(Zp, Zp, model.g_log_lengthscale.exp()) * pair
-    info = {}
-    for group, D in derivatives.items():
-        Pb = P if D.dim() == 3 else P[:, None]
-        A = Pb @ D
-        info[group] = 0.5 * (A * A.transpose(-1, -2)).sum((-1, -2)).clamp_min(0.0)
-    return info
+    return {group: gaussian_information(P if D.dim() == 3 else P[:, None], D)
+            for group, D in derivatives.items()}
+
+
+def gaussian_information(P: Tensor, D: Tensor) -> Tensor:
+    """``1/2 tr(P D P D)`` over the last two dimensions (batched): the expected information
+    of ``y ~ N(mu, K)`` about a parameter of ``K`` with ``dK = D``, ``P = K^{-1}``."""
+    A = P @ D
+    return 0.5 * (A * A.transpose(-1, -2)).sum((-1, -2)).clamp_min(0.0)
 
 
 def shrinkage(model) -> dict[str, Tensor]:

@@ -62,8 +62,9 @@ model (pooled hyperparameters, one ``g``), fitted once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -73,6 +74,7 @@ from hbo.surrogate.hierarchical_gp import HierarchicalGP
 from hbo.surrogate.kernels import Kernel
 from hbo.surrogate.linalg import robust_cholesky
 from hbo.surrogate.priors import MIN_NOISE
+from hbo.surrogate.source_hierarchy import SourceHierarchy
 
 #: Most source points the stage-A hyperparameter fit (exact, with ``g``) sees.
 SOURCE_FIT_POINTS = 300
@@ -126,6 +128,17 @@ class SourcePosterior:
                 "fit_sources(..., own=True)"
             )
         return self.own_model
+
+    def hierarchy(self, shared: bool) -> SourceHierarchy:
+        """The sources' side of the pooling of a target with ``g`` (``shared``) or without
+        it (:mod:`hbo.surrogate.source_hierarchy`), computed once per stage A."""
+        self.model_for(shared)  # raises when stage A did not fit that model
+        return self._hierarchies[shared]
+
+    @cached_property
+    def _hierarchies(self) -> dict[bool, SourceHierarchy]:
+        models = {True: self.model, False: self.own_model}
+        return {shared: SourceHierarchy.of(m) for shared, m in models.items() if m is not None}
 
     def whiten(self, Z: Tensor) -> tuple[Tensor, Tensor]:
         """``W = L_UU^{-1} k(U, Z)`` and ``V = L_P^{-1} W``, each ``... x M x n`` for
@@ -282,8 +295,3 @@ def _fit(model: HierarchicalGP, warm: HierarchicalGP | None) -> HierarchicalGP:
     return model.fit()
 
 
-def prior_of(sources: SourcePosterior, shared: bool) -> Mapping[str, tuple[Tensor, Tensor]]:
-    """Group -> ``(m, tau)`` of the stage-A fit: the hyperprior of a target with ``g``
-    (``shared``) or without it (:meth:`SourcePosterior.model_for`)."""
-    model = sources.model_for(shared)
-    return {g: (model.m[g].detach(), model.tau(g).detach()) for g in model.groups}

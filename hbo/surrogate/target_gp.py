@@ -15,8 +15,10 @@ hyperparameters (:func:`~hbo.surrogate.linalg.condition_gaussian` of the joint G
 ``tests/surrogate/test_target_gp.py`` checks it against
 :class:`~hbo.surrogate.HierarchicalGP` with every source input inducing). :meth:`TargetGP.fit`
 maximizes ``log p(y_T | y_S, z_T, c_T, kappa_T) + log N(z_T; 0, I)`` plus the prior of
-``log kappa_T`` (the target's scale, below) over ``(z_T, c_T, log kappa_T)``: an
-``n_T x n_T`` factorization per evaluation, whatever the number of source tasks or points.
+``log kappa_T`` (the target's scale, below) and the pooling's terms in ``m, tau``
+(re-estimated with the target, :mod:`hbo.surrogate.source_hierarchy`) over ``(z_T, c_T,
+log kappa_T, m, log tau)``: an ``n_T x n_T`` factorization per evaluation, whatever the
+number of source tasks or points.
 
 **The target's scale.** Each source is standardized by its history, evaluations spread over
 the space (random ones, on YAHPO); the target by the points the optimizer chose, which
@@ -44,13 +46,14 @@ same predictions (with ``kappa_T = 1`` they differed by up to 7.5 sds).
 
 What stays fixed at stage A's values, the approximation against the exact joint MAP:
 the sources' hyperparameters and ``g``'s lengthscale (the target's data do not move
-them), ``m`` and ``tau`` of every group (the target is one task of ``S + 1``), and the
-Laplace term of :meth:`HierarchicalGP.log_joint` (it shapes ``tau``, which is fixed
-here). What that costs: at the same 5 x 50 history, where the exact joint model still fits,
-hierarchical training had 1.18 [0.90, 1.56] times its regret after 30 evaluations on YAHPO
-lcbench and 1.64 [1.04, 2.50] on rbv2_rpart (16 targets x 3 seeds each; after 10, 1.15 and
-0.94), at a fifth of the seconds per ask
-(``experiments/results/hierarchical_training_cost.md``). Without ``g`` (``shared=False``,
+them), and the sources' Fisher information in the Laplace term. ``m`` and ``tau`` are
+re-estimated with the target as task ``S + 1`` (:mod:`hbo.surrogate.source_hierarchy`).
+Held at stage A's values, they had cost regret against the exact model: at the same 5 x 50
+history, where the exact joint model still fits, hierarchical training had 1.18 [0.90,
+1.56] times its regret after 30 evaluations on YAHPO lcbench and 1.64 [1.04, 2.50] on
+rbv2_rpart (16 targets x 3 seeds each; after 10, 1.15 and 0.94), at a fifth of the seconds
+per ask (``experiments/results/hierarchical_training_cost.md``).
+Without ``g`` (``shared=False``,
 the alternative of the leave-one-out choice) the target is its own GP under the hyperprior
 of the sources' model without ``g`` (:attr:`SourcePosterior.own_model`), as the joint
 path's alternative is a model of its own.
@@ -74,9 +77,10 @@ from torch import Tensor, nn
 
 from hbo.errors import InvalidDataError, ModelFittingError
 from hbo.surrogate.fit import FTOL, PRIOR_BOX_SDS
+from hbo.surrogate.information import gaussian_information
 from hbo.surrogate.linalg import robust_cholesky
 from hbo.surrogate.priors import GROUP_SPEC, MIN_NOISE, model_groups
-from hbo.surrogate.source_posterior import SourcePosterior, prior_of
+from hbo.surrogate.source_posterior import SourcePosterior
 
 #: Groups in the units of the outputs, which the target's scale ``kappa_T`` multiplies.
 SCALE_GROUPS = ("outputscale", "shared_scale", "noise")
@@ -121,7 +125,7 @@ class TargetGP(Model):
         self.train_inputs = (train_X,)
         self.train_targets = train_Y.squeeze(-1)
         self._y_mean, self._y_std = float(y_mean), float(y_std)
-        self._prior = dict(prior_of(sources, self.shared_function))
+        self.hierarchy = sources.hierarchy(self.shared_function)
         Z = sources.model.encode(train_X.double())
         self._Z = Z
         self._y = (train_Y.double().squeeze(-1) - self._y_mean) / self._y_std
@@ -136,23 +140,40 @@ class TargetGP(Model):
         })
         self.constant = nn.Parameter(torch.zeros((), dtype=torch.double))
         self.log_scale = nn.Parameter(torch.zeros((), dtype=torch.double))
+        # the pooling re-estimated with the target (source_hierarchy), from stage A's
+        h = self.hierarchy
+        self.m = nn.ParameterDict({g: nn.Parameter(h.m[g].clone()) for g in h.refitted})
+        self.log_tau = nn.ParameterDict({g: nn.Parameter(h.tau[g].log()) for g in h.refitted})
         self._cache: tuple[int, Tensor, Tensor] | None = None
 
     # ------------------------------------------------------------------ hyperparameters
+    def pooling(self) -> dict[str, tuple[Tensor, Tensor]]:
+        """Group -> ``(m, tau)``: re-estimated with the target where stage A fitted ``tau``
+        (:mod:`hbo.surrogate.source_hierarchy`), stage A's otherwise."""
+        h = self.hierarchy
+        return {g: (self.m[g], self.log_tau[g].exp()) if g in self.m else (h.m[g], h.tau[g])
+                for g in self.groups}
+
     def log_hyperparameters(self) -> dict[str, Tensor]:
         """The target's log hyperparameters ``m + tau z_T``, plus ``log kappa_T`` for the
         ``SCALE_GROUPS`` (``D`` lengthscales, scalars)."""
         return {g: m + tau * self.z[g] + (self.log_scale if g in SCALE_GROUPS else 0.0)
-                for g, (m, tau) in self._prior.items()}
+                for g, (m, tau) in self.pooling().items()}
 
     def initialize_from(self, other: TargetGP) -> None:
-        """Warm start: copy ``other``'s ``z_T`` (where groups agree), constant and scale."""
+        """Warm start: copy ``other``'s ``z_T``, ``m`` and ``log tau`` (where groups agree;
+        a model of the other kind pools under other hyperpriors), constant and scale."""
         with torch.no_grad():
             self.constant.copy_(other.constant)
             self.log_scale.copy_(other.log_scale)
             for g in self.groups:
                 if g in other.z and other.z[g].shape == self.z[g].shape:
                     self.z[g].copy_(other.z[g])
+            if other.shared_function == self.shared_function:
+                for g in self.m:
+                    if g in other.m:
+                        self.m[g].copy_(other.m[g])
+                        self.log_tau[g].copy_(other.log_tau[g])
 
     def describe(self) -> str:
         """The approximation in use and the target's fitted values, for the pooling report."""
@@ -164,22 +185,35 @@ class TargetGP(Model):
         if self.shared_function:
             a2, s2 = theta["shared_scale"], theta["outputscale"]
             share = f"; function-level share {float(a2 / (a2 + s2)):.2f}"
+        spread = ", ".join(f"{g} {float(tau.detach().exp()):.3g}"
+                           for g, tau in self.log_tau.items())
+        spread = f"; spread tau with the target: {spread}" if spread else ""
         return (f"{self.sources.describe()}.\nTarget ({self.train_targets.numel()} "
                 f"observations): {values}{share}; scale against the sources' units "
-                f"{float(self.log_scale.detach().exp()):.3g}")
+                f"{float(self.log_scale.detach().exp()):.3g}{spread}")
 
     # ------------------------------------------------------------------ likelihood
-    def _factor(self) -> tuple[Tensor, Tensor]:
+    def _covariance_terms(self, theta: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The terms of ``Cov[y_T | y_S]`` (``n x n``) by the group that scales each: each
+        is its own derivative in that group's log hyperparameter (``d(s^2 k)/d log s^2 =
+        s^2 k``); their sum plus ``MIN_NOISE I`` is the covariance."""
+        terms = {
+            "outputscale": theta["outputscale"].exp()
+            * self.kernel(self._Z, self._Z, theta["lengthscale"].exp()),
+            "noise": theta["noise"].exp() * torch.eye(len(self._y), dtype=self._y.dtype),
+        }
+        if self.shared_function:
+            terms["shared_scale"] = theta["shared_scale"].exp() * self._g_cov
+        return terms
+
+    def _factor(self, theta: dict[str, Tensor] | None = None) -> tuple[Tensor, Tensor]:
         """Cholesky factor of ``Cov[y_T | y_S]`` and the residual ``y_T - E[y_T | y_S]``."""
-        theta = self.log_hyperparameters()
-        K = theta["outputscale"].exp() * self.kernel(self._Z, self._Z, theta["lengthscale"].exp())
+        theta = self.log_hyperparameters() if theta is None else theta
+        K = sum(self._covariance_terms(theta).values())
+        K = K + MIN_NOISE * torch.eye(len(self._y), dtype=K.dtype)
         resid = self._y - self.constant
         if self.shared_function:
-            a2 = theta["shared_scale"].exp()
-            K = K + a2 * self._g_cov
-            resid = resid - a2.sqrt() * self._g_mean
-        noise = theta["noise"].exp() + MIN_NOISE
-        K = K + noise * torch.eye(len(resid), dtype=K.dtype)
+            resid = resid - theta["shared_scale"].exp().sqrt() * self._g_mean
         L, _ = robust_cholesky(K)
         return L, resid
 
@@ -187,32 +221,71 @@ class TargetGP(Model):
     def kernel(self):
         return self.sources.kernel
 
-    def log_joint(self) -> Tensor:
-        """``log p(y_T | y_S, z_T, c_T, kappa_T) + log N(z_T; 0, I) + log N(log kappa_T; 0,
-        TARGET_SCALE_PRIOR_SD^2)`` (standardized units)."""
-        L, r = self._factor()
+    def information(self, theta: dict[str, Tensor], L: Tensor) -> dict[str, Tensor]:
+        """Fisher information of the target's data, given the sources, about each of its log
+        hyperparameters (shaped as ``m``): ``1/2 tr(P D P D)`` with ``P = Cov[y_T | y_S]^{-1}``
+        (:func:`~hbo.surrogate.information.gaussian_information`), for the loading plus the
+        mean's term ``dmu^T P dmu``, ``dmu = a_T mu_g / 2``, as ``E[y_T | y_S]`` moves with it.
+
+        ``P`` is the target's block of the joint model's ``K^{-1}`` (the Schur complement),
+        so the groups other than the loading have the joint model's information
+        (:func:`~hbo.surrogate.information.fisher_information`); for the loading this is the
+        information of the joint model, where that function counts the target's block only.
+        """
+        P = torch.cholesky_inverse(L)
+        terms = self._covariance_terms(theta)
+        s2, ell = theta["outputscale"].exp(), theta["lengthscale"].exp()
+        terms["lengthscale"] = (s2 * self.kernel.log_lengthscale_grad(self._Z, self._Z, ell)
+                                ).permute(2, 0, 1)
+        info = {g: gaussian_information(P, D) for g, D in terms.items()}
+        if self.shared_function:
+            dmu = 0.5 * theta["shared_scale"].exp().sqrt() * self._g_mean
+            info["shared_scale"] = info["shared_scale"] + dmu @ P @ dmu
+        return info
+
+    def log_likelihood(self) -> Tensor:
+        """``log p(y_T | y_S, theta_T, c_T)`` (standardized units)."""
+        return self._log_likelihood(*self._factor())
+
+    @staticmethod
+    def _log_likelihood(L: Tensor, r: Tensor) -> Tensor:
         alpha = torch.linalg.solve_triangular(L, r.unsqueeze(-1), upper=False).squeeze(-1)
-        n = r.numel()
-        value = (-0.5 * alpha.pow(2).sum() - L.diagonal().log().sum()
-                 - 0.5 * n * math.log(2 * math.pi))
+        return (-0.5 * alpha.pow(2).sum() - L.diagonal().log().sum()
+                - 0.5 * r.numel() * math.log(2 * math.pi))
+
+    def log_joint(self) -> Tensor:
+        """``log p(y_T | y_S, theta_T, c_T) + log N(z_T; 0, I) + log N(log kappa_T; 0,
+        TARGET_SCALE_PRIOR_SD^2)`` plus the pooling's terms in ``m, tau``
+        (:meth:`SourceHierarchy.log_density`), standardized units."""
+        theta = self.log_hyperparameters()
+        L, r = self._factor(theta)
+        value = self._log_likelihood(L, r)
         for z in self.z.values():
             value = value - 0.5 * z.pow(2).sum()
-        return value - 0.5 * (self.log_scale / TARGET_SCALE_PRIOR_SD).pow(2)
+        value = value - 0.5 * (self.log_scale / TARGET_SCALE_PRIOR_SD).pow(2)
+        if self.m:
+            value = value + self.hierarchy.log_density(self.m, self.log_tau,
+                                                       self.information(theta, L))
+        return value
 
     def fit(self, *, maxiter: int = 200) -> TargetGP:
-        """MAP of ``(z_T, c_T, log kappa_T)`` by L-BFGS-B from the current values (a warm
-        start), ``z_T`` and ``log kappa_T`` within ``PRIOR_BOX_SDS`` prior sds; one restart
-        from the prior on failure. Returns ``self``."""
+        """MAP of ``(z_T, c_T, log kappa_T)`` and of the re-estimated ``m, log tau`` by
+        L-BFGS-B from the current values (a warm start), within ``PRIOR_BOX_SDS`` prior sds;
+        one restart from the prior (stage A's pooling) on failure. Returns ``self``."""
         n, errors = self._y.numel(), []
         params = dict(self.named_parameters())
         box = {f"z.{g}": (-PRIOR_BOX_SDS, PRIOR_BOX_SDS) for g in self.groups}
         box["log_scale"] = (-PRIOR_BOX_SDS * TARGET_SCALE_PRIOR_SD,
                             PRIOR_BOX_SDS * TARGET_SCALE_PRIOR_SD)
+        box.update(self.hierarchy.box())
         for attempt in range(2):
             if attempt:
                 with torch.no_grad():
                     for p in params.values():
                         p.zero_()
+                    for g in self.m:  # stage A's pooling
+                        self.m[g].copy_(self.hierarchy.m[g])
+                        self.log_tau[g].copy_(self.hierarchy.tau[g].log())
             try:
                 closure = ForwardBackwardClosure(lambda: -self.log_joint() / n, params)
                 scipy_minimize(closure, params, bounds=box,

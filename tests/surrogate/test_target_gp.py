@@ -13,6 +13,7 @@ import torch
 
 from hbo.errors import InvalidArgumentError
 from hbo.surrogate import HierarchicalGP
+from hbo.surrogate.information import fisher_information
 from hbo.surrogate.source_posterior import (
     SourcePosterior,
     fit_sources,
@@ -87,9 +88,7 @@ def test_likelihood_factors_into_sources_and_target_given_sources(seed):
     model, X, tasks, y = _joint(seed)
     sources_model, target = _exact_stages(model, X, tasks, y)
     with torch.no_grad():
-        prior = sum(-0.5 * z.pow(2).sum() for z in target.z.values())
-        conditional = target.log_joint() - prior
-        total = sources_model.log_likelihood() + conditional
+        total = sources_model.log_likelihood() + target.log_likelihood()
         torch.testing.assert_close(total, model.log_likelihood(), atol=1e-7, rtol=1e-9)
 
 
@@ -130,10 +129,10 @@ def test_fit_sources_then_target_fit_and_posterior():
     # the same subsample, not the residual groups of the model with g
     own = sources.own_model
     assert not own.shared_function and own.num_observations(0) == sources.model.num_observations(0)
-    for group, (m, tau) in without._prior.items():
-        torch.testing.assert_close(m, own.m[group].detach())
-        torch.testing.assert_close(tau, own.tau(group).detach())
-    assert not torch.allclose(without._prior["outputscale"][0], sources.model.m["outputscale"])
+    for group in without.groups:
+        torch.testing.assert_close(without.hierarchy.m[group], own.m[group].detach())
+        torch.testing.assert_close(without.hierarchy.tau[group], own.tau(group).detach())
+    assert not torch.allclose(without.hierarchy.m["outputscale"], sources.model.m["outputscale"])
     alone = fit_sources(_build, X[src], tasks[src], y[src], S, fit_points=18, own=False)
     assert alone.own_model is None
     with pytest.raises(InvalidArgumentError, match="fit_sources\\(..., own=True\\)"):
@@ -192,3 +191,37 @@ def test_the_target_scale_makes_the_fit_free_of_the_target_units():
     # 2; with a flat prior on log kappa_T they agree exactly; with N(0, 2^2), to 0.47 sds
     assert ((m0 - m1).abs() / v0.sqrt()).max() < 1.0
     assert torch.allclose(v0.sqrt(), v1.sqrt(), rtol=0.1)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_target_information_is_that_of_the_joint_models_conditional(seed):
+    """``P = Cov[y_T | y_S]^{-1}`` is the target's block of the joint ``K^{-1}``, so the
+    groups scaled within the target's block have the joint model's information. The
+    loading ``a_T`` also moves ``E[y_T | y_S]`` and the conditional covariance through the
+    cross blocks: its information is checked against the conditional Gaussian built from
+    the joint covariance, differentiated automatically."""
+    model, X, tasks, y = _joint(seed)
+    _, target = _exact_stages(model, X, tasks, y)
+    with torch.no_grad():
+        theta_T = target.log_hyperparameters()
+        info = target.information(theta_T, target._factor(theta_T)[0])
+        theta = model.log_hyperparameters()
+        joint = fisher_information(model, theta, model._factor(theta)[0])
+    for group in ("outputscale", "noise", "lengthscale"):
+        torch.testing.assert_close(info[group], joint[group][S], rtol=1e-6, atol=1e-9)
+
+    def conditional(log_a2_target):
+        log_a2 = torch.cat([theta["shared_scale"][:S], log_a2_target.reshape(1)])
+        L, r = model._factor({**theta, "shared_scale": log_a2})
+        K, n = L @ L.mT, N_TARGET  # the target's points are the last (tasks sorted)
+        solve = torch.linalg.solve(K[:-n, :-n], torch.cat([K[:-n, -n:], r[:-n, None]], -1))
+        cross = K[:-n, -n:].mT
+        return cross @ solve[:, -1], K[-n:, -n:] - cross @ solve[:, :-1]
+
+    a = theta["shared_scale"][S].detach()
+    _, cov = conditional(a)
+    dmean, dcov = torch.autograd.functional.jacobian(conditional, a)
+    P = torch.linalg.inv(cov)
+    A = P @ dcov
+    expected = 0.5 * (A * A.mT).sum() + dmean @ P @ dmean
+    torch.testing.assert_close(info["shared_scale"], expected, rtol=1e-6, atol=1e-9)
