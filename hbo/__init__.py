@@ -8,9 +8,7 @@ the study and the reports bring torch and BoTorch, and load on first use of thei
 (PEP 562), so that ``import hbo`` and ``hbo --help`` stay fast.
 """
 
-import importlib
-from typing import Any
-
+from hbo._lazy import lazy_names
 from hbo._warnings import (
     ConvergenceWarning,
     FailedTrialWarning,
@@ -57,14 +55,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:  # noqa: ANN401 - PEP 562: the object asked for
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hbo' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -45,3 +45,19 @@ def test_an_integration_without_its_extra_says_what_to_install(module, integrati
     out = " ".join(run(script))
     assert f"{integration} needs {module!r}, which is not installed" in out
     assert f"pip install 'hbo[{extra}]'" in out
+
+
+def test_a_model_based_ask_loads_no_matplotlib():
+    """The proposer standardizes through hbo.meta.tau2; hbo.meta's plots load on first use
+    (importing matplotlib had been 0.9 s of the first model-based ask)."""
+    out = run("import sys, hbo\n"
+              "study = hbo.Study(hbo.SearchSpace([hbo.Float('x', 0.0, 1.0)]), seed=0)\n"
+              "study.add_history('a', [{'x': i / 7} for i in range(8)], [i % 3 for i in range(8)])\n"
+              "study.add_history('b', [{'x': i / 7} for i in range(8)], [i % 4 for i in range(8)])\n"
+              "for _ in range(3):\n"
+              "    trial = study.ask()\n"
+              "    study.tell(trial, trial.params['x'])\n"
+              "import hbo.meta\n"
+              "print('matplotlib' in sys.modules, callable(hbo.meta.forest_plot),"
+              " 'matplotlib' in sys.modules)\n")
+    assert out == ["False", "True", "True"]

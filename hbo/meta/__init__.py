@@ -11,15 +11,17 @@ QM and QE tests, residual tau^2, pseudo-R^2, ``predict``). Both fits have ``pred
 :mod:`hbo.meta.effect_sizes` computes ``yi`` and ``vi`` from 2x2 tables or group means;
 :func:`mantel_haenszel` and :func:`peto` pool 2x2 tables directly;
 :func:`egger_test`, :func:`ranktest` and :func:`trimfill` look at small-study effects;
-:mod:`hbo.meta.plots` draws forest, funnel and bubble plots onto matplotlib Axes.
+:mod:`hbo.meta.plots` draws forest, funnel and bubble plots onto matplotlib Axes (loaded on
+first use of their names, PEP 562: the GP proposer standardizes through
+:mod:`hbo.meta.tau2`, and its first ask need not import matplotlib).
 ``hbo.hierarchy.NormalHierarchy(yi, np.sqrt(vi))`` is the exact Bayesian counterpart.
 """
 
+from hbo._lazy import lazy_names
 from hbo.meta import datasets, effect_sizes
 from hbo.meta.case_deletion import Influence, influence
 from hbo.meta.egger import EggerTest, egger_test
 from hbo.meta.mantel_haenszel import PooledTables, mantel_haenszel, peto
-from hbo.meta.plots import bubble_plot, forest_plot, funnel_plot
 from hbo.meta.random_effects import RandomEffectsResult, random_effects
 from hbo.meta.rank_correlation import RankTest, ranktest
 from hbo.meta.regression import MetaRegressionResult
@@ -48,3 +50,7 @@ __all__ = [
     "ranktest",
     "trimfill",
 ]
+
+#: The plots, loaded on first use (module doc).
+__getattr__, __dir__ = lazy_names(__name__, dict.fromkeys(
+    ("bubble_plot", "forest_plot", "funnel_plot"), "hbo.meta.plots"))
