@@ -48,11 +48,11 @@ What stays fixed at stage A's values, the approximation against the exact joint 
 the sources' hyperparameters and ``g``'s lengthscale (the target's data do not move
 them), and the sources' Fisher information in the Laplace term. ``m`` and ``tau`` are
 re-estimated with the target as task ``S + 1`` (:mod:`hbo.surrogate.source_hierarchy`).
-Held at stage A's values, they had cost regret against the exact model: at the same 5 x 50
-history, where the exact joint model still fits, hierarchical training had 1.18 [0.90,
-1.56] times its regret after 30 evaluations on YAHPO lcbench and 1.64 [1.04, 2.50] on
-rbv2_rpart (16 targets x 3 seeds each; after 10, 1.15 and 0.94), at a fifth of the seconds
-per ask (``experiments/results/hierarchical_training_cost.md``).
+What the rest costs: at the same 5 x 50 history, where the exact joint model still fits,
+hierarchical training had 1.02 [0.72, 1.39] times its regret after 30 evaluations on YAHPO
+lcbench and 1.49 [1.04, 2.08] on rbv2_rpart (16 targets x 3 seeds each; after 10, 1.02
+and 0.89), at a third of the seconds per ask; with ``m, tau`` held at stage A's it had been
+1.18 and 1.64 (``experiments/results/target_pooling.md``).
 Without ``g`` (``shared=False``,
 the alternative of the leave-one-out choice) the target is its own GP under the hyperprior
 of the sources' model without ``g`` (:attr:`SourcePosterior.own_model`), as the joint
