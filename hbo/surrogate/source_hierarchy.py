@@ -35,7 +35,7 @@ maximum along ``theta_s`` fixed (``tests/surrogate/test_source_hierarchy.py``).
 On YAHPO with 5 x 50 history (16 targets x 3 seeds per scenario), against holding ``m, tau``
 at stage A's: regret after 30 evaluations 0.84 [0.62, 1.14] times (after 10, 0.92 [0.80,
 1.06]; 90% intervals), and against the exact joint model on lcbench 1.02 after 10 and
-after 30 where it had been 1.15 and 1.18. Each ask fits ``D + 8`` more parameters and
+after 30 where it had been 1.15 and 1.18. Each ask fits ``D + 7`` more parameters and
 differentiates ``I_T``: 0.36 s against 0.21 on lcbench (``experiments/results/target_pooling.md``).
 
 Groups whose ``tau`` is fixed (``fixed_tau``, or a single source, where stage A has no
