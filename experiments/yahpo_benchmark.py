@@ -481,8 +481,9 @@ def checks(regret: dict, scenarios: list[str]) -> list[str]:
     lines = ["| scenario | comparison | ratio@30 [90%] (W/T/L of the first) |", "|---|---|---|"]
     for scenario in scenarios:
         for label, a, b in (
-            ("hbo_permuted / hbo_no_history (5x50)", (scenario, "5x50", "hbo_no_history"),
-             (scenario, "5x50", "hbo_permuted")),
+            *((f"hbo_permuted / hbo_no_history ({setting})",
+               (scenario, setting, "hbo_no_history"), (scenario, setting, "hbo_permuted"))
+              for setting in SETTINGS),
             ("hbo 20x100 / hbo 5x50", (scenario, "5x50", "hbo"), (scenario, "20x100", "hbo")),
         ):
             res = paired(regret, a, b, 30, rng)
