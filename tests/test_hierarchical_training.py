@@ -5,9 +5,9 @@ import pytest
 
 import hbo
 from hbo.errors import InvalidArgumentError
-from hbo.proposer import HierarchicalProposer
+from hbo.proposer import HierarchicalProposer, hierarchical_training
 from hbo.proposer.hierarchical_training import uses_hierarchical_training
-from hbo.surrogate.hierarchical_gp import MAX_SHARED_POINTS
+from hbo.surrogate.hierarchical_gp import MAX_SHARED_POINTS, HierarchicalGP
 from hbo.surrogate.target_gp import TargetGP
 
 
@@ -30,10 +30,11 @@ def _study(training: str, n_sources: int = 3, n_each: int = 12, n_target: int = 
 
 def test_auto_is_the_joint_model_up_to_max_shared_points():
     proposer = HierarchicalProposer()
-    assert not uses_hierarchical_training(proposer, 3, MAX_SHARED_POINTS)
-    assert uses_hierarchical_training(proposer, 3, MAX_SHARED_POINTS + 1)
-    assert not uses_hierarchical_training(HierarchicalProposer(shared_function=False), 3, 10**4)
-    assert not uses_hierarchical_training(HierarchicalProposer(training="hierarchical"), 0, 50)
+    assert not uses_hierarchical_training(proposer, 3, MAX_SHARED_POINTS, 5)
+    assert uses_hierarchical_training(proposer, 3, MAX_SHARED_POINTS + 1, 5)
+    assert not uses_hierarchical_training(proposer, 3, MAX_SHARED_POINTS + 1, 1)
+    assert not uses_hierarchical_training(HierarchicalProposer(shared_function=False), 3, 10**4, 5)
+    assert not uses_hierarchical_training(HierarchicalProposer(training="hierarchical"), 0, 50, 5)
     asked = [_study(training).ask().params for training in ("auto", "joint")]
     assert asked[0] == asked[1]  # the same fit: proposals unchanged below the threshold
 
@@ -83,3 +84,20 @@ def test_each_outcome_keeps_its_own_cached_sources():
     assert training["loss"].sources is not training["mem"].sources
     assert isinstance(study.proposer.model, TargetGP) and set(trial.params) == {"x", "y"}
     assert "hierarchical training" in str(study.pooling("mem"))
+
+
+def test_one_large_source_is_fitted_by_the_exact_joint_model(monkeypatch):
+    """Stage A needs two sources to separate ``g`` from a source's own function; one source
+    above MAX_SHARED_POINTS had failed every model-based ask (shared_function=True with one
+    task); it is now the joint model of source and target. (The threshold is lowered here:
+    the joint model of a 620-point source takes a minute to fit.)"""
+    monkeypatch.setattr(hierarchical_training, "MAX_SHARED_POINTS", 40)
+    rng = np.random.default_rng(0)
+    study = hbo.Study(_space(), task="target", seed=0)
+    for task, n in (("source", 60), ("target", 3)):
+        xs = rng.random((n, 2))
+        values = (xs[:, 0] - 0.3) ** 2 + (xs[:, 1] - 0.6) ** 2 + 0.01 * rng.normal(size=n)
+        study.add_history(task, [{"x": x, "y": y} for x, y in xs], values.tolist())
+    trial = study.ask()
+    assert set(trial.params) == {"x", "y"}
+    assert isinstance(study.proposer.model, HierarchicalGP)

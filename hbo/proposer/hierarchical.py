@@ -89,8 +89,9 @@ class HierarchicalProposer(Proposer):
             sources fitted once per history, the target each ask given them, with the
             shared function at any history size: :mod:`hbo.proposer.hierarchical_training`).
             ``"joint"``: always the exact joint model (above ``MAX_SHARED_POINTS`` without
-            ``g`` unless ``shared_function=True``). ``"hierarchical"``: always hierarchical
-            training (MAP only).
+            ``g`` unless ``shared_function=True``). ``"hierarchical"``: hierarchical
+            training whenever there are two or more other tasks (MAP only); with one other
+            task both fit the exact joint model.
         screen_sources: Leave out of the surrogate each other task whose own observations
             show no function (a likelihood-ratio test against a constant plus noise,
             :mod:`hbo.surrogate.source_screening`): its fitted lengthscales would be an
@@ -327,7 +328,8 @@ class HierarchicalProposer(Proposer):
         mean, std = task_standardization(Y, index, len(tasks))
         Y = (Y - mean[index, None]) / std[label[task]]
         n_target = int((index == label[task]).sum())
-        if uses_hierarchical_training(self, n_target, len(done) - n_target):
+        n_tasks = len({t.task for t in done})
+        if uses_hierarchical_training(self, n_target, len(done) - n_target, n_tasks - 1):
             training = self._hierarchical.setdefault(outcome, HierarchicalTraining())
             model, self.shared_choices[outcome] = training.fit(self, study, task, done, X, Y)
             fitted = training.targets

@@ -31,10 +31,12 @@ TRAINING = ("auto", "joint", "hierarchical")
 
 
 def uses_hierarchical_training(proposer: HierarchicalProposer, n_target: int,
-                               n_other: int) -> bool:
+                               n_other: int, n_other_tasks: int) -> bool:
     """Whether ``proposer`` fits this target by hierarchical training (module doc): it
-    needs at least one point of the target and of the other tasks, and MAP inference."""
-    if proposer.training == "joint" or not n_target or not n_other:
+    needs at least one point of the target, two other tasks (stage A is a hierarchical
+    model of the sources with ``g``, which one task cannot separate from its own function;
+    with one, the exact joint model of it and the target is fitted), and MAP inference."""
+    if proposer.training == "joint" or not n_target or n_other_tasks < 2:
         return False
     if proposer.training == "hierarchical":
         return True
