@@ -86,8 +86,10 @@ class SourcePosterior:
 
     Attributes:
         model: The stage-A :class:`~hbo.surrogate.HierarchicalGP` (the subsample's exact
-            fit, standardized units); its ``m``, ``tau``, hyperpriors and kernel are the
-            target's prior, and its :meth:`~HierarchicalGP.encode` the input encoding.
+            fit, standardized units); its sources' hyperparameters, ``m``, ``tau`` (the
+            start of stage B's re-estimate with the target, :meth:`hierarchy`), hyperpriors
+            and kernel are the target's prior, its :meth:`~HierarchicalGP.encode` the
+            input encoding.
         inducing: ``M x D`` inducing inputs ``U`` (encoded).
         g_lengthscale: ``D`` lengthscales of ``g``.
         L_UU: ``M x M`` Cholesky factor of ``k(U, U)``.
