@@ -195,17 +195,19 @@ class HierarchicalProposer(Proposer):
         outcome = study.outcomes[0] if outcome is None else outcome
         done = _measured(study, outcome)
         screens = []
-        for source in dict.fromkeys(t.task for t in done if t.task != task):
+        sources = list(dict.fromkeys(t.task for t in done if t.task != task))
+        for source in sources:
             trials = [t for t in done if t.task == source]
-            ids = tuple(t.id for t in trials)
+            key = (tuple(t.id for t in trials), len(sources))
             cached = self._screens.get((id(study), source, outcome))
-            if cached is None or cached[0] != ids:
+            if cached is None or cached[0] != key:
                 X = study.space.encode([t.params for t in trials])
                 Y = torch.tensor([[t.values[outcome]] for t in trials], dtype=torch.double)
                 result = screen_source(source, X, Y,
                                        categorical_dims=study.space.categorical_dims(),
+                                       num_sources=len(sources),
                                        hyperpriors=self.hyperpriors, kernel=self.kernel)
-                cached = self._screens[(id(study), source, outcome)] = (ids, result)
+                cached = self._screens[(id(study), source, outcome)] = (key, result)
             screens.append(cached[1])
         return screens
 

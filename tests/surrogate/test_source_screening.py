@@ -35,6 +35,21 @@ def test_noise_sources_rarely_pass_and_functions_pass_by_far():
     assert "kept (GP log likelihood" in str(screen)
 
 
+def test_the_bar_is_family_wise_over_the_sources_screened_together():
+    """Bonferroni over ``num_sources``: 12 noise sources screened as one family pass it
+    together at most ALPHA of the time (so none, here), and a function still passes by far."""
+    from scipy import stats
+
+    screens = [screen_source("noise", inputs(40, 3, seed), torch.randn(
+        40, 1, generator=torch.Generator().manual_seed(100 + seed), dtype=torch.double),
+        num_sources=12) for seed in range(12)]
+    assert screens[0].bar == pytest.approx(0.5 * stats.chi2.ppf(1 - 0.05 / 12, 4))
+    assert not any(screen.kept for screen in screens)
+    X = inputs(40, 3, 0)
+    smooth_source = screen_source("smooth", X, smooth(X), num_sources=20)
+    assert smooth_source.kept and smooth_source.gain > 3 * smooth_source.bar
+
+
 def test_constant_and_tiny_sources():
     X = inputs(20, 2, 1)
     constant = screen_source("flat", X, torch.full((20, 1), 0.7, dtype=torch.double))
