@@ -134,13 +134,13 @@ class SourcePosterior:
     def hierarchy(self, shared: bool) -> SourceHierarchy:
         """The sources' side of the pooling of a target with ``g`` (``shared``) or without
         it (:mod:`hbo.surrogate.source_hierarchy`), computed once per stage A."""
-        self.model_for(shared)  # raises when stage A did not fit that model
+        if shared not in self._hierarchies:
+            self._hierarchies[shared] = SourceHierarchy.of(self.model_for(shared))
         return self._hierarchies[shared]
 
     @cached_property
     def _hierarchies(self) -> dict[bool, SourceHierarchy]:
-        models = {True: self.model, False: self.own_model}
-        return {shared: SourceHierarchy.of(m) for shared, m in models.items() if m is not None}
+        return {}  # filled by hierarchy(), each kind when first asked for
 
     def whiten(self, Z: Tensor) -> tuple[Tensor, Tensor]:
         """``W = L_UU^{-1} k(U, Z)`` and ``V = L_P^{-1} W``, each ``... x M x n`` for

@@ -206,10 +206,13 @@ class TargetGP(Model):
             terms["shared_scale"] = theta["shared_scale"].exp() * self._g_cov
         return terms
 
-    def _factor(self, theta: dict[str, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        """Cholesky factor of ``Cov[y_T | y_S]`` and the residual ``y_T - E[y_T | y_S]``."""
+    def _factor(self, theta: dict[str, Tensor] | None = None,
+                terms: dict[str, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        """Cholesky factor of ``Cov[y_T | y_S]`` and the residual ``y_T - E[y_T | y_S]``
+        (``terms``: :meth:`_covariance_terms` of ``theta``, when already computed)."""
         theta = self.log_hyperparameters() if theta is None else theta
-        K = sum(self._covariance_terms(theta).values())
+        terms = self._covariance_terms(theta) if terms is None else terms
+        K = sum(terms.values())
         K = K + MIN_NOISE * torch.eye(len(self._y), dtype=K.dtype)
         resid = self._y - self.constant
         if self.shared_function:
@@ -221,7 +224,8 @@ class TargetGP(Model):
     def kernel(self):
         return self.sources.kernel
 
-    def information(self, theta: dict[str, Tensor], L: Tensor) -> dict[str, Tensor]:
+    def information(self, theta: dict[str, Tensor], L: Tensor,
+                    terms: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
         """Fisher information of the target's data, given the sources, about each of its log
         hyperparameters (shaped as ``m``): ``1/2 tr(P D P D)`` with ``P = Cov[y_T | y_S]^{-1}``
         (:func:`~hbo.surrogate.information.gaussian_information`), for the loading plus the
@@ -231,13 +235,14 @@ class TargetGP(Model):
         so the groups other than the loading have the joint model's information
         (:func:`~hbo.surrogate.information.fisher_information`); for the loading this is the
         information of the joint model, where that function counts the target's block only.
+        ``L`` is the factor of :meth:`_factor`; ``terms`` as there.
         """
         P = torch.cholesky_inverse(L)
-        terms = self._covariance_terms(theta)
+        terms = self._covariance_terms(theta) if terms is None else terms
         s2, ell = theta["outputscale"].exp(), theta["lengthscale"].exp()
-        terms["lengthscale"] = (s2 * self.kernel.log_lengthscale_grad(self._Z, self._Z, ell)
-                                ).permute(2, 0, 1)
-        info = {g: gaussian_information(P, D) for g, D in terms.items()}
+        derivatives = {**terms, "lengthscale": (
+            s2 * self.kernel.log_lengthscale_grad(self._Z, self._Z, ell)).permute(2, 0, 1)}
+        info = {g: gaussian_information(P, D) for g, D in derivatives.items()}
         if self.shared_function:
             dmu = 0.5 * theta["shared_scale"].exp().sqrt() * self._g_mean
             info["shared_scale"] = info["shared_scale"] + dmu @ P @ dmu
@@ -258,14 +263,15 @@ class TargetGP(Model):
         TARGET_SCALE_PRIOR_SD^2)`` plus the pooling's terms in ``m, tau``
         (:meth:`SourceHierarchy.log_density`), standardized units."""
         theta = self.log_hyperparameters()
-        L, r = self._factor(theta)
+        terms = self._covariance_terms(theta)  # the covariance's and the information's
+        L, r = self._factor(theta, terms)
         value = self._log_likelihood(L, r)
         for z in self.z.values():
             value = value - 0.5 * z.pow(2).sum()
         value = value - 0.5 * (self.log_scale / TARGET_SCALE_PRIOR_SD).pow(2)
         if self.m:
             value = value + self.hierarchy.log_density(self.m, self.log_tau,
-                                                       self.information(theta, L))
+                                                       self.information(theta, L, terms))
         return value
 
     def fit(self, *, maxiter: int = 200) -> TargetGP:
