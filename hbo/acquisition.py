@@ -42,9 +42,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
-from botorch.acquisition import LogExpectedImprovement, qLogNoisyExpectedImprovement
+from botorch.acquisition import (
+    LogExpectedImprovement,
+    PosteriorMean,
+    qLogNoisyExpectedImprovement,
+)
 from botorch.acquisition.acquisition import AcquisitionFunction
 from botorch.acquisition.multi_objective.logei import (
     qLogNoisyExpectedHypervolumeImprovement,
@@ -52,6 +57,7 @@ from botorch.acquisition.multi_objective.logei import (
 from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputObjective
 from botorch.acquisition.objective import GenericMCObjective
 from botorch.exceptions.warnings import BadInitialCandidatesWarning, OptimizationWarning
+from botorch.models.deterministic import GenericDeterministicModel
 from botorch.models.model import Model
 from botorch.optim import optimize_acqf
 from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
@@ -61,6 +67,9 @@ from botorch.utils.multi_objective.pareto import is_non_dominated
 from torch import Tensor
 
 from hbo.space import SearchSpace
+
+if TYPE_CHECKING:
+    from hbo.surrogate.source_posterior import SourcePosterior
 
 NUM_RESTARTS = 8
 RAW_SAMPLES = 256
@@ -98,6 +107,27 @@ def build_acquisition(
         prune_baseline=True,
         cache_root=False,
     )
+
+
+def shared_function_mean(sources: SourcePosterior, X_sources: Tensor) -> PosteriorMean:
+    """The posterior mean of the shared function ``g`` given the sources, as an acquisition
+    function: a task with no observation yet is predicted ``a_T E[g(x) | y_S] + c_T`` with a
+    positive loading ``a_T`` (:class:`~hbo.surrogate.HierarchicalGP`), so its maximum is
+    ``g``'s, whatever ``a_T`` and ``c_T``.
+
+    Args:
+        sources: Stage A of hierarchical training (:mod:`hbo.surrogate.source_posterior`).
+        X_sources: ``n x d`` features of the sources' points, where BoTorch's mixed
+            optimizer starts some of its restarts.
+    """
+
+    def g_mean(X: Tensor) -> Tensor:  # b x q x d -> b x q x 1
+        W, _ = sources.whiten(sources.model.encode(X))
+        return sources.g_mean(W).unsqueeze(-1)
+
+    acquisition = PosteriorMean(GenericDeterministicModel(g_mean, num_outputs=1))
+    acquisition.register_buffer("X_baseline", X_sources)
+    return acquisition
 
 
 def build_outcome_acquisition(

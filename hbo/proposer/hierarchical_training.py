@@ -67,15 +67,10 @@ class HierarchicalTraining:
         """The target's surrogate given the sources among ``done`` (``X``: ``n x d`` features,
         ``Y``: ``n x 1`` values oriented for maximization, rows as ``done``)."""
         is_target = torch.tensor([t.task == task for t in done])
-        names = list(dict.fromkeys(t.task for t in done if t.task != task))
-        key = history_key(study, task, done)
-        if key != self.key:
-            self._fit_sources(proposer, study, names, done, X[~is_target], Y[~is_target])
-            self.key = key
-        labels = {name: i for i, name in enumerate([*names, task])}
+        sources = self.sources_of(proposer, study, task, done, X, Y)
+        labels = {name: i for i, name in enumerate([*self.source_names, task])}
         index = torch.tensor([labels[t.task] for t in done])
         mean, std = task_standardization(Y.squeeze(-1), index, len(labels))
-        sources = self.sources
 
         def build(shared: bool) -> TargetGP:
             return TargetGP(sources, X[is_target], Y[is_target], float(mean[-1]),
@@ -86,7 +81,25 @@ class HierarchicalTraining:
         )
         return model, choice
 
-    def _fit_sources(self, proposer, study, names, done, X: Tensor, Y: Tensor) -> None:
+    def sources_of(
+        self, proposer: HierarchicalProposer, study: Study, task: str, done: Sequence[Trial],
+        X: Tensor, Y: Tensor, own: bool = True,
+    ) -> SourcePosterior:
+        """Stage A of the other tasks among ``done`` (``X``, ``Y`` as in :meth:`fit`), fitted
+        when their trials changed since the last call, else the cached one. ``own=False``:
+        the model without ``g`` (:func:`~hbo.surrogate.source_posterior.fit_sources`) is
+        not needed; a later call that needs it fits stage A again."""
+        own = own and proposer.shared_function is not True
+        key = history_key(study, task, done)
+        if key != self.key or (own and self.sources.own_model is None):
+            is_source = torch.tensor([t.task != task for t in done])
+            names = list(dict.fromkeys(t.task for t in done if t.task != task))
+            self._fit_sources(proposer, study, names, done, X[is_source], Y[is_source], own)
+            self.key = key
+        return self.sources
+
+    def _fit_sources(self, proposer, study, names, done, X: Tensor, Y: Tensor,
+                     own: bool) -> None:
         label = {name: i for i, name in enumerate(names)}
         tasks = torch.tensor([label[t.task] for t in done if t.task in label])
         mean, std = task_standardization(Y.squeeze(-1), tasks, len(names))
@@ -95,6 +108,5 @@ class HierarchicalTraining:
         # other tasks than before: their labels would not match
         warm = self.sources if self.source_names == names else None
         self.sources = fit_sources(proposer.history_model(study), X, tasks, y, len(names),
-                                   warm=warm,
-                                   own=proposer.shared_function is not True)
+                                   warm=warm, own=own)
         self.source_names = names
