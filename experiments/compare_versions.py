@@ -74,10 +74,11 @@ def yahpo_scores(paths: dict[str, Path], arm: str, data_dir: str | None) -> Scor
     return regret, asks
 
 
-def compare(before: Path, after: Path, arm: str, data_dir: str | None = None) -> str:
+def compare(before: Path, after: Path, arm: str, data_dir: str | None = None,
+            checkpoints: tuple[int, ...] | None = None) -> str:
     """The paired table of ``arm``'s runs in ``after`` against those in ``before``, and the
     median ask times of each (``data_dir``: YAHPO data, for a target without a cached
-    random reference)."""
+    random reference; ``checkpoints``: evaluations to compare at, default the benchmark's)."""
     paths = {"before": before, "after": after}
     yahpo = is_yahpo(before)
     regret, asks = (yahpo_scores(paths, arm, data_dir) if yahpo
@@ -86,10 +87,12 @@ def compare(before: Path, after: Path, arm: str, data_dir: str | None = None) ->
         if not any(v == version for _, v, _ in regret):
             raise SystemExit(f"no runs of arm {arm!r} in {path}")
     families = sorted({f for f, _, _ in regret})
-    checkpoints = yb.CHECKPOINTS if yahpo else (5, 10, 25)
+    at = "" if checkpoints is None else " --at " + " ".join(map(str, checkpoints))
+    checkpoints = checkpoints or (yb.CHECKPOINTS if yahpo else (5, 10, 25))
     lines = [f"# {arm}: {after.name} against {before.name}", "",
              f"`python experiments/{Path(__file__).name} --before {before} --after {after} "
-             f"--arm {arm}`", "", paired_table(regret, families, "before", "after", checkpoints),
+             f"--arm {arm}{at}`", "",
+             paired_table(regret, families, "before", "after", checkpoints),
              "| family | version | runs | median seconds per ask (median over runs) |",
              "|---|---|---|---|"]
     for family in families:
@@ -108,8 +111,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", help="write results/<OUT>.md")
     parser.add_argument("--data", help="YAHPO data folder, for targets without a cached "
                         "random reference (default ../shared/yahpo_data)")
+    parser.add_argument("--at", type=int, nargs="+",
+                        help="evaluations to compare at (default: the benchmark's checkpoints)")
     args = parser.parse_args(argv)
-    text = compare(args.before, args.after, args.arm, args.data)
+    text = compare(args.before, args.after, args.arm, args.data,
+                   None if args.at is None else tuple(args.at))
     print(text)
     if args.out:
         (RESULTS / f"{args.out}.md").write_text(text)

@@ -148,3 +148,65 @@ def test_without_a_choice_an_exhausted_acquisition_falls_back_to_sobol(space, mo
     assert len(built) == 1
     taken = [t.params for t in study.storage.get_trials("t")[:-1]]
     assert trial.params not in taken and trial.params != {"x": 0.123, "c": "b"}
+
+
+PLANE = hbo.SearchSpace([hbo.Float("x", 0.0, 1.0), hbo.Float("y", 0.0, 1.0)])
+
+
+def _with_related_history(n_sources: int = 3, **options) -> hbo.Study:
+    """A target with ``n_sources`` related tasks of 12 points each: bowls whose maximum is
+    near (0.7, 0.2), each with its own offset and scale."""
+    study = hbo.Study(PLANE, task="t", seed=0, direction="maximize", **options)
+    for s in range(n_sources):
+        points = PLANE.decode(PLANE.sobol(12, seed=10 + s))
+        values = [10 * s - (1 + s) * ((p["x"] - 0.7 - 0.02 * s) ** 2 + (p["y"] - 0.2) ** 2)
+                  for p in points]
+        study.add_history(f"s{s}", points, values)
+    return study
+
+
+def _sobol_start(study: hbo.Study) -> dict:
+    return PLANE.decode(sobol_points(study, "t", 1))[0]
+
+
+def test_with_history_the_first_point_is_where_the_shared_function_is_best():
+    study = _with_related_history()
+    sobol = _sobol_start(study)
+    first = study.ask().params
+    # the Sobol point is 0.44 away; the sources' maxima lie within 0.04 of (0.7, 0.2)
+    assert math.dist((sobol["x"], sobol["y"]), (0.7, 0.2)) > 0.3
+    assert math.dist((first["x"], first["y"]), (0.72, 0.2)) < 0.08
+    assert study.proposer.n_initial is None  # the default: one point before the model
+
+
+@pytest.mark.parametrize("options, n_sources", [
+    ({"n_initial": 1}, 3),  # asked for Sobol points
+    ({"shared_function": False}, 3),  # no shared function to take the maximum of
+    ({}, 1),  # one source: stage A's shared function needs two
+])
+def test_the_sobol_start_is_kept_without_a_shared_function_of_two_tasks(options, n_sources):
+    study = _with_related_history(n_sources, **options)
+    sobol = _sobol_start(study)
+    assert study.ask().params == sobol
+
+
+def test_only_the_tasks_first_point_comes_from_the_history():
+    study = _with_related_history()
+    sobol = _sobol_start(study)
+    first, second = study.ask(2)  # a batch: the first from the history, the other Sobol's
+    assert math.dist((first.params["x"], first.params["y"]), (0.72, 0.2)) < 0.08
+    assert second.params == sobol
+    # a concurrent ask while those two are running: the task's next Sobol point
+    sobol = _sobol_start(study)
+    assert study.ask().params == sobol
+
+
+def test_hierarchical_training_goes_on_from_the_first_points_sources():
+    study = _with_related_history(training="hierarchical")
+    trial = study.ask()
+    training = study.proposer._hierarchical[study.outcomes[0]]
+    sources = training.sources
+    assert sources.own_model is not None  # the target without g needs it from the next ask
+    study.tell(trial, 0.0)
+    study.tell(study.ask(), 0.1)
+    assert training.sources is sources  # stage A fitted once for the history

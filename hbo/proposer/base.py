@@ -54,6 +54,32 @@ def sobol_points(study: Study, task: str, q: int, before: int | None = None) -> 
     return study.space.sobol(q, seed=task_seed, skip=len(asked))
 
 
+def taken_points(study: Study, task: str, before: int | None) -> set[tuple[float, ...]]:
+    """The encoded points of ``task``'s trials (any state) stored before ``before``."""
+    taken = [t.params for t in trials_before(study, task, before)]
+    return {tuple(row) for row in study.space.encode(taken).tolist()}
+
+
+def distinct_points(
+    study: Study, X: torch.Tensor, task: str, before: int | None
+) -> torch.Tensor:
+    """``X`` (``q x d`` encoded) with each row that repeats another or a trial of ``task``
+    (any state, stored before ``before``) replaced by a fresh Sobol point of the task.
+
+    Only matters on discrete spaces; a repeated point would waste an evaluation (or re-run
+    a failed one blindly).
+    """
+    seen = taken_points(study, task, before)
+    spare = iter(map(tuple, sobol_points(study, task, 64 + len(X), before).tolist()))
+    rows = []
+    for row in map(tuple, X.tolist()):
+        if row in seen:  # keep the repeat only if the space is exhausted
+            row = next((s for s in spare if s not in seen), row)
+        seen.add(row)
+        rows.append(row)
+    return torch.tensor(rows, dtype=torch.double)
+
+
 class Proposer(ABC):
     """Chooses a study's next points. Subclasses implement :meth:`propose`."""
 

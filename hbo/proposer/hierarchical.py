@@ -1,12 +1,12 @@
 """The default proposer: Expected Improvement on the hierarchical GP of every task's results.
 
 :class:`HierarchicalProposer` proposes the task's Sobol points until it has ``n_initial``
-results (with history, by default one point, the best of the shared function the other
-tasks' results give), then maximizes Expected Improvement on the :class:`~hbo.surrogate.HierarchicalGP`
-fitted (MAP or NUTS) to the task's results and to those of every other task the source
-screen keeps (:mod:`hbo.surrogate.source_screening`), with the shared-function choice of
-:mod:`hbo.surrogate.shared_choice`. Fits are cached while the trials are unchanged, and each
-starts from the last.
+results (with history, by default one point, where the shared function the other tasks
+give is best: :mod:`hbo.proposer.history_start`), then maximizes Expected Improvement on
+the :class:`~hbo.surrogate.HierarchicalGP` fitted (MAP or NUTS) to the task's results and to
+those of every other task the source screen keeps (:mod:`hbo.surrogate.source_screening`),
+with the shared-function choice of :mod:`hbo.surrogate.shared_choice`. Fits are cached
+while the trials are unchanged, and each starts from the last.
 
 A study of several outcomes (objectives and outcome constraints, :mod:`hbo.study.outcomes`)
 gets one such surrogate per outcome, each fitted as the objective's is (its own source
@@ -27,13 +27,20 @@ from botorch.models import ModelListGP
 from hbo import acquisition
 from hbo._warnings import ModelFittingWarning, warn
 from hbo.errors import InvalidArgumentError, ModelFittingError, NotReadyError
-from hbo.proposer.base import Proposer, sobol_points, trials_before
+from hbo.proposer.base import (
+    Proposer,
+    distinct_points,
+    sobol_points,
+    taken_points,
+    trials_before,
+)
 from hbo.proposer.hierarchical_training import (
     TRAINING,
     HierarchicalTraining,
     history_key,
     uses_hierarchical_training,
 )
+from hbo.proposer.history_start import history_start
 from hbo.surrogate import HierarchicalGP, Hyperprior
 from hbo.surrogate.kernels import Kernel, resolve_kernel
 from hbo.surrogate.nuts_options import NUTSOptions
@@ -62,13 +69,9 @@ class HierarchicalProposer(Proposer):
     Args:
         n_initial: Number of Sobol points on a task before the model takes over.
             Default: 1 when other tasks already hold ``max(5, d + 1)`` observations
-            (the model is usable from history), else ``max(5, d + 1)``. With history that
-            one point is not a Sobol point but the maximum of the shared function's
-            posterior mean given the other tasks (:meth:`_history_start`), where the
-            hierarchical model puts a task it has not observed at its best. On YAHPO
-            (5 sources x 50 evaluations, 16 targets x 3 seeds) it was better than the
-            Sobol point in 44 of 48 runs on lcbench and 33 of 48 on rbv2_rpart
-            (``experiments/results/history_start.md``).
+            (the model is usable from history), else ``max(5, d + 1)``. With history, by
+            default, that one point is where the shared function the other tasks give is
+            best (:mod:`hbo.proposer.history_start`), not a Sobol point.
         shared_function: Whether the surrogate includes the shared function ``g``
             (:class:`~hbo.surrogate.HierarchicalGP`). None (default): when the model would
             include it, it is kept until the model without it predicts the target's own
@@ -188,7 +191,7 @@ class HierarchicalProposer(Proposer):
         if self.n_initial is not None:
             return self.n_initial
         usable = max(5, study.space.dim + 1)
-        done = self._pooled(study, task)
+        done = self.pooled_trials(study, task)
         return 1 if sum(t.task != task for t in done) >= usable else usable
 
     def source_screens(
@@ -218,7 +221,9 @@ class HierarchicalProposer(Proposer):
             screens.append(cached[1])
         return screens
 
-    def _pooled(self, study: Study, task: str, outcome: str | None = None) -> list[Trial]:
+    def pooled_trials(
+        self, study: Study, task: str, outcome: str | None = None
+    ) -> list[Trial]:
         """The completed trials the surrogate of ``outcome`` (default: the first) on ``task``
         is fitted to: those with the outcome of the task and of every other task the screen
         keeps."""
@@ -241,9 +246,9 @@ class HierarchicalProposer(Proposer):
         if len(done) < self.initial_points(study, task):
             X = sobol_points(study, task, q, before)
             if self.n_initial is None and not trials_before(study, task, before):
-                start = self._history_start(study, task)
+                start = history_start(self, study, task)
                 X = X if start is None else torch.cat([start, X[: q - 1]])
-            return self._distinct(study, X, task, before)
+            return distinct_points(study, X, task, before)
         try:
             X = self._improvement(study, task, q, seed, before)
         except ModelFittingError as exc:
@@ -254,32 +259,7 @@ class HierarchicalProposer(Proposer):
                 ModelFittingWarning,
             )
             X = sobol_points(study, task, q, before)
-        return self._distinct(study, X, task, before)
-
-    def _history_start(self, study: Study, task: str) -> torch.Tensor | None:
-        """The task's first point from the history (``1 x d``): the maximum of the shared
-        function's posterior mean given the other tasks the screen keeps
-        (:func:`hbo.acquisition.shared_function_mean`), where the hierarchical model puts a
-        task it has no observation of at its best. None (a Sobol point instead) without
-        ``g`` (``shared_function=False``), with several outcomes, or with fewer than two
-        kept tasks (stage A's ``g`` needs two, :mod:`hbo.proposer.hierarchical_training`).
-
-        The sources' fit is hierarchical training's stage A, cached under the history, so
-        that a study fitted that way (large histories) reuses it from the next ask.
-        """
-        if self.shared_function is False or len(study.outcomes) > 1:
-            return None
-        outcome = study.outcomes[0]
-        done = self._pooled(study, task)  # the other tasks' only: the task has no result
-        if len({t.task for t in done}) < 2:
-            return None
-        X, _, Y, _ = self._training_data(study, task, outcome, done)
-        training = self._hierarchical.setdefault(outcome, HierarchicalTraining())
-        n_other = len({t.task for t in done})
-        # the sources' model without g serves only a target fitted by hierarchical training
-        later = uses_hierarchical_training(self, 1, len(done), n_other)
-        sources = training.sources_of(self, study, task, done, X, Y, own=later)
-        return acquisition.optimize(acquisition.shared_function_mean(sources, X), study.space, 1)
+        return distinct_points(study, X, task, before)
 
     def _improvement(
         self, study: Study, task: str, q: int, seed: int, before: int | None
@@ -291,7 +271,8 @@ class HierarchicalProposer(Proposer):
         choice puts its best point on a trial of ``task`` (it sees no improvement anywhere
         new, as when the target was sampled only where the sources' function is high and
         the model is sure of it), the point is that of the model the choice did not keep.
-        Only if that repeats a trial too does :meth:`_distinct` put a Sobol point in its
+        Only if that repeats a trial too does :func:`~hbo.proposer.base.distinct_points` put
+        a Sobol point in its
         place. On YAHPO lcbench 34539 with 20 x 100 history (seed 0), 18 of 30 asks had
         been Sobol points for that reason; with the other model none was (best 0.786
         against 0.729; ``experiments/results/exhausted_acquisition.md``).
@@ -309,7 +290,8 @@ class HierarchicalProposer(Proposer):
                 acquisition.build_acquisition(model, observed, pending, q, seed), study.space, q
             )
             alternative = self._alternatives.get(study.outcomes[0])
-            if alternative is not None and self._repeats(study, X, task, before):
+            taken = taken_points(study, task, before)
+            if alternative is not None and any(tuple(row) in taken for row in X.tolist()):
                 X = acquisition.optimize(
                     acquisition.build_acquisition(alternative, observed, pending, q, seed),
                     study.space, q,
@@ -343,19 +325,19 @@ class HierarchicalProposer(Proposer):
         (:meth:`source_screens`) that have it, with output on ``task``, oriented for
         maximization (a minimized objective negated; a constrained outcome as it is)."""
         outcome = study.outcomes[0] if outcome is None else outcome
-        done = self._pooled(study, task, outcome)
+        done = self.pooled_trials(study, task, outcome)
         tasks = study.tasks
         key = (id(study), tasks.index(task), *(t.id for t in done))
         cached = self._models.get(outcome)
         if cached is not None and key == cached[0]:
             return cached[1]
         label = {name: i for i, name in enumerate(tasks)}
-        X, labels, Y, (mean, std) = self._training_data(study, task, outcome, done)
+        X, labels, Y, (mean, std) = self.training_data(study, task, outcome, done)
         index = labels[:, 0].long()
         n_target = int((index == label[task]).sum())
         n_tasks = len({t.task for t in done})
         if uses_hierarchical_training(self, n_target, len(done) - n_target, n_tasks - 1):
-            training = self._hierarchical.setdefault(outcome, HierarchicalTraining())
+            training = self.hierarchical_training(outcome)
             model, self.shared_choices[outcome] = training.fit(self, study, task, done, X, Y)
             fitted = training.targets
         else:
@@ -370,7 +352,7 @@ class HierarchicalProposer(Proposer):
             self.model, self.shared_choice = model, self.shared_choices[outcome]
         return model
 
-    def _training_data(
+    def training_data(
         self, study: Study, task: str, outcome: str, done: list[Trial]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """The surrogate's data of ``done``: ``n x d`` features, ``n x 1`` task labels (the
@@ -469,40 +451,14 @@ class HierarchicalProposer(Proposer):
             model = fit_fully_bayesian(model, self.nuts, seed)
         return model
 
+    def hierarchical_training(self, outcome: str) -> HierarchicalTraining:
+        """Hierarchical training's cache of ``outcome``: stage A's sources, the target's fits."""
+        return self._hierarchical.setdefault(outcome, HierarchicalTraining())
+
     def source_task_names(self, outcome: str) -> list[str]:
         """The tasks of ``outcome``'s cached sources of hierarchical training, in their
         label order."""
         return list(self._hierarchical[outcome].source_names)
-
-    def _repeats(self, study: Study, X: torch.Tensor, task: str, before: int | None) -> bool:
-        """Whether a proposal in ``X`` repeats a trial of ``task`` (:meth:`_taken`)."""
-        taken = self._taken(study, task, before)
-        return any(tuple(row) in taken for row in X.tolist())
-
-    @staticmethod
-    def _taken(study: Study, task: str, before: int | None) -> set[tuple[float, ...]]:
-        """The encoded points of ``task``'s trials (any state) stored before ``before``."""
-        taken = [t.params for t in trials_before(study, task, before)]
-        return {tuple(row) for row in study.space.encode(taken).tolist()}
-
-    def _distinct(
-        self, study: Study, X: torch.Tensor, task: str, before: int | None
-    ) -> torch.Tensor:
-        """Replace proposals that repeat each other or a trial of ``task`` (any state,
-        stored before ``before``) by fresh Sobol points.
-
-        Only matters on discrete spaces; a repeated point would waste an evaluation
-        (or re-run a failed one blindly).
-        """
-        seen = self._taken(study, task, before)
-        spare = iter(map(tuple, sobol_points(study, task, 64 + len(X), before).tolist()))
-        rows = []
-        for row in map(tuple, X.tolist()):
-            if row in seen:  # keep the repeat only if the space is exhausted
-                row = next((s for s in spare if s not in seen), row)
-            seen.add(row)
-            rows.append(row)
-        return torch.tensor(rows, dtype=torch.double)
 
     def diagnostics(self) -> ConvergenceReport:
         """Convergence of the last NUTS run (``inference="nuts"``): R-hat, ESS, divergences."""

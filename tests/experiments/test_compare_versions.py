@@ -55,3 +55,7 @@ def test_yahpo_runs_pair_by_target_and_seed_in_normalized_regret(tmp_path, monke
     assert set(rows) == {"5", "10", "20", "30"}
     assert "1 [1, 1]" in rows["5"] and "0.1 [0.1, 0.1]" in rows["30"]
     assert "| lcbench 5x50 | after | 3 | 2.00 |" in text
+    at_first = compare(before, after, "hbo", checkpoints=(1, 9, 10))
+    rows = [line.split("|")[2].strip() for line in at_first.splitlines()
+            if line.startswith("| lcbench 5x50 |") and line.split("|")[2].strip().isdigit()]
+    assert rows == ["1", "9", "10"] and "--at 1 9 10" in at_first
