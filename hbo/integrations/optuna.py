@@ -116,7 +116,9 @@ class HBOSampler(BaseSampler):
         seed: Makes the run reproducible: the hbo proposals and the independent sampler.
             None: drawn at random once.
         n_startup_trials: Sobol points before the model (hbo's ``n_initial``). Default:
-            1 when the sources hold ``max(5, d + 1)`` results, else ``max(5, d + 1)``.
+            1 when the sources hold ``max(5, d + 1)`` results (that point where the shared
+            function they give is best, :mod:`hbo.proposer.history_start`), else
+            ``max(5, d + 1)``.
         independent_sampler: Samples the parameters outside the relative search space.
             Default: Optuna's ``RandomSampler``, seeded by ``seed``, the trial's number and
             the parameter's name (so processes sharing a seed draw distinct values).
