@@ -272,9 +272,9 @@ class HierarchicalProposer(Proposer):
         new, as when the target was sampled only where the sources' function is high and
         the model is sure of it), the point is that of the model the choice did not keep.
         Only if that repeats a trial too does :func:`~hbo.proposer.base.distinct_points` put
-        a Sobol point in its place. On YAHPO lcbench 34539 with 20 x 100 history (seed 0), 18 of 30 asks had
-        been Sobol points for that reason; with the other model none was (best 0.786
-        against 0.729; ``experiments/results/exhausted_acquisition.md``).
+        a Sobol point in its place. On YAHPO lcbench 34539 with 20 x 100 history (seed 0),
+        18 of 30 asks had been Sobol points for that reason; with the other model none was
+        (best 0.786 against 0.729; ``experiments/results/exhausted_acquisition.md``).
         """
         encode = study.space.encode
         done = study.storage.get_trials(task, [TrialState.COMPLETE])
