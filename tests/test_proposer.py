@@ -210,3 +210,17 @@ def test_hierarchical_training_goes_on_from_the_first_points_sources():
     study.tell(trial, 0.0)
     study.tell(study.ask(), 0.1)
     assert training.sources is sources  # stage A fitted once for the history
+
+
+def test_a_history_that_cannot_be_fitted_starts_at_the_sobol_point(monkeypatch):
+    from hbo.errors import ModelFittingError
+    from hbo.proposer import hierarchical_training
+
+    def fail(*args, **kwargs):
+        raise ModelFittingError("every attempt failed")
+
+    monkeypatch.setattr(hierarchical_training, "fit_sources", fail)
+    study = _with_related_history()
+    sobol = _sobol_start(study)
+    with pytest.warns(hbo.ModelFittingWarning, match="shared function could not be fitted"):
+        assert study.ask().params == sobol

@@ -246,7 +246,13 @@ class HierarchicalProposer(Proposer):
         if len(done) < self.initial_points(study, task):
             X = sobol_points(study, task, q, before)
             if self.n_initial is None and not trials_before(study, task, before):
-                start = history_start(self, study, task)
+                try:
+                    start = history_start(self, study, task)
+                except ModelFittingError as exc:
+                    warn(f"ask: the sources' shared function could not be fitted ({exc}); "
+                         f"starting {task!r} at a quasi-random point instead",
+                         ModelFittingWarning)
+                    start = None
                 X = X if start is None else torch.cat([start, X[: q - 1]])
             return distinct_points(study, X, task, before)
         try:
