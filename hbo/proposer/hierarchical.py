@@ -295,12 +295,13 @@ class HierarchicalProposer(Proposer):
                 acquisition.build_acquisition(model, observed, pending, q, seed), study.space, q
             )
             alternative = self._alternatives.get(study.outcomes[0])
-            taken = taken_points(study, task, before)
-            if alternative is not None and any(tuple(row) in taken for row in X.tolist()):
-                X = acquisition.optimize(
-                    acquisition.build_acquisition(alternative, observed, pending, q, seed),
-                    study.space, q,
-                )
+            if alternative is not None:  # the task's trials are read only when it may serve
+                taken = taken_points(study, task, before)
+                if any(tuple(row) in taken for row in X.tolist()):
+                    X = acquisition.optimize(
+                        acquisition.build_acquisition(alternative, observed, pending, q, seed),
+                        study.space, q,
+                    )
             return X
         models = [self.fit(study, task, name) for name in study.outcomes]
         # in each model's units: its centre and scale on the target (oriented for maximizing)
