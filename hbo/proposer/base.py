@@ -8,8 +8,11 @@ for every proposer. :class:`SobolProposer` is the simplest: the task's own scram
 Sobol sequence.
 
 Reproducibility: every proposal is drawn under a seed made of the study's seed and the
-number of trials stored before the ask, so a study replayed with the same seed and the
-same results asks the same points (also after :meth:`~hbo.Study.load`).
+number of the task's trials stored before the ask, so a study replayed with the same seed
+and the same results asks the same points (also after :meth:`~hbo.Study.load`). Other
+tasks' trials do not enter the seed: history that the model leaves out (a source the
+screen drops) leaves the task's proposals exactly as they are without it, and trials of
+another task asked in between do not reseed this one's.
 
 Enqueued points (:meth:`~hbo.Study.enqueue`) are not a proposer's business:
 :meth:`hbo.Study.ask` hands them out before it asks the proposer for the rest. A handed-out
@@ -127,7 +130,7 @@ class Proposer(ABC):
         return trials
 
     def _seeded(self, study: Study, task: str, q: int, before: int | None = None) -> torch.Tensor:
-        stored = len(trials_before(study, None, before))
+        stored = len(trials_before(study, task, before))
         seed = (study.seed * 1_000_003 + stored) % 2**31
         with manual_seed(seed):
             return self.propose(study, task, q, seed, before)

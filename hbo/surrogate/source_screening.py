@@ -59,6 +59,7 @@ import torch
 from scipy import stats
 
 from hbo.surrogate.hierarchical_gp import HierarchicalGP
+from hbo.surrogate.training_data import check_categorical
 
 #: Family-wise level of the screen: of the sources screened together, one with no function
 #: passes it at most this often.
@@ -100,6 +101,38 @@ def left_out_lines(left_out: Sequence[SourceScreen]) -> list[str]:
             *[f"  {screen}" for screen in left_out]]
 
 
+def normal_scores(Y: torch.Tensor) -> torch.Tensor:
+    """Blom's normal scores of ``Y`` (``n x 1``): ``Phi^-1((r - 3/8) / (n + 1/4))``, ``r`` the
+    values' ranks (ties share their mean rank). Blom (1958), *Statistical Estimates and
+    Transformed Beta-Variables*; the rank-based inverse normal transform."""
+    n = Y.shape[0]
+    ranks = torch.as_tensor(stats.rankdata(Y[:, 0].tolist()), dtype=Y.dtype)
+    return torch.as_tensor(stats.norm.ppf(((ranks - 0.375) / (n + 0.25)).numpy()),
+                           dtype=Y.dtype).unsqueeze(-1)
+
+
+def function_gain(
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    *,
+    categorical_dims: Mapping[int, int] | None = None,
+    **model_options,
+) -> float:
+    """``Lambda / 2`` (nats) of ``Y`` (``n x 1``, not constant) at ``X`` (``n x d``) as given:
+    the log likelihood of the MAP GP (fitted alone, ``model_options`` as in the pool) above
+    that of a constant plus white noise at its maximum likelihood."""
+    n = Y.shape[0]
+    labels = torch.zeros(n, 1, dtype=X.dtype)
+    model = HierarchicalGP(torch.cat([X, labels], -1), Y, categorical_dims=categorical_dims,
+                           **model_options)
+    model.fit()
+    y = model._y
+    variance = float((y - y.mean()).pow(2).mean())
+    with torch.no_grad():
+        gp = float(model.log_likelihood())
+    return gp + 0.5 * n * (math.log(2 * math.pi * variance) + 1.0)
+
+
 def screen_source(
     task: str,
     X: torch.Tensor,
@@ -110,25 +143,20 @@ def screen_source(
     **model_options,
 ) -> SourceScreen:
     """Screen one source: ``X`` (``n x d`` features), ``Y`` (``n x 1``) its observations,
-    one of ``num_sources`` screened together (the bar is family-wise over them).
+    one of ``num_sources`` screened together (the bar is family-wise over them), on the
+    normal scores of ``Y``.
 
     ``model_options`` (``hyperpriors``, ``kernel``) are those of the hierarchical GP, so
     that the source is fitted alone as it would be in the pool.
     """
     n = Y.shape[0]
-    labels = torch.zeros(n, 1, dtype=X.dtype)
-    model = HierarchicalGP(torch.cat([X, labels], -1), Y, categorical_dims=categorical_dims,
-                           **model_options)
-    k = model.encode(X[:1]).shape[-1] + 1
+    # D + 1: the kernel's inputs (a categorical column one-hot) and the outputscale
+    k = X.shape[-1] + sum(c - 1 for c in check_categorical(categorical_dims, X).values()) + 1
     if n < MIN_POINTS_PER_PARAMETER * k:
         return SourceScreen(task, n, None, None)
     bar = 0.5 * float(stats.chi2.ppf(1 - ALPHA / max(1, num_sources), k))
     if bool((Y.std() == 0).item()):  # a constant source shows no function
         return SourceScreen(task, n, 0.0, bar)
-    model.fit()
-    y = model._y
-    variance = float((y - y.mean()).pow(2).mean())
-    with torch.no_grad():
-        gp = float(model.log_likelihood())
-    no_function = -0.5 * n * (math.log(2 * math.pi * variance) + 1.0)
-    return SourceScreen(task, n, gp - no_function, bar)
+    gain = function_gain(X, normal_scores(Y), categorical_dims=categorical_dims,
+                         **model_options)
+    return SourceScreen(task, n, gain, bar)
