@@ -104,8 +104,9 @@ class SourceScreen:
         if self.gain is None:
             return f"{self.task}: kept untested ({self.n} observations)"
         verdict = "kept" if self.kept else "left out: no function shown"
-        return (f"{self.task}: {verdict} (GP log likelihood {self.gain:.1f} nats above a "
-                f"constant plus noise; bar {self.bar:.1f}, {self.n} observations)")
+        return (f"{self.task}: {verdict} (GP log likelihood of the normal scores "
+                f"{self.gain:.1f} nats above a constant plus noise; bar {self.bar:.1f}, "
+                f"{self.n} observations)")
 
 
 def left_out_lines(left_out: Sequence[SourceScreen]) -> list[str]:
