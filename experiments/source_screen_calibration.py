@@ -29,6 +29,8 @@ from resumable import read_records, run_jobs  # noqa: E402
 from yahpo_benchmark import history, permuted, problem, targets  # noqa: E402
 from yahpo_problems import check_data_dir  # noqa: E402
 
+from hbo.surrogate.source_screening import ALPHA  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
 #: (setting, history) pairs screened, in this order: shuffled and real, both settings.
 CASES = (("20x100", "shuffled"), ("5x50", "shuffled"), ("5x50", "real"), ("20x100", "real"))
@@ -69,6 +71,7 @@ def table(records: list[dict]) -> list[str]:
              "passed on values | passed on normal scores | histories with a pass "
              "(values / normal scores) | smallest gain (values / normal scores) |",
              "|---|---|---|---|---|---|---|---|"]
+
     def passed(s: dict, version: str) -> bool:
         return s[version] > s["bar"]
 
@@ -80,8 +83,7 @@ def table(records: list[dict]) -> list[str]:
         groups.setdefault((r["scenario"], r["setting"], r["history"]), []).append(r)
     for (scenario, setting, kind), runs in sorted(groups.items()):
         sources = [s for r in runs for s in r["sources"]]
-        expected = 0.05 * len(runs)  # ALPHA / S of each history's S sources
-
+        expected = ALPHA * len(runs)  # ALPHA / S of each history's S sources
         lines.append(
             f"| {scenario} | {setting} {kind} | {len(sources)} ({len(runs)} histories) | "
             + (f"{expected:.1f} | " if kind == "shuffled" else "- | ")

@@ -77,6 +77,23 @@ MAX_SHARED_POINTS = 600
 CONSTANT_PRIOR_SCALE = 2.0
 
 
+def one_hot(X: Tensor, categorical_dims: Mapping[int, int]) -> Tensor:
+    """``... x d`` features -> ``... x D`` kernel inputs: each column ``j`` of
+    ``categorical_dims`` (``{column: number of categories}``) one-hot, the others as they are."""
+    if not categorical_dims:
+        return X
+    parts = []
+    for j in range(X.shape[-1]):
+        k = categorical_dims.get(j)
+        col = X[..., j : j + 1]
+        if k is None:
+            parts.append(col)
+        else:
+            codes = torch.arange(k, dtype=X.dtype, device=X.device)
+            parts.append((col.round() == codes).to(X.dtype))
+    return torch.cat(parts, dim=-1)
+
+
 class HierarchicalGP(Prediction, Model, FantasizeMixin):
     r"""Partially pooled per-task GPs (optionally plus a shared function), a BoTorch Model.
 
@@ -196,18 +213,7 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
 
     def encode(self, X: Tensor) -> Tensor:
         """``... x d`` features -> ``... x D`` kernel inputs (categorical columns one-hot)."""
-        if not self._categorical_dims:
-            return X
-        parts = []
-        for j in range(X.shape[-1]):
-            k = self._categorical_dims.get(j)
-            col = X[..., j : j + 1]
-            if k is None:
-                parts.append(col)
-            else:
-                codes = torch.arange(k, dtype=X.dtype, device=X.device)
-                parts.append((col.round() == codes).to(X.dtype))
-        return torch.cat(parts, dim=-1)
+        return one_hot(X, self._categorical_dims)
 
     def _init_parameters(self) -> None:
         D, T = self._Z.shape[-1], self.num_tasks

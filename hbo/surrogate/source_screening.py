@@ -74,7 +74,7 @@ from dataclasses import dataclass
 import torch
 from scipy import stats
 
-from hbo.surrogate.hierarchical_gp import HierarchicalGP
+from hbo.surrogate.hierarchical_gp import HierarchicalGP, one_hot
 from hbo.surrogate.training_data import check_categorical
 
 #: Family-wise level of the screen: of the sources screened together, one with no function
@@ -168,7 +168,7 @@ def screen_source(
     """
     n = Y.shape[0]
     # D + 1: the kernel's inputs (a categorical column one-hot) and the outputscale
-    k = X.shape[-1] + sum(c - 1 for c in check_categorical(categorical_dims, X).values()) + 1
+    k = one_hot(X[:1], check_categorical(categorical_dims, X)).shape[-1] + 1
     if n < MIN_POINTS_PER_PARAMETER * k:
         return SourceScreen(task, n, None, None)
     bar = 0.5 * float(stats.chi2.ppf(1 - ALPHA / max(1, num_sources), k))
