@@ -40,19 +40,42 @@ def test_auto_is_the_joint_model_up_to_max_shared_points():
 
 
 def test_forced_hierarchical_training_proposes_and_reports_its_approximation():
-    study = _study("hierarchical")
+    study = _study("hierarchical", n_target=8)
     trial = study.ask()
     assert set(trial.params) == {"x", "y"}
     assert isinstance(study.proposer.model, TargetGP)
     text = str(study.pooling())
-    assert "hierarchical training: sources fitted once" in text and "source0" in text
-    sources = study.proposer._hierarchical["value"].sources
+    assert ("hierarchical training: sources fitted once (hyperparameters on 36 of 36 source "
+            "points and the target's 8;") in text and "source0" in text
+    training = study.proposer._hierarchical["value"]
+    sources = training.sources
     study.tell(trial, 0.5)
-    study.ask()  # the sources are unchanged: stage A is reused, only the target refitted
-    assert study.proposer._hierarchical["value"].sources is sources
+    trial = study.ask()  # 9 < 1.25 x 8 target points: stage A reused, the target refitted
+    assert training.sources is sources
+    study.tell(trial, 0.5)
+    study.ask()  # 10 target points: stage A refitted with them
+    assert training.sources is not sources and training.sources.num_target_points == 10
+    sources = training.sources
     study.add_history("source0", [{"x": 0.5, "y": 0.5}], [0.1])
-    study.ask()
-    assert study.proposer._hierarchical["value"].sources is not sources
+    study.ask()  # other sources' data: stage A refitted
+    assert training.sources is not sources and training.sources.num_target_points == 10
+
+
+def test_stage_a_sees_the_target_on_a_geometric_schedule():
+    """Stage A is refitted with the target from TARGET_REFIT_POINTS observations on, each
+    time they have grown by TARGET_REFIT_GROWTH; stage B then starts at stage A's fit of
+    the target."""
+    study = _study("hierarchical", n_target=1)
+    training = study.proposer.hierarchical_training("value")
+    seen = []
+    for _ in range(11):
+        trial = study.ask()
+        seen.append(training.target_points)
+        study.tell(trial, float(trial.params["x"]))
+    assert seen == [0, 2, 3, 4, 5, 5, 7, 7, 9, 9, 9]
+    stage_a = training.sources.model_for(True)
+    assert training.sources.num_sources == 3 and stage_a.num_tasks == 4
+    assert all(v.shape[0] == 3 for v in training.sources.hierarchy(True).log_theta.values())
 
 
 def test_hierarchical_training_chooses_g_by_leave_one_out_from_ten_target_points():

@@ -461,10 +461,10 @@ class HierarchicalProposer(Proposer):
         """Hierarchical training's cache of ``outcome``: stage A's sources, the target's fits."""
         return self._hierarchical.setdefault(outcome, HierarchicalTraining())
 
-    def source_task_names(self, outcome: str) -> list[str]:
-        """The tasks of ``outcome``'s cached sources of hierarchical training, in their
-        label order."""
-        return list(self._hierarchical[outcome].source_names)
+    def stage_a_task_names(self, outcome: str) -> list[str]:
+        """The tasks of ``outcome``'s cached stage A of hierarchical training, in their label
+        order: the sources, then the target once stage A was fitted with it."""
+        return list(self._hierarchical[outcome].task_names)
 
     def diagnostics(self) -> ConvergenceReport:
         """Convergence of the last NUTS run (``inference="nuts"``): R-hat, ESS, divergences."""

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from hbo.trial import Trial
 
 TRAINING = ("auto", "joint", "hierarchical")
+#: Stage A is refitted with the target as one of its tasks once the target has this many
+#: observations, and again each time they have grown by ``TARGET_REFIT_GROWTH`` since.
+TARGET_REFIT_POINTS = 2
+TARGET_REFIT_GROWTH = 1.25
 
 
 def uses_hierarchical_training(proposer: HierarchicalProposer, n_target: int,
@@ -57,7 +61,9 @@ class HierarchicalTraining:
     def __init__(self) -> None:
         self.key: tuple = ()
         self.sources: SourcePosterior | None = None
+        self.target_points = 0  # the target's observations in the cached stage A
         self.source_names: list[str] = []
+        self.task_names: list[str] = []  # stage A's tasks: the sources, the target if it saw it
         self.targets: dict[bool, TargetGP] = {}
 
     def fit(
@@ -67,10 +73,11 @@ class HierarchicalTraining:
         """The target's surrogate given the sources among ``done`` (``X``: ``n x d`` features,
         ``Y``: ``n x 1`` values oriented for maximization, rows as ``done``)."""
         is_target = torch.tensor([t.task == task for t in done])
+        cached = self.sources
         sources = self.sources_of(proposer, study, task, done, X, Y)
-        labels = {name: i for i, name in enumerate([*self.source_names, task])}
-        index = torch.tensor([labels[t.task] for t in done])
-        mean, std = task_standardization(Y.squeeze(-1), index, len(labels))
+        if sources is not cached and sources.num_target_points:
+            self.targets = {}  # start at stage A's fit of the target (TargetGP)
+        mean, std = self._standardization(task, done, Y)
 
         def build(shared: bool) -> TargetGP:
             return TargetGP(sources, X[is_target], Y[is_target], float(mean[-1]),
@@ -91,22 +98,40 @@ class HierarchicalTraining:
         not needed; a later call that needs it fits stage A again."""
         own = own and proposer.shared_function is not True
         key = history_key(study, task, done)
-        if key != self.key or (own and self.sources.own_model is None):
-            is_source = torch.tensor([t.task != task for t in done])
+        n_target = sum(t.task == task for t in done)
+        target_due = n_target >= max(TARGET_REFIT_POINTS, TARGET_REFIT_GROWTH * self.target_points)
+        if key != self.key or target_due or (own and self.sources.own_model is None):
             names = list(dict.fromkeys(t.task for t in done if t.task != task))
-            self._fit_sources(proposer, study, names, done, X[is_source], Y[is_source], own)
+            self._fit_sources(proposer, study, task, names, done, X, Y, own,
+                              n_target >= TARGET_REFIT_POINTS)
             self.key = key
         return self.sources
 
-    def _fit_sources(self, proposer, study, names, done, X: Tensor, Y: Tensor,
-                     own: bool) -> None:
-        label = {name: i for i, name in enumerate(names)}
-        tasks = torch.tensor([label[t.task] for t in done if t.task in label])
-        mean, std = task_standardization(Y.squeeze(-1), tasks, len(names))
-        y = (Y.squeeze(-1) - mean[tasks]) / std[tasks]
+    def _standardization(self, task: str, done: Sequence[Trial],
+                         Y: Tensor) -> tuple[Tensor, Tensor]:
+        """:func:`task_standardization` of the sources (in ``source_names``' order) and the
+        target (last) among ``done``; the target's is stage B's."""
+        labels = {name: i for i, name in enumerate([*self.source_names, task])}
+        index = torch.tensor([labels[t.task] for t in done])
+        return task_standardization(Y.squeeze(-1), index, len(labels))
 
+    def _fit_sources(self, proposer, study, task: str, names: list[str], done, X: Tensor,
+                     Y: Tensor, own: bool, with_target: bool) -> None:
+        """Stage A of the sources ``names`` among ``done``, with the target ``task`` as a
+        task of the hyperparameter fit when ``with_target``, in stage B's units."""
+        label = {name: i for i, name in enumerate(names)}
+        is_source = torch.tensor([t.task in label for t in done])
+        tasks = torch.tensor([label[t.task] for t in done if t.task in label])
+        mean, std = task_standardization(Y[is_source, 0], tasks, len(names))
+        y = (Y[is_source, 0] - mean[tasks]) / std[tasks]
         # other tasks than before: their labels would not match
         warm = self.sources if self.source_names == names else None
-        self.sources = fit_sources(proposer.history_model(study), X, tasks, y, len(names),
-                                   warm=warm, own=own)
         self.source_names = names
+        target = None
+        if with_target:
+            t_mean, t_std = self._standardization(task, done, Y)
+            target = (X[~is_source], (Y[~is_source, 0] - t_mean[-1]) / t_std[-1])
+        self.sources = fit_sources(proposer.history_model(study), X[is_source], tasks, y,
+                                   len(names), warm=warm, own=own, target=target)
+        self.target_points = 0 if target is None else len(target[1])
+        self.task_names = names + ([task] if with_target else [])

@@ -165,9 +165,9 @@ class StudyResults:
         extra = {}
         if proposer.warps_outputs(self):
             extra["output_warp"] = proposer.output_warp
-        if isinstance(model, TargetGP):  # hierarchical training: the report of the sources
+        if isinstance(model, TargetGP):  # hierarchical training: the report of stage A
             extra["approximation"] = model.describe()
-            tasks = proposer.source_task_names(outcome)
+            tasks = proposer.stage_a_task_names(outcome)
             model = model.sources.model_for(model.shared_function)
         else:
             base = getattr(model, "model", model)

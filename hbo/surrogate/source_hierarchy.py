@@ -78,20 +78,23 @@ class SourceHierarchy:
     dim: int
 
     @classmethod
-    def of(cls, model: HierarchicalGP) -> SourceHierarchy:
-        """The hierarchy of a fitted stage-A model."""
+    def of(cls, model: HierarchicalGP, num_sources: int | None = None) -> SourceHierarchy:
+        """The hierarchy of a fitted stage-A model whose first ``num_sources`` tasks (default:
+        all) are the sources; a later task, the target when stage A saw it, is left out of
+        ``log_theta`` and ``information``, as stage B adds the target with its own terms."""
+        keep = slice(num_sources)
         with torch.no_grad():
             theta = {g: v.detach() for g, v in model.log_hyperparameters().items()}
             refitted = tuple(g for g in model.groups if g in model.log_tau)
             information = {}
             if refitted:
                 info = fisher_information(model, theta, model._factor(theta)[0])
-                information = {g: info[g] for g in refitted}
+                information = {g: info[g][keep] for g in refitted}
             return cls(
                 m={g: model.m[g].detach().clone() for g in model.groups},
                 tau={g: model.tau(g).detach().clone() for g in model.groups},
                 refitted=refitted,
-                log_theta={g: theta[g] for g in refitted},
+                log_theta={g: theta[g][keep] for g in refitted},
                 information=information,
                 hyperpriors={g: model.hyperpriors[g] for g in model.groups},
                 dim=model._Z.shape[-1],

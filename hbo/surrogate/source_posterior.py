@@ -99,6 +99,8 @@ class SourcePosterior:
         num_fit_points: Of those, the subsample the hyperparameters were fitted to.
         own_model: The sources' model without ``g``, fitted to the same subsample: the
             hyperprior of a target without ``g`` (None: not fitted, no such target).
+        num_target_points: The target's observations in the hyperparameter fit (its last
+            task; 0: the sources' alone); ``g``'s posterior never sees them.
     """
 
     model: HierarchicalGP
@@ -110,6 +112,12 @@ class SourcePosterior:
     num_points: int
     num_fit_points: int
     own_model: HierarchicalGP | None = None
+    num_target_points: int = 0
+
+    @property
+    def num_sources(self) -> int:
+        """Source tasks: the stage-A model's tasks, less the target when it saw it."""
+        return self.model.num_tasks - (1 if self.num_target_points else 0)
 
     @property
     def kernel(self) -> Kernel:
@@ -135,7 +143,8 @@ class SourcePosterior:
         """The sources' side of the pooling of a target with ``g`` (``shared``) or without
         it (:mod:`hbo.surrogate.source_hierarchy`), computed once per stage A."""
         if shared not in self._hierarchies:
-            self._hierarchies[shared] = SourceHierarchy.of(self.model_for(shared))
+            self._hierarchies[shared] = SourceHierarchy.of(self.model_for(shared),
+                                                           self.num_sources)
         return self._hierarchies[shared]
 
     @cached_property
@@ -169,9 +178,12 @@ class SourcePosterior:
 
     def describe(self) -> str:
         """One line for the pooling report: which approximation is in use."""
+        target = (f" and the target's {self.num_target_points}" if self.num_target_points
+                  else "")
         return (
             f"hierarchical training: sources fitted once (hyperparameters on "
-            f"{self.num_fit_points} of {self.num_points} source points; the shared function's "
+            f"{self.num_fit_points} of {self.num_points} source points{target}; the shared "
+            "function's "
             f"posterior from all {self.num_points} through {self.inducing.shape[0]} inducing "
             "inputs, PITC); the target is refitted each ask given the cached sources"
         )
@@ -252,6 +264,7 @@ def fit_sources(
     inducing: Tensor | None = None,
     fit_points: int = SOURCE_FIT_POINTS,
     own: bool = True,
+    target: tuple[Tensor, Tensor] | None = None,
 ) -> SourcePosterior:
     """Stage A: fit the sources' hyperparameters on a subsample, then ``g``'s posterior.
 
@@ -267,9 +280,16 @@ def fit_sources(
         inducing: ``M x D`` encoded inducing inputs (default: the subsample's distinct inputs).
         fit_points: Size of the hyperparameter subsample.
         own: Also fit the model without ``g`` (the hyperprior of a target without it).
+        target: ``(X_T, y_T)``, the target's ``n_T x d`` features and ``n_T`` values
+            (standardized alike): a task of the hyperparameter fits, labelled
+            ``num_tasks``, and not of ``g``'s posterior (module doc, "The target in stage A").
     """
     keep = stratified_subsample(tasks, y, num_tasks, fit_points)
-    subsample = (X[keep], tasks[keep, None].to(X.dtype), y[keep, None])
+    X_fit, tasks_fit, y_fit = X[keep], tasks[keep], y[keep]
+    if target is not None:
+        X_fit, y_fit = torch.cat([X_fit, target[0]]), torch.cat([y_fit, target[1]])
+        tasks_fit = torch.cat([tasks_fit, torch.full((len(target[1]),), num_tasks)])
+    subsample = (X_fit, tasks_fit[:, None].to(X.dtype), y_fit[:, None])
     model = _fit(build(*subsample, True), warm.model if warm else None)
     own_model = None
     if own:
@@ -288,6 +308,7 @@ def fit_sources(
         num_points=int(tasks.numel()),
         num_fit_points=int(keep.numel()),
         own_model=own_model,
+        num_target_points=0 if target is None else len(target[1]),
     )
 
 

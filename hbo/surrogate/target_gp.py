@@ -144,6 +144,13 @@ class TargetGP(Model):
         h = self.hierarchy
         self.m = nn.ParameterDict({g: nn.Parameter(h.m[g].clone()) for g in h.refitted})
         self.log_tau = nn.ParameterDict({g: nn.Parameter(h.tau[g].log()) for g in h.refitted})
+        if sources.num_target_points:  # stage A fitted the target (its last task): start there
+            fitted = sources.model_for(self.shared_function)
+            with torch.no_grad():
+                self.constant.copy_(fitted.constant[-1])
+                for g in self.groups:
+                    if g in fitted.z:
+                        self.z[g].copy_(fitted.z[g][-1])
         self._cache: tuple[int, Tensor, Tensor] | None = None
 
     # ------------------------------------------------------------------ hyperparameters

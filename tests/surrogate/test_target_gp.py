@@ -92,6 +92,31 @@ def test_likelihood_factors_into_sources_and_target_given_sources(seed):
         torch.testing.assert_close(total, model.log_likelihood(), atol=1e-7, rtol=1e-9)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_stage_a_that_saw_the_target_starts_stage_b_at_the_joint_model(seed):
+    """Stage A fitted with the target as its last task (``fit_sources(target=...)``) is, on
+    all the data, the joint model itself. ``g``'s posterior from the sources' rows only and
+    a TargetGP that starts at stage A's fit of the target then give the joint model's
+    posterior: the target's data enter once, through stage B. Stage B's pooling holds the
+    sources' rows only, as it adds the target's own terms."""
+    model, X, tasks, y = _joint(seed)
+    src = tasks < S
+    factors = g_posterior(model, X[src], tasks[src], y[src], X[src])
+    sources = SourcePosterior(model, X[src], model.g_log_lengthscale.detach().exp(), *factors,
+                              int(src.sum()), int(src.sum()), num_target_points=N_TARGET)
+    assert sources.num_sources == S
+    hierarchy = sources.hierarchy(True)
+    assert all(v.shape[0] == S for v in hierarchy.log_theta.values())
+    assert all(v.shape[0] == S for v in hierarchy.information.values())
+    target = TargetGP(sources, X[~src], y[~src, None], 0.0, 1.0)
+    X_new = torch.rand(2, 4, D, generator=torch.Generator().manual_seed(9), dtype=torch.double)
+    with torch.no_grad():
+        mean, cov = model.predict_standardized(X_new, torch.full((4,), S))
+        mean_h, cov_h = target.predict_standardized(X_new)
+    torch.testing.assert_close(mean_h, mean, atol=1e-7, rtol=1e-6)
+    torch.testing.assert_close(cov_h, cov, atol=1e-7, rtol=1e-6)
+
+
 def test_fewer_inducing_inputs_change_the_posterior_but_stay_finite():
     model, X, tasks, y = _joint(0)
     src = tasks < S
