@@ -55,6 +55,16 @@ singular, ``Lambda``'s entries grow as its inverse, and ``k + k_U Lambda k_U^T``
 cancelled to errors of 1e-4 that loadings ``a^2`` of several thousand (a smooth family,
 Branin in 2-D) turned into a kernel matrix no jitter repaired; the whitened solves keep
 each term of order 1.
+**The target in stage A** (``target=``). The hyperparameters of step 1 may be fitted with
+the target's observations as one more task, the last: ``g``'s lengthscale and the
+sources' loadings are then those of the function the target shares with the sources,
+not only of the one the sources share among themselves (which may be none; the
+measurement is in :mod:`hbo.proposer.hierarchical_training`). ``g``'s posterior in step
+2 still comes from the sources' points only: stage B conditions on the target's data, and
+they would count twice. The target's row of the stage-A model is stage B's start, and is
+left out of the sources' side of stage B's pooling (:meth:`SourcePosterior.hierarchy`),
+which adds the target with its own terms.
+
 ScaML-GP (Tighineanu et al., AISTATS 2024) conditions a target on independently
 fitted source posteriors in the same spirit; here the sources stay one hierarchical
 model (pooled hyperparameters, one ``g``), fitted once.

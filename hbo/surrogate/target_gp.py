@@ -45,14 +45,17 @@ times on lcbench and 0.65 [0.42, 0.97] on rbv2_rpart (90% intervals), after 10 0
 same predictions (with ``kappa_T = 1`` they differed by up to 7.5 sds).
 
 What stays fixed at stage A's values, the approximation against the exact joint MAP:
-the sources' hyperparameters and ``g``'s lengthscale (the target's data do not move
-them), and the sources' Fisher information in the Laplace term. ``m`` and ``tau`` are
-re-estimated with the target as task ``S + 1`` (:mod:`hbo.surrogate.source_hierarchy`).
-What the rest costs: at the same 5 x 50 history, where the exact joint model still fits,
-hierarchical training had 1.02 [0.72, 1.39] times its regret after 30 evaluations on YAHPO
-lcbench and 1.49 [1.04, 2.08] on rbv2_rpart (16 targets x 3 seeds each; after 10, 1.02
-and 0.89), at a third of the seconds per ask; with ``m, tau`` held at stage A's it had been
-1.18 and 1.64 (``experiments/results/target_pooling.md``).
+the sources' hyperparameters and ``g``'s lengthscale, and the sources' Fisher information
+in the Laplace term. Stage A fits them with the target's data as they were at its last
+refit (:mod:`hbo.proposer.hierarchical_training`: from 2 target points on, again each
+time they grow by a quarter); when it did, the target starts at stage A's fit of it.
+``m`` and ``tau`` are re-estimated with the target as task ``S + 1``
+(:mod:`hbo.surrogate.source_hierarchy`). What this cost while stage A saw the sources
+only: at the same 5 x 50 history, where the exact joint model still fits, hierarchical
+training had 1.02 [0.72, 1.39] times its regret after 30 evaluations on YAHPO lcbench and
+1.49 [1.04, 2.08] on rbv2_rpart (16 targets x 3 seeds each; after 10, 1.02 and 0.89), at
+a third of the seconds per ask; with ``m, tau`` held at stage A's it had been 1.18 and
+1.64 (``experiments/results/target_pooling.md``).
 Without ``g`` (``shared=False``,
 the alternative of the leave-one-out choice) the target is its own GP under the hyperprior
 of the sources' model without ``g`` (:attr:`SourcePosterior.own_model`), as the joint
