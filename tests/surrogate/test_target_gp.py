@@ -70,17 +70,22 @@ def _exact_stages(model: HierarchicalGP, X, tasks, y) -> tuple[HierarchicalGP, T
     return sources_model, target
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_target_posterior_matches_the_exact_joint_model(seed):
-    model, X, tasks, y = _joint(seed)
-    _, target = _exact_stages(model, X, tasks, y)
+def _assert_same_posterior(target: TargetGP, model: HierarchicalGP) -> None:
+    """The target's posterior at new points is the joint model's of task ``S``: the same
+    Gaussian conditional computed two ways, equal up to rounding."""
     X_new = torch.rand(2, 4, D, generator=torch.Generator().manual_seed(9), dtype=torch.double)
     with torch.no_grad():
         mean, cov = model.predict_standardized(X_new, torch.full((4,), S))
         mean_h, cov_h = target.predict_standardized(X_new)
-    # both are the same Gaussian conditional computed two ways: rounding only
     torch.testing.assert_close(mean_h, mean, atol=1e-7, rtol=1e-6)
     torch.testing.assert_close(cov_h, cov, atol=1e-7, rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_target_posterior_matches_the_exact_joint_model(seed):
+    model, X, tasks, y = _joint(seed)
+    _, target = _exact_stages(model, X, tasks, y)
+    _assert_same_posterior(target, model)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -108,13 +113,7 @@ def test_stage_a_that_saw_the_target_starts_stage_b_at_the_joint_model(seed):
     hierarchy = sources.hierarchy(True)
     assert all(v.shape[0] == S for v in hierarchy.log_theta.values())
     assert all(v.shape[0] == S for v in hierarchy.information.values())
-    target = TargetGP(sources, X[~src], y[~src, None], 0.0, 1.0)
-    X_new = torch.rand(2, 4, D, generator=torch.Generator().manual_seed(9), dtype=torch.double)
-    with torch.no_grad():
-        mean, cov = model.predict_standardized(X_new, torch.full((4,), S))
-        mean_h, cov_h = target.predict_standardized(X_new)
-    torch.testing.assert_close(mean_h, mean, atol=1e-7, rtol=1e-6)
-    torch.testing.assert_close(cov_h, cov, atol=1e-7, rtol=1e-6)
+    _assert_same_posterior(TargetGP(sources, X[~src], y[~src, None], 0.0, 1.0), model)
 
 
 def test_fewer_inducing_inputs_change_the_posterior_but_stay_finite():
