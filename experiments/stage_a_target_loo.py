@@ -83,7 +83,7 @@ def states(job: tuple) -> dict:
     for source, (params, values) in yb.history(scenario, data_dir, "5x50", target, seed).items():
         study.add_history(source, params, values)
     loo = {}
-    for n in range(max(STATES)):
+    for n in range(max(STATES) + 1):
         trial = study.ask()  # fitted to the target's n points
         if n in STATES:
             loo[n] = {"in run": _loo(study.proposer.shared_choice),
