@@ -55,6 +55,7 @@ singular, ``Lambda``'s entries grow as its inverse, and ``k + k_U Lambda k_U^T``
 cancelled to errors of 1e-4 that loadings ``a^2`` of several thousand (a smooth family,
 Branin in 2-D) turned into a kernel matrix no jitter repaired; the whitened solves keep
 each term of order 1.
+
 **The target in stage A** (``target=``). The hyperparameters of step 1 may be fitted with
 the target's observations as one more task, the last: ``g``'s lengthscale and the
 sources' loadings are then those of the function the target shares with the sources,
