@@ -90,10 +90,14 @@ class HierarchicalTraining:
     def __init__(self) -> None:
         self.key: tuple = ()
         self.sources: SourcePosterior | None = None
-        self.target_points = 0  # the target's observations in the cached stage A
         self.source_names: list[str] = []
         self.task_names: list[str] = []  # stage A's tasks: the sources, the target if it saw it
         self.targets: dict[bool, TargetGP] = {}
+
+    @property
+    def target_points(self) -> int:
+        """The target's observations in the cached stage A (0: the sources' alone, or none)."""
+        return 0 if self.sources is None else self.sources.num_target_points
 
     def fit(
         self, proposer: HierarchicalProposer, study: Study, task: str, done: Sequence[Trial],
@@ -162,5 +166,4 @@ class HierarchicalTraining:
             target = (X[~is_source], (Y[~is_source, 0] - t_mean[-1]) / t_std[-1])
         self.sources = fit_sources(proposer.history_model(study), X[is_source], tasks, y,
                                    len(names), warm=warm, own=own, target=target)
-        self.target_points = 0 if target is None else len(target[1])
         self.task_names = names + ([task] if with_target else [])
