@@ -46,7 +46,11 @@ import torch
 from torch import Tensor
 
 from hbo.surrogate.hierarchical_gp import MAX_SHARED_POINTS
-from hbo.surrogate.shared_choice import SharedFunctionChoice, fit_target_surrogate
+from hbo.surrogate.shared_choice import (
+    MIN_TARGET_POINTS,
+    SharedFunctionChoice,
+    fit_target_surrogate,
+)
 from hbo.surrogate.source_posterior import SourcePosterior, fit_sources
 from hbo.surrogate.target_gp import TargetGP
 from hbo.surrogate.training_data import task_standardization
@@ -58,9 +62,11 @@ if TYPE_CHECKING:
 
 TRAINING = ("auto", "joint", "hierarchical")
 #: Stage A is refitted with the target as one of its tasks once the target has this many
-#: observations, and again each time they have grown by ``TARGET_REFIT_GROWTH`` since.
+#: observations, and again each time they have grown by ``TARGET_REFIT_GROWTH`` and by at
+#: least ``TARGET_REFIT_STEP`` points since.
 TARGET_REFIT_POINTS = 2
 TARGET_REFIT_GROWTH = 1.25
+TARGET_REFIT_STEP = 2
 
 
 def uses_hierarchical_training(proposer: HierarchicalProposer, n_target: int,
@@ -107,7 +113,9 @@ class HierarchicalTraining:
         ``Y``: ``n x 1`` values oriented for maximization, rows as ``done``)."""
         is_target = torch.tensor([t.task == task for t in done])
         cached = self.sources
-        sources = self.sources_of(proposer, study, task, done, X, Y)
+        # the model without g serves the leave-one-out choice, made from MIN_TARGET_POINTS on
+        own = proposer.shared_function is False or int(is_target.sum()) >= MIN_TARGET_POINTS
+        sources = self.sources_of(proposer, study, task, done, X, Y, own)
         if sources is not cached and sources.num_target_points:
             self.targets = {}  # start at stage A's fit of the target (TargetGP)
         mean, std = self._standardization(task, done, Y)
@@ -123,16 +131,18 @@ class HierarchicalTraining:
 
     def sources_of(
         self, proposer: HierarchicalProposer, study: Study, task: str, done: Sequence[Trial],
-        X: Tensor, Y: Tensor, own: bool = True,
+        X: Tensor, Y: Tensor, own: bool,
     ) -> SourcePosterior:
         """Stage A of the other tasks among ``done`` (``X``, ``Y`` as in :meth:`fit`), fitted
-        when their trials changed since the last call, else the cached one. ``own=False``:
-        the model without ``g`` (:func:`~hbo.surrogate.source_posterior.fit_sources`) is
-        not needed; a later call that needs it fits stage A again."""
+        when their trials changed since the last call, else the cached one. ``own``: the
+        model without ``g`` (:func:`~hbo.surrogate.source_posterior.fit_sources`) is needed;
+        a call that needs it where the cached stage A lacks it fits stage A again."""
         own = own and proposer.shared_function is not True
         key = history_key(study, task, done)
         n_target = sum(t.task == task for t in done)
-        target_due = n_target >= max(TARGET_REFIT_POINTS, TARGET_REFIT_GROWTH * self.target_points)
+        seen = self.target_points
+        target_due = n_target >= max(TARGET_REFIT_POINTS, TARGET_REFIT_GROWTH * seen,
+                                     seen + TARGET_REFIT_STEP)
         if key != self.key or target_due or (own and self.sources.own_model is None):
             names = list(dict.fromkeys(t.task for t in done if t.task != task))
             self._fit_sources(proposer, study, task, names, done, X, Y, own,

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING
 import torch
 
 from hbo import acquisition
-from hbo.proposer.hierarchical_training import uses_hierarchical_training
 
 if TYPE_CHECKING:
     from hbo.proposer.hierarchical import HierarchicalProposer
@@ -56,9 +55,9 @@ def history_start(
     if n_sources < 2:
         return None
     X, _, Y, _ = proposer.training_data(study, task, outcome, done)
-    # the sources' model without g serves only a target fitted by hierarchical training
-    own = uses_hierarchical_training(proposer, 1, len(done), n_sources)
+    # the sources' model without g serves the leave-one-out choice, from MIN_TARGET_POINTS
+    # target points on (HierarchicalTraining.fit)
     sources = proposer.hierarchical_training(outcome).sources_of(
-        proposer, study, task, done, X, Y, own=own
+        proposer, study, task, done, X, Y, own=False
     )
     return acquisition.optimize(acquisition.shared_function_mean(sources, X), study.space, 1)
