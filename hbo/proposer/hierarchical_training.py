@@ -11,11 +11,15 @@ training above, where the joint model with the shared function ``g`` would cost 
 fewer than ``TARGET_REFIT_POINTS`` observations (the history's start,
 :mod:`hbo.proposer.history_start`), then with the target's observations as one more task
 of its hyperparameter fit (``fit_sources(target=...)``; ``g``'s posterior stays the
-sources'), refitted each time they have grown by ``TARGET_REFIT_GROWTH`` (at 2, 3, 4, 5,
-7, 9, 12, 15, 19, 24, 30, ... points: 11 of a run's first 30 asks, logarithmically many
-after). Between refits each ask refits stage B only, warm-started, and after a refit it
-starts at stage A's fit of the target. Why: fitted to the sources alone, stage A finds
-the ``g`` the sources share, which may be none. On YAHPO rbv2_rpart (dataset 24, 5 x 50
+sources'), refitted each time they have grown by ``TARGET_REFIT_GROWTH`` and by at least
+``TARGET_REFIT_STEP`` points (at 2, 4, 6, 8, 10, 13, 17, 22, 28, ... points: 9 of a run's
+first 30 asks, logarithmically many after). Between refits each ask refits stage B only,
+warm-started, and after a refit it starts at stage A's fit of the target. Stage A's
+model without ``g`` is fitted only from ``MIN_TARGET_POINTS`` target points on, where the
+leave-one-out choice of ``g`` (:mod:`hbo.surrogate.shared_choice`) first needs it.
+
+Why: fitted to the sources alone, stage A finds the ``g`` the sources share, which may be
+none. On YAHPO rbv2_rpart (dataset 24, 5 x 50
 history, 28 target points; commit b61f068) the five sources' loadings ``log a_s^2`` were
 all near -3.5 (``g`` nearly unused, its lengthscales short and weakly determined), and
 stage B, which cannot move them, kept the target's loading at -3.4. The exact joint model
@@ -32,9 +36,14 @@ Measured over targets, seeds and states: ``experiments/stage_a_target_loo.py``
 with 20 x 100 history, 16 targets x 3 seeds per scenario, 0.77 [0.48, 1.24] (lcbench) and
 0.50 [0.32, 0.80] (rbv2_rpart) times the regret of stage A of the sources alone after 30
 evaluations, after 10 1.15 [0.93, 1.49] and 0.94 [0.77, 1.17] (90% intervals); forced at
-5 x 50 (2 seeds), 0.74 [0.57, 0.94] after 10 and 0.65 [0.43, 0.97] after 30, pooled. The
-cost: stage A's fit (at most ``SOURCE_FIT_POINTS`` source points and the target's) on 11 of
-a run's first 30 asks.
+5 x 50 (2 seeds), 0.74 [0.57, 0.94] after 10 and 0.65 [0.43, 0.97] after 30, pooled
+(refits at every quarter's growth, then). The cost: stage A's fit (at most
+``SOURCE_FIT_POINTS`` source points and the target's) on 9 of a run's first 30 asks. Spacing
+the refits at least 2 points apart (11 of 30 before) took the median later ask at 50 x 100
+history from 2.6 to 1.2 times that at 5 x 50, with the products of
+:func:`~hbo.surrogate.kernels.base.squared_distance`; the regret at 20 x 100, paired, was
+1.01 [0.89, 1.14] times that of every quarter's refit after 10 evaluations and 1.09 [0.84,
+1.41] after 30 (``results/stage_a_refit_step.md``).
 """
 
 from __future__ import annotations
