@@ -19,28 +19,27 @@ model without ``g`` is fitted only from ``MIN_TARGET_POINTS`` target points on, 
 leave-one-out choice of ``g`` (:mod:`hbo.surrogate.shared_choice`) first needs it.
 
 Why: fitted to the sources alone, stage A finds the ``g`` the sources share, which may be
-none. On YAHPO rbv2_rpart (dataset 24, 5 x 50
-history, 28 target points; commit b61f068) the five sources' loadings ``log a_s^2`` were
-all near -3.5 (``g`` nearly unused, its lengthscales short and weakly determined), and
-stage B, which cannot move them, kept the target's loading at -3.4. The exact joint model
-of the same data put the target's loading at 0.1, two sources' at -1.3 and -1.4, and
-``g``'s lengthscales 0.4 to 1.3 (log) longer: the function the target shares with *some*
-sources. The target's leave-one-out log density (with ``g``) was 48.0 there and 29.8
-under stage B. With stage A fitted with the target (a prototype of this code, seed 0):
-on dataset 6 at 28 points 65.7 with ``g`` and 67.8 without, against the joint model's 65.0
-and 67.8, where stage A of the sources alone gave 53.3 and 53.7. How fresh stage A must
-be: fitted at 10 target points and used at 19 it gained little (dataset 6: 29.6 against
-29.5, joint 34.3); fitted at 20 and used at 28 it closed most of the gap (61.0).
-Measured over targets, seeds and states: ``experiments/stage_a_target_loo.py``
-(``results/stage_a_target_loo.md``). In regret on YAHPO (``results/stage_a_target.md``):
-with 20 x 100 history, 16 targets x 3 seeds per scenario, 0.77 [0.48, 1.24] (lcbench) and
-0.50 [0.32, 0.80] (rbv2_rpart) times the regret of stage A of the sources alone after 30
-evaluations, after 10 1.15 [0.93, 1.49] and 0.94 [0.77, 1.17] (90% intervals); forced at
-5 x 50 (2 seeds), 0.74 [0.57, 0.94] after 10 and 0.65 [0.43, 0.97] after 30, pooled
-(refits at every quarter's growth, then). The cost: stage A's fit (at most
-``SOURCE_FIT_POINTS`` source points and the target's) on 9 of a run's first 30 asks. Spacing
-the refits at least 2 points apart (11 of 30 before) took the median later ask at 50 x 100
-history from 2.6 to 1.2 times that at 5 x 50, with the products of
+none. On YAHPO rbv2_rpart (dataset 24, 5 x 50 history, 28 target points; commit b61f068) the
+five sources' loadings ``log a_s^2`` were all near -3.5 (``g`` nearly unused, its
+lengthscales short and weakly determined), and stage B, which cannot move them, kept the
+target's loading at -3.4. The exact joint model of the same data put the target's loading at
+0.1, two sources' at -1.3 and -1.4, and ``g``'s lengthscales 0.4 to 1.3 (log) longer: the
+function the target shares with *some* sources. The target's leave-one-out log density (with
+``g``) was 48.0 there and 29.8 under stage B. With stage A fitted with the target (a
+prototype of this code, seed 0): on dataset 6 at 28 points 65.7 with ``g`` and 67.8 without,
+against the joint model's 65.0 and 67.8, where stage A of the sources alone gave 53.3 and
+53.7. How fresh stage A must be: fitted at 10 target points and used at 19 it gained little
+(dataset 6: 29.6 against 29.5, joint 34.3); fitted at 20 and used at 28 it closed most of
+the gap (61.0). Measured over targets, seeds and states:
+``experiments/stage_a_target_loo.py`` (``results/stage_a_target_loo.md``). In regret on
+YAHPO (``results/stage_a_target.md``): with 20 x 100 history, 16 targets x 3 seeds per
+scenario, 0.77 [0.48, 1.24] (lcbench) and 0.50 [0.32, 0.80] (rbv2_rpart) times the regret of
+stage A of the sources alone after 30 evaluations, after 10 1.15 [0.93, 1.49] and 0.94
+[0.77, 1.17] (90% intervals); forced at 5 x 50 (2 seeds), 0.74 [0.57, 0.94] after 10 and
+0.65 [0.43, 0.97] after 30, pooled (refits at every quarter's growth, then). The cost: stage
+A's fit (at most ``SOURCE_FIT_POINTS`` source points and the target's) on 9 of a run's first
+30 asks. Spacing the refits at least 2 points apart (11 of 30 before) took the median later
+ask at 50 x 100 history from 2.6 to 1.2 times that at 5 x 50, with the products of
 :func:`~hbo.surrogate.kernels.base.squared_distance`; the regret at 20 x 100, paired, was
 1.01 [0.89, 1.14] times that of every quarter's refit after 10 evaluations and 1.09 [0.84,
 1.41] after 30 (``results/stage_a_refit_step.md``).
