@@ -44,12 +44,13 @@ def differences(x1, x2, ell):
 
 
 def test_product_form_distance_equals_the_differences_and_their_gradients():
-    """One lengthscale, one per batch and one per row of ``x1``: values and gradients
-    (lengthscales and inputs: the acquisition differentiates by the candidate) within
-    rounding of the differences' form; coincident points within 1e-13 of 0."""
+    """One lengthscale (``D`` or ``1 x D``), one per batch and one per row of ``x1``: values
+    and gradients (lengthscales and inputs: the acquisition differentiates by the
+    candidate) within rounding of the differences' form; coincident points within 1e-13
+    of 0."""
     x1, x2, log_ell = inputs()
     rows = log_ell[:, None, :] + torch.linspace(0.0, 0.5, x1.shape[1], dtype=torch.double)[:, None]
-    for log_l in (log_ell[0], log_ell[:, None, None, :], rows[:, :, None, :]):
+    for log_l in (log_ell[0], log_ell[:1], log_ell[:, None, None, :], rows[:, :, None, :]):
         log_l = log_l.clone().requires_grad_(True)
         a, b = x1.clone().requires_grad_(True), x1.clone().requires_grad_(True)
         ours, reference = squared_distance(a, x2, log_l.exp()), differences(b, x2, log_l.exp())

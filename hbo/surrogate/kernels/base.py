@@ -160,7 +160,7 @@ def squared_distance(x1: Tensor, x2: Tensor, lengthscale: Tensor) -> Tensor:
     if lengthscale.dim() >= 2 and lengthscale.shape[-2] != 1:
         return _scaled_squares(x1, x2, lengthscale).sum(-1)
     w = lengthscale.clamp_min(MIN_PRODUCT_LENGTHSCALE).pow(-2)
-    w = w.squeeze(-2) if w.dim() >= 2 else w.unsqueeze(0)  # batch x (n or 1) x D
+    w = w.squeeze(-2) if w.dim() >= 3 else w.reshape(1, -1)  # batch x (n or 1) x D
     shift = x1.detach().mean(-2, keepdim=True)
     x1c, x2c = x1 - shift, x2 - shift
     wx1 = w * x1c
