@@ -55,9 +55,9 @@ from torch import Tensor
 
 from hbo.surrogate.hierarchical_gp import MAX_SHARED_POINTS
 from hbo.surrogate.shared_choice import (
-    MIN_TARGET_POINTS,
     SharedFunctionChoice,
     fit_target_surrogate,
+    fits_model_without_g,
 )
 from hbo.surrogate.source_posterior import SourcePosterior, fit_sources
 from hbo.surrogate.target_gp import TargetGP
@@ -121,8 +121,7 @@ class HierarchicalTraining:
         ``Y``: ``n x 1`` values oriented for maximization, rows as ``done``)."""
         is_target = torch.tensor([t.task == task for t in done])
         cached = self.sources
-        # the model without g serves the leave-one-out choice, made from MIN_TARGET_POINTS on
-        own = proposer.shared_function is False or int(is_target.sum()) >= MIN_TARGET_POINTS
+        own = fits_model_without_g(proposer.shared_function, int(is_target.sum()))
         sources = self.sources_of(proposer, study, task, done, X, Y, own)
         if sources is not cached and sources.num_target_points:
             self.targets = {}  # start at stage A's fit of the target (TargetGP)
@@ -145,7 +144,6 @@ class HierarchicalTraining:
         when their trials changed since the last call, else the cached one. ``own``: the
         model without ``g`` (:func:`~hbo.surrogate.source_posterior.fit_sources`) is needed;
         a call that needs it where the cached stage A lacks it fits stage A again."""
-        own = own and proposer.shared_function is not True
         key = history_key(study, task, done)
         n_target = sum(t.task == task for t in done)
         seen = self.target_points

@@ -55,8 +55,7 @@ def history_start(
     if n_sources < 2:
         return None
     X, _, Y, _ = proposer.training_data(study, task, outcome, done)
-    # the sources' model without g serves the leave-one-out choice, from MIN_TARGET_POINTS
-    # target points on (HierarchicalTraining.fit)
+    # no target point yet: the model without g is not needed (fits_model_without_g)
     sources = proposer.hierarchical_training(outcome).sources_of(
         proposer, study, task, done, X, Y, own=False
     )

@@ -114,6 +114,15 @@ class SharedFunctionChoice:
         )
 
 
+def fits_model_without_g(shared_function: bool | None, n_target: int) -> bool:
+    """Whether the surrogate's fit needs the model without ``g``: always with
+    ``shared_function=False``, never with ``True``, and with ``None`` (the leave-one-out
+    choice of :func:`fit_surrogate` and :func:`fit_target_surrogate`) once the target has
+    ``MIN_TARGET_POINTS`` observations."""
+    return shared_function is False or (shared_function is None
+                                        and n_target >= MIN_TARGET_POINTS)
+
+
 def fit_surrogate(
     build: Callable[[bool | None], HierarchicalGP],
     target: int,

@@ -11,7 +11,7 @@ from hbo.errors import InvalidArgumentError
 from hbo.surrogate import HierarchicalGP
 from hbo.surrogate.information import fisher_information
 from hbo.surrogate.kernels import Kernel, Matern52, kernel_names, matern52, resolve_kernel
-from hbo.surrogate.kernels.base import squared_distance
+from hbo.surrogate.kernels.base import _scaled_squares, squared_distance
 from hbo.surrogate.priors import GROUP_SPECS, GROUPS, default_hyperpriors, model_groups
 
 KERNELS = [resolve_kernel(name) for name in kernel_names()]
@@ -38,11 +38,6 @@ def test_log_lengthscale_grad_matches_finite_differences(kernel):
         torch.testing.assert_close(grad[..., j], (up - down) / (2 * h), rtol=1e-7, atol=1e-9)
 
 
-def differences(x1, x2, ell):
-    """The squared distance as its definition, ``sum_j (x1_ij - x2_kj)^2 / ell_j^2``."""
-    return ((x1.unsqueeze(-2) - x2.unsqueeze(-3)) / ell).pow(2).sum(-1)
-
-
 def test_product_form_distance_equals_the_differences_and_their_gradients():
     """One lengthscale (``D`` or ``1 x D``), one per batch and one per row of ``x1``: values
     and gradients (lengthscales and inputs: the acquisition differentiates by the
@@ -53,7 +48,8 @@ def test_product_form_distance_equals_the_differences_and_their_gradients():
     for log_l in (log_ell[0], log_ell[:1], log_ell[:, None, None, :], rows[:, :, None, :]):
         log_l = log_l.clone().requires_grad_(True)
         a, b = x1.clone().requires_grad_(True), x1.clone().requires_grad_(True)
-        ours, reference = squared_distance(a, x2, log_l.exp()), differences(b, x2, log_l.exp())
+        ours = squared_distance(a, x2, log_l.exp())
+        reference = _scaled_squares(b, x2, log_l.exp()).sum(-1)  # the differences' form
         torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-13)
         assert ours[:, :2, :2].diagonal(dim1=-2, dim2=-1).abs().max() < 1e-13  # shared points
         weights = torch.randn_like(ours)
