@@ -34,37 +34,44 @@ import torch
 from torch import Tensor
 
 
-def fisher_information(model, theta: Mapping[str, Tensor], L: Tensor) -> dict[str, Tensor]:
+def fisher_information(
+    model, theta: Mapping[str, Tensor], L: Tensor,
+    correlations: tuple[Tensor, Tensor | None] | None = None,
+) -> dict[str, Tensor]:
     """Diagonal Fisher information per task and log hyperparameter.
+
+    With ``P = (K^{-1})_{tt}`` zero outside task ``t``'s points, the padding of ``D`` drops
+    out of ``tr(P D P D)``; the noise's ``D = sigma_t^2 I`` gives ``sigma_t^4 ||P||_F^2``.
 
     Args:
         model: a :class:`~hbo.surrogate.HierarchicalGP`.
         theta: its per-task log hyperparameters (``T x D`` lengthscales, ``T`` others).
         L: the Cholesky factor of the training covariance from ``model._factor(theta)``.
+        correlations: ``model.correlations(theta)``, if already computed for ``L``.
 
     Returns:
         group -> ``T x D`` (lengthscale) or ``T`` (other groups), non-negative.
     """
     Zp, mask = model.padded_inputs()
-    pair = (mask[:, :, None] & mask[:, None, :]).to(Zp.dtype)
-    P = _inverse_blocks(model, L, mask) * pair
-    kernel = model.kernel
+    within, shared = model.correlations(theta) if correlations is None else correlations
+    P = _inverse_blocks(model, L, mask)
     ell = theta["lengthscale"].exp()[:, None, None, :]
     s2 = theta["outputscale"].exp()[:, None, None]
-    derivatives = {
-        "outputscale": s2 * kernel(Zp, Zp, ell) * pair,
-        "noise": theta["noise"].exp()[:, None, None] * torch.diag_embed(mask.to(Zp.dtype)),
+    info = {
+        "outputscale": gaussian_information(P, s2 * within),
+        "noise": 0.5 * theta["noise"].exp().pow(2) * P.pow(2).sum((-1, -2)),
         # T x D x n x n: one matrix per input dimension
-        "lengthscale": (s2[..., None] * kernel.log_lengthscale_grad(Zp, Zp, ell)).permute(
-            0, 3, 1, 2
-        )
-        * pair[:, None],
+        "lengthscale": gaussian_information(
+            P[:, None], (s2[..., None] * model.kernel.log_lengthscale_grad(Zp, Zp, ell)).permute(
+                0, 3, 1, 2)
+        ),
     }
     if model.shared_function:
+        rows = model._padded_rows
         a2 = theta["shared_scale"].exp()[:, None, None]
-        derivatives["shared_scale"] = a2 * kernel(Zp, Zp, model.g_log_lengthscale.exp()) * pair
-    return {group: gaussian_information(P if D.dim() == 3 else P[:, None], D)
-            for group, D in derivatives.items()}
+        info["shared_scale"] = gaussian_information(P, a2 * shared[rows[:, :, None],
+                                                                  rows[:, None, :]])
+    return info
 
 
 def gaussian_information(P: Tensor, D: Tensor) -> Tensor:
@@ -90,10 +97,10 @@ def shrinkage(model) -> dict[str, Tensor]:
 
 
 def _inverse_blocks(model, L: Tensor, mask: Tensor) -> Tensor:
-    """``T x n_max x n_max`` diagonal blocks ``(K^{-1})_{tt}``, zero-padded."""
+    """``T x n_max x n_max`` diagonal blocks ``(K^{-1})_{tt}``, zero on the padding."""
     inverse = torch.cholesky_inverse(L)
-    if not model.shared_function:  # already per-task padded blocks
-        return inverse
-    index = torch.zeros(mask.shape, dtype=torch.long)
-    index[mask] = torch.arange(int(mask.sum()))
-    return inverse[index[:, :, None], index[:, None, :]]
+    pair = mask[:, :, None] & mask[:, None, :]
+    if model.shared_function:  # N x N in training order: read each task's block
+        rows = model._padded_rows
+        inverse = inverse[rows[:, :, None], rows[:, None, :]]
+    return torch.where(pair, inverse, torch.zeros_like(inverse))

@@ -74,15 +74,21 @@ from hbo.errors import InvalidArgumentError
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
-def normal_log_prob(x: Tensor, loc: float, scale: float) -> Tensor:
-    """Sum of ``log N(x; loc, scale^2)`` over all elements of ``x``."""
-    return (-0.5 * ((x - loc) / scale) ** 2 - math.log(scale) - _LOG_SQRT_2PI).sum()
+def normal_log_prob(x: Tensor, loc: float | Tensor, scale: float | Tensor) -> Tensor:
+    """Sum of ``log N(x; loc, scale^2)`` over all elements of ``x`` (``loc`` and ``scale``
+    numbers or tensors broadcastable to ``x``)."""
+    return (-0.5 * ((x - loc) / scale) ** 2 - _log(scale) - _LOG_SQRT_2PI).sum()
 
 
-def half_normal_log_prob_of_log(log_x: Tensor, scale: float) -> Tensor:
-    """Sum of the log density of ``log x`` when ``x ~ HalfNormal(scale)`` (Jacobian included)."""
+def half_normal_log_prob_of_log(log_x: Tensor, scale: float | Tensor) -> Tensor:
+    """Sum of the log density of ``log x`` when ``x ~ HalfNormal(scale)`` (Jacobian included;
+    ``scale`` a number or a tensor broadcastable to ``log_x``)."""
     x = log_x.exp()
-    return (-0.5 * (x / scale) ** 2 - math.log(scale) + 0.5 * math.log(2 / math.pi) + log_x).sum()
+    return (-0.5 * (x / scale) ** 2 - _log(scale) + 0.5 * math.log(2 / math.pi) + log_x).sum()
+
+
+def _log(value: float | Tensor) -> float | Tensor:
+    return value.log() if isinstance(value, Tensor) else math.log(value)
 
 
 def is_finite_number(value: object) -> bool:

@@ -185,6 +185,37 @@ def test_log_likelihood_without_g_is_sum_of_per_task_gp_likelihoods(rng):
     assert total.item() == pytest.approx(expected, rel=1e-9)
 
 
+@pytest.mark.parametrize("shared", [False, True])
+def test_log_prior_is_the_sum_of_the_hyperpriors_densities(rng, related_fns, make_task_data,
+                                                           shared):
+    """Every ``m`` (and ``g``'s log lengthscale), ``z`` and fitted ``log tau`` against
+    SciPy's densities, with a group's own hyperprior and a fixed ``tau``."""
+    from scipy import stats
+
+    X, Y = make_task_data(rng, related_fns[:3], n=6, d=2)
+    model = HierarchicalGP(
+        X, Y, shared_function=shared, fixed_tau={"noise": 0.1},
+        hyperpriors={"outputscale": Hyperprior(loc=0.5, scale=2.0, tau_scale=0.7)},
+    )
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_()
+    D, expected = 2, 0.0
+    for g in model.groups:
+        prior = model.hyperpriors[g]
+        expected += stats.norm.logpdf(model.m[g].detach(), prior.location(D), prior.scale).sum()
+        expected += stats.norm.logpdf(model.z[g].detach()).sum()
+        if g in model.log_tau:  # the density of log tau: tau's, times the Jacobian tau
+            log_tau = model.log_tau[g].item()
+            expected += stats.halfnorm.logpdf(math.exp(log_tau), scale=prior.tau_scale) + log_tau
+    if shared:
+        prior = model.hyperpriors["lengthscale"]
+        expected += stats.norm.logpdf(model.g_log_lengthscale.detach(), prior.location(D),
+                                      prior.scale).sum()
+    assert "noise" not in model.log_tau
+    assert model.log_prior().item() == pytest.approx(float(expected), rel=1e-12)
+
+
 def cross_covariance(model: HierarchicalGP, Z1, t1, Z2, t2) -> torch.Tensor:
     """``Cov(f_{t1}(Z1), f_{t2}(Z2))`` written out entry by entry with GPyTorch's Matern:
     ``a_t a_u k_g(x, x') + [t = u] s_t^2 k_t(x, x')``."""
@@ -206,7 +237,9 @@ def test_shared_function_likelihood_and_prediction_match_dense_formulas(
     rng, related_fns, make_task_data
 ):
     X, Y = make_task_data(rng, related_fns[:3], n=8, d=2)
-    model = HierarchicalGP(X, Y, shared_function=True).fit(maxiter=30)
+    keep = torch.cat([torch.arange(8), torch.arange(8, 13), torch.arange(16, 24)])
+    keep = keep[torch.randperm(keep.numel())]  # unequal tasks, in mixed order
+    model = HierarchicalGP(X[keep], Y[keep], shared_function=True).fit(maxiter=30)
     Z, t = model._Z, model._tasks
     noise = model.log_hyperparameters()["noise"].detach().exp() + MIN_NOISE
     K = cross_covariance(model, Z, t, Z, t) + torch.diag(noise[t])

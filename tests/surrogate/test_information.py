@@ -20,10 +20,17 @@ def covariance_of_task(model: HierarchicalGP, t: int, theta_t: dict) -> torch.Te
     return K + (theta_t["noise"].exp() + MIN_NOISE) * torch.eye(len(Z), dtype=Z.dtype)
 
 
+@pytest.mark.parametrize("sizes", [(9, 9, 9), (9, 5, 2)])
 @pytest.mark.parametrize("shared", [False, True])
-def test_fisher_information_matches_half_trace_formula(rng, related_fns, make_task_data, shared):
+def test_fisher_information_matches_half_trace_formula(
+    rng, related_fns, make_task_data, shared, sizes
+):
+    """Also with tasks of unequal sizes given in mixed order: the padded blocks' zeros
+    and each task's rows in the N x N inverse are then exercised."""
     X, Y = make_task_data(rng, related_fns[:3], n=9, d=2)
-    model = HierarchicalGP(X, Y, shared_function=shared)
+    keep = torch.cat([torch.arange(9 * t, 9 * t + n) for t, n in enumerate(sizes)])
+    keep = keep[torch.randperm(keep.numel())]
+    model = HierarchicalGP(X[keep], Y[keep], shared_function=shared)
     with torch.no_grad():
         for z in model.z.values():
             z.normal_()

@@ -175,6 +175,7 @@ def _scaled_squares(x1: Tensor, x2: Tensor, lengthscale: Tensor) -> Tensor:
     """``batch x n x m x D`` terms ``(x1_i - x2_k)_j^2 / ell_j^2`` of the squared distance."""
     return ((x1.unsqueeze(-2) - x2.unsqueeze(-3)) / lengthscale).pow(2)
 
+
 def kernel_names() -> list[str]:
     """Names :func:`resolve_kernel` accepts: the kernel modules of :mod:`hbo.surrogate.kernels`."""
     package = importlib.import_module("hbo.surrogate.kernels")
