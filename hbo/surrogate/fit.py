@@ -10,7 +10,16 @@ and so L-BFGS-B's tolerances, independent of the data size). BoTorch's
   cannot try a ``log tau`` of 9 there, at which every task's lengthscale overflows
   and the kernel matrix is NaN (it did, on a benchmark family, in all three attempts);
 * a Cholesky failure is first absorbed by jitter (:func:`robust_cholesky`), and
-  reported once per fit with a :class:`~hbo._warnings.NumericalWarning`;
+  reported with a :class:`~hbo._warnings.NumericalWarning` when the fitted state needs it
+  (not when only a line search's trial point did);
+* a trial point of the line search whose kernel matrix has no factor even with jitter
+  gets a finite wall, ``FAILED_POINT_OBJECTIVE``, from which the line search steps back
+  (an infinite one ends L-BFGS-B at its start). L-BFGS-B's first step on a problem bounded
+  in every coordinate is the whole gradient step, which can cross the box: with ``tau``
+  fixed at 100 it tried ``log theta`` of +-800;
+* a run of L-BFGS-B that stops short of a minimum (its relative-reduction test passes
+  after a step that gained little, while the projected gradient is still large: a memory
+  spoiled by a trial step far across the box) is resumed from where it stopped;
 * an attempt that still fails, or ends with a non-finite objective, is restarted
   from the prior's centre with a small random perturbation of ``z``, with a warning;
 * when every attempt fails, :class:`~hbo.errors.ModelFittingError` says so.
@@ -33,7 +42,9 @@ minutes apart): 4.4 times random search's wall time against 7.6 with the default
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Callable
 
 import torch
 from botorch.optim.closures.core import ForwardBackwardClosure
@@ -46,6 +57,13 @@ from hbo.errors import ModelFittingError
 PRIOR_BOX_SDS = 8.0
 #: L-BFGS-B's relative tolerance on the per-observation objective (module doc).
 FTOL = 1e-6
+#: A run that stops with a larger projected gradient (largest entry, per observation) is
+#: resumed from where it stopped, with a fresh memory, at most ``MAX_RESUMES`` times.
+RESUME_GRADIENT = 1e-2
+MAX_RESUMES = 2
+#: The objective at a trial point without a Cholesky factor (module doc): above any
+#: attained value (at a corner of the box, -log joint / N reached 5e5).
+FAILED_POINT_OBJECTIVE = 1e12
 
 
 def prior_box(model) -> dict[str, tuple[float | None, float | None]]:
@@ -76,6 +94,41 @@ def group_box(prior, dim: int) -> tuple[tuple[float, float], tuple[None, float]]
     return (loc - half, loc + half), (None, math.log(PRIOR_BOX_SDS * prior.tau_scale))
 
 
+def _objective(model, n: int) -> Callable[[], torch.Tensor]:
+    """``-log joint / n`` as a closure for the optimizer; at a trial point whose kernel matrix
+    has no Cholesky factor even with jitter, ``FAILED_POINT_OBJECTIVE`` (no gradient), so
+    that the line search steps back. At the start the failure ends the attempt."""
+    evaluations = itertools.count()
+
+    def objective() -> torch.Tensor:
+        start = next(evaluations) == 0
+        try:
+            return -model.log_joint() / n
+        except ModelFittingError:
+            if start:
+                raise
+            return torch.tensor(FAILED_POINT_OBJECTIVE, dtype=torch.double, requires_grad=True)
+
+    return objective
+
+
+def projected_gradient(closure, params: dict[str, torch.Tensor],
+                       box: dict[str, tuple[float | None, float | None]]) -> float:
+    """Largest entry of the objective's gradient projected on the box (entries pushing
+    against a bound they sit on dropped): 0 at a local minimum within the box."""
+    _, grads = closure()
+    largest = 0.0
+    for (name, p), grad in zip(params.items(), grads, strict=True):
+        lower, upper = box.get(name, (None, None))
+        blocked = torch.zeros_like(grad, dtype=torch.bool)
+        if lower is not None:
+            blocked |= (p.detach() <= lower) & (grad > 0)
+        if upper is not None:
+            blocked |= (p.detach() >= upper) & (grad < 0)
+        largest = max(largest, float(grad.masked_fill(blocked, 0.0).abs().max()))
+    return largest
+
+
 def _reset_to_prior(model, attempt: int) -> None:
     """Put every parameter at its prior centre; perturb ``z`` so restarts differ."""
     generator = torch.Generator().manual_seed(attempt)
@@ -97,13 +150,15 @@ def fit_map(model, *, maxiter: int = 200, max_attempts: int = 3) -> float:
         if attempt:
             _reset_to_prior(model, attempt)
         params = {name: p for name, p in model.named_parameters() if p.requires_grad}
-        model.fit_jitter = 0.0
         try:
-            closure = ForwardBackwardClosure(lambda: -model.log_joint() / n, params)
-            result = scipy_minimize(
-                closure, params, bounds=prior_box(model),
-                options={"maxiter": maxiter, "ftol": FTOL},
-            )
+            closure = ForwardBackwardClosure(_objective(model, n), params)
+            box = prior_box(model)
+            for _ in range(1 + MAX_RESUMES):
+                result = scipy_minimize(closure, params, bounds=box,
+                                        options={"maxiter": maxiter, "ftol": FTOL})
+                if projected_gradient(closure, params, box) <= RESUME_GRADIENT:
+                    break
+            model.fit_jitter = 0.0  # what the fitted state needs, not a line search's trial
             with torch.no_grad():
                 loss = float(-model.log_joint() / n)
         except (ModelFittingError, RuntimeError) as exc:  # torch raises RuntimeError too

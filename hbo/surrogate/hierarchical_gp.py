@@ -233,7 +233,8 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
                 if g not in self.fixed_tau:
                     tau0 = 0.5 * self.hyperpriors[g].tau_scale
                     self.log_tau[g] = nn.Parameter(torch.tensor(math.log(tau0)).double())
-        self.constant = nn.Parameter(torch.zeros(T, dtype=torch.double))
+        # profiled out of the MAP fit (log_joint), drawn by NUTS: never a gradient's target
+        self.constant = nn.Parameter(torch.zeros(T, dtype=torch.double), requires_grad=False)
         if self.shared_function:
             loc = self.hyperpriors["lengthscale"].location(D)
             self.g_log_lengthscale = nn.Parameter(torch.full((D,), loc).double())
@@ -427,9 +428,9 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
         only by the hyperprior that the chains crossed slowly. With ``s = 2`` (the data
         are standardized per task, so their level is 0 within about one sd) the same
         fit put ``log a_t^2`` at ~3.2 and the constant's sd at 1.4. The MAP fit
-        (:meth:`log_joint`) keeps ``c`` free, as BoTorch's ``ConstantMean``: at the mode
-        ``K`` itself already charges ``g``'s constant part through ``log|K|``.
-        Without ``g``, ``M`` is diagonal (one solve per task block).
+        (:meth:`log_joint`) maximizes over ``c`` under a flat prior, as BoTorch's
+        ``ConstantMean``: at the mode ``K`` itself already charges ``g``'s constant part
+        through ``log|K|``.
 
         ``traceable``: see :func:`robust_cholesky`.
 
@@ -439,6 +440,29 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
         """
         theta = self.log_hyperparameters() if theta is None else theta
         L, y = self._factor(theta, torch.zeros_like(self.constant), traceable)
+        s = CONSTANT_PRIOR_SCALE
+        quadratic, c_hat, L_M = self._constant_solve(L, y, 1.0 / s**2, traceable)
+        n, T = self._tasks.numel(), self.num_tasks
+        log_density = (
+            -0.5 * quadratic
+            - L.diagonal(dim1=-2, dim2=-1).log().sum()
+            - L_M.diagonal().log().sum()
+            - T * math.log(s)
+            - 0.5 * n * math.log(2 * math.pi)
+        )
+        return log_density, c_hat, L_M
+
+    def _constant_solve(
+        self, L: Tensor, y: Tensor, precision: float, traceable: bool = False
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        r"""The constants' generalized least squares under a ``N(0, I / precision)`` prior.
+
+        With ``b = L^{-1} y``, ``A = L^{-1} H``, ``M = A^T A + precision I = L_M L_M^T`` and
+        ``u = L_M^{-1} A^T b``: returns ``(y - H c_hat)^T K^{-1} (y - H c_hat) + precision
+        |c_hat|^2 = b^T b - u^T u``, ``c_hat = M^{-1} A^T b`` (``T``) and ``L_M``. ``L`` and
+        ``y`` are :meth:`_factor`'s at zero constants. Without ``g``, ``M`` is diagonal (one
+        solve per task block).
+        """
         if self.shared_function:
             Ab = torch.linalg.solve_triangular(L, torch.cat([self._H, y[:, None]], -1), upper=False)
             A, b = Ab[:, :-1], Ab[:, -1]
@@ -448,29 +472,30 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
             Ab = torch.linalg.solve_triangular(L, Hy, upper=False)
             A, b = Ab[..., 0], Ab[..., 1]
             M, h = torch.diag((A * A).sum(-1)), (A * b).sum(-1)
-        s = CONSTANT_PRIOR_SCALE
-        M = M + torch.eye(self.num_tasks, dtype=M.dtype) / s**2
+        if precision:
+            M = M + precision * torch.eye(self.num_tasks, dtype=M.dtype)
         L_M, info = torch.linalg.cholesky_ex(M)  # M is NaN where a traceable K failed
         if traceable:
             L_M = L_M + torch.where(info != 0, math.nan, 0.0).to(M.dtype)
         elif info:
-            raise ModelFittingError("H^T K^-1 H + I/s^2 is not positive definite (K not finite)")
+            raise ModelFittingError("H^T K^-1 H (+ prior) is not positive definite (K not finite)")
         u = torch.linalg.solve_triangular(L_M, h.unsqueeze(-1), upper=False).squeeze(-1)
         c_hat = torch.cholesky_solve(h.unsqueeze(-1), L_M).squeeze(-1)
-        n, T = self._tasks.numel(), self.num_tasks
-        log_density = (
-            -0.5 * (b.pow(2).sum() - u.pow(2).sum())
-            - L.diagonal(dim1=-2, dim2=-1).log().sum()
-            - L_M.diagonal().log().sum()
-            - T * math.log(s)
-            - 0.5 * n * math.log(2 * math.pi)
-        )
-        return log_density, c_hat, L_M
+        return b.pow(2).sum() - u.pow(2).sum(), c_hat, L_M
 
     def log_joint(self) -> Tensor:
-        r"""MAP objective over ``(m, log tau, z)`` (and the constant means).
+        r"""MAP objective over ``(m, log tau, z)``, the constant means profiled out.
 
-        ``log p(y | theta) + log p(m, log tau, z) - 1/2 sum_{g, t} log(1 + tau_g^2 I_{g,t})``
+        ``max_c log p(y | theta, c) + log p(m, log tau, z) - 1/2 sum_{g, t} log(1 + tau_g^2
+        I_{g,t})``
+
+        The constants ``c`` have a flat prior (as BoTorch's ``ConstantMean``), so their
+        maximum given ``theta`` is the generalized least squares estimate
+        (:meth:`_constant_solve`, ``precision = 0``), and the maximum of this objective is
+        the joint MAP of ``(theta, c)``: the concentrated likelihood of kriging (e.g.
+        DiceKriging, Roustant, Ginsbourger & Deville 2012). Profiled, the optimizer does not
+        walk the ridge where a task's constant and a long-lengthscale ``g`` trade its level.
+        :meth:`fit` sets :attr:`constant` to the estimate at the MAP.
 
         The last term is the Laplace approximation of integrating each task's ``z`` out
         (its curvature is ``1 + tau^2 I`` with ``I`` the Fisher information of the task's
@@ -480,15 +505,23 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
         spread; with it ``tau`` is the marginal MAP, as ``tau`` of the Eight Schools is the
         mode of ``p(log tau | y)``: small when tasks agree, large when they differ.
         """
+        value, _ = self._profiled_log_joint()
+        return value
+
+    def _profiled_log_joint(self) -> tuple[Tensor, Tensor]:
+        """:meth:`log_joint` and the constants' estimate ``c_hat`` (``T``) at it."""
         theta = self.log_hyperparameters()
         correlations = self.correlations(theta)
-        L, r = self._factor(theta, correlations=correlations)
-        value = self._gaussian_log_density(L, r) + self.log_prior()
+        L, y = self._factor(theta, torch.zeros_like(self.constant), correlations=correlations)
+        quadratic, c_hat, _ = self._constant_solve(L, y, 0.0)
+        logdet = L.diagonal(dim1=-2, dim2=-1).log().sum()
+        value = (-0.5 * quadratic - logdet - 0.5 * self._tasks.numel() * math.log(2 * math.pi)
+                 + self.log_prior())
         if len(self.log_tau):
             info = fisher_information(self, theta, L, correlations)
             for g in self.log_tau:
                 value = value - 0.5 * torch.log1p(self.tau(g) ** 2 * info[g]).sum()
-        return value
+        return value, c_hat
 
     def fit(self, *, maxiter: int = 200, max_attempts: int = 3) -> HierarchicalGP:
         """Fit by MAP (L-BFGS-B); restarts from the prior on failure. Returns ``self``."""
@@ -500,4 +533,6 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
                 "(condition_on_observations / fantasize); fit a HierarchicalGP of all the data"
             )
         fit_map(self, maxiter=maxiter, max_attempts=max_attempts)
+        with torch.no_grad():
+            self.constant.copy_(self._profiled_log_joint()[1])
         return self

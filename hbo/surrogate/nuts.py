@@ -251,8 +251,10 @@ def _log_target(model: HierarchicalGP) -> Tensor:
 
 
 def sampled_parameters(model: HierarchicalGP) -> dict[str, Tensor]:
-    """The parameters NUTS samples: every trainable one (fixed ``tau`` are not parameters)."""
-    return {name: p for name, p in model.named_parameters() if p.requires_grad}
+    """The parameters a draw holds: those NUTS samples (the trainable ones; fixed ``tau`` are
+    not parameters) and the constant means, drawn from their conditional given each draw."""
+    return {name: p for name, p in model.named_parameters()
+            if p.requires_grad or name == "constant"}
 
 
 def run_nuts(model: HierarchicalGP, options: NUTSOptions, seed: int) -> NUTSResult:

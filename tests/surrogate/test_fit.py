@@ -11,7 +11,8 @@ import torch
 from hbo._warnings import NumericalWarning
 from hbo.errors import ModelFittingError
 from hbo.surrogate import HierarchicalGP
-from hbo.surrogate.fit import PRIOR_BOX_SDS, prior_box
+from hbo.surrogate import fit as fit_module
+from hbo.surrogate.fit import PRIOR_BOX_SDS, RESUME_GRADIENT, prior_box, projected_gradient
 from hbo.surrogate.hierarchical_gp import robust_cholesky
 
 DATA = Path(__file__).parent / "data"
@@ -57,6 +58,74 @@ def test_fit_that_always_fails_raises(monkeypatch, rng):
     monkeypatch.setattr(HierarchicalGP, "log_joint", broken)
     with pytest.raises(ModelFittingError, match="3 attempts"):
         model.fit()
+
+
+def test_a_trial_point_without_a_factor_is_stepped_back_from(monkeypatch, rng):
+    """A failure after the start (a line search's trial point) is a wall, not a failed
+    attempt: the fit ends without a restart and at the same optimum."""
+    X = torch.cat([torch.tensor(rng.random((12, 1))), torch.zeros(12, 1, dtype=torch.double)], -1)
+    Y = torch.sin(6 * X[:, :1])
+    expected = HierarchicalGP(X, Y).fit().log_hyperparameters()
+    calls = {"n": 0}
+    original = HierarchicalGP.log_joint
+
+    def flaky(self):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ModelFittingError("simulated Cholesky failure")
+        return original(self)
+
+    monkeypatch.setattr(HierarchicalGP, "log_joint", flaky)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NumericalWarning)  # no restart was needed
+        fitted = HierarchicalGP(X, Y).fit().log_hyperparameters()
+    for g, value in expected.items():
+        torch.testing.assert_close(fitted[g], value, atol=1e-3, rtol=0)
+
+
+def test_a_run_stopped_short_of_the_minimum_is_resumed(monkeypatch, rng):
+    """L-BFGS-B cut short (here: after 2 iterations) is resumed from where it stopped until
+    the projected gradient is below RESUME_GRADIENT."""
+    X = torch.cat([torch.tensor(rng.random((20, 2))), torch.tensor(rng.integers(0, 2, (20, 1)))],
+                  -1).double()
+    Y = torch.sin(6 * X[:, :1]) + X[:, 2:]
+    runs = []
+    original = fit_module.scipy_minimize
+
+    def short_first_run(closure, params, bounds, options):
+        runs.append(params)
+        if len(runs) == 1:
+            options = {**options, "maxiter": 2}
+        return original(closure, params, bounds=bounds, options=options)
+
+    monkeypatch.setattr(fit_module, "scipy_minimize", short_first_run)
+    model = HierarchicalGP(X, Y, shared_function=False).fit()
+    assert len(runs) >= 2
+    n = model._tasks.numel()
+    closure = fit_module.ForwardBackwardClosure(lambda: -model.log_joint() / n, runs[0])
+    assert projected_gradient(closure, runs[0], prior_box(model)) <= RESUME_GRADIENT
+
+
+def test_constants_are_profiled_out_at_their_least_squares_estimate(rng):
+    """After the fit the constants maximize ``log p(y | theta, c)`` (the gradient in ``c``
+    vanishes) and the objective is the likelihood at them: the joint MAP of ``(theta, c)``."""
+    X = torch.cat([torch.tensor(rng.random((24, 2))), torch.tensor(rng.integers(0, 3, (24, 1)))],
+                  -1).double()
+    Y = torch.cos(4 * X[:, :1]) + 0.5 * X[:, 2:] + 0.05 * torch.tensor(rng.standard_normal((24, 1)))
+    for shared in (False, True):
+        model = HierarchicalGP(X, Y, shared_function=shared).fit()
+        constant = model.constant.detach().clone().requires_grad_(True)
+        theta = {g: v.detach() for g, v in model.log_hyperparameters().items()}
+        L, r = model._factor(theta, constant)
+        likelihood = model._gaussian_log_density(L, r)
+        (gradient,) = torch.autograd.grad(likelihood, constant)
+        assert gradient.abs().max() < 1e-8
+        with torch.no_grad():
+            L0, y0 = model._factor(theta, torch.zeros_like(constant))
+            quadratic = model._constant_solve(L0, y0, 0.0)[0]
+            logdet = L0.diagonal(dim1=-2, dim2=-1).log().sum()
+            profiled = -0.5 * quadratic - logdet - 12.0 * math.log(2 * math.pi)
+        assert float(profiled) == pytest.approx(likelihood.item(), rel=1e-10)
 
 
 def test_duplicate_noise_free_points_fit_without_crashing():
