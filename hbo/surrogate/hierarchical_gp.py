@@ -49,7 +49,8 @@ from botorch.exceptions.errors import UnsupportedError
 from botorch.models.model import FantasizeMixin, Model
 from torch import Tensor, nn
 
-from hbo.errors import InvalidArgumentError, ModelFittingError
+from hbo.errors import InvalidArgumentError
+from hbo.surrogate.constant_means import constant_solve
 from hbo.surrogate.information import fisher_information
 from hbo.surrogate.kernels import Kernel, resolve_kernel
 from hbo.surrogate.linalg import robust_cholesky
@@ -73,7 +74,7 @@ from hbo.surrogate.training_data import (
 #: Largest number of observations for which ``shared_function=None`` switches ``g`` on.
 MAX_SHARED_POINTS = 600
 # prior sd of each task's constant mean in the fully Bayesian model (standardized units,
-# where the data's own mean is 0): see HierarchicalGP.constant_marginal
+# where the data's own mean is 0): see hbo.surrogate.constant_means
 CONSTANT_PRIOR_SCALE = 2.0
 
 
@@ -406,32 +407,9 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
     def constant_marginal(
         self, theta: Mapping[str, Tensor] | None = None, *, traceable: bool = False
     ) -> tuple[Tensor, Tensor, Tensor]:
-        r"""``log p(y | theta)`` with the constant means integrated out, and their conditional.
-
-        The constants ``c`` (``T``) have the prior ``N(0, s^2 I)``, ``s =
-        CONSTANT_PRIOR_SCALE``. With ``H`` the ``N x T`` task indicator matrix,
-        ``M = H^T K^{-1} H + I / s^2`` and ``c_hat = M^{-1} H^T K^{-1} y``,
-
-            log int N(y; H c, K) N(c; 0, s^2 I) dc = log N(y; 0, K + s^2 H H^T)
-                = log N(y; 0, K) + 1/2 c_hat^T M c_hat - 1/2 log|M| - T log s,
-            c | theta, y ~ N(c_hat, M^{-1}).
-
-        NUTS samples the hyperparameters from this marginal and draws ``c`` exactly from
-        its conditional: ``c`` and a long-lengthscale GP both shift a task's level, and
-        sampling ``c`` jointly leaves that ridge to the sampler.
-
-        Why a proper prior: under a flat one (``s -> inf``, REML, Harville 1974) the
-        marginal projects every task's constant direction out, so the constant part of
-        the shared function ``g`` costs nothing. ``g`` then drifts to long lengthscales
-        and huge loadings (on the Branin family of ``experiments/transfer_benchmark.py``
-        ``log a_t^2 ~ 8``, the target constant's conditional sd ~200), a ridge bounded
-        only by the hyperprior that the chains crossed slowly. With ``s = 2`` (the data
-        are standardized per task, so their level is 0 within about one sd) the same
-        fit put ``log a_t^2`` at ~3.2 and the constant's sd at 1.4. The MAP fit
-        (:meth:`log_joint`) maximizes over ``c`` under a flat prior, as BoTorch's
-        ``ConstantMean``: at the mode ``K`` itself already charges ``g``'s constant part
-        through ``log|K|``.
-
+        r"""``log p(y | theta)`` with the constant means integrated out under their prior
+        ``N(0, CONSTANT_PRIOR_SCALE^2 I)``, and their conditional ``N(c_hat, M^{-1})``
+        (:mod:`hbo.surrogate.constant_means`: the fully Bayesian fit's likelihood).
         ``traceable``: see :func:`robust_cholesky`.
 
         Returns:
@@ -441,7 +419,7 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
         theta = self.log_hyperparameters() if theta is None else theta
         L, y = self._factor(theta, torch.zeros_like(self.constant), traceable)
         s = CONSTANT_PRIOR_SCALE
-        quadratic, c_hat, L_M = self._constant_solve(L, y, 1.0 / s**2, traceable)
+        quadratic, c_hat, L_M = constant_solve(self, L, y, 1.0 / s**2, traceable)
         n, T = self._tasks.numel(), self.num_tasks
         log_density = (
             -0.5 * quadratic
@@ -452,50 +430,15 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
         )
         return log_density, c_hat, L_M
 
-    def _constant_solve(
-        self, L: Tensor, y: Tensor, precision: float, traceable: bool = False
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        r"""The constants' generalized least squares under a ``N(0, I / precision)`` prior.
-
-        With ``b = L^{-1} y``, ``A = L^{-1} H``, ``M = A^T A + precision I = L_M L_M^T`` and
-        ``u = L_M^{-1} A^T b``: returns ``(y - H c_hat)^T K^{-1} (y - H c_hat) + precision
-        |c_hat|^2 = b^T b - u^T u``, ``c_hat = M^{-1} A^T b`` (``T``) and ``L_M``. ``L`` and
-        ``y`` are :meth:`_factor`'s at zero constants. Without ``g``, ``M`` is diagonal (one
-        solve per task block).
-        """
-        if self.shared_function:
-            Ab = torch.linalg.solve_triangular(L, torch.cat([self._H, y[:, None]], -1), upper=False)
-            A, b = Ab[:, :-1], Ab[:, -1]
-            M, h = A.T @ A, A.T @ b
-        else:  # padded blocks: column t of H is task t's mask, zero on the padding
-            Hy = torch.stack([self._mask.to(L.dtype), y], -1)  # T x n_max x 2
-            Ab = torch.linalg.solve_triangular(L, Hy, upper=False)
-            A, b = Ab[..., 0], Ab[..., 1]
-            M, h = torch.diag((A * A).sum(-1)), (A * b).sum(-1)
-        if precision:
-            M = M + precision * torch.eye(self.num_tasks, dtype=M.dtype)
-        L_M, info = torch.linalg.cholesky_ex(M)  # M is NaN where a traceable K failed
-        if traceable:
-            L_M = L_M + torch.where(info != 0, math.nan, 0.0).to(M.dtype)
-        elif info:
-            raise ModelFittingError("H^T K^-1 H (+ prior) is not positive definite (K not finite)")
-        u = torch.linalg.solve_triangular(L_M, h.unsqueeze(-1), upper=False).squeeze(-1)
-        c_hat = torch.cholesky_solve(h.unsqueeze(-1), L_M).squeeze(-1)
-        return b.pow(2).sum() - u.pow(2).sum(), c_hat, L_M
-
     def log_joint(self) -> Tensor:
         r"""MAP objective over ``(m, log tau, z)``, the constant means profiled out.
 
         ``max_c log p(y | theta, c) + log p(m, log tau, z) - 1/2 sum_{g, t} log(1 + tau_g^2
         I_{g,t})``
 
-        The constants ``c`` have a flat prior (as BoTorch's ``ConstantMean``), so their
-        maximum given ``theta`` is the generalized least squares estimate
-        (:meth:`_constant_solve`, ``precision = 0``), and the maximum of this objective is
-        the joint MAP of ``(theta, c)``: the concentrated likelihood of kriging (e.g.
-        DiceKriging, Roustant, Ginsbourger & Deville 2012). Profiled, the optimizer does not
-        walk the ridge where a task's constant and a long-lengthscale ``g`` trade its level.
-        :meth:`fit` sets :attr:`constant` to the estimate at the MAP.
+        The constants ``c`` have a flat prior, so the maximum of this objective is the joint
+        MAP of ``(theta, c)`` (:mod:`hbo.surrogate.constant_means`); :meth:`fit` sets
+        :attr:`constant` to their estimate at it.
 
         The last term is the Laplace approximation of integrating each task's ``z`` out
         (its curvature is ``1 + tau^2 I`` with ``I`` the Fisher information of the task's
@@ -513,7 +456,7 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
         theta = self.log_hyperparameters()
         correlations = self.correlations(theta)
         L, y = self._factor(theta, torch.zeros_like(self.constant), correlations=correlations)
-        quadratic, c_hat, _ = self._constant_solve(L, y, 0.0)
+        quadratic, c_hat, _ = constant_solve(self, L, y, 0.0)
         logdet = L.diagonal(dim1=-2, dim2=-1).log().sum()
         value = (-0.5 * quadratic - logdet - 0.5 * self._tasks.numel() * math.log(2 * math.pi)
                  + self.log_prior())

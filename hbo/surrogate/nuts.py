@@ -103,9 +103,9 @@ class SamplingCoordinates:
     all four, below (module docstring): better, not yet converged.
 
     1. **No constants.** The constant means are integrated out
-       (:meth:`HierarchicalGP.constant_marginal`) and drawn from their Gaussian
-       conditional afterwards: jointly sampled, ``c_t`` and a long-lengthscale GP trade
-       the level of task ``t`` along a ridge.
+       (:meth:`HierarchicalGP.constant_marginal`, :mod:`hbo.surrogate.constant_means`) and
+       drawn from their Gaussian conditional afterwards: jointly sampled, ``c_t`` and a
+       long-lengthscale GP trade the level of task ``t`` along a ridge.
     2. **Centered where the data dominate.** Non-centering (``z_t``) helps where a task's
        data say little (the Eight Schools funnel); where they pin ``theta_t = m + tau
        z_t``, the non-centered ``z_t = (theta_t - m) / tau`` curves with ``tau`` and the
