@@ -115,10 +115,13 @@ def _objective(model, n: int) -> Callable[[], torch.Tensor]:
 def projected_gradient(closure, params: dict[str, torch.Tensor],
                        box: dict[str, tuple[float | None, float | None]]) -> float:
     """Largest entry of the objective's gradient projected on the box (entries pushing
-    against a bound they sit on dropped): 0 at a local minimum within the box."""
+    against a bound they sit on dropped): 0 at a local minimum within the box (and at a
+    failed point, which has no gradient)."""
     _, grads = closure()
     largest = 0.0
     for (name, p), grad in zip(params.items(), grads, strict=True):
+        if grad is None:
+            continue
         lower, upper = box.get(name, (None, None))
         blocked = torch.zeros_like(grad, dtype=torch.bool)
         if lower is not None:
