@@ -19,8 +19,9 @@ of ``(theta, c)`` (the concentrated likelihood of kriging, e.g. DiceKriging: Rou
 Ginsbourger & Deville 2012, J. Stat. Softw. 51). The optimizer then does not walk the
 ridge where a task's constant and a long-lengthscale ``g`` trade the task's level: on
 warm-started fits of a Ray Tune sweep's data (2 sources x 20 points and 4 to 18 target
-points, 30 fits, 3 designs), 849-890 objective evaluations instead of 1103-1470 with ``c``
-among L-BFGS-B's variables, every fit ending at the same or a higher optimum.
+points, 30 fits per design, 3 designs; ``experiments/fit_evaluations.py``), 780-825
+objective evaluations instead of 1002-1293 with ``c`` among L-BFGS-B's variables, the
+fits' summed log joint higher in each design (``experiments/results/profiled_constants.md``).
 
 **The fully Bayesian fit** (:meth:`HierarchicalGP.constant_marginal`) integrates ``c`` out
 under a proper prior, ``s = CONSTANT_PRIOR_SCALE``, ``precision = 1 / s^2``:

@@ -1,7 +1,8 @@
 """MAP fitting of the hierarchical GP by L-BFGS-B, with restarts and reported jitter.
 
-The objective is ``-log p(y, m, log tau, z) / N`` (dividing by ``N`` keeps its scale,
-and so L-BFGS-B's tolerances, independent of the data size). BoTorch's
+The objective is ``-log p(y, m, log tau, z) / N`` (the constant means profiled out,
+:mod:`hbo.surrogate.constant_means`; dividing by ``N`` keeps its scale, and so L-BFGS-B's
+tolerances, independent of the data size). BoTorch's
 ``scipy_minimize`` runs the optimizer; what is ours is the robustness policy:
 
 * the search is kept within ``PRIOR_BOX_SDS`` prior standard deviations of the
@@ -71,7 +72,8 @@ def prior_box(model) -> dict[str, tuple[float | None, float | None]]:
 
     ``m_g``: ``loc_g +- 8 scale_g``; ``z``: ``+-8``; ``log tau_g``: at most
     ``log(8 tau_scale_g)`` (no lower bound: ``tau -> 0`` is complete pooling); the shared
-    function's log lengthscale as ``m`` of the lengthscale. The constant means are free.
+    function's log lengthscale as ``m`` of the lengthscale. The constant means are not
+    searched (:mod:`hbo.surrogate.constant_means`).
     """
     D = model._Z.shape[-1]
     box: dict[str, tuple[float | None, float | None]] = {}
