@@ -326,7 +326,8 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
         data-dependent shapes or Python scalars (it can then be traced, :mod:`hbo.surrogate.nuts`):
         each point's position within its task, the padded inputs and mask, the ``N x T``
         task indicator matrix, each padded position's row in the training order (``T x
-        n_max``) and the ``N x N`` same-task mask."""
+        n_max``), the ``T x n_max x n_max`` mask of pairs of real points and the ``N x N``
+        same-task mask."""
         T, n_max = self.num_tasks, max(self._count_list)
         starts = torch.cumsum(self._counts, 0) - self._counts
         pos = torch.arange(self._tasks.numel()) - starts[self._tasks]
@@ -337,9 +338,10 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
         indicator = nn.functional.one_hot(self._tasks, T).to(self._Z.dtype)
         rows = torch.zeros(T, n_max, dtype=torch.long)  # padding reads row 0; masked where used
         rows[self._tasks, pos] = torch.arange(self._tasks.numel())
+        pair = mask[:, :, None] & mask[:, None, :]
         same_task = self._tasks[:, None] == self._tasks[None, :]
         for name, value in (("_pos", pos), ("_Zp", Zp), ("_mask", mask), ("_H", indicator),
-                            ("_padded_rows", rows), ("_same_task", same_task)):
+                            ("_padded_rows", rows), ("_pair", pair), ("_same_task", same_task)):
             self.register_buffer(name, value, persistent=False)
 
     def padded_inputs(self) -> tuple[Tensor, Tensor]:
@@ -355,9 +357,13 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
     def _gaussian_log_density(self, L: Tensor, r: Tensor) -> Tensor:
         """``log N(r; 0, L L^T)`` (summed over the padded blocks without ``g``)."""
         alpha = torch.linalg.solve_triangular(L, r.unsqueeze(-1), upper=False).squeeze(-1)
-        n = self._tasks.numel()
+        return self._log_normal(L, alpha.pow(2).sum())
+
+    def _log_normal(self, L: Tensor, quadratic: Tensor) -> Tensor:
+        """``log N`` of the ``N`` training residuals from their covariance's factor ``L``
+        and their quadratic form ``r^T K^{-1} r``: ``-quadratic / 2 - log|L| - N/2 log 2 pi``."""
         logdet = L.diagonal(dim1=-2, dim2=-1).log().sum()
-        return -0.5 * alpha.pow(2).sum() - logdet - 0.5 * n * math.log(2 * math.pi)
+        return -0.5 * quadratic - logdet - 0.5 * self._tasks.numel() * math.log(2 * math.pi)
 
     def correlations(self, theta: Mapping[str, Tensor]) -> tuple[Tensor, Tensor | None]:
         """The kernel matrices of the likelihood, computed once per evaluation for it and
@@ -396,9 +402,8 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
             L, jitter = robust_cholesky(K, traceable)
         else:
             eye = torch.eye(blocks.shape[-1], dtype=blocks.dtype)
-            pair = mask[:, :, None] & mask[:, None, :]
             diag = torch.where(mask, noise[:, None], torch.ones_like(noise)[:, None])
-            K = torch.where(pair, blocks, torch.zeros_like(blocks)) + diag[:, :, None] * eye
+            K = torch.where(self._pair, blocks, torch.zeros_like(blocks)) + diag[:, :, None] * eye
             L, jitter = robust_cholesky(K, traceable)
             resid = resid.new_zeros(mask.shape).index_put((self._tasks, self._pos), resid)
         self.fit_jitter = max(self.fit_jitter, jitter)
@@ -420,14 +425,8 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
         L, y = self._factor(theta, torch.zeros_like(self.constant), traceable)
         s = CONSTANT_PRIOR_SCALE
         quadratic, c_hat, L_M = constant_solve(self, L, y, 1.0 / s**2, traceable)
-        n, T = self._tasks.numel(), self.num_tasks
-        log_density = (
-            -0.5 * quadratic
-            - L.diagonal(dim1=-2, dim2=-1).log().sum()
-            - L_M.diagonal().log().sum()
-            - T * math.log(s)
-            - 0.5 * n * math.log(2 * math.pi)
-        )
+        log_density = (self._log_normal(L, quadratic) - L_M.diagonal().log().sum()
+                       - self.num_tasks * math.log(s))
         return log_density, c_hat, L_M
 
     def log_joint(self) -> Tensor:
@@ -448,23 +447,15 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
         spread; with it ``tau`` is the marginal MAP, as ``tau`` of the Eight Schools is the
         mode of ``p(log tau | y)``: small when tasks agree, large when they differ.
         """
-        value, _ = self._profiled_log_joint()
-        return value
-
-    def _profiled_log_joint(self) -> tuple[Tensor, Tensor]:
-        """:meth:`log_joint` and the constants' estimate ``c_hat`` (``T``) at it."""
         theta = self.log_hyperparameters()
         correlations = self.correlations(theta)
         L, y = self._factor(theta, torch.zeros_like(self.constant), correlations=correlations)
-        quadratic, c_hat, _ = constant_solve(self, L, y, 0.0)
-        logdet = L.diagonal(dim1=-2, dim2=-1).log().sum()
-        value = (-0.5 * quadratic - logdet - 0.5 * self._tasks.numel() * math.log(2 * math.pi)
-                 + self.log_prior())
+        value = self._log_normal(L, constant_solve(self, L, y, 0.0)[0]) + self.log_prior()
         if len(self.log_tau):
             info = fisher_information(self, theta, L, correlations)
             for g in self.log_tau:
                 value = value - 0.5 * torch.log1p(self.tau(g) ** 2 * info[g]).sum()
-        return value, c_hat
+        return value
 
     def fit(self, *, maxiter: int = 200, max_attempts: int = 3) -> HierarchicalGP:
         """Fit by MAP (L-BFGS-B); restarts from the prior on failure. Returns ``self``."""
@@ -476,6 +467,7 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
                 "(condition_on_observations / fantasize); fit a HierarchicalGP of all the data"
             )
         fit_map(self, maxiter=maxiter, max_attempts=max_attempts)
-        with torch.no_grad():
-            self.constant.copy_(self._profiled_log_joint()[1])
+        with torch.no_grad():  # the constants' estimate at the fitted theta (log_joint)
+            L, y = self._factor(self.log_hyperparameters(), torch.zeros_like(self.constant))
+            self.constant.copy_(constant_solve(self, L, y, 0.0)[1])
         return self

@@ -52,9 +52,9 @@ def fisher_information(
     Returns:
         group -> ``T x D`` (lengthscale) or ``T`` (other groups), non-negative.
     """
-    Zp, mask = model.padded_inputs()
+    Zp, _ = model.padded_inputs()
     within, shared = model.correlations(theta) if correlations is None else correlations
-    P = _inverse_blocks(model, L, mask)
+    P = _inverse_blocks(model, L)
     ell = theta["lengthscale"].exp()[:, None, None, :]
     s2 = theta["outputscale"].exp()[:, None, None]
     info = {
@@ -96,11 +96,10 @@ def shrinkage(model) -> dict[str, Tensor]:
         return {g: 1.0 / (1.0 + model.tau(g).detach() ** 2 * info[g]) for g in model.groups}
 
 
-def _inverse_blocks(model, L: Tensor, mask: Tensor) -> Tensor:
+def _inverse_blocks(model, L: Tensor) -> Tensor:
     """``T x n_max x n_max`` diagonal blocks ``(K^{-1})_{tt}``, zero on the padding."""
     inverse = torch.cholesky_inverse(L)
-    pair = mask[:, :, None] & mask[:, None, :]
     if model.shared_function:  # N x N in training order: read each task's block
         rows = model._padded_rows
         inverse = inverse[rows[:, :, None], rows[:, None, :]]
-    return torch.where(pair, inverse, torch.zeros_like(inverse))
+    return torch.where(model._pair, inverse, torch.zeros_like(inverse))

@@ -29,21 +29,27 @@ def test_robust_cholesky_adds_jitter_only_when_needed():
         robust_cholesky(-torch.eye(3, dtype=torch.double))
 
 
-def test_fit_restarts_from_the_prior_with_a_warning(monkeypatch, rng):
-    X = torch.tensor(rng.random((12, 1)))
-    X = torch.cat([X, torch.zeros(12, 1, dtype=torch.double)], -1)
-    Y = torch.sin(6 * X[:, :1])
-    model = HierarchicalGP(X, Y)
+def fail_on_evaluation(monkeypatch, evaluation: int) -> None:
+    """Make the ``evaluation``-th call of ``HierarchicalGP.log_joint`` (from 1) raise a
+    simulated Cholesky failure; every other call is the real one."""
     calls = {"n": 0}
     original = HierarchicalGP.log_joint
 
     def flaky(self):
         calls["n"] += 1
-        if calls["n"] == 1:
+        if calls["n"] == evaluation:
             raise ModelFittingError("simulated Cholesky failure")
         return original(self)
 
     monkeypatch.setattr(HierarchicalGP, "log_joint", flaky)
+
+
+def test_fit_restarts_from_the_prior_with_a_warning(monkeypatch, rng):
+    X = torch.tensor(rng.random((12, 1)))
+    X = torch.cat([X, torch.zeros(12, 1, dtype=torch.double)], -1)
+    Y = torch.sin(6 * X[:, :1])
+    model = HierarchicalGP(X, Y)
+    fail_on_evaluation(monkeypatch, 1)
     with pytest.warns(NumericalWarning, match="2 attempts"):
         model.fit()
     assert torch.isfinite(model.posterior(X[:3, :1]).mean).all()
@@ -67,16 +73,7 @@ def test_a_trial_point_without_a_factor_is_stepped_back_from(monkeypatch, rng):
     X = torch.cat([torch.tensor(rng.random((12, 1))), torch.zeros(12, 1, dtype=torch.double)], -1)
     Y = torch.sin(6 * X[:, :1])
     expected = HierarchicalGP(X, Y).fit().log_hyperparameters()
-    calls = {"n": 0}
-    original = HierarchicalGP.log_joint
-
-    def flaky(self):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise ModelFittingError("simulated Cholesky failure")
-        return original(self)
-
-    monkeypatch.setattr(HierarchicalGP, "log_joint", flaky)
+    fail_on_evaluation(monkeypatch, 2)
     with warnings.catch_warnings():
         warnings.simplefilter("error", NumericalWarning)  # no restart was needed
         fitted = HierarchicalGP(X, Y).fit().log_hyperparameters()
