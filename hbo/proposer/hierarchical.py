@@ -8,6 +8,19 @@ those of every other task the source screen keeps (:mod:`hbo.surrogate.source_sc
 with the shared-function choice of :mod:`hbo.surrogate.shared_choice`. Fits are cached
 while the trials are unchanged, and each starts from the last.
 
+**The joint model's hyperparameters are refitted on a schedule**, as stage A's of
+hierarchical training are (:func:`~hbo.proposer.hierarchical_training.refit_due`): when the
+other tasks' trials changed, and when the target's observations have grown by a quarter
+and by two since the last fit (at 1, 3, 5, 7, 9, 12, 15, 19, 24, 30, ... observations: 10
+of a run's first 30 asks from one point of history, logarithmically many after). Every
+ask's model conditions on every observation: between refits it keeps the last fit's
+hyperparameters, its constant means are estimated again and the shared-function choice
+compares both models on all the target's points. Why: the surrogate's fit was most of an
+ask (two MAP fits once the choice is made), and one more observation among tens moves the
+hyperparameters little; on a 20-trial Ray Tune sweep of Branin with 2 x 20 history points
+(``experiments/ray_tune_transfer.py``) SEE RESULTS. What it costs in regret, paired by
+seed: SEE RESULTS.
+
 A study of several outcomes (objectives and outcome constraints, :mod:`hbo.study.outcomes`)
 gets one such surrogate per outcome, each fitted as the objective's is (its own source
 screen, shared-function choice, warm starts and cache, on the trials that have the
@@ -38,6 +51,7 @@ from hbo.proposer.hierarchical_training import (
     TRAINING,
     HierarchicalTraining,
     history_key,
+    refit_due,
     uses_hierarchical_training,
 )
 from hbo.proposer.history_start import history_start
@@ -178,6 +192,8 @@ class HierarchicalProposer(Proposer):
         # outcome -> (trials key, model, the target's centre and scale in the model's units)
         self._models: dict[str, tuple[tuple[Any, ...], Any, tuple[float, float]]] = {}
         self._fitted: dict[str, dict[bool, HierarchicalGP]] = {}  # warm starts, by outcome
+        # outcome -> (history key, the target's observations) at the joint model's last fit
+        self._joint_fits: dict[str, tuple[tuple, int]] = {}
         # outcome -> the model the shared-function choice did not keep (None: no choice)
         self._alternatives: dict[str, HierarchicalGP | TargetGP | None] = {}
 
@@ -347,7 +363,7 @@ class HierarchicalProposer(Proposer):
             model, self.shared_choices[outcome] = training.fit(self, study, task, done, X, Y)
             fitted = training.targets
         else:
-            model = self._fit_joint(study, task, outcome, X, labels, Y, label[task])
+            model = self._fit_joint(study, task, outcome, done, X, labels, Y, label[task])
             fitted = self._fitted[outcome]
         choice = self.shared_choices[outcome]
         made = choice is not None and choice.loo_with is not None
@@ -429,11 +445,17 @@ class HierarchicalProposer(Proposer):
         return build
 
     def _fit_joint(
-        self, study: Study, task: str, outcome: str, X: torch.Tensor, labels: torch.Tensor,
-        Y: torch.Tensor, target: int,
+        self, study: Study, task: str, outcome: str, done: list[Trial], X: torch.Tensor,
+        labels: torch.Tensor, Y: torch.Tensor, target: int,
     ) -> HierarchicalGP | FullyBayesianHierarchicalGP:
-        """The exact joint model of every pooled task (``X``: ``n x d``, ``labels`` and
-        ``Y``: ``n x 1``), with the shared-function choice, by MAP or NUTS."""
+        """The exact joint model of the pooled trials ``done`` (``X``: ``n x d``, ``labels``
+        and ``Y``: ``n x 1``), with the shared-function choice, by MAP or NUTS; its
+        hyperparameters fitted again when the other tasks' trials changed or the target's
+        have grown as :func:`~hbo.proposer.hierarchical_training.refit_due` says (module
+        doc)."""
+        history, n_target = history_key(study, task, done), int((labels[:, 0] == target).sum())
+        last = self._joint_fits.get(outcome)
+        refit = last is None or last[0] != history or refit_due(n_target, last[1])
 
         def build(shared_function: bool | None) -> HierarchicalGP:
             return HierarchicalGP(
@@ -448,8 +470,10 @@ class HierarchicalProposer(Proposer):
             )
 
         model, self.shared_choices[outcome], self._fitted[outcome] = fit_surrogate(
-            build, target, self._fitted.get(outcome, {}), self.shared_function
+            build, target, self._fitted.get(outcome, {}), self.shared_function, refit
         )
+        if refit:
+            self._joint_fits[outcome] = (history, n_target)
         if self.inference == "nuts":  # chains start at the MAP fit of the chosen model
             from hbo.surrogate.fully_bayesian import fit_fully_bayesian
 
