@@ -86,12 +86,11 @@ class FullyBayesianHierarchicalGP(Model):
     def _per_draw(self) -> tuple[dict[str, Any], Tensor, Tensor]:
         """Per-draw log hyperparameters (``S x T x ...``), Cholesky factors and weights."""
         def one(model: HierarchicalGP) -> tuple[dict[str, Tensor], Tensor, Tensor]:
-            # clone: with one task the values are views of the parameters overwritten next
-            theta = {g: v.clone() for g, v in model.log_hyperparameters().items()}
-            return theta, *model._posterior_cache()
+            params, L, w = model._posterior_cache()  # theta: 1 x T x ..., copies
+            return params["theta"], L, w
 
         per_draw = self.for_each_draw(one)
-        theta = {g: torch.stack([d[0][g] for d in per_draw]) for g in per_draw[0][0]}
+        theta = {g: torch.cat([d[0][g] for d in per_draw]) for g in per_draw[0][0]}
         out: dict[str, Any] = {"theta": theta, "constant": self.draws["constant"]}
         if self.model.shared_function:
             out["g_log_lengthscale"] = self.draws["g_log_lengthscale"]

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from botorch.exceptions.errors import UnsupportedError
@@ -191,7 +192,7 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
         self.fixed_tau = check_fixed_tau(fixed_tau, self.groups)
         self._init_parameters()
         self._register_prior()
-        self._cache: tuple[int, Tensor, Tensor] | None = None
+        self._cache: tuple[int, dict[str, Any], Tensor, Tensor] | None = None
         # (features, task indices, standardized values, noise variances) of the
         # observations added by condition_on_observations, batched: ``B x n' x d``, ``B x n'``
         self._conditioned_on: tuple[Tensor, Tensor, Tensor, Tensor] | None = None

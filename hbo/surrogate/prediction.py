@@ -50,8 +50,10 @@ class Prediction:
     """Posterior methods of :class:`~hbo.surrogate.HierarchicalGP` (a mixin: it reads the
     model's training buffers, :attr:`kernel` and ``_factor``)."""
 
-    def _posterior_cache(self) -> tuple[Tensor, Tensor]:
-        """``(L, w)``: ``K = L L^T``, ``w = K^{-1}(y - c)``; recomputed when parameters change.
+    def _posterior_cache(self) -> tuple[dict[str, Any], Tensor, Tensor]:
+        """``(params, L, w)``: :meth:`conditional`'s ``params`` for this model's own
+        parameters (a batch of ``S = 1``, detached), ``K = L L^T`` and ``w = K^{-1}(y - c)``;
+        recomputed when parameters change, not at each of an acquisition optimizer's calls.
 
         With ``g``: ``N x N`` and ``N``. Without: per-task padded blocks ``T x n_max x n_max``
         and ``T x n_max`` (zero on the padding), so no ``N x N`` matrix is ever formed.
@@ -59,10 +61,16 @@ class Prediction:
         version = sum(p._version for p in self.parameters())
         if self._cache is None or self._cache[0] != version:
             with torch.no_grad():
-                L, r = self._factor(self.log_hyperparameters())
+                theta = self.log_hyperparameters()
+                L, r = self._factor(theta)
                 w = torch.cholesky_solve(r.unsqueeze(-1), L).squeeze(-1)
-            self._cache = (version, L, w)
-        return self._cache[1], self._cache[2]
+                # copies: with one task the values are views of the parameters
+                params = {"theta": {k: v.unsqueeze(0).clone() for k, v in theta.items()},
+                          "constant": self.constant.detach().unsqueeze(0).clone()}
+                if self.shared_function:
+                    params["g_log_lengthscale"] = self.g_log_lengthscale.detach()[None].clone()
+            self._cache = (version, params, L, w)
+        return self._cache[1:]
 
     def loo_log_density(self, task: int) -> Tensor:
         r"""Leave-one-out log predictive density of one task's observations.
@@ -78,7 +86,7 @@ class Prediction:
         values of two models of the same data can be compared. Returns a scalar.
         """
         t = self._task_indices([task], "task").item()
-        L, w = self._posterior_cache()
+        _, L, w = self._posterior_cache()
         if self.shared_function:
             rows = self._tasks == t
             K_inv_diag = torch.cholesky_inverse(L).diagonal()[rows]
@@ -149,13 +157,7 @@ class Prediction:
     ) -> tuple[Tensor, Tensor]:
         """:meth:`predict_standardized` given the training data only (``diagonal``: the
         ``batch x n`` variances instead of the covariance)."""
-        params = {
-            "theta": {k: v.detach().unsqueeze(0) for k, v in self.log_hyperparameters().items()},
-            "constant": self.constant.detach().unsqueeze(0),
-        }
-        if self.shared_function:
-            params["g_log_lengthscale"] = self.g_log_lengthscale.detach().unsqueeze(0)
-        L, w = self._posterior_cache()
+        params, L, w = self._posterior_cache()
         Xs = X.unsqueeze(-3)
         tasks = tasks.expand(X.shape[:-1]).unsqueeze(-2)
         if isinstance(observation_noise, Tensor):
@@ -215,13 +217,20 @@ class Prediction:
 
         ell_rows = rows(theta["lengthscale"]).exp().unsqueeze(-2)
         s2_rows = rows(theta["outputscale"]).exp().unsqueeze(-1)
-        same_ref = tasks.unsqueeze(-1) == t_ref
-        cross = s2_rows * self.kernel(Zs, Z_ref, ell_rows) * same_ref
+        N = t_ref.shape[-1]
+        if diagonal:
+            columns, t_columns = Z_ref, t_ref
+        else:  # the points' own covariance from the same kernel evaluations as the cross terms
+            columns = torch.cat([Z_ref.expand(*Zs.shape[:-2], *Z_ref.shape), Zs], dim=-2)
+            t_columns = torch.cat([t_ref.expand(*tasks.shape[:-1], N), tasks], dim=-1)
+        K = (s2_rows * self.kernel(Zs, columns, ell_rows)
+             * (tasks.unsqueeze(-1) == t_columns.unsqueeze(-2)))
         if self.shared_function:
             a = (0.5 * theta["shared_scale"]).exp()
             ell_g = params["g_log_lengthscale"].exp()[:, None, None, :]
             a_rows = rows(a).unsqueeze(-1)
-            cross = cross + a_rows * a[:, t_ref].unsqueeze(-2) * self.kernel(Zs, Z_ref, ell_g)
+            K = K + a_rows * a[draw, t_columns].unsqueeze(-2) * self.kernel(Zs, columns, ell_g)
+        cross = K[..., :N]
         mean = rows(params["constant"]) + (cross @ w_ref.unsqueeze(-1)).squeeze(-1)
         V = solve_lower(L_ref, cross.transpose(-1, -2))
         if isinstance(observation_noise, Tensor):
@@ -236,10 +245,7 @@ class Prediction:
                 prior = prior + a_rows.squeeze(-1).pow(2)
             cov = torch.clamp_min(prior - V.pow(2).sum(-2), 0.0)
             return mean, cov if extra is None else cov + extra
-        same = tasks.unsqueeze(-1) == tasks.unsqueeze(-2)
-        prior = s2_rows * self.kernel(Zs, Zs, ell_rows) * same
-        if self.shared_function:
-            prior = prior + a_rows * a_rows.transpose(-1, -2) * self.kernel(Zs, Zs, ell_g)
+        prior = K[..., N:]
         cov = prior - V.transpose(-1, -2) @ V
         if extra is not None:
             cov = cov + torch.diag_embed(extra)

@@ -273,7 +273,7 @@ def test_prediction_without_g_uses_only_the_task_asked_for(rng):
     torch.testing.assert_close(
         model.posterior(X_test).variance, theirs.variance * std**2, rtol=1e-6, atol=1e-9
     )
-    L, w = model._posterior_cache()
+    _, L, w = model._posterior_cache()
     assert L.shape == (3, 12, 12) and w.shape == (3, 12)  # per-task blocks, no N x N
 
 
