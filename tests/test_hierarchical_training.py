@@ -82,9 +82,9 @@ def test_stage_a_sees_the_target_on_a_geometric_schedule():
     assert all(v.shape[0] == 3 for v in training.sources.hierarchy(True).log_theta.values())
 
 
-def test_the_joint_models_hyperparameters_are_refitted_on_the_same_schedule():
-    """The exact joint model's hyperparameters are fitted at 1, 3, 5, 7, 9, 12, 15 target
-    points (refit_due); in between, each ask's model holds every observation at the last
+def test_the_joint_models_hyperparameters_are_refitted_every_other_observation():
+    """The exact joint model's hyperparameters are fitted at 1, 3, 5, ..., 15 target points
+    (JOINT_REFIT_STEP); in between, each ask's model holds every observation at the last
     fit's hyperparameters, and the model without g joins at MIN_TARGET_POINTS. A change of
     the other tasks' trials refits."""
     study = _study("joint", n_target=1)
@@ -101,8 +101,8 @@ def test_the_joint_models_hyperparameters_are_refitted_on_the_same_schedule():
             held.append(n)
         fitted = {g: v.detach().clone() for g, v in model.log_hyperparameters().items()}
         study.tell(trial, float(trial.params["x"]))
-    assert seen == [1, 1, 3, 3, 5, 5, 7, 7, 9, 9, 9, 12, 12, 12, 15]
-    assert held == [2, 4, 6, 8, 10, 11, 13, 14]
+    assert seen == [1, 1, 3, 3, 5, 5, 7, 7, 9, 9, 11, 11, 13, 13, 15]
+    assert held == [2, 4, 6, 8, 10, 12, 14]
     assert set(proposer._fitted["value"]) == {True, False}  # fitted first at 10
     assert proposer.shared_choice.loo_without is not None
     study.add_history("source0", [{"x": 0.5, "y": 0.5}], [0.1])

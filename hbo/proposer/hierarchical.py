@@ -8,18 +8,17 @@ those of every other task the source screen keeps (:mod:`hbo.surrogate.source_sc
 with the shared-function choice of :mod:`hbo.surrogate.shared_choice`. Fits are cached
 while the trials are unchanged, and each starts from the last.
 
-**The joint model's hyperparameters are refitted on a schedule**, as stage A's of
-hierarchical training are (:func:`~hbo.proposer.hierarchical_training.refit_due`): when the
-other tasks' trials changed, and when the target's observations have grown by a quarter
-and by two since the last fit (at 1, 3, 5, 7, 9, 12, 15, 19, 24, 30, ... observations: 10
-of a run's first 30 asks from one point of history, logarithmically many after). Every
-ask's model conditions on every observation: between refits it keeps the last fit's
-hyperparameters, its constant means are estimated again and the shared-function choice
-compares both models on all the target's points. Why: the surrogate's fit was most of an
-ask (two MAP fits once the choice is made), and one more observation among tens moves the
-hyperparameters little; on a 20-trial Ray Tune sweep of Branin with 2 x 20 history points
-(``experiments/ray_tune_transfer.py``) SEE RESULTS. What it costs in regret, paired by
-seed: SEE RESULTS.
+**The joint model's hyperparameters are refitted every other observation** of the target
+(``JOINT_REFIT_STEP``), and whenever the other tasks' trials changed. Every ask's model
+conditions on every observation: in between it keeps the last fit's hyperparameters, its
+constant means are estimated again, and the shared-function choice compares both models
+on all the target's points. Why: the surrogate's fit was most of an ask (two MAP fits once
+the choice is made), and one more observation among tens moves the hyperparameters
+little. A geometric schedule (stage A's of hierarchical training: refits at 1, 3, 5, 7, 9,
+12, 15, 19, 24 points) held them too long: on the Hartmann-6 family of
+``experiments/transfer_benchmark.py`` the regret after 25 evaluations was 3.0 [1.3, 8.2]
+times that of a refit every ask (10 seeds, paired; ``results/refit_schedule_families.md``).
+SEE RESULTS.
 
 A study of several outcomes (objectives and outcome constraints, :mod:`hbo.study.outcomes`)
 gets one such surrogate per outcome, each fitted as the objective's is (its own source
@@ -51,7 +50,6 @@ from hbo.proposer.hierarchical_training import (
     TRAINING,
     HierarchicalTraining,
     history_key,
-    refit_due,
     uses_hierarchical_training,
 )
 from hbo.proposer.history_start import history_start
@@ -72,6 +70,9 @@ if TYPE_CHECKING:  # the fully Bayesian modules load pyro and ArviZ: imported wh
     from hbo.surrogate.fully_bayesian import FullyBayesianHierarchicalGP
 
 INFERENCE = ("map", "nuts")
+#: The exact joint model's hyperparameters are refitted once the target has this many more
+#: observations than at their last fit (module doc).
+JOINT_REFIT_STEP = 2
 #: Space-filling points whose predicted outcomes place the hypervolume's reference point
 #: (:func:`hbo.acquisition.build_outcome_acquisition`).
 REFERENCE_SAMPLES = 512
@@ -450,12 +451,11 @@ class HierarchicalProposer(Proposer):
     ) -> HierarchicalGP | FullyBayesianHierarchicalGP:
         """The exact joint model of the pooled trials ``done`` (``X``: ``n x d``, ``labels``
         and ``Y``: ``n x 1``), with the shared-function choice, by MAP or NUTS; its
-        hyperparameters fitted again when the other tasks' trials changed or the target's
-        have grown as :func:`~hbo.proposer.hierarchical_training.refit_due` says (module
-        doc)."""
+        hyperparameters fitted again when the other tasks' trials changed or the target has
+        ``JOINT_REFIT_STEP`` more observations than at the last fit (module doc)."""
         history, n_target = history_key(study, task, done), int((labels[:, 0] == target).sum())
         last = self._joint_fits.get(outcome)
-        refit = last is None or last[0] != history or refit_due(n_target, last[1])
+        refit = last is None or last[0] != history or n_target >= last[1] + JOINT_REFIT_STEP
 
         def build(shared_function: bool | None) -> HierarchicalGP:
             return HierarchicalGP(

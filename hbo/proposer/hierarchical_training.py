@@ -77,14 +77,6 @@ TARGET_REFIT_GROWTH = 1.25
 TARGET_REFIT_STEP = 2
 
 
-def refit_due(n_target: int, seen: int) -> bool:
-    """Whether hyperparameters fitted with ``seen`` of the target's observations are fitted
-    again at ``n_target``: once these have grown by ``TARGET_REFIT_GROWTH`` and by
-    ``TARGET_REFIT_STEP`` points (stage A here; the exact joint model's in
-    :class:`~hbo.proposer.HierarchicalProposer`)."""
-    return n_target >= max(TARGET_REFIT_GROWTH * seen, seen + TARGET_REFIT_STEP)
-
-
 def uses_hierarchical_training(proposer: HierarchicalProposer, n_target: int,
                                n_other: int, n_other_tasks: int) -> bool:
     """Whether ``proposer`` fits this target by hierarchical training (module doc): it
@@ -155,7 +147,8 @@ class HierarchicalTraining:
         key = history_key(study, task, done)
         n_target = sum(t.task == task for t in done)
         seen = self.target_points
-        target_due = n_target >= TARGET_REFIT_POINTS and refit_due(n_target, seen)
+        target_due = n_target >= max(TARGET_REFIT_POINTS, TARGET_REFIT_GROWTH * seen,
+                                     seen + TARGET_REFIT_STEP)
         if key != self.key or target_due or (own and self.sources.own_model is None):
             names = list(dict.fromkeys(t.task for t in done if t.task != task))
             self._fit_sources(proposer, study, task, names, done, X, Y, own,
