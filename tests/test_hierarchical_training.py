@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 import hbo
 from hbo.errors import InvalidArgumentError
@@ -80,34 +79,6 @@ def test_stage_a_sees_the_target_on_a_geometric_schedule():
     stage_a = training.sources.model_for(True)
     assert training.sources.num_sources == 3 and stage_a.num_tasks == 4
     assert all(v.shape[0] == 3 for v in training.sources.hierarchy(True).log_theta.values())
-
-
-def test_the_joint_models_hyperparameters_are_refitted_every_other_observation():
-    """The exact joint model's hyperparameters are fitted at 1, 3, 5, ..., 15 target points
-    (JOINT_REFIT_STEP); in between, each ask's model holds every observation at the last
-    fit's hyperparameters, and the model without g joins at MIN_TARGET_POINTS. A change of
-    the other tasks' trials refits."""
-    study = _study("joint", n_target=1)
-    proposer, target = study.proposer, study.tasks.index("target")
-    seen, held, fitted = [], [], {}
-    for n in range(1, 16):
-        trial = study.ask()
-        model = proposer.model
-        assert isinstance(model, HierarchicalGP) and model.num_observations(target) == n
-        seen.append(proposer._joint_fits["value"][1])
-        if seen[-1] < n:  # the last fit's hyperparameters, on the new data
-            for g, value in model.log_hyperparameters().items():
-                torch.testing.assert_close(value, fitted[g], rtol=0, atol=0)
-            held.append(n)
-        fitted = {g: v.detach().clone() for g, v in model.log_hyperparameters().items()}
-        study.tell(trial, float(trial.params["x"]))
-    assert seen == [1, 1, 3, 3, 5, 5, 7, 7, 9, 9, 11, 11, 13, 13, 15]
-    assert held == [2, 4, 6, 8, 10, 12, 14]
-    assert set(proposer._fitted["value"]) == {True, False}  # fitted first at 10
-    assert proposer.shared_choice.loo_without is not None
-    study.add_history("source0", [{"x": 0.5, "y": 0.5}], [0.1])
-    study.ask()
-    assert proposer._joint_fits["value"][1] == 16
 
 
 def test_hierarchical_training_chooses_g_by_leave_one_out_from_ten_target_points():

@@ -8,18 +8,6 @@ those of every other task the source screen keeps (:mod:`hbo.surrogate.source_sc
 with the shared-function choice of :mod:`hbo.surrogate.shared_choice`. Fits are cached
 while the trials are unchanged, and each starts from the last.
 
-**The joint model's hyperparameters are refitted every other observation** of the target
-(``JOINT_REFIT_STEP``), and whenever the other tasks' trials changed. Every ask's model
-conditions on every observation: in between it keeps the last fit's hyperparameters, its
-constant means are estimated again, and the shared-function choice compares both models
-on all the target's points. Why: the surrogate's fit was most of an ask (two MAP fits once
-the choice is made), and one more observation among tens moves the hyperparameters
-little. A geometric schedule (stage A's of hierarchical training: refits at 1, 3, 5, 7, 9,
-12, 15, 19, 24 points) held them too long: on the Hartmann-6 family of
-``experiments/transfer_benchmark.py`` the regret after 25 evaluations was 3.0 [1.3, 8.2]
-times that of a refit every ask (10 seeds, paired; ``results/refit_schedule_families.md``).
-SEE RESULTS.
-
 A study of several outcomes (objectives and outcome constraints, :mod:`hbo.study.outcomes`)
 gets one such surrogate per outcome, each fitted as the objective's is (its own source
 screen, shared-function choice, warm starts and cache, on the trials that have the
@@ -70,9 +58,6 @@ if TYPE_CHECKING:  # the fully Bayesian modules load pyro and ArviZ: imported wh
     from hbo.surrogate.fully_bayesian import FullyBayesianHierarchicalGP
 
 INFERENCE = ("map", "nuts")
-#: The exact joint model's hyperparameters are refitted once the target has this many more
-#: observations than at their last fit (module doc).
-JOINT_REFIT_STEP = 2
 #: Space-filling points whose predicted outcomes place the hypervolume's reference point
 #: (:func:`hbo.acquisition.build_outcome_acquisition`).
 REFERENCE_SAMPLES = 512
@@ -193,8 +178,6 @@ class HierarchicalProposer(Proposer):
         # outcome -> (trials key, model, the target's centre and scale in the model's units)
         self._models: dict[str, tuple[tuple[Any, ...], Any, tuple[float, float]]] = {}
         self._fitted: dict[str, dict[bool, HierarchicalGP]] = {}  # warm starts, by outcome
-        # outcome -> (history key, the target's observations) at the joint model's last fit
-        self._joint_fits: dict[str, tuple[tuple, int]] = {}
         # outcome -> the model the shared-function choice did not keep (None: no choice)
         self._alternatives: dict[str, HierarchicalGP | TargetGP | None] = {}
 
@@ -364,7 +347,7 @@ class HierarchicalProposer(Proposer):
             model, self.shared_choices[outcome] = training.fit(self, study, task, done, X, Y)
             fitted = training.targets
         else:
-            model = self._fit_joint(study, task, outcome, done, X, labels, Y, label[task])
+            model = self._fit_joint(study, task, outcome, X, labels, Y, label[task])
             fitted = self._fitted[outcome]
         choice = self.shared_choices[outcome]
         made = choice is not None and choice.loo_with is not None
@@ -446,16 +429,11 @@ class HierarchicalProposer(Proposer):
         return build
 
     def _fit_joint(
-        self, study: Study, task: str, outcome: str, done: list[Trial], X: torch.Tensor,
-        labels: torch.Tensor, Y: torch.Tensor, target: int,
+        self, study: Study, task: str, outcome: str, X: torch.Tensor, labels: torch.Tensor,
+        Y: torch.Tensor, target: int,
     ) -> HierarchicalGP | FullyBayesianHierarchicalGP:
-        """The exact joint model of the pooled trials ``done`` (``X``: ``n x d``, ``labels``
-        and ``Y``: ``n x 1``), with the shared-function choice, by MAP or NUTS; its
-        hyperparameters fitted again when the other tasks' trials changed or the target has
-        ``JOINT_REFIT_STEP`` more observations than at the last fit (module doc)."""
-        history, n_target = history_key(study, task, done), int((labels[:, 0] == target).sum())
-        last = self._joint_fits.get(outcome)
-        refit = last is None or last[0] != history or n_target >= last[1] + JOINT_REFIT_STEP
+        """The exact joint model of every pooled task (``X``: ``n x d``, ``labels`` and
+        ``Y``: ``n x 1``), with the shared-function choice, by MAP or NUTS."""
 
         def build(shared_function: bool | None) -> HierarchicalGP:
             return HierarchicalGP(
@@ -470,10 +448,8 @@ class HierarchicalProposer(Proposer):
             )
 
         model, self.shared_choices[outcome], self._fitted[outcome] = fit_surrogate(
-            build, target, self._fitted.get(outcome, {}), self.shared_function, refit
+            build, target, self._fitted.get(outcome, {}), self.shared_function
         )
-        if refit:
-            self._joint_fits[outcome] = (history, n_target)
         if self.inference == "nuts":  # chains start at the MAP fit of the chosen model
             from hbo.surrogate.fully_bayesian import fit_fully_bayesian
 

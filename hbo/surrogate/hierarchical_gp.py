@@ -468,19 +468,7 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
                 "(condition_on_observations / fantasize); fit a HierarchicalGP of all the data"
             )
         fit_map(self, maxiter=maxiter, max_attempts=max_attempts)
-        return self.estimate_constants()
-
-    def estimate_constants(self) -> HierarchicalGP:
-        """Set the constant means to their estimate at the current hyperparameters (the
-        generalized least squares of :mod:`hbo.surrogate.constant_means`, as profiled in
-        :meth:`log_joint`): the end of :meth:`fit`, and all a model needs that keeps another
-        fit's hyperparameters (:meth:`initialize_from`) on more data. Returns ``self``.
-
-        Raises:
-            ModelFittingError: the kernel matrix has no Cholesky factor at these
-                hyperparameters, even with jitter.
-        """
-        with torch.no_grad():
+        with torch.no_grad():  # the constants' estimate at the fitted theta (log_joint)
             L, y = self._factor(self.log_hyperparameters(), torch.zeros_like(self.constant))
             self.constant.copy_(constant_solve(self, L, y, 0.0)[1])
         return self

@@ -67,7 +67,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from hbo.errors import ModelFittingError
 from hbo.surrogate.hierarchical_gp import HierarchicalGP
 from hbo.surrogate.target_gp import TargetGP
 
@@ -129,7 +128,6 @@ def fit_surrogate(
     target: int,
     warm: Mapping[bool, HierarchicalGP],
     shared_function: bool | None = None,
-    refit: bool = True,
 ) -> tuple[HierarchicalGP, SharedFunctionChoice | None, dict[bool, HierarchicalGP]]:
     """Fit the surrogate; with ``shared_function=None``, choose ``g`` by leave-one-out.
 
@@ -143,23 +141,19 @@ def fit_surrogate(
             ``MIN_TARGET_POINTS`` observations, also the model without ``g``, which
             replaces it when its target leave-one-out density is higher by more than
             ``LOO_MARGIN``.
-        refit: False: a model of a kind in ``warm`` keeps that model's hyperparameters on
-            the new data, its constant means estimated again
-            (:meth:`~hbo.surrogate.HierarchicalGP.estimate_constants`), and the choice
-            compares the two on the new data; a kind not in ``warm`` is fitted.
 
     Returns:
         The fitted model, the choice (None when no choice was made), and the fitted
         models by ``shared_function`` (the next call's ``warm``).
     """
-    first = _fit(build(shared_function), warm, refit)
+    first = _fit(build(shared_function), warm)
     fitted = {first.shared_function: first}
     if shared_function is not None or not first.shared_function:
         return first, None, fitted
     n_target = first.num_observations(target)
     if n_target < MIN_TARGET_POINTS:
         return first, SharedFunctionChoice(True, n_target), fitted
-    fitted[False] = _fit(build(False), warm, refit)
+    fitted[False] = _fit(build(False), warm)
     loo = {shared: float(model.loo_log_density(target)) for shared, model in fitted.items()}
     return _choose(fitted, loo, n_target)
 
@@ -194,17 +188,9 @@ def _choose(fitted, loo: Mapping[bool, float], n_target: int):
     return fitted[used], SharedFunctionChoice(used, n_target, loo[True], loo[False]), fitted
 
 
-def _fit(model, warm, refit: bool = True):
-    """Fit ``model`` (a HierarchicalGP or a TargetGP), warm-started from ``warm``; with
-    ``refit=False`` and a model of its kind there, at that model's hyperparameters (a
-    HierarchicalGP), fitted only if they admit no factorization of the new data."""
-    same = warm.get(model.shared_function)
-    start = same or next(iter(warm.values()), None)
+def _fit(model, warm):
+    """Fit ``model`` (a HierarchicalGP or a TargetGP), warm-started from ``warm``."""
+    start = warm.get(model.shared_function) or next(iter(warm.values()), None)
     if start is not None:
         model.initialize_from(start)
-    if same is not None and not refit:
-        try:
-            return model.estimate_constants()
-        except ModelFittingError:
-            pass
     return model.fit()

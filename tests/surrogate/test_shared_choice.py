@@ -5,7 +5,6 @@ import pytest
 import torch
 
 import hbo.surrogate.shared_choice as shared_choice
-from hbo.errors import ModelFittingError
 from hbo.surrogate import HierarchicalGP
 from hbo.surrogate.shared_choice import MIN_TARGET_POINTS, SharedFunctionChoice, fit_surrogate
 
@@ -102,27 +101,3 @@ def test_a_fixed_choice_fits_one_model(make_task_data, shared):
     build = family(make_task_data, None)
     model, choice, fitted = fit_surrogate(build, 4, {}, shared_function=shared)
     assert model.shared_function is shared and choice is None and set(fitted) == {shared}
-
-
-def test_without_a_refit_the_warm_models_hyperparameters_are_kept_unless_they_fail(
-    make_task_data, monkeypatch
-):
-    """refit=False: the models of the kinds in ``warm`` keep their hyperparameters on the
-    new data (no optimizer step); where they admit no factor, the model is fitted."""
-    build = family(make_task_data, None)
-    _, _, warm = fit_surrogate(build, 4, {})
-    calls = []
-    monkeypatch.setattr(HierarchicalGP, "fit", lambda self: calls.append(self) or self)
-    model, choice, fitted = fit_surrogate(build, 4, warm, refit=False)
-    assert calls == [] and set(fitted) == {True, False} and choice.loo_without is not None
-    for shared in (True, False):
-        theirs = warm[shared].log_hyperparameters()
-        for g, value in fitted[shared].log_hyperparameters().items():
-            torch.testing.assert_close(value, theirs[g], rtol=0, atol=0)
-
-    def no_factor(self):
-        raise ModelFittingError("no factor")
-
-    monkeypatch.setattr(HierarchicalGP, "estimate_constants", no_factor)
-    fit_surrogate(build, 4, warm, refit=False)
-    assert len(calls) == 2
