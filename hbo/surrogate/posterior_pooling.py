@@ -263,7 +263,7 @@ def _information_per_draw(ensemble) -> dict[str, np.ndarray]:
     """Group -> ``S x T x ...`` Fisher information of each task's data, at each draw."""
     per_draw = ensemble.for_each_draw(
         lambda model: fisher_information(model, model.log_hyperparameters(),
-                                         model._posterior_cache()[0])
+                                         model._posterior_cache()[1])
     )
     return {g: torch.stack([i[g] for i in per_draw]).numpy() for g in per_draw[0]}
 
