@@ -46,7 +46,7 @@ def test_forced_hierarchical_training_proposes_and_reports_its_approximation():
     assert isinstance(study.proposer.model, TargetGP)
     text = str(study.pooling())
     assert ("hierarchical training: sources fitted once (hyperparameters on 36 of 36 source "
-            "points and the target's 8;") in text and "source0" in text
+            "points and the target's 8 with the shared function;") in text and "source0" in text
     training = study.proposer._hierarchical["value"]
     sources = training.sources
     study.tell(trial, 0.5)
@@ -65,17 +65,19 @@ def test_stage_a_sees_the_target_on_a_geometric_schedule():
     """Stage A is refitted with the target from TARGET_REFIT_POINTS observations on, each
     time they have grown by TARGET_REFIT_GROWTH and by TARGET_REFIT_STEP points; stage B
     then starts at stage A's fit of the target. Its model without g is fitted only once
-    the target has MIN_TARGET_POINTS, for the leave-one-out choice."""
+    the target has MIN_TARGET_POINTS, for the leave-one-out choice, to the sources alone,
+    and kept by the refits with the target."""
     study = _study("hierarchical", n_target=1)
     training = study.proposer.hierarchical_training("value")
     seen, own = [], []
     for _ in range(15):
         trial = study.ask()
         seen.append(training.target_points)
-        own.append(training.sources.own_model is not None)
+        own.append(training.sources.own_model)
         study.tell(trial, float(trial.params["x"]))
     assert seen == [0, 2, 2, 4, 4, 6, 6, 8, 8, 10, 10, 10, 13, 13, 13]
-    assert own == [False] * 9 + [True] * 6
+    assert own[:9] == [None] * 9 and all(m is own[9] for m in own[9:])
+    assert own[9].num_tasks == 3
     stage_a = training.sources.model_for(True)
     assert training.sources.num_sources == 3 and stage_a.num_tasks == 4
     assert all(v.shape[0] == 3 for v in training.sources.hierarchy(True).log_theta.values())

@@ -14,9 +14,11 @@ of its hyperparameter fit (``fit_sources(target=...)``; ``g``'s posterior stays 
 sources'), refitted each time they have grown by ``TARGET_REFIT_GROWTH`` and by at least
 ``TARGET_REFIT_STEP`` points (at 2, 4, 6, 8, 10, 13, 17, 22, 28, ... points: 9 of a run's
 first 30 asks, logarithmically many after). Between refits each ask refits stage B only,
-warm-started, and after a refit it starts at stage A's fit of the target. Stage A's
-model without ``g`` is fitted only from ``MIN_TARGET_POINTS`` target points on, where the
-leave-one-out choice of ``g`` (:mod:`hbo.surrogate.shared_choice`) first needs it.
+warm-started, and after a refit the target with ``g`` starts at stage A's fit of it.
+Stage A's model without ``g`` is fitted only from ``MIN_TARGET_POINTS`` target points on,
+where the leave-one-out choice of ``g`` (:mod:`hbo.surrogate.shared_choice`) first needs
+it, and once per history: it sees the sources alone, on every point
+(:func:`~hbo.surrogate.source_posterior.fit_own_model`), and the refits with the target keep it.
 
 Why: fitted to the sources alone, stage A finds the ``g`` the sources share, which may be
 none. On YAHPO rbv2_rpart (dataset 24, 5 x 50 history, 28 target points; commit b61f068) the
@@ -48,18 +50,19 @@ ask at 50 x 100 history from 2.6 to 1.2 times that at 5 x 50, with the products 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from hbo.surrogate.hierarchical_gp import MAX_SHARED_POINTS
+from hbo.surrogate.hierarchical_gp import MAX_SHARED_POINTS, HierarchicalGP
 from hbo.surrogate.shared_choice import (
     SharedFunctionChoice,
     fit_target_surrogate,
     fits_model_without_g,
 )
-from hbo.surrogate.source_posterior import SourcePosterior, fit_sources
+from hbo.surrogate.source_posterior import SourcePosterior, fit_own_model, fit_sources
 from hbo.surrogate.target_gp import TargetGP
 from hbo.surrogate.training_data import task_standardization
 
@@ -124,7 +127,7 @@ class HierarchicalTraining:
         own = fits_model_without_g(proposer.shared_function, int(is_target.sum()))
         sources = self.sources_of(proposer, study, task, done, X, Y, own)
         if sources is not cached and sources.num_target_points:
-            self.targets = {}  # start at stage A's fit of the target (TargetGP)
+            self.targets.pop(True, None)  # start at stage A's fit of the target (TargetGP)
         mean, std = self._standardization(task, done, Y)
 
         def build(shared: bool) -> TargetGP:
@@ -142,18 +145,24 @@ class HierarchicalTraining:
     ) -> SourcePosterior:
         """Stage A of the other tasks among ``done`` (``X``, ``Y`` as in :meth:`fit`), fitted
         when their trials changed since the last call, else the cached one. ``own``: the
-        model without ``g`` (:func:`~hbo.surrogate.source_posterior.fit_sources`) is needed;
-        a call that needs it where the cached stage A lacks it fits stage A again."""
+        model without ``g`` (:func:`~hbo.surrogate.source_posterior.fit_own_model`) is
+        needed; it is fitted once per history, where the cached stage A lacks it."""
         key = history_key(study, task, done)
         n_target = sum(t.task == task for t in done)
         seen = self.target_points
         target_due = n_target >= max(TARGET_REFIT_POINTS, TARGET_REFIT_GROWTH * seen,
                                      seen + TARGET_REFIT_STEP)
-        if key != self.key or target_due or (own and self.sources.own_model is None):
+        same = key == self.key
+        if not same or target_due:
             names = list(dict.fromkeys(t.task for t in done if t.task != task))
-            self._fit_sources(proposer, study, task, names, done, X, Y, own,
+            kept = self.sources.own_model if same else None
+            self._fit_sources(proposer, study, task, names, done, X, Y,
+                              kept if own and kept is not None else own,
                               n_target >= TARGET_REFIT_POINTS)
             self.key = key
+        elif own and self.sources.own_model is None:
+            self.sources = replace(self.sources, own_model=fit_own_model(
+                proposer.history_model(study), *self._source_data(done, X, Y)))
         return self.sources
 
     def _standardization(self, task: str, done: Sequence[Trial],
@@ -164,22 +173,30 @@ class HierarchicalTraining:
         index = torch.tensor([labels[t.task] for t in done])
         return task_standardization(Y.squeeze(-1), index, len(labels))
 
-    def _fit_sources(self, proposer, study, task: str, names: list[str], done, X: Tensor,
-                     Y: Tensor, own: bool, with_target: bool) -> None:
-        """Stage A of the sources ``names`` among ``done``, with the target ``task`` as a
-        task of the hyperparameter fit when ``with_target``, in stage B's units."""
-        label = {name: i for i, name in enumerate(names)}
+    def _source_data(self, done: Sequence[Trial], X: Tensor,
+                     Y: Tensor) -> tuple[Tensor, Tensor, Tensor, int]:
+        """The sources' (``source_names``) ``N x d`` features, ``N`` task indices and ``N``
+        values standardized per source among ``done``, and their number."""
+        label = {name: i for i, name in enumerate(self.source_names)}
         is_source = torch.tensor([t.task in label for t in done])
         tasks = torch.tensor([label[t.task] for t in done if t.task in label])
-        mean, std = task_standardization(Y[is_source, 0], tasks, len(names))
-        y = (Y[is_source, 0] - mean[tasks]) / std[tasks]
+        mean, std = task_standardization(Y[is_source, 0], tasks, len(label))
+        return X[is_source], tasks, (Y[is_source, 0] - mean[tasks]) / std[tasks], len(label)
+
+    def _fit_sources(self, proposer, study, task: str, names: list[str], done, X: Tensor,
+                     Y: Tensor, own: bool | HierarchicalGP, with_target: bool) -> None:
+        """Stage A of the sources ``names`` among ``done``, with the target ``task`` as a
+        task of the hyperparameter fit when ``with_target``, in stage B's units (``own``
+        as :func:`~hbo.surrogate.source_posterior.fit_sources`')."""
         # other tasks than before: their labels would not match
         warm = self.sources if self.source_names == names else None
         self.source_names = names
         target = None
         if with_target:
+            is_target = torch.tensor([t.task == task for t in done])
             t_mean, t_std = self._standardization(task, done, Y)
-            target = (X[~is_source], (Y[~is_source, 0] - t_mean[-1]) / t_std[-1])
-        self.sources = fit_sources(proposer.history_model(study), X[is_source], tasks, y,
-                                   len(names), warm=warm, own=own, target=target)
+            target = (X[is_target], (Y[is_target, 0] - t_mean[-1]) / t_std[-1])
+        self.sources = fit_sources(proposer.history_model(study),
+                                   *self._source_data(done, X, Y), warm=warm, own=own,
+                                   target=target)
         self.task_names = names + ([task] if with_target else [])

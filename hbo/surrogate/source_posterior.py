@@ -15,15 +15,27 @@ Stage A (:func:`fit_sources`):
    keeps points evenly spaced in the order of its values, so its range is kept, the best
    and the worst). This gives ``m, tau`` of every group, each source's ``theta_s`` and
    constant ``c_s``, and ``g``'s lengthscale. (The approximation: the hyperparameters see
-   the subsample only; the function values below see every point.) The model without
-   ``g`` is fitted to the same subsample as well (``own=True``): its ``m, tau`` are the
-   hyperprior of a target without ``g``, the alternative of the leave-one-out choice, as
-   the joint path fits that alternative as a model of its own. The groups of the model
-   with ``g`` mean something else: its outputscale and lengthscales are those of each
-   task's residual ``h_t`` around ``a_t g``, a prior far too small and too rough for a
-   target that must be its own GP (on YAHPO lcbench, 20 sources x 100 points, a target
-   without ``g`` under that prior had 2 to 5 times the regret of the joint model without
-   ``g``: ``experiments/results/yahpo_hierarchical.md``).
+   the subsample only; the function values below see every point.) The groups of this
+   model mean the residual ``h_t`` around ``a_t g``: its outputscale and lengthscales, a
+   prior far too small and too rough for a target that must be its own GP (on YAHPO
+   lcbench, 20 sources x 100 points, a target without ``g`` under that prior had 2 to 5
+   times the regret of the joint model without ``g``:
+   ``experiments/results/yahpo_hierarchical.md``).
+   So the model without ``g`` is fitted as well (:func:`fit_own_model`, ``own=True``): its
+   ``m, tau`` are the hyperprior of a target without ``g``, the alternative of the
+   leave-one-out choice, as the joint path fits that alternative as a model of its own.
+   Without ``g`` the sources are independent given ``m, tau`` and the likelihood is
+   block-diagonal (``sum_s n_s^3``), so this model is fitted to *every* source point, up
+   to ``OWN_FIT_COST``: each source's ``theta_s`` from its own 100 points, not 15. Fitted
+   to the 300-point subsample, its hyperprior was far from the full fit's (on the Levy-7
+   family of ``experiments/history_scaling.py`` at 20 x 100, ``m`` of the log lengthscales
+   -0.7 against -0.3, ``tau`` of the noise 0.50 against 0.18), and a target without ``g``
+   under it had 3.08 [2.23, 4.35] times the regret of the exact joint model after 10
+   evaluations on YAHPO lcbench 20 x 100
+   (``experiments/results/hierarchical_vs_joint_20x100.md``). It sees the sources only:
+   their data do not change while the target is tuned, so it is fitted once per history,
+   and stage B re-estimates its ``m, tau`` with the target
+   (:mod:`hbo.surrogate.source_hierarchy`).
 2. ``g``'s posterior given *every* source point, at those hyperparameters, through ``M``
    inducing inputs ``U`` (the subsample's distinct inputs) in the partially independent
    training conditional (PITC; Snelson & Ghahramani 2007, "Local and global sparse
@@ -89,6 +101,11 @@ from hbo.surrogate.source_hierarchy import SourceHierarchy
 
 #: Most source points the stage-A hyperparameter fit (exact, with ``g``) sees.
 SOURCE_FIT_POINTS = 300
+#: Largest ``sum_s n_s^3`` of the fit without ``g`` (each evaluation factors and differentiates
+#: one ``n_s x n_s`` block per source, with its Fisher information per hyperparameter): every
+#: point of 20 sources x 100, about 20 s cold on one thread; beyond, each source keeps at most
+#: ``(OWN_FIT_COST / S)^(1/3)`` points (74 of 50 sources, 58 of 100).
+OWN_FIT_COST = 20 * 100**3
 
 
 @dataclass(frozen=True)
@@ -108,8 +125,9 @@ class SourcePosterior:
         mu_v: ``M`` posterior mean of the whitened ``v = L_UU^{-1} g(U)``.
         num_points: Source observations ``g``'s posterior was computed from.
         num_fit_points: Of those, the subsample the hyperparameters were fitted to.
-        own_model: The sources' model without ``g``, fitted to the same subsample: the
-            hyperprior of a target without ``g`` (None: not fitted, no such target).
+        own_model: The sources' model without ``g`` (:func:`fit_own_model`: their points,
+            not the target's): the hyperprior of a target without ``g`` (None: not fitted,
+            no such target).
         num_target_points: The target's observations in the hyperparameter fit (its last
             task; 0: the sources' alone); ``g``'s posterior never sees them.
     """
@@ -191,22 +209,28 @@ class SourcePosterior:
         """One line for the pooling report: which approximation is in use."""
         target = (f" and the target's {self.num_target_points}" if self.num_target_points
                   else "")
+        own = ("" if self.own_model is None else f"; without it on "
+               f"{self.own_model.train_targets.numel()}")
         return (
             f"hierarchical training: sources fitted once (hyperparameters on "
-            f"{self.num_fit_points} of {self.num_points} source points{target}; the shared "
-            "function's "
+            f"{self.num_fit_points} of {self.num_points} source points{target} with the "
+            f"shared function{own}; the shared function's "
             f"posterior from all {self.num_points} through {self.inducing.shape[0]} inducing "
             "inputs, PITC); the target is refitted each ask given the cached sources"
         )
 
 
 def stratified_subsample(tasks: Tensor, y: Tensor, num_tasks: int, budget: int) -> Tensor:
-    """Indices of at most ``budget`` points, ``max(2, budget // num_tasks)`` per task, each
-    task's evenly spaced in the order of its values (its best and worst kept); all points
-    when they fit. Deterministic."""
+    """Indices of at most ``budget`` points, ``max(2, budget // num_tasks)`` per task
+    (:func:`per_task_subsample`); all points when they fit. Deterministic."""
     if tasks.numel() <= budget:
         return torch.arange(tasks.numel())
-    per_task = max(2, budget // num_tasks)
+    return per_task_subsample(tasks, y, num_tasks, max(2, budget // num_tasks))
+
+
+def per_task_subsample(tasks: Tensor, y: Tensor, num_tasks: int, per_task: int) -> Tensor:
+    """Sorted indices of at most ``per_task`` points of each task, evenly spaced in the order
+    of its values (its best and worst kept). Deterministic."""
     keep = []
     for t in range(num_tasks):
         idx = (tasks == t).nonzero().squeeze(-1)
@@ -274,7 +298,7 @@ def fit_sources(
     warm: SourcePosterior | None = None,
     inducing: Tensor | None = None,
     fit_points: int = SOURCE_FIT_POINTS,
-    own: bool = True,
+    own: bool | HierarchicalGP = True,
     target: tuple[Tensor, Tensor] | None = None,
 ) -> SourcePosterior:
     """Stage A: fit the sources' hyperparameters on a subsample, then ``g``'s posterior.
@@ -290,7 +314,8 @@ def fit_sources(
         warm: A previous stage A (same tasks) to start the fits from.
         inducing: ``M x D`` encoded inducing inputs (default: the subsample's distinct inputs).
         fit_points: Size of the hyperparameter subsample.
-        own: Also fit the model without ``g`` (the hyperprior of a target without it).
+        own: Also fit the model without ``g`` (the hyperprior of a target without it,
+            :func:`fit_own_model`), or that model already fitted to these sources.
         target: ``(X_T, y_T)``, the target's ``n_T x d`` features and ``n_T`` values
             (standardized alike): a task of the hyperparameter fits, labelled
             ``num_tasks``, and not of ``g``'s posterior (module doc, "The target in stage A").
@@ -302,9 +327,10 @@ def fit_sources(
         tasks_fit = torch.cat([tasks_fit, torch.full((len(target[1]),), num_tasks)])
     subsample = (X_fit, tasks_fit[:, None].to(X.dtype), y_fit[:, None])
     model = _fit(build(*subsample, True), warm.model if warm else None)
-    own_model = None
-    if own:
-        own_model = _fit(build(*subsample, False), warm.own_model if warm else None)
+    own_model = own if isinstance(own, HierarchicalGP) else None
+    if own is True:
+        own_model = fit_own_model(build, X, tasks, y, num_tasks,
+                                  warm.own_model if warm else None)
     Z = model.encode(X)
     if inducing is None:
         inducing = torch.unique(Z[keep], dim=0)
@@ -321,6 +347,23 @@ def fit_sources(
         own_model=own_model,
         num_target_points=0 if target is None else len(target[1]),
     )
+
+
+def fit_own_model(
+    build: Callable[[Tensor, Tensor, Tensor, bool], HierarchicalGP],
+    X: Tensor,
+    tasks: Tensor,
+    y: Tensor,
+    num_tasks: int,
+    warm: HierarchicalGP | None = None,
+) -> HierarchicalGP:
+    """The sources' model without ``g``, fitted to every point up to ``OWN_FIT_COST``
+    (module doc, step 1); arguments as :func:`fit_sources`' (``warm``: a model without ``g``
+    of the same tasks to start from)."""
+    per_source = max(2, round((OWN_FIT_COST / num_tasks) ** (1 / 3)))
+    keep = per_task_subsample(tasks, y, num_tasks, per_source)
+    data = (X[keep], tasks[keep, None].to(X.dtype), y[keep, None])
+    return _fit(build(*data, False), warm)
 
 
 def _fit(model: HierarchicalGP, warm: HierarchicalGP | None) -> HierarchicalGP:

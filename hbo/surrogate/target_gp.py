@@ -147,8 +147,10 @@ class TargetGP(Model):
         h = self.hierarchy
         self.m = nn.ParameterDict({g: nn.Parameter(h.m[g].clone()) for g in h.refitted})
         self.log_tau = nn.ParameterDict({g: nn.Parameter(h.tau[g].log()) for g in h.refitted})
-        if sources.num_target_points:  # stage A fitted the target (its last task): start there
-            fitted = sources.model_for(self.shared_function)
+        if sources.num_target_points and self.shared_function:
+            # stage A's model with g fitted the target (its last task): start there (the
+            # model without g sees the sources only)
+            fitted = sources.model
             with torch.no_grad():
                 self.constant.copy_(fitted.constant[-1])
                 for g in self.groups:

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from hbo.errors import InvalidArgumentError
-from hbo.surrogate import HierarchicalGP
+from hbo.surrogate import HierarchicalGP, source_posterior
 from hbo.surrogate.information import fisher_information
 from hbo.surrogate.source_posterior import (
     SourcePosterior,
@@ -140,7 +140,8 @@ def test_fit_sources_then_target_fit_and_posterior():
 
     sources = fit_sources(_build, X[src], tasks[src], y[src], S, fit_points=18)
     assert sources.num_fit_points == 18 and sources.num_points == S * N_SOURCE
-    assert "18 of 27 source points" in sources.describe()
+    assert "18 of 27 source points with the shared function; without it on 27" in (
+        sources.describe())
     target = TargetGP(sources, X[~src], y[~src, None] * 3 + 1, 1.0, 3.0).fit()
     posterior = target.posterior(torch.rand(5, 1, D, dtype=torch.double))
     assert posterior.mean.shape == (5, 1, 1) and torch.isfinite(posterior.variance).all()
@@ -150,9 +151,9 @@ def test_fit_sources_then_target_fit_and_posterior():
     assert "shared_scale" not in without.z
     assert math.isfinite(float(without.fit().log_joint().detach()))
     # without g, the hyperprior is that of the sources' own model without g, fitted to
-    # the same subsample, not the residual groups of the model with g
+    # every source point, not the residual groups of the model with g
     own = sources.own_model
-    assert not own.shared_function and own.num_observations(0) == sources.model.num_observations(0)
+    assert not own.shared_function and own.num_observations(0) == N_SOURCE
     for group in without.groups:
         torch.testing.assert_close(without.hierarchy.m[group], own.m[group].detach())
         torch.testing.assert_close(without.hierarchy.tau[group], own.tau(group).detach())
@@ -161,6 +162,24 @@ def test_fit_sources_then_target_fit_and_posterior():
     assert alone.own_model is None
     with pytest.raises(InvalidArgumentError, match="fit_sources\\(..., own=True\\)"):
         TargetGP(alone, X[~src], y[~src, None], 0.0, 1.0, shared=False)
+
+
+def test_the_model_without_g_sees_every_source_point_up_to_its_cost(monkeypatch):
+    """fit_own_model keeps every point while ``sum_s n_s^3 <= OWN_FIT_COST``, then at most
+    ``(OWN_FIT_COST / S)^(1/3)`` per source, each source's best and worst among them; the
+    target is never among them, and fit_sources keeps a model it is given."""
+    X, tasks, y = _data(4)
+    src = tasks < S
+    full = source_posterior.fit_own_model(_build, X[src], tasks[src], y[src], S)
+    assert full.train_targets.numel() == S * N_SOURCE and full.num_tasks == S
+    monkeypatch.setattr(source_posterior, "OWN_FIT_COST", S * 5**3)
+    capped = source_posterior.fit_own_model(_build, X[src], tasks[src], y[src], S)
+    assert [capped.num_observations(t) for t in range(S)] == [5] * S
+    for t in range(S):
+        assert float(y[tasks == t].max()) in capped.train_targets.tolist()
+    sources = fit_sources(_build, X[src], tasks[src], y[src], S, fit_points=18, own=capped,
+                          target=(X[~src], y[~src]))
+    assert sources.own_model is capped and sources.num_target_points == N_TARGET
 
 
 def test_stratified_subsample_keeps_each_task_range():
