@@ -157,8 +157,7 @@ class HierarchicalTraining:
             names = list(dict.fromkeys(t.task for t in done if t.task != task))
             kept = self.sources.own_model if same else None
             self._fit_sources(proposer, study, task, names, done, X, Y,
-                              kept if own and kept is not None else own,
-                              n_target >= TARGET_REFIT_POINTS)
+                              own if kept is None else kept, n_target >= TARGET_REFIT_POINTS)
             self.key = key
         elif own and self.sources.own_model is None:
             self.sources = replace(self.sources, own_model=fit_own_model(
