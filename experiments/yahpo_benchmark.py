@@ -11,9 +11,11 @@ gets the same targets, sources, history and seeds, and ``--budget`` (30) evaluat
   relation destroyed: negative transfer must cost little); ``hbo_joint``: ``training="joint"``,
   the exact joint model (above ``MAX_SHARED_POINTS`` without the shared function), where the
   default trains hierarchically (``20x100``); ``hbo_own``: hierarchical training without the
-  shared function (the target's own GP under the hyperprior pooled at stage A): against
-  ``hbo_joint`` it measures what stage A's fixed ``m, tau`` cost, against ``hbo`` what ``g``
-  brings; ``hbo_hierarchical``: ``training="hierarchical"`` where the default would fit the
+  shared function (the target's own GP under the hyperprior pooled at stage A; its first
+  point is a Sobol point, as without ``g`` there is no history start); ``hbo_g_start``: the
+  default's first point (the maximum of ``g``'s posterior mean), then ``shared_function=False``
+  (the exact joint model without ``g`` at ``5x50``): against ``hbo``, what ``g`` brings after
+  the start; ``hbo_hierarchical``: ``training="hierarchical"`` where the default would fit the
   exact joint model (``5x50``): against ``hbo`` there, what hierarchical training costs;
 * ``single_task_gp``: BoTorch's ``SingleTaskGP`` on the target alone;
 * ``multi_task_gp``: BoTorch's ``MultiTaskGP`` (ICM, per-task ``StratifiedStandardize``) on
@@ -67,7 +69,7 @@ from yahpo_problems import SCENARIOS, YahpoProblem, check_data_dir  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results"
 ARMS = ("hbo", "rgpe", "multi_task_gp", "ws_cmaes", "single_task_gp", "tpe", "random",
         "hbo_no_history", "hbo_permuted", "hbo_joint", "hbo_own", "hbo_warped",
-        "hbo_hierarchical")
+        "hbo_hierarchical", "hbo_g_start")
 SETTINGS = {"5x50": (5, 50), "20x100": (20, 100)}
 CHECKPOINTS = (5, 10, 20, 30)
 BUDGET = 30
@@ -126,7 +128,7 @@ def history(scenario: str, data_dir: str, setting: str, target: str, seed: int) 
 # ---------------------------------------------------------------------- arms
 def run_hbo(p: YahpoProblem, target: str, hist: dict, seed: int, budget: int,
             training: str = "auto", shared_function: bool | None = None,
-            output_warping: bool = False):
+            output_warping: bool = False, g_start_only: bool = False):
     import hbo
 
     study = hbo.Study(p.space, task=target, direction="maximize", seed=seed, training=training,
@@ -140,6 +142,8 @@ def run_hbo(p: YahpoProblem, target: str, hist: dict, seed: int, budget: int,
         seconds.append(time.perf_counter() - start)
         values.append(float(p.evaluate(target, [trial.params])[0]))
         study.tell(trial, values[-1])
+        if g_start_only:
+            study.proposer.shared_function = False
     return values, seconds
 
 
@@ -320,6 +324,8 @@ def run_arm(job: tuple) -> dict:
     elif arm == "hbo_own":
         values, seconds = run_hbo(p, target, hist, seed, budget, training="hierarchical",
                                   shared_function=False)
+    elif arm == "hbo_g_start":
+        values, seconds = run_hbo(p, target, hist, seed, budget, g_start_only=True)
     elif arm == "hbo_warped":
         values, seconds = run_hbo(p, target, hist, seed, budget, output_warping=True)
     elif arm == "hbo_permuted":
