@@ -177,6 +177,7 @@ def test_the_model_without_g_sees_every_source_point_up_to_its_cost(monkeypatch)
     assert [capped.num_observations(t) for t in range(S)] == [5] * S
     for t in range(S):
         assert float(y[tasks == t].max()) in capped.train_targets.tolist()
+        assert float(y[tasks == t].min()) in capped.train_targets.tolist()
     sources = fit_sources(_build, X[src], tasks[src], y[src], S, fit_points=18, own=capped,
                           target=(X[~src], y[~src]))
     assert sources.own_model is capped and sources.num_target_points == N_TARGET
