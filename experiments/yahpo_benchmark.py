@@ -14,8 +14,11 @@ gets the same targets, sources, history and seeds, and ``--budget`` (30) evaluat
   shared function (the target's own GP under the hyperprior pooled at stage A; its first
   point is a Sobol point, as without ``g`` there is no history start); ``hbo_g_start``: the
   default's first point (the maximum of ``g``'s posterior mean), then ``shared_function=False``
-  (the exact joint model without ``g`` at ``5x50``): against ``hbo``, what ``g`` brings after
-  the start; ``hbo_hierarchical``: ``training="hierarchical"`` where the default would fit the
+  (the exact joint model without ``g``, at ``20x100`` too, where it is ``hbo_joint`` run for
+  run): against ``hbo``, what ``g`` brings after the start; ``hbo_own_g_start``: the same
+  start, then hierarchical training without ``g`` (``hbo_own`` after the default's first
+  point): against ``hbo_joint`` at ``20x100``, what hierarchical training costs without
+  ``g``; ``hbo_hierarchical``: ``training="hierarchical"`` where the default would fit the
   exact joint model (``5x50``): against ``hbo`` there, what hierarchical training costs;
 * ``single_task_gp``: BoTorch's ``SingleTaskGP`` on the target alone;
 * ``multi_task_gp``: BoTorch's ``MultiTaskGP`` (ICM, per-task ``StratifiedStandardize``) on
@@ -69,7 +72,7 @@ from yahpo_problems import SCENARIOS, YahpoProblem, check_data_dir  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results"
 ARMS = ("hbo", "rgpe", "multi_task_gp", "ws_cmaes", "single_task_gp", "tpe", "random",
         "hbo_no_history", "hbo_permuted", "hbo_joint", "hbo_own", "hbo_warped",
-        "hbo_hierarchical", "hbo_g_start")
+        "hbo_hierarchical", "hbo_g_start", "hbo_own_g_start")
 SETTINGS = {"5x50": (5, 50), "20x100": (20, 100)}
 CHECKPOINTS = (5, 10, 20, 30)
 BUDGET = 30
@@ -326,6 +329,9 @@ def run_arm(job: tuple) -> dict:
                                   shared_function=False)
     elif arm == "hbo_g_start":
         values, seconds = run_hbo(p, target, hist, seed, budget, g_start_only=True)
+    elif arm == "hbo_own_g_start":
+        values, seconds = run_hbo(p, target, hist, seed, budget, training="hierarchical",
+                                  g_start_only=True)
     elif arm == "hbo_warped":
         values, seconds = run_hbo(p, target, hist, seed, budget, output_warping=True)
     elif arm == "hbo_permuted":
