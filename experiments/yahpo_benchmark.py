@@ -3,8 +3,9 @@ methods a person with history would pick instead.
 
 Each *target* is one dataset of a YAHPO scenario (:mod:`yahpo_problems`: ``lcbench``'s MLP,
 ``rbv2_rpart``'s decision tree); its *sources* are other datasets of the same scenario, each
-with uniformly random evaluations as history (``5x50``: 5 sources x 50; ``20x100``). Every arm
-gets the same targets, sources, history and seeds, and ``--budget`` (30) evaluations:
+with uniformly random evaluations as history (``5x50``: 5 sources x 50; ``20x100``; ``20x15``,
+a diagnostic). Every arm gets the same targets, sources, history and seeds, and
+``--budget`` (30) evaluations:
 
 * ``hbo``: ``hbo.Study`` with the history (defaults); ``hbo_no_history``: the target alone;
   ``hbo_permuted``: the history with its values shuffled within each source (same inputs, the
@@ -73,7 +74,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 ARMS = ("hbo", "rgpe", "multi_task_gp", "ws_cmaes", "single_task_gp", "tpe", "random",
         "hbo_no_history", "hbo_permuted", "hbo_joint", "hbo_own", "hbo_warped",
         "hbo_hierarchical", "hbo_g_start", "hbo_own_g_start")
-SETTINGS = {"5x50": (5, 50), "20x100": (20, 100)}
+SETTINGS = {"5x50": (5, 50), "20x100": (20, 100), "20x15": (20, 15)}
+#: What ``--settings`` runs unless told: ``20x15`` is a diagnostic (20 sources, where the
+#: exact joint model with ``g`` still fits and stage A's subsample holds every point).
+DEFAULT_SETTINGS = ("5x50", "20x100")
 CHECKPOINTS = (5, 10, 20, 30)
 BUDGET = 30
 N_REFERENCE = 20_000
@@ -573,7 +577,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="2 targets x 1 seed per scenario, 5x50, budget 12")
     parser.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS),
                         default=list(SCENARIOS))
-    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS),
+                        default=list(DEFAULT_SETTINGS))
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
     parser.add_argument("--targets", type=int, default=16, help="targets per scenario")
     parser.add_argument("--seeds", type=int, default=3)
