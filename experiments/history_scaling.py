@@ -95,7 +95,7 @@ def _rgpe_ask(X, Y, x0, y0) -> None:
     from botorch.optim import optimize_acqf
     from rgpe import RGPE, fit_gp, ranking_weights, standardize
 
-    from hbo.acquisition import NUM_RESTARTS, RAW_SAMPLES
+    from hbo.acquisition import LBFGS_FACTR, NUM_RESTARTS, RAW_SAMPLES
 
     bounds = torch.tensor([[0.0] * D, [1.0] * D], dtype=torch.double)
     sources = [fit_gp(torch.tensor(x), standardize(-torch.tensor(y)), bounds)
@@ -104,7 +104,8 @@ def _rgpe_ask(X, Y, x0, y0) -> None:
     weights = ranking_weights(sources, target, x0, torch.Generator().manual_seed(0))
     model = RGPE([*sources, target], weights)
     acqf = LogExpectedImprovement(model, best_f=standardize(y0.squeeze(-1)).max())
-    optimize_acqf(acqf, bounds, q=1, num_restarts=NUM_RESTARTS, raw_samples=RAW_SAMPLES)
+    optimize_acqf(acqf, bounds, q=1, num_restarts=NUM_RESTARTS, raw_samples=RAW_SAMPLES,
+                  options={"factr": LBFGS_FACTR})
 
 
 def _in_process(target, args, timeout: float) -> dict | None:

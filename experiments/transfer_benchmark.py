@@ -212,7 +212,7 @@ def _botorch_ask(make_model, X, Y, history=None, warm_state=None):
     from botorch.optim import optimize_acqf
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
-    from hbo.acquisition import NUM_RESTARTS, RAW_SAMPLES
+    from hbo.acquisition import LBFGS_FACTR, NUM_RESTARTS, RAW_SAMPLES
 
     d = X.shape[-1]
     bounds = torch.tensor([[0.0] * d, [1.0] * d], dtype=torch.double)
@@ -226,7 +226,8 @@ def _botorch_ask(make_model, X, Y, history=None, warm_state=None):
     acqf = LogExpectedImprovement(model, best_f=Y.max())
     if history is not None:  # MultiTaskGP: evaluate on the target's task column
         acqf = FixedFeatureAcquisitionFunction(acqf, d + 1, [d], [model.target_label])
-    x, _ = optimize_acqf(acqf, bounds, q=1, num_restarts=NUM_RESTARTS, raw_samples=RAW_SAMPLES)
+    x, _ = optimize_acqf(acqf, bounds, q=1, num_restarts=NUM_RESTARTS, raw_samples=RAW_SAMPLES,
+                         options={"factr": LBFGS_FACTR})
     state = {k: v for k, v in model.state_dict().items() if "outcome_transform" not in k}
     return x.detach(), state
 
