@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from markdown_table import markdown
 from transfer_benchmark import FAMILIES, make_family, run_hbo
 
 import hbo.acquisition as acquisition
@@ -92,15 +93,6 @@ def summary(rows: list[dict]) -> pd.DataFrame:
     return table.round({"largest_loss": 3, "seconds_default": 1, "seconds": 1, "time ratio": 2})
 
 
-def markdown(table: pd.DataFrame) -> str:
-    """``table`` (indexed by family) as a markdown table."""
-    rows = [[table.index.name, *table.columns]]
-    rows += [[name, *(f"{v:g}" for v in values)]
-             for name, values in zip(table.index, table.values.tolist(), strict=True)]
-    lines = ["| " + " | ".join(map(str, row)) + " |" for row in rows]
-    return "\n".join([lines[0], "|" + "---|" * len(rows[0]), *lines[1:]])
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--factr", type=float, default=acquisition.LBFGS_FACTR)
@@ -130,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{SAME:g} in every coordinate; `lower` / `higher`: the proposals differ and the looser "
         "tolerance's has a lower / higher acquisition value (log units); `largest_loss`: "
         "the most acquisition value it gave up; `time ratio`: its optimizer time over the "
-        "default's.\n\n" + markdown(table) + "\n"
+        "default's.\n\n" + markdown(table.reset_index().to_dict("records")) + "\n"
     )
     print(text)
     (RESULTS / "acquisition_tolerance.md").write_text(text)

@@ -42,6 +42,7 @@ from ax.api.client import Client
 from ax.api.configs import ChoiceParameterConfig, RangeParameterConfig
 from ax.core.analysis_card import ErrorAnalysisCard
 from botorch.test_functions import Branin
+from markdown_table import markdown
 
 from hbo.integrations.ax import add_source_tasks, hbo_generation_strategy
 
@@ -106,14 +107,6 @@ def time_analyses(client: Client) -> tuple[float, int, int]:
     seconds = time.perf_counter() - start
     flat = [leaf for card in cards for leaf in card.flatten()]
     return seconds, len(flat), sum(isinstance(c, ErrorAnalysisCard) for c in flat)
-
-
-def markdown(rows: list[dict]) -> str:
-    """A markdown table of dicts with the same keys."""
-    head = "| " + " | ".join(rows[0]) + " |"
-    lines = [head, "|" + "---|" * len(rows[0])]
-    lines += ["| " + " | ".join(str(v) for v in row.values()) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def main() -> None:
