@@ -1,9 +1,9 @@
-"""MAP fitting of the hierarchical GP by L-BFGS-B, with restarts and reported jitter.
+"""MAP fitting of the hierarchical GP (L-BFGS-B, BFGS on refits), with restarts and jitter.
 
 The objective is ``-log p(y, m, log tau, z) / N`` (the constant means profiled out,
 :mod:`hbo.surrogate.constant_means`; dividing by ``N`` keeps its scale, and so L-BFGS-B's
-tolerances, independent of the data size). BoTorch's
-``scipy_minimize`` runs the optimizer; what is ours is the robustness policy:
+tolerances, independent of the data size). SciPy's optimizers run on BoTorch's closures
+of the model's parameters; what is ours is the robustness policy:
 
 * the search is kept within ``PRIOR_BOX_SDS`` prior standard deviations of the
   hyperprior's centre (:func:`prior_box`), where the prior density has fallen to
@@ -39,6 +39,20 @@ polished it less (regrets 1e-4 to 1e-2 against 1e-5 to 6e-4). A tolerance of 1e-
 (``results/fit_tolerance_1e-7.md``) was 1.8 [1.1, 3.3] there, with less speed (Branin
 2.1 s). A 20-trial Ray Tune sweep (``experiments/ray_tune_transfer.py``, idle machine,
 minutes apart): 4.4 times random search's wall time against 7.6 with the default.
+
+A refit keeps the last fit's curvature (:class:`Curvature`). Between two asks a model is
+refitted from the last optimum with one more observation, and that optimum is close; what
+L-BFGS-B lacks there is not the start but the Hessian: it begins each run from a scaled
+identity, and took a median 18 iterations to reach a point one new observation away. A fit
+therefore ends by keeping its optimizer's estimate of the inverse Hessian, and a model that
+starts from a fitted model of the same tasks and parameters (``initialize_from``) refits by
+BFGS (Nocedal & Wright 2006, §6.1) from that estimate, rescaled to the new ``N`` (the
+objective is per observation). BFGS has no bounds: a trial point outside the prior box is a
+wall, not evaluated, so the search still evaluates nothing outside it. It stops by the same
+relative reduction ``FTOL``, and is kept only if its own estimate then predicts less than
+that still to gain (:func:`converged`); else L-BFGS-B runs from the same start, as above.
+Measured refit by refit against L-BFGS-B from the same start
+(``experiments/refit_curvature.py``, ``results/refit_curvature.md``): RESULTS.
 """
 
 from __future__ import annotations
@@ -46,10 +60,13 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
+import numpy as np
 import torch
-from botorch.optim.closures.core import ForwardBackwardClosure
-from botorch.optim.core import scipy_minimize
+from botorch.optim.closures.core import ForwardBackwardClosure, NdarrayOptimizationClosure
+from botorch.optim.utils.numpy_utils import get_bounds_as_ndarray
+from scipy.optimize import OptimizeResult, minimize
 
 from hbo._warnings import NumericalWarning, warn
 from hbo.errors import ModelFittingError
@@ -114,24 +131,123 @@ def _objective(model, n: int) -> Callable[[], torch.Tensor]:
     return objective
 
 
-def projected_gradient(closure, params: dict[str, torch.Tensor],
-                       box: dict[str, tuple[float | None, float | None]]) -> float:
-    """Largest entry of the objective's gradient projected on the box (entries pushing
-    against a bound they sit on dropped): 0 at a local minimum within the box (and at a
-    failed point, which has no gradient)."""
-    _, grads = closure()
-    largest = 0.0
-    for (name, p), grad in zip(params.items(), grads, strict=True):
-        if grad is None:
-            continue
-        lower, upper = box.get(name, (None, None))
-        blocked = torch.zeros_like(grad, dtype=torch.bool)
-        if lower is not None:
-            blocked |= (p.detach() <= lower) & (grad > 0)
-        if upper is not None:
-            blocked |= (p.detach() >= upper) & (grad < 0)
-        largest = max(largest, float(grad.masked_fill(blocked, 0.0).abs().max()))
-    return largest
+def projected_gradient(x: np.ndarray, grad: np.ndarray, bounds: np.ndarray) -> float:
+    """Largest entry of the objective's gradient ``grad`` at ``x`` projected on the box
+    (``P x 2`` ``bounds``; entries pushing against a bound they sit on dropped): 0 at a local
+    minimum within the box (and at a failed point, which has no gradient)."""
+    blocked = ((x <= bounds[:, 0]) & (grad > 0)) | ((x >= bounds[:, 1]) & (grad < 0))
+    return float(np.abs(np.where(blocked, 0.0, grad)).max(initial=0.0))
+
+
+@dataclass(frozen=True)
+class Curvature:
+    """What a fit leaves to the next: its optimizer's estimate of the inverse Hessian of the
+    per-observation objective at the optimum (``P x P``, symmetric positive definite, in the
+    order of the model's parameters), the layout it belongs to (:func:`parameter_layout`) and
+    the number of observations ``n`` the objective was divided by."""
+
+    inverse_hessian: np.ndarray
+    layout: tuple
+    n: int
+
+    def scaled_to(self, n: int) -> np.ndarray:
+        """The inverse Hessian for ``n`` observations: the objective is divided by ``n``, so
+        its Hessian scales by ``self.n / n`` and the inverse by ``n / self.n``."""
+        return self.inverse_hessian * (n / self.n)
+
+
+def parameter_layout(model) -> tuple:
+    """The model's task labels and the names and shapes of its fitted parameters: two models
+    with the same layout have the same parameter vector, entry for entry."""
+    shapes = tuple((name, tuple(p.shape)) for name, p in model.named_parameters()
+                   if p.requires_grad)
+    return tuple(model.task_labels), shapes
+
+
+def _inverse_hessian(estimate: np.ndarray) -> np.ndarray | None:
+    """``estimate`` symmetrized, or None if it is not positive definite (then not kept)."""
+    symmetric = 0.5 * (estimate + estimate.T)
+    try:
+        np.linalg.cholesky(symmetric)
+    except np.linalg.LinAlgError:
+        return None
+    return symmetric
+
+
+def _values(closure: NdarrayOptimizationClosure, bounds: np.ndarray | None = None):
+    """``x -> (objective, gradient)`` for SciPy: the gradient copied (the closure refills
+    one buffer), and ``FAILED_POINT_OBJECTIVE`` without evaluating outside ``bounds``."""
+
+    def values(x: np.ndarray) -> tuple[float, np.ndarray]:
+        if bounds is not None and ((x < bounds[:, 0]) | (x > bounds[:, 1])).any():
+            return FAILED_POINT_OBJECTIVE, np.zeros_like(x)
+        value, grad = closure(x)
+        return float(value), grad.copy()
+
+    return values
+
+
+def _lbfgsb(closure, x0: np.ndarray, bounds: np.ndarray, maxiter: int) -> OptimizeResult:
+    """One run of L-BFGS-B within ``bounds`` from ``x0``."""
+    return minimize(_values(closure), x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                    options={"maxiter": maxiter, "ftol": FTOL})
+
+
+def _bfgs(closure, x0: np.ndarray, inverse_hessian: np.ndarray, bounds: np.ndarray,
+          maxiter: int) -> OptimizeResult:
+    """BFGS from ``x0`` with ``inverse_hessian`` as its first estimate, walled at ``bounds``,
+    stopped when an iteration lowers the objective by less than ``FTOL`` of its size (the
+    relative reduction at which L-BFGS-B stops)."""
+    values, last = _values(closure, bounds), {}
+
+    def evaluate(x: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = values(x)
+        last.setdefault("value", value)  # the start's, for the first iteration's test
+        return value, grad
+
+    def stop_on_small_reduction(intermediate_result: OptimizeResult) -> None:
+        value, before = intermediate_result.fun, last["value"]
+        last["value"] = value
+        if before - value <= FTOL * max(abs(before), abs(value), 1.0):
+            raise StopIteration
+
+    return minimize(evaluate, x0, jac=True, method="BFGS", callback=stop_on_small_reduction,
+                    options={"hess_inv0": inverse_hessian, "maxiter": maxiter})
+
+
+def converged(result: OptimizeResult) -> bool:
+    """Whether BFGS's own quadratic model predicts less than ``FTOL`` (relative) still to
+    gain: ``g^T H g / 2 <= FTOL max(|f|, 1)`` with ``H`` its inverse Hessian estimate (half
+    the squared Newton decrement, Boyd & Vandenberghe 2004, §9.5.1). A last step cut short
+    (by a stale estimate, or at the wall) also gains little, and passes the stopping test;
+    this one it does not: on the replayed Ray Tune asks it was at most 4e-7 at BFGS's ends,
+    and 3e-3 to 0.3 with an estimate 1e6 times too large."""
+    if not result.fun < FAILED_POINT_OBJECTIVE:  # also NaN
+        return False
+    remaining = 0.5 * result.jac @ result.hess_inv @ result.jac
+    return bool(remaining <= FTOL * max(abs(result.fun), 1.0))
+
+
+def _minimize(closure, bounds: np.ndarray, curvature: np.ndarray | None,
+              maxiter: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Minimize from the closure's current state; return the minimizer and the inverse
+    Hessian estimate to keep (None if not positive definite).
+
+    With ``curvature`` BFGS first (module doc), kept if :func:`converged`; otherwise, or
+    without it, L-BFGS-B from the same start, resumed while its projected gradient is above
+    ``RESUME_GRADIENT``.
+    """
+    x = closure.state
+    if curvature is not None:
+        result = _bfgs(closure, x, curvature, bounds, maxiter)
+        if converged(result):
+            return result.x, _inverse_hessian(result.hess_inv)
+    for _ in range(1 + MAX_RESUMES):
+        result = _lbfgsb(closure, x, bounds, maxiter)
+        x = result.x
+        if projected_gradient(result.x, result.jac, bounds) <= RESUME_GRADIENT:
+            break
+    return x, _inverse_hessian(result.hess_inv.todense())
 
 
 def _reset_to_prior(model, attempt: int) -> None:
@@ -147,22 +263,24 @@ def fit_map(model, *, maxiter: int = 200, max_attempts: int = 3) -> float:
     """Maximize the log joint of ``model`` in place; return the final objective.
 
     The first attempt starts from the model's current parameters (so a warm start
-    set by the caller is used); later attempts restart from the prior.
+    set by the caller is used), by BFGS from ``model.curvature`` when that was left by a fit
+    of the same layout (module doc); later attempts restart from the prior. A successful fit
+    sets ``model.curvature`` for the next.
     """
     n = model._tasks.numel()
+    layout = parameter_layout(model)
+    kept = model.curvature
     errors = []
     for attempt in range(max_attempts):
         if attempt:
             _reset_to_prior(model, attempt)
         params = {name: p for name, p in model.named_parameters() if p.requires_grad}
+        curvature = kept.scaled_to(n) if kept and not attempt and kept.layout == layout else None
         try:
-            closure = ForwardBackwardClosure(_objective(model, n), params)
-            box = prior_box(model)
-            for _ in range(1 + MAX_RESUMES):
-                result = scipy_minimize(closure, params, bounds=box,
-                                        options={"maxiter": maxiter, "ftol": FTOL})
-                if projected_gradient(closure, params, box) <= RESUME_GRADIENT:
-                    break
+            closure = NdarrayOptimizationClosure(
+                ForwardBackwardClosure(_objective(model, n), params), params)
+            bounds = get_bounds_as_ndarray(params, prior_box(model))
+            closure.state, inverse_hessian = _minimize(closure, bounds, curvature, maxiter)
             model.fit_jitter = 0.0  # what the fitted state needs, not a line search's trial
             with torch.no_grad():
                 loss = float(-model.log_joint() / n)
@@ -170,7 +288,7 @@ def fit_map(model, *, maxiter: int = 200, max_attempts: int = 3) -> float:
             errors.append(str(exc))
             continue
         if not math.isfinite(loss):
-            errors.append(f"non-finite objective ({result.message})")
+            errors.append("non-finite objective")
             continue
         if attempt:
             warn(
@@ -185,6 +303,8 @@ def fit_map(model, *, maxiter: int = 200, max_attempts: int = 3) -> float:
                 NumericalWarning,
             )
         model._cache = None
+        model.curvature = (None if inverse_hessian is None
+                           else Curvature(inverse_hessian, layout, n))
         return loss
     raise ModelFittingError(
         f"HierarchicalGP could not be fitted in {max_attempts} attempts: {errors}"

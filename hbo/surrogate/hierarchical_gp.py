@@ -197,6 +197,9 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
         # observations added by condition_on_observations, batched: ``B x n' x d``, ``B x n'``
         self._conditioned_on: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
         self.fit_jitter = 0.0
+        #: the last MAP fit's inverse Hessian estimate (:class:`hbo.surrogate.fit.Curvature`),
+        #: from which a refit of the same layout starts; None before a fit
+        self.curvature = None
 
     # ------------------------------------------------------------------ set-up
     def _task_indices(self, labels: Sequence[int], argument: str) -> Tensor:
@@ -246,7 +249,9 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
 
         Shared parameters are copied when their shapes agree; per-task ones (``z``,
         the constant mean) are matched by task label, new tasks keep their prior start.
+        ``other``'s curvature goes along; :meth:`fit` uses it if the layouts agree.
         """
+        self.curvature = other.curvature
         index = {label: i for i, label in enumerate(other.task_labels)}
         common = [(i, index[label]) for i, label in enumerate(self.task_labels) if label in index]
         mine, theirs = [i for i, _ in common], [j for _, j in common]

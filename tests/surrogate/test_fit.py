@@ -88,20 +88,18 @@ def test_a_run_stopped_short_of_the_minimum_is_resumed(monkeypatch, rng):
                   -1).double()
     Y = torch.sin(6 * X[:, :1]) + X[:, 2:]
     runs = []
-    original = fit_module.scipy_minimize
+    original = fit_module._lbfgsb
 
-    def short_first_run(closure, params, bounds, options):
-        runs.append(params)
-        if len(runs) == 1:
-            options = {**options, "maxiter": 2}
-        return original(closure, params, bounds=bounds, options=options)
+    def short_first_run(closure, x0, bounds, maxiter):
+        result = original(closure, x0, bounds, 2 if not runs else maxiter)
+        runs.append(projected_gradient(result.x, result.jac, bounds))
+        return result
 
-    monkeypatch.setattr(fit_module, "scipy_minimize", short_first_run)
-    model = HierarchicalGP(X, Y, shared_function=False).fit()
+    monkeypatch.setattr(fit_module, "_lbfgsb", short_first_run)
+    HierarchicalGP(X, Y, shared_function=False).fit()
     assert len(runs) >= 2
-    n = model._tasks.numel()
-    closure = fit_module.ForwardBackwardClosure(lambda: -model.log_joint() / n, runs[0])
-    assert projected_gradient(closure, runs[0], prior_box(model)) <= RESUME_GRADIENT
+    assert runs[0] > RESUME_GRADIENT  # cut short: resumed
+    assert runs[-1] <= RESUME_GRADIENT
 
 
 def test_constants_are_profiled_out_at_their_least_squares_estimate(rng):
@@ -176,3 +174,121 @@ def test_search_stays_in_the_prior_box_where_it_once_overflowed(monkeypatch):
         model.fit()
     assert not outside
     assert torch.isfinite(model.posterior(torch.rand(4, 3).double()).mean).all()
+
+
+def three_tasks(rng, n: int = 36) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` noisy points of three related 2-d tasks (labels 0, 1, 2)."""
+    x = torch.tensor(rng.random((n, 2)))
+    task = torch.tensor(rng.integers(0, 3, (n, 1))).double()
+    y = (torch.sin(5 * x[:, :1]) + x[:, 1:] * (1 + 0.3 * task)
+         + 0.05 * torch.tensor(rng.standard_normal((n, 1))))
+    return torch.cat([x, task], -1), y
+
+
+def count_calls(monkeypatch, name: str) -> list:
+    """Record each call of ``fit_module.<name>`` (still made)."""
+    calls, original = [], getattr(fit_module, name)
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(fit_module, name, counted)
+    return calls
+
+
+def test_a_refit_starts_from_the_last_fits_curvature_and_reaches_the_same_optimum(
+        monkeypatch, rng):
+    """One more observation: BFGS from the carried inverse Hessian ends where L-BFGS-B from
+    the same warm start ends (the objective within FTOL of it), without L-BFGS-B."""
+    X, Y = three_tasks(rng)
+    for shared in (False, True):
+        first = HierarchicalGP(X[:-1], Y[:-1], shared_function=shared).fit()
+        assert first.curvature is not None
+        assert first.curvature.layout == fit_module.parameter_layout(first)
+        bfgs, lbfgsb = count_calls(monkeypatch, "_bfgs"), count_calls(monkeypatch, "_lbfgsb")
+        refit = HierarchicalGP(X, Y, shared_function=shared)
+        refit.initialize_from(first)
+        refit.fit()
+        assert (len(bfgs), len(lbfgsb)) == (1, 0)
+        cold = HierarchicalGP(X, Y, shared_function=shared)
+        cold.initialize_from(first)
+        cold.curvature = None  # the same start without it: L-BFGS-B
+        cold.fit()
+        assert len(lbfgsb) >= 1
+        with torch.no_grad():
+            gap = float(cold.log_joint() - refit.log_joint())
+        assert abs(gap) < 10 * fit_module.FTOL * len(Y)
+        monkeypatch.undo()
+
+
+def test_curvature_of_another_layout_is_not_used(monkeypatch, rng):
+    """A model of other tasks (or without ``g``) has another parameter vector: its
+    curvature would be read entry for entry into the wrong parameters."""
+    X, Y = three_tasks(rng)
+    two_tasks = X[:, 2] < 2
+    other = HierarchicalGP(X[two_tasks], Y[two_tasks], shared_function=False).fit()
+    bfgs = count_calls(monkeypatch, "_bfgs")
+    model = HierarchicalGP(X, Y, shared_function=False)
+    model.initialize_from(other)
+    model.fit()
+    assert not bfgs
+    assert model.curvature.layout == fit_module.parameter_layout(model)
+    without_g = HierarchicalGP(X, Y, shared_function=True)
+    without_g.initialize_from(model)
+    without_g.fit()
+    assert not bfgs
+
+
+def test_a_stale_curvature_gives_way_to_l_bfgs_b(monkeypatch, rng):
+    """An estimate 1e6 times too large: BFGS stops on a small reduction far from the
+    optimum, its own estimate says so (not :func:`converged`), and L-BFGS-B from the same
+    start ends exactly where it ends without the estimate."""
+    X, Y = three_tasks(rng)
+    first = HierarchicalGP(X[:-1], Y[:-1], shared_function=False).fit()
+    fitted = {}
+    for scale in (1e6, None):
+        model = HierarchicalGP(X, Y, shared_function=False)
+        model.initialize_from(first)
+        if scale is None:
+            model.curvature = None
+        else:
+            c = first.curvature
+            model.curvature = fit_module.Curvature(scale * c.inverse_hessian, c.layout, c.n)
+            lbfgsb = count_calls(monkeypatch, "_lbfgsb")
+        fitted[scale] = model.fit().log_hyperparameters()
+        assert len(lbfgsb) >= 1
+    for g, value in fitted[None].items():
+        torch.testing.assert_close(fitted[1e6][g], value, atol=0, rtol=0)
+
+
+def test_bfgs_trial_points_outside_the_box_are_a_wall_not_evaluated():
+    evaluated = []
+
+    def closure(x):
+        evaluated.append(x)
+        return np.float64(x @ x), 2 * x
+
+    values = fit_module._values(closure, np.array([[-1.0, 1.0], [-1.0, 1.0]]))
+    assert values(np.array([0.5, 2.0]))[0] == fit_module.FAILED_POINT_OBJECTIVE
+    assert not evaluated
+    value, grad = values(np.array([0.5, -0.5]))
+    assert value == 0.5 and len(evaluated) == 1
+    grad[:] = 7.0  # a copy: the closure's buffer is not SciPy's
+    assert values(np.array([0.5, -0.5]))[1].tolist() == [1.0, -1.0]
+
+
+def test_curvature_scales_with_the_number_of_observations_and_must_be_definite():
+    H = np.array([[2.0, 0.5], [0.5, 1.0]])
+    curvature = fit_module.Curvature(H, ((), ()), 40)
+    np.testing.assert_allclose(curvature.scaled_to(50), H * 50 / 40)
+    np.testing.assert_allclose(fit_module._inverse_hessian(H + [[0, 1e-3], [0, 0]]),
+                               H + [[0, 5e-4], [5e-4, 0]])
+    assert fit_module._inverse_hessian(np.array([[1.0, 2.0], [2.0, 1.0]])) is None
+
+
+def test_projected_gradient_drops_entries_pushing_against_their_bound():
+    bounds = np.array([[0.0, 1.0], [0.0, 1.0], [0.0, 1.0]])
+    x = np.array([0.0, 1.0, 0.5])
+    assert projected_gradient(x, np.array([3.0, -2.0, 0.1]), bounds) == pytest.approx(0.1)
+    assert projected_gradient(x, np.array([-3.0, 2.0, 0.1]), bounds) == pytest.approx(3.0)
