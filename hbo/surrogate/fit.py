@@ -50,7 +50,7 @@ BFGS (Nocedal & Wright 2006, §6.1) from that estimate, rescaled to the new ``N`
 objective is per observation). BFGS has no bounds: a trial point outside the prior box is a
 wall, not evaluated, so the search still evaluates nothing outside it. It stops by the same
 relative reduction ``FTOL``, and is kept only if its own estimate then predicts less than
-that still to gain (:func:`converged`); else L-BFGS-B runs from the same start, as above.
+that still to gain (:func:`converged`); else L-BFGS-B goes on from where it ended, as above.
 Measured refit by refit against L-BFGS-B from the same start
 (``experiments/refit_curvature.py``, ``results/refit_curvature.md``): RESULTS.
 """
@@ -233,15 +233,17 @@ def _minimize(closure, bounds: np.ndarray, curvature: np.ndarray | None,
     """Minimize from the closure's current state; return the minimizer and the inverse
     Hessian estimate to keep (None if not positive definite).
 
-    With ``curvature`` BFGS first (module doc), kept if :func:`converged`; otherwise, or
-    without it, L-BFGS-B from the same start, resumed while its projected gradient is above
-    ``RESUME_GRADIENT``.
+    With ``curvature`` BFGS first (module doc), kept if :func:`converged`; otherwise L-BFGS-B
+    goes on from where it ended (or, without a curvature, starts), resumed while its
+    projected gradient is above ``RESUME_GRADIENT``.
     """
     x = closure.state
     if curvature is not None:
         result = _bfgs(closure, x, curvature, bounds, maxiter)
         if converged(result):
             return result.x, _inverse_hessian(result.hess_inv)
+        if result.fun < FAILED_POINT_OBJECTIVE:  # BFGS only steps down: go on from there
+            x = result.x
     for _ in range(1 + MAX_RESUMES):
         result = _lbfgsb(closure, x, bounds, maxiter)
         x = result.x

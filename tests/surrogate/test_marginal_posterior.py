@@ -62,3 +62,30 @@ def test_a_conditioned_model_reads_its_marginals_from_the_joint():
     mean, variance = posterior.mean, posterior.variance
     torch.testing.assert_close(variance.squeeze(-1), posterior.distribution.variance)
     torch.testing.assert_close(mean.squeeze(-1), posterior.distribution.mean)
+
+
+@pytest.mark.parametrize("q", [1, 5])
+@pytest.mark.parametrize("sample_shape", [(16,), (2, 3)])
+def test_samples_from_base_samples_are_gpytorchs_with_its_gradients(q, sample_shape):
+    """The plain-tensor product ``mean + L eps`` (one output) gives GPyTorch's samples and
+    gradients exactly, for one point (a 1 x 1 root) and for a joint over several."""
+    from botorch.posteriors.gpytorch import GPyTorchPosterior
+
+    gp = model(shared_function=True)
+    gp._output_tasks = gp._output_tasks[:1]  # one output: the columns are the features
+    X = points(with_task=False)[:, :q].clone().requires_grad_(True)
+    posterior = gp.posterior(X)
+    base = torch.randn(*sample_shape, 4, q, generator=torch.Generator().manual_seed(2),
+                       dtype=torch.double)
+    ours = posterior.rsample_from_base_samples(torch.Size(sample_shape), base)
+    theirs = GPyTorchPosterior.rsample_from_base_samples(posterior, torch.Size(sample_shape),
+                                                         base)
+    assert ours.shape == theirs.shape == (*sample_shape, 4, q, 1)
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-14)
+    weights = torch.randn(ours.shape, generator=torch.Generator().manual_seed(3),
+                          dtype=torch.double)
+    ours_grad, = torch.autograd.grad((weights * ours).sum(), X, retain_graph=True)
+    theirs_grad, = torch.autograd.grad((weights * theirs).sum(), X)
+    torch.testing.assert_close(ours_grad, theirs_grad, rtol=0, atol=1e-12)
+    with pytest.raises(RuntimeError, match="sample_shape"):
+        posterior.rsample_from_base_samples(torch.Size([7]), base)
