@@ -13,7 +13,10 @@ an untimed warm-up sweep (Ray starts its worker processes on the first one), rep
    first; running trials are pending points of the acquisition;
 2. what a Tune user would otherwise run on the target alone: Optuna's ``GPSampler`` and
    its default TPE through Tune's ``OptunaSearch``, and Tune's default search (random
-   sampling of the same ``param_space``, seeded).
+   sampling of the same ``param_space``, seeded);
+3. a ``Searcher`` that draws uniform points and keeps no model (:class:`UniformSearcher`):
+   what Tune's searcher protocol costs by itself. Tune asks a ``Searcher`` for one trial at
+   a time, as a slot frees, where its random search queues every trial at once.
 
 Prints hbo's trials in the order they were asked, the best values so far of every sweep
 (first round; every round is seeded alike) and each searcher's median wall time over the
@@ -92,6 +95,23 @@ def sweep(search_alg, storage: str, name: str) -> tune.ResultGrid:
     return tuner.fit()
 
 
+class UniformSearcher(Searcher):
+    """Uniform points of ``SPACE``, no model: a ``Searcher`` that costs nothing to ask."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(metric="loss", mode="min")
+        self.rng = np.random.default_rng(seed)
+
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        return True  # draws from SPACE itself
+
+    def suggest(self, trial_id: str) -> dict:
+        return {name: float(self.rng.uniform(d.lower, d.upper)) for name, d in SPACE.items()}
+
+    def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
+        pass
+
+
 def searchers(history: dict[str, pd.DataFrame]) -> dict[str, Searcher]:
     """Each sweep's search algorithm by its column name, hbo first."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -102,6 +122,7 @@ def searchers(history: dict[str, pd.DataFrame]) -> dict[str, Searcher]:
         "Optuna GPSampler": OptunaSearch(sampler=optuna.samplers.GPSampler(seed=SEED)),
         "Optuna TPE": OptunaSearch(sampler=optuna.samplers.TPESampler(seed=SEED)),
         "Tune random search": BasicVariantGenerator(random_state=SEED),
+        "Searcher of uniform points (no model)": UniformSearcher(SEED),
     }
 
 

@@ -257,13 +257,15 @@ def test_a_bad_enqueue_is_refused_and_stores_nothing(study, call, error, message
 #: model-based points re-recorded at 8bf3410, whose MAP fits stop earlier
 #: (``hbo.surrogate.fit.FTOL``; they moved by 2e-3 and 3e-3), and after 8bf3410, whose asks
 #: are seeded by the task's own trials only (they moved by 9e-4 and 4.5e-3), and when the
-#: MAP fit profiled the constant means out (they moved by 1.2e-3 and 2.5e-3).
+#: MAP fit profiled the constant means out (they moved by 1.2e-3 and 2.5e-3), and when MAP
+#: refits started from the last fit's curvature (``hbo.surrogate.fit.Curvature``; they moved
+#: by 6e-11 and 3.3e-5).
 EXPECTED_POINTS = [
     {"x": 0.3277853727340698, "k": 0, "c": "b"},
     {"x": -0.2853637542575598, "k": 3, "c": "a"},
     {"x": -0.894741989672184, "k": 2, "c": "b"},
-    {"x": 0.4585299670301266, "k": 0, "c": "a"},  # model-based from here on
-    {"x": 0.20376320656253855, "k": 0, "c": "a"},
+    {"x": 0.4585299670901348, "k": 0, "c": "a"},  # model-based from here on
+    {"x": 0.20379588940386673, "k": 0, "c": "a"},
 ]
 
 

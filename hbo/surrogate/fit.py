@@ -220,8 +220,8 @@ def converged(result: OptimizeResult) -> bool:
     gain: ``g^T H g / 2 <= FTOL max(|f|, 1)`` with ``H`` its inverse Hessian estimate (half
     the squared Newton decrement, Boyd & Vandenberghe 2004, §9.5.1). A last step cut short
     (by a stale estimate, or at the wall) also gains little, and passes the stopping test;
-    this one it does not: on the replayed Ray Tune asks it was at most 4e-7 at BFGS's ends,
-    and 3e-3 to 0.3 with an estimate 1e6 times too large."""
+    this one it does not (``tests/surrogate/test_fit.py``: an estimate 1e6 times too
+    large)."""
     if not result.fun < FAILED_POINT_OBJECTIVE:  # also NaN
         return False
     remaining = 0.5 * result.jac @ result.hess_inv @ result.jac

