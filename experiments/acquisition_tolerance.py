@@ -3,13 +3,9 @@ against hbo's ``LBFGS_FACTR`` (:mod:`hbo.acquisition`), from the same state.
 
 At every ask of hbo's loop the acquisition is optimized twice from the same random state,
 once with BoTorch's default L-BFGS-B tolerance (``factr`` 1e7) and once with ``--factr``
-(default: hbo's ``LBFGS_FACTR``); the loop goes on with hbo's own proposal. States:
-
-* the transfer families of ``experiments/transfer_benchmark.py`` (5 x 30 history, analytic
-  LogEI: nothing pending), ``--asks`` asks on ``--seeds`` seeds each;
-* the Ray Tune sweep of ``experiments/ray_tune_transfer.py`` (Branin with two source tasks,
-  20 trials two at a time, so qLogNEI with one pending trial), its searcher's calls in the
-  order Tune makes them, without Ray, ``--ray-seeds`` seeds.
+(default: hbo's ``LBFGS_FACTR``); the loop goes on with hbo's own proposal. States: the
+transfer families' asks and the Ray Tune sweep's (qLogNEI with one pending trial), replayed
+by :mod:`replayed_asks`.
 
 Per family: the states, those where both proposals agree to 1e-3 in every coordinate, where
 they differ the count with a lower / higher acquisition value under the looser tolerance
@@ -27,9 +23,9 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
+import replayed_asks
 import torch
 from markdown_table import markdown
-from transfer_benchmark import FAMILIES, make_family, run_hbo
 
 import hbo.acquisition as acquisition
 
@@ -64,23 +60,6 @@ class TwoTolerances:
         return X, value
 
 
-def ray_sweep_asks(seed: int) -> None:
-    """``HBOSearch``'s calls in a 20-trial, 2-concurrent Tune sweep of the Ray experiment."""
-    from ray_tune_transfer import CONCURRENT, SAMPLES, SOBOL, SOURCES, SPACE, branin, source_history
-
-    from hbo.integrations.ray import HBOSearch
-
-    history = {name: source_history(fn, seed=i + 1) for i, (name, fn) in enumerate(SOURCES.items())}
-    searcher = HBOSearch(task="target", history=history, seed=seed, n_initial=SOBOL)
-    searcher.set_search_properties("loss", "min", SPACE)
-    running = []
-    for i in range(SAMPLES):
-        running.append((str(i), searcher.suggest(str(i))))
-        if len(running) == CONCURRENT or i == SAMPLES - 1:
-            trial_id, config = running.pop(0)
-            searcher.on_trial_complete(trial_id, {"loss": branin(config["x1"], config["x2"])})
-
-
 def summary(rows: list[dict]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     differ = df.distance > SAME
@@ -96,24 +75,12 @@ def summary(rows: list[dict]) -> pd.DataFrame:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--factr", type=float, default=acquisition.LBFGS_FACTR)
-    parser.add_argument("--families", nargs="+", default=list(FAMILIES))
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--asks", type=int, default=20)
-    parser.add_argument("--ray-seeds", type=int, default=4)
+    replayed_asks.add_arguments(parser)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
     two = acquisition.optimize_acqf = TwoTolerances(args.factr)
-    for family in args.families:
-        for seed in range(args.seeds):
-            two.label = (family, seed)
-            target, sources = make_family(family, seed)
-            run_hbo(target, sources, seed, with_history=True, budget=args.asks)
-            print(f"{family} seed {seed}: {len(two.rows)} states so far", flush=True)
-    for seed in range(args.ray_seeds):
-        two.label = ("ray sweep (qLogNEI, 1 pending)", seed)
-        ray_sweep_asks(seed)
-        print(f"ray sweep seed {seed}: {len(two.rows)} states so far", flush=True)
+    replayed_asks.replay(two, args)
     table = summary(two.rows)
     text = (
         f"# Acquisition optimizer: factr {args.factr:g} against BoTorch's default (1e7)\n\n"

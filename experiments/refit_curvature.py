@@ -4,12 +4,8 @@ start (:mod:`hbo.surrogate.fit`, :class:`~hbo.surrogate.fit.Curvature`).
 At every MAP fit of hbo's loop that has a curvature to start from (a refit of a model of the
 same tasks and parameters), the fit is run twice from the same warm start: by L-BFGS-B, as
 without the curvature, and as hbo fits (BFGS from the carried inverse Hessian, L-BFGS-B if
-that does not converge); the loop goes on with hbo's fit. States:
-
-* the transfer families of ``experiments/transfer_benchmark.py`` (5 x 30 history),
-  ``--asks`` asks on ``--seeds`` seeds each;
-* the Ray Tune sweep of ``experiments/ray_tune_transfer.py`` (Branin with two source tasks,
-  20 trials two at a time), its searcher's calls without Ray, ``--ray-seeds`` seeds.
+that does not converge); the loop goes on with hbo's fit. States: the transfer families'
+asks and the Ray Tune sweep's, replayed by :mod:`replayed_asks`.
 
 Per family: the refits, how many BFGS runs were kept (:func:`~hbo.surrogate.fit.converged`),
 the objective's evaluations and seconds of each, and the fitted log joint of hbo's fit minus
@@ -28,10 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import replayed_asks
 import torch
-from acquisition_tolerance import ray_sweep_asks
 from markdown_table import markdown
-from transfer_benchmark import FAMILIES, make_family, run_hbo
 
 import hbo.surrogate.fit as fit
 
@@ -121,26 +116,14 @@ def summary(rows: list[dict]) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--families", nargs="+", default=list(FAMILIES))
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--asks", type=int, default=20)
-    parser.add_argument("--ray-seeds", type=int, default=4)
+    replayed_asks.add_arguments(parser)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
     both = BothOptimizers()
     fit._minimize, fit.fit_map = both, both.fit_map_recording_n
     fit.converged = recording_converged()
-    for family in args.families:
-        for seed in range(args.seeds):
-            both.label = (family, seed)
-            target, sources = make_family(family, seed)
-            run_hbo(target, sources, seed, with_history=True, budget=args.asks)
-            print(f"{family} seed {seed}: {len(both.rows)} refits so far", flush=True)
-    for seed in range(args.ray_seeds):
-        both.label = ("ray sweep", seed)
-        ray_sweep_asks(seed)
-        print(f"ray sweep seed {seed}: {len(both.rows)} refits so far", flush=True)
+    replayed_asks.replay(both, args)
     table = summary(both.rows)
     gains = np.array([r["gain_nats"] for r in both.rows])
     text = (
