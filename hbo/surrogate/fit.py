@@ -52,7 +52,14 @@ wall, not evaluated, so the search still evaluates nothing outside it. It stops 
 relative reduction ``FTOL``, and is kept only if its own estimate then predicts less than
 that still to gain (:func:`converged`); else L-BFGS-B goes on from where it ended, as above.
 Measured refit by refit against L-BFGS-B from the same start
-(``experiments/refit_curvature.py``, ``results/refit_curvature.md``): RESULTS.
+(``experiments/refit_curvature.py``, ``results/refit_curvature.md``; 412 refits of the
+transfer families' and the Ray Tune sweep's asks): BFGS was kept in all of them, with 0.5 to
+0.7 times L-BFGS-B's evaluations of the objective and 0.3 to 0.5 times its seconds; the
+fitted log joints agreed within 0.0071 nats in 95% of the refits, and the largest
+differences were 0.096 nats below L-BFGS-B's and 9.6 above (another local optimum). The
+transfer families' regret, paired by seed with the code before (10 seeds x 4 families,
+``results/refit_curvature_families.md``): 1.03 [0.98, 1.11] times after 5 evaluations, 1.04
+[0.84, 1.28] after 10, 1.03 [0.72, 1.46] after 25.
 """
 
 from __future__ import annotations
