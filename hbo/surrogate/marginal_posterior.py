@@ -20,6 +20,7 @@ derivative) took a fifth of the gradient of qLogNEI on the Ray Tune sweep's asks
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 
 import torch
 from botorch.posteriors.gpytorch import GPyTorchPosterior
@@ -80,7 +81,6 @@ class MarginalFirstPosterior(GPyTorchPosterior):
         """``batch x q x m`` posterior variances."""
         return self._marginals()[1]
 
-
     def rsample_from_base_samples(self, sample_shape: torch.Size, base_samples: Tensor) -> Tensor:
         """BoTorch's reparameterized samples ``mean + L eps`` (module doc), ``sample_shape x
         batch x q x 1`` for one output; several outputs as BoTorch draws them."""
@@ -92,7 +92,9 @@ class MarginalFirstPosterior(GPyTorchPosterior):
                 f"Got {sample_shape=} and {base_samples.shape=}."
             )
         mvn = self.distribution
-        with linop_settings._fast_covar_root_decomposition(False):  # as BoTorch: Cholesky
+        with ExitStack() as stack:  # as BoTorch: Cholesky, unless the user chose otherwise
+            if linop_settings._fast_covar_root_decomposition.is_default():
+                stack.enter_context(linop_settings._fast_covar_root_decomposition(False))
             root = mvn.lazy_covariance_matrix.root_decomposition().root.to_dense()
         loc = mvn.loc
         # GPyTorch's MultivariateNormal.rsample: batch x rank x samples, times the root
