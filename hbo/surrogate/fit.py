@@ -278,7 +278,7 @@ def fit_map(model, *, maxiter: int = 200, max_attempts: int = 3) -> float:
     """
     n = model._tasks.numel()
     layout = parameter_layout(model)
-    kept = model.curvature
+    kept = getattr(model, "curvature", None)  # absent from models pickled before it
     errors = []
     for attempt in range(max_attempts):
         if attempt:

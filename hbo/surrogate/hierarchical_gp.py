@@ -251,7 +251,7 @@ class HierarchicalGP(Prediction, Model, FantasizeMixin):
         the constant mean) are matched by task label, new tasks keep their prior start.
         ``other``'s curvature goes along; :meth:`fit` uses it if the layouts agree.
         """
-        self.curvature = other.curvature
+        self.curvature = getattr(other, "curvature", None)  # absent from older pickles
         index = {label: i for i, label in enumerate(other.task_labels)}
         common = [(i, index[label]) for i, label in enumerate(self.task_labels) if label in index]
         mine, theirs = [i for i, _ in common], [j for _, j in common]
