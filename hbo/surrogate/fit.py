@@ -59,7 +59,9 @@ fitted log joints agreed within 0.0071 nats in 95% of the refits, and the larges
 differences were 0.096 nats below L-BFGS-B's and 9.6 above (another local optimum). The
 transfer families' regret, paired by seed with the code before (10 seeds x 4 families,
 ``results/refit_curvature_families.md``): 1.03 [0.98, 1.11] times after 5 evaluations, 1.04
-[0.84, 1.28] after 10, 1.03 [0.72, 1.46] after 25.
+[0.84, 1.28] after 10, 1.03 [0.72, 1.46] after 25. Hierarchical training's source fits
+(stage A) refit by L-BFGS-B, without the curvature: from it their regret on YAHPO at
+20 x 100 was worse after 20 to 30 evaluations (:func:`hbo.surrogate.source_posterior._fit`).
 """
 
 from __future__ import annotations
