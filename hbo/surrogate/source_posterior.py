@@ -372,7 +372,7 @@ def _fit(model: HierarchicalGP, warm: HierarchicalGP | None) -> HierarchicalGP:
     (BFGS, :mod:`hbo.surrogate.fit`). Stage A's refits from it were measured on YAHPO at
     20 x 100 (48 lcbench and 32 rbv2_rpart runs, paired with the same code without it): the
     same regret through 15 evaluations, then 1.26 [1.01, 1.65] and 1.83 [1.07, 3.24] times
-    it after 20 and 30 on rbv2_rpart and 1.53 [1.00, 2.38] after 30 on lcbench
+    it after 20 and 30 on rbv2_rpart and 1.53 [0.99, 2.38] after 30 on lcbench
     (``experiments/results/refit_curvature_rpart_20x100.md``, ``refit_curvature_20x100.md``).
     Why is not known; these fits are once per history or on a schedule, not per ask."""
     if warm is not None:
