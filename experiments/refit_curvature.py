@@ -59,7 +59,6 @@ class BothOptimizers:
     def __init__(self) -> None:
         self.rows, self.label, self.n = [], ("", 0), 0
         self.minimize, self.fit_map = fit._minimize, fit.fit_map
-        self.bfgs_kept = False
 
     def fit_map_recording_n(self, model, **kwargs):
         self.n = model._tasks.numel()
